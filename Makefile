@@ -1,0 +1,51 @@
+# Every target bootstraps .venv from the lock files itself: a fresh clone needs only Python 3.11+.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: help install install-dev run test lint format lock clean
+
+help:
+	@echo "make run      start both services (SQLite in data/, keys generated on first start)"
+	@echo "make test     run the whole test suite"
+	@echo "make lint     ruff check + format check"
+	@echo "make lock     re-resolve requirements*.lock from pyproject.toml"
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Estante needs Python 3.11 or newer (found " + sys.version.split()[0] + ")")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime-installed: requirements.lock | $(PY)
+	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
+	@touch $@
+
+$(VENV)/.dev-installed: requirements-dev.lock | $(PY)
+	$(PY) -m pip install --quiet --require-hashes -r requirements-dev.lock
+	@touch $@ $(VENV)/.runtime-installed
+
+install: $(VENV)/.runtime-installed
+
+install-dev: $(VENV)/.dev-installed
+
+run: install
+	$(PY) -m common.launcher
+
+test: install-dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install-dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+lock: install-dev
+	$(VENV)/bin/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -o requirements.lock -q
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements-dev.lock -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,19 @@
+"""Start the Auth Service: ``python auth_service/auth_service.py`` (port 5001 by default).
+
+Runs the one-time preparation (keys, migrations), then serves the app with the production WSGI
+server and the configured number of workers. Settings come from the environment; see README.
+"""
+
+import sys
+from pathlib import Path
+
+# Run as a script, Python puts this file's folder first on sys.path, where this very file would
+# shadow the auth_service package. Put the project root there instead.
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+from auth_service.app import prepare  # noqa: E402
+from auth_service.config import AuthSettings  # noqa: E402
+from common.server import serve  # noqa: E402
+
+if __name__ == "__main__":
+    serve(AuthSettings, prepare, "auth_service.app:create_app")

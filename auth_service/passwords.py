@@ -1,0 +1,60 @@
+"""Password policy and argon2id hashing.
+
+Hashing uses argon2-cffi; its parameters come from settings (OWASP's minimum by default) and a
+stored hash made with older parameters is upgraded the next time its owner logs in.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError
+
+MIN_LENGTH = 8
+MAX_LENGTH = 1024
+COMMON_PASSWORDS_FILE = Path(__file__).with_name("common_passwords.txt")
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    lines = COMMON_PASSWORDS_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(line for line in lines if line and not line.startswith("#"))
+
+
+def password_problem(password: str) -> str | None:
+    """Why this password is refused, or None when the policy accepts it."""
+    if len(password) < MIN_LENGTH:
+        return f"must be at least {MIN_LENGTH} characters long"
+    if len(password) > MAX_LENGTH:
+        return f"must be at most {MAX_LENGTH} characters long"
+    if not password.strip():
+        return "must not be only white space"
+    if password.casefold() in common_passwords():
+        return "is one of the most common passwords; choose another"
+    return None
+
+
+class Hasher:
+    def __init__(self, time_cost: int = 2, memory_kib: int = 19456, parallelism: int = 1) -> None:
+        self._hasher = PasswordHasher(
+            time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID
+        )
+        # Verified against when the user does not exist, so that an unknown name costs the same
+        # time as a wrong password.
+        self._dummy_hash = self._hasher.hash("estante-timing-equaliser")
+
+    def hash(self, password: str) -> str:
+        return self._hasher.hash(password)
+
+    def verify(self, stored_hash: str | None, password: str) -> bool:
+        try:
+            return self._hasher.verify(stored_hash or self._dummy_hash, password) and (
+                stored_hash is not None
+            )
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, stored_hash: str) -> bool:
+        return self._hasher.check_needs_rehash(stored_hash)

@@ -1,0 +1,38 @@
+"""Application factory of the Books Service."""
+
+from __future__ import annotations
+
+from flask_openapi3 import OpenAPI
+
+from books_service import __version__
+from books_service.auth import init_auth
+from books_service.config import BooksSettings
+from books_service.jwks import JwksCache
+from books_service.routes import api
+from common.app_base import create_base_app
+from common.db import init_db
+
+
+def prepare(settings: BooksSettings) -> None:
+    """One-time work before any worker starts: check config, migrate."""
+    from common import migrations
+
+    settings.check()
+    settings.prepare_data_dir()
+    if settings.auto_migrate:
+        migrations.upgrade("books", settings.database_url)
+
+
+def create_app(settings: BooksSettings | None = None) -> OpenAPI:
+    settings = settings or BooksSettings()
+    settings.check()
+    app = create_base_app(__name__, settings, title="Estante Books Service", version=__version__)
+    init_db(app, settings.database_url)
+    jwks = JwksCache(
+        settings.jwks_url,
+        timeout=settings.jwks_timeout_seconds,
+        cooldown=settings.jwks_refetch_cooldown_seconds,
+    )
+    init_auth(app, jwks, issuer=settings.issuer, audience=settings.audience)
+    app.register_api(api)
+    return app

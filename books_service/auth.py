@@ -1,0 +1,44 @@
+"""Who is calling: tokens verified locally against the auth service's published keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app, g, request
+from flask_jwt_extended import get_jwt, verify_jwt_in_request
+from jwt import InvalidKeyError
+
+from books_service.jwks import JwksCache, JwksUnavailable
+from common.errors import ServiceUnavailable
+from common.tokens import init_jwt
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def init_auth(app: Flask, jwks: JwksCache, *, issuer: str, audience: str) -> None:
+    app.extensions["estante.jwks"] = jwks
+
+    def verification_key(header: dict[str, Any], _payload: dict[str, Any]) -> Any:
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise InvalidKeyError("the token names no key")
+        try:
+            return current_app.extensions["estante.jwks"].key_for(kid).key
+        except JwksUnavailable:
+            raise ServiceUnavailable(
+                "Tokens cannot be verified right now: the auth service is unreachable.",
+                headers={"Retry-After": "5"},
+            ) from None
+
+    init_jwt(app, issuer=issuer, audience=audience, decode_key_loader=verification_key)
+
+
+def require_token_for_writes() -> None:
+    """``before_request`` hook: reading is public, every write needs a valid access token."""
+    if request.method in WRITE_METHODS and request.routing_exception is None:
+        verify_jwt_in_request()
+        g.user_id = get_jwt()["sub"]
+
+
+def current_username() -> str:
+    return str(get_jwt().get("username") or get_jwt()["sub"])

@@ -1,0 +1,28 @@
+"""Books Service settings: every knob, its environment variable and its default, in one place."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from common.config import ServiceSettings, env
+
+
+class BooksSettings(ServiceSettings):
+    service_name: str = "books_service"
+    port: int = Field(5002, ge=1, le=65535, validation_alias=env("BOOKS_PORT"))
+    database_url: str = Field("", validation_alias=env("BOOKS_DATABASE_URL", "DATABASE_URL"))
+    jwks_url: str = Field(
+        "http://127.0.0.1:5001/.well-known/jwks.json", validation_alias=env("AUTH_JWKS_URL")
+    )
+    jwks_timeout_seconds: float = Field(
+        3.0, gt=0, le=60, validation_alias=env("JWKS_TIMEOUT_SECONDS")
+    )
+    jwks_refetch_cooldown_seconds: float = Field(
+        10.0, ge=0, le=3600, validation_alias=env("JWKS_REFETCH_COOLDOWN_SECONDS")
+    )
+
+    @model_validator(mode="after")
+    def _defaults_under_data_dir(self) -> BooksSettings:
+        if not self.database_url:
+            self.database_url = self.sqlite_url("books.db")
+        return self

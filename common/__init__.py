@@ -1,0 +1,1 @@
+"""Pieces both services share: settings, errors, logging, database set-up, health, serving."""

@@ -1,0 +1,49 @@
+"""What every Estante service app starts from: one error format, request ids and logs, a body
+size limit, the JSON body check, health, and an OpenAPI document built from the schemas."""
+
+from __future__ import annotations
+
+from flask_openapi3 import APIBlueprint, Info, OpenAPI, Tag
+from pydantic import BaseModel
+
+from common.config import ServiceSettings
+from common.problem_json import register_error_handlers, validation_problem
+from common.request_log import configure_logging, init_request_log
+
+health_tag = Tag(name="health", description="Liveness of the service")
+
+
+class Health(BaseModel):
+    status: str
+    service: str
+
+
+def create_base_app(
+    import_name: str, settings: ServiceSettings, *, title: str, version: str
+) -> OpenAPI:
+    app = OpenAPI(
+        import_name,
+        info=Info(title=title, version=version),
+        validation_error_status=422,
+        validation_error_callback=validation_problem,
+        doc_prefix="/docs",
+    )
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        DEBUG=settings.debug,
+        ESTANTE_SETTINGS=settings,
+    )
+    configure_logging(settings.log_level)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    register_error_handlers(app)
+    init_request_log(app, settings.service_name)
+
+    health = APIBlueprint("health", __name__, abp_tags=[health_tag])
+
+    @health.get("/healthz", responses={200: Health})
+    def healthz() -> dict[str, str]:
+        """The process is alive and answering."""
+        return {"status": "ok", "service": settings.service_name}
+
+    app.register_api(health)
+    return app

@@ -1,0 +1,54 @@
+"""Apply a service's Alembic migrations programmatically (on start, and from tests).
+
+Each service has its own history under ``migrations/<service>/`` and its own version table, so
+the two can even share one PostgreSQL database without stepping on each other.
+"""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from common.config import PROJECT_ROOT
+from common.db import create_db_engine, normalise_url
+
+MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+
+
+def alembic_config(service: str, database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR / service))
+    # ConfigParser would read "%" in a password as interpolation.
+    config.set_main_option("sqlalchemy.url", normalise_url(database_url).replace("%", "%%"))
+    config.attributes["service"] = service
+    return config
+
+
+def version_table(service: str) -> str:
+    return f"alembic_version_{service}"
+
+
+def upgrade(service: str, database_url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(service, database_url), revision)
+
+
+def downgrade(service: str, database_url: str, revision: str) -> None:
+    command.downgrade(alembic_config(service, database_url), revision)
+
+
+def current_revision(service: str, database_url: str) -> str | None:
+    engine = create_db_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection, opts={"version_table": version_table(service)}
+            )
+            return context.get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def head_revision(service: str) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(service, "sqlite://")).get_current_head()

@@ -1,0 +1,101 @@
+"""One error format everywhere: ``application/problem+json`` (RFC 9457).
+
+Every error a client can see goes through :func:`problem`, so the shape never drifts: ``type``,
+``title``, ``status``, ``detail`` and, for invalid input, ``errors`` listing each field.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from flask import Flask, Response, json
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from common.errors import ApiError
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("estante.errors")
+
+
+def problem(
+    status: int,
+    detail: str | None = None,
+    *,
+    title: str | None = None,
+    type_: str = "about:blank",
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": type_,
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
+    if status == 401:
+        response.headers.setdefault("WWW-Authenticate", "Bearer")
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def field_errors(error: ValidationError) -> list[dict[str, str]]:
+    """Pydantic errors as ``{"field", "message", "type"}``; the rejected input is never echoed
+    (it may be a password)."""
+    items = []
+    for item in error.errors(include_url=False, include_input=False):
+        loc = [str(part) for part in item["loc"] if part != "__root__"]
+        message = item["msg"].removeprefix("Value error, ")
+        items.append({"field": ".".join(loc) or "body", "message": message, "type": item["type"]})
+    return items
+
+
+def validation_problem(error: ValidationError) -> Response:
+    errors = field_errors(error)
+    summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return problem(
+        422,
+        f"The request has invalid fields: {summary}",
+        title="Invalid request",
+        type_="/problems/validation-error",
+        errors=errors,
+    )
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def handle_api_error(error: ApiError) -> Response:
+        return problem(
+            error.status,
+            error.detail,
+            title=error.title,
+            type_=error.type,
+            headers=error.headers,
+            **error.extra,
+        )
+
+    @app.errorhandler(HTTPException)
+    def handle_http_exception(error: HTTPException) -> Response:
+        if error.response is not None:  # abort(response): already rendered, e.g. a 422
+            return error.response
+        status = error.code or 500
+        headers = {}
+        if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
+            headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
+        return problem(status, error.description, headers=headers)
+
+    @app.errorhandler(ValidationError)
+    def handle_validation_error(error: ValidationError) -> Response:
+        return validation_problem(error)
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error: Exception) -> Response:
+        # The trace goes to the log, never to the client.
+        log.exception("unhandled error", exc_info=error)
+        return problem(500, "An unexpected error occurred; it has been logged.")

@@ -1,0 +1,80 @@
+"""Request ids and one JSON log line per request.
+
+The request id comes from ``X-Request-ID`` when the caller sends a sane one, is generated
+otherwise, and is returned on the response so a client can quote it in a bug report.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from typing import Any
+
+from flask import Flask, Response, g, request
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+access_log = logging.getLogger("estante.access")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+def current_request_id() -> str:
+    return str(g.get("request_id", ""))
+
+
+def init_request_log(app: Flask, service: str) -> None:
+    @app.before_request
+    def start_request() -> None:
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        g.request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def finish_request(response: Response) -> Response:
+        request_id = current_request_id()
+        if request_id:
+            response.headers[REQUEST_ID_HEADER] = request_id
+        started = g.get("request_started")
+        duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
+        # Only the path: query strings and headers may carry tokens, and those are never logged.
+        access_log.info(
+            "request",
+            extra={
+                "fields": {
+                    "service": service,
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": duration_ms,
+                    "request_id": request_id,
+                    "user_id": g.get("user_id"),
+                }
+            },
+        )
+        return response

@@ -1,0 +1,66 @@
+"""Serve a service with Granian, the production WSGI server, as its start scripts do.
+
+The parent process does the one-time preparation (configuration check, keys, migrations) before
+any worker starts, so workers never race to create the same file or table.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+from granian import Granian
+from granian.constants import Interfaces
+from pydantic import ValidationError
+
+from common.config import PROJECT_ROOT, ConfigError, ServiceSettings
+from common.problem_json import field_errors
+from common.request_log import configure_logging
+
+S = TypeVar("S", bound=ServiceSettings)
+log = logging.getLogger("estante.server")
+
+
+def load_settings(settings_class: type[S]) -> S:
+    try:
+        return settings_class()
+    except ValidationError as error:
+        lines = "\n".join(f"  - {e['field']}: {e['message']}" for e in field_errors(error))
+        raise ConfigError(f"invalid settings in the environment:\n{lines}") from None
+
+
+def serve(settings_class: type[S], prepare: Callable[[S], None], app_factory: str) -> None:
+    try:
+        settings = load_settings(settings_class)
+        configure_logging(settings.log_level)
+        prepare(settings)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    url = f"http://{settings.host}:{settings.port}"
+    log.info(
+        "starting",
+        extra={
+            "fields": {
+                "service": settings.service_name,
+                "listening": url,
+                "workers": settings.workers,
+                "database": settings.database_url.split("@")[-1],
+            }
+        },
+    )
+    print(f"{settings.service_name} listening on {url}", file=sys.stderr, flush=True)
+    Granian(
+        app_factory,
+        factory=True,
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.WSGI,
+        workers=settings.workers,
+        blocking_threads=settings.threads,
+        working_dir=PROJECT_ROOT,
+        log_access=False,
+        respawn_failed_workers=True,
+    ).serve()
