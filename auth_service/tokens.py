@@ -6,12 +6,11 @@ from typing import Any
 
 from flask import Flask, current_app
 from flask_jwt_extended import create_access_token
-from jwt import InvalidKeyError
 
 from auth_service.keys import ALGORITHM, KeyRing
 from auth_service.models import User
 from auth_service.schemas import TokenResponse, UserOut
-from common.tokens import init_jwt
+from common.tokens import UnknownSigningKey, init_jwt
 
 
 def get_keyring() -> KeyRing:
@@ -24,7 +23,7 @@ def init_tokens(app: Flask, keyring: KeyRing, *, issuer: str, audience: str, ttl
     def verification_key(header: dict[str, Any], _payload: dict[str, Any]) -> bytes:
         key = get_keyring().by_kid(str(header.get("kid", "")))
         if key is None:
-            raise InvalidKeyError("unknown kid")
+            raise UnknownSigningKey("unknown kid")
         return key.public_pem
 
     jwt = init_jwt(

@@ -6,11 +6,10 @@ from typing import Any
 
 from flask import Flask, current_app, g, request
 from flask_jwt_extended import get_jwt, verify_jwt_in_request
-from jwt import InvalidKeyError
 
 from books_service.jwks import JwksCache, JwksUnavailable
 from common.errors import ServiceUnavailable
-from common.tokens import init_jwt
+from common.tokens import UnknownSigningKey, init_jwt
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -21,7 +20,7 @@ def init_auth(app: Flask, jwks: JwksCache, *, issuer: str, audience: str) -> Non
     def verification_key(header: dict[str, Any], _payload: dict[str, Any]) -> Any:
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
-            raise InvalidKeyError("the token names no key")
+            raise UnknownSigningKey("the token names no key")
         try:
             return current_app.extensions["estante.jwks"].key_for(kid).key
         except JwksUnavailable:

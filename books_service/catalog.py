@@ -10,6 +10,9 @@ from sqlalchemy.orm import Session
 from books_service.models import Book
 from common.errors import NotFound
 
+# Ids are 32-bit integers in both databases; anything outside cannot name a book.
+MAX_ID = 2**31 - 1
+
 
 class BookNotFound(NotFound):
     type = "/problems/book-not-found"
@@ -23,8 +26,13 @@ def list_books(session: Session) -> Sequence[Book]:
     return session.scalars(select(Book).order_by(Book.id)).all()
 
 
-def get_book(session: Session, book_id: int) -> Book:
-    book = session.get(Book, book_id)
+def get_book(session: Session, book_id: int, *, for_update: bool = False) -> Book:
+    """The book, or BookNotFound. ``for_update`` locks its row until the transaction ends, so
+    a concurrent writer waits and then sees the outcome (on SQLite the whole write
+    transaction is already exclusive)."""
+    book = (
+        session.get(Book, book_id, with_for_update=for_update) if 1 <= book_id <= MAX_ID else None
+    )
     if book is None:
         raise BookNotFound(book_id)
     return book
@@ -38,7 +46,7 @@ def add_book(session: Session, *, title: str, author: str, created_by: str) -> B
 
 
 def replace_book(session: Session, book_id: int, *, title: str, author: str) -> Book:
-    book = get_book(session, book_id)
+    book = get_book(session, book_id, for_update=True)
     book.title = title
     book.author = author
     session.flush()
@@ -46,4 +54,4 @@ def replace_book(session: Session, book_id: int, *, title: str, author: str) -> 
 
 
 def delete_book(session: Session, book_id: int) -> None:
-    session.delete(get_book(session, book_id))
+    session.delete(get_book(session, book_id, for_update=True))

@@ -15,7 +15,8 @@ import urllib.request
 from collections.abc import Callable
 
 from jwt import PyJWK, PyJWKError
-from jwt.exceptions import InvalidKeyError
+
+from common.tokens import UnknownSigningKey
 
 log = logging.getLogger("estante.jwks")
 MAX_JWKS_BYTES = 256 * 1024
@@ -71,7 +72,7 @@ class JwksCache:
             return key
         if not self._keys:
             raise JwksUnavailable("the auth service's public keys could not be fetched")
-        raise InvalidKeyError("the token was signed by an unknown key")
+        raise UnknownSigningKey("the token was signed by an unknown key")
 
     def _may_refetch(self) -> bool:
         if self._last_attempt is None:

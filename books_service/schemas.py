@@ -34,4 +34,5 @@ class BookList(RootModel[list[BookOut]]):
 
 
 class BookPath(BaseModel):
-    book_id: int = Field(ge=1)
+    # No range check here: an id that cannot exist is simply not found (404), not invalid.
+    book_id: int

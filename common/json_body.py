@@ -57,6 +57,8 @@ def require_json_body() -> None:
         data = request.get_json()
     except BadRequest:
         raise BadRequest("The request body is not valid JSON.") from None
+    except RecursionError:
+        raise BadRequest("The request body is nested too deeply.") from None
     if not isinstance(data, dict):
         raise BodyNotAnObject(
             "The request body must be a JSON object.",

@@ -13,11 +13,17 @@ from typing import Any
 
 from flask import Flask, Response
 from flask_jwt_extended import JWTManager
+from jwt import InvalidTokenError
 
 from common.problem_json import problem
 
 ALGORITHM = "EdDSA"
 REQUIRED_CLAIMS = ("exp", "iat", "sub", "iss", "aud", "jti")
+
+
+class UnknownSigningKey(InvalidTokenError):
+    """The token names no key, or a key nobody published: a 401 like any other bad token."""
+
 
 DecodeKeyLoader = Callable[[dict[str, Any], dict[str, Any]], Any]
 

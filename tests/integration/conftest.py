@@ -1,0 +1,45 @@
+"""Integration fixtures: both real services over HTTP, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.harness import Stack, build_stack
+
+
+def start_stack(request: pytest.FixtureRequest, base_dir: Path) -> Stack:
+    backend: str = request.param
+    urls = None
+    if backend == "postgres":
+        server = request.getfixturevalue("postgres")
+        urls = {"auth": server.create_database("auth"), "books": server.create_database("books")}
+    stack = build_stack(base_dir, backend, urls)
+    try:
+        stack.auth.start()
+        stack.books.start()
+    except Exception:
+        stack.stop()
+        print(stack.auth.log(), stack.books.log() if stack.books.log_path.exists() else "")
+        raise
+    return stack
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """One running pair of services per backend, shared by the tests that only add data."""
+    running = start_stack(request, tmp_path_factory.mktemp(f"stack-{request.param}"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def own_stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
+    """A private pair of services, for tests that stop or restart them."""
+    running = start_stack(request, tmp_path)
+    yield running
+    running.stop()

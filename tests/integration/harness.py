@@ -1,0 +1,186 @@
+"""Start the real services as processes, on free ports, over a temporary data directory."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from common.config import PROJECT_ROOT
+
+STRONG_PASSWORD = "correct horse battery staple"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: the service exited with code {process.returncode}")
+        try:
+            if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url}: not healthy after {timeout} s")
+
+
+@dataclass
+class Service:
+    """One service started with the spec's own command: ``python <svc>/<svc>.py``."""
+
+    name: str
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, cwd: Path | None = None) -> Service:
+        port_var = "AUTH_PORT" if self.name == "auth_service" else "BOOKS_PORT"
+        env = {**os.environ, **self.env, port_var: str(self.port)}
+        script = PROJECT_ROOT / self.name / f"{self.name}.py"
+        assert self.log_path is not None
+        log = self.log_path.open("ab")
+        # Started from another directory on purpose: the scripts must not depend on the cwd.
+        self.process = subprocess.Popen(
+            [sys.executable, str(script)],
+            cwd=cwd or self.log_path.parent,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_until_healthy(self.url, self.process)
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log(self) -> str:
+        assert self.log_path is not None
+        return self.log_path.read_text(errors="replace")
+
+
+@dataclass
+class Stack:
+    """Both services, wired together the way ``make run`` wires them."""
+
+    auth: Service
+    books: Service
+    data_dir: Path
+    backend: str
+
+    @property
+    def auth_url(self) -> str:
+        return self.auth.url
+
+    @property
+    def books_url(self) -> str:
+        return self.books.url
+
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    def register(
+        self, username: str | None = None, password: str = STRONG_PASSWORD
+    ) -> dict[str, Any]:
+        username = username or f"user_{uuid.uuid4().hex[:12]}"
+        response = requests.post(
+            f"{self.auth_url}/register",
+            json={"username": username, "password": password},
+            timeout=10,
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def token(self) -> str:
+        return self.register()["access_token"]
+
+    def list_books(self) -> list[dict[str, Any]]:
+        response = requests.get(f"{self.books_url}/books", timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def add_book(
+        self, token: str, title: str = "Novo Livro", author: str = "Autor"
+    ) -> dict[str, Any]:
+        response = requests.post(
+            f"{self.books_url}/books",
+            json={"title": title, "author": author},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def stop(self) -> None:
+        for service in (self.books, self.auth):
+            if service.process is not None:
+                service.stop()
+
+
+def build_stack(
+    base_dir: Path,
+    backend: str,
+    database_urls: dict[str, str] | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Stack:
+    data_dir = base_dir / "data"
+    run_dir = base_dir / "run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    auth_port = free_port()
+    common_env = {
+        "ESTANTE_DATA_DIR": str(data_dir),
+        "ESTANTE_ENV": "test",
+        "ESTANTE_WORKERS": "2",
+        "ESTANTE_LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
+    }
+    urls = database_urls or {}
+    auth = Service(
+        "auth_service",
+        {**common_env, **({"AUTH_DATABASE_URL": urls["auth"]} if "auth" in urls else {})},
+        port=auth_port,
+        log_path=run_dir / "auth.log",
+    )
+    books = Service(
+        "books_service",
+        {
+            **common_env,
+            "AUTH_JWKS_URL": f"http://127.0.0.1:{auth_port}/.well-known/jwks.json",
+            "JWKS_REFETCH_COOLDOWN_SECONDS": "1",
+            **({"BOOKS_DATABASE_URL": urls["books"]} if "books" in urls else {}),
+        },
+        log_path=run_dir / "books.log",
+    )
+    return Stack(auth=auth, books=books, data_dir=data_dir, backend=backend)
