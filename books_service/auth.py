@@ -8,10 +8,17 @@ from flask import Flask, current_app, g, request
 from flask_jwt_extended import get_jwt, verify_jwt_in_request
 
 from books_service.jwks import JwksCache, JwksUnavailable
-from common.errors import ServiceUnavailable
+from common.errors import Forbidden, ServiceUnavailable
 from common.tokens import UnknownSigningKey, init_jwt
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Who may change the catalog. A valid token without one of these roles gets 403.
+WRITER_ROLES = frozenset({"librarian", "admin"})
+
+
+class MissingRole(Forbidden):
+    type = "/problems/forbidden"
+    title = "Forbidden"
 
 
 def init_auth(app: Flask, jwks: JwksCache, *, issuer: str, audience: str) -> None:
@@ -32,11 +39,30 @@ def init_auth(app: Flask, jwks: JwksCache, *, issuer: str, audience: str) -> Non
     init_jwt(app, issuer=issuer, audience=audience, decode_key_loader=verification_key)
 
 
+def current_roles() -> frozenset[str]:
+    roles = get_jwt().get("roles")
+    return (
+        frozenset(r for r in roles if isinstance(r, str))
+        if isinstance(roles, list)
+        else frozenset()
+    )
+
+
+def require_roles(allowed: frozenset[str]) -> None:
+    """Verify the request's token (401 if bad) and that it carries one of ``allowed`` (403)."""
+    verify_jwt_in_request()
+    g.user_id = get_jwt()["sub"]
+    if not current_roles() & allowed:
+        raise MissingRole(
+            f"This needs one of the roles {', '.join(sorted(allowed))}; your token has "
+            f"{', '.join(sorted(current_roles())) or 'none'}."
+        )
+
+
 def require_token_for_writes() -> None:
-    """``before_request`` hook: reading is public, every write needs a valid access token."""
+    """``before_request`` hook: reading is public, every write needs a librarian or admin."""
     if request.method in WRITE_METHODS and request.routing_exception is None:
-        verify_jwt_in_request()
-        g.user_id = get_jwt()["sub"]
+        require_roles(WRITER_ROLES)
 
 
 def current_username() -> str:

@@ -197,3 +197,22 @@ def test_issued_token_shape(stack: Stack, real_token: str) -> None:
     assert claims["roles"] == ["librarian"]
     assert claims["sub"].isdigit()
     assert {"jti", "username"} <= set(claims)
+
+
+@pytest.mark.parametrize(
+    ("roles", "status"),
+    [(["reader"], 403), ([], 403), ("librarian", 403), (["librarian"], 201), (["admin"], 201)],
+)
+def test_writes_need_a_writer_role(stack: Stack, roles: Any, status: int) -> None:
+    before = stack.list_books()
+    token = sign_with_service_key(stack, good_claims(roles=roles))
+    response = requests.post(
+        f"{stack.books_url}/books",
+        json={"title": "role check", "author": "x"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert response.status_code == status, response.text
+    if status == 403:
+        assert response.headers["Content-Type"] == "application/problem+json"
+        assert stack.list_books() == before
