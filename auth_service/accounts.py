@@ -1,17 +1,22 @@
-"""Accounts: registering users and checking their passwords. No HTTP here."""
+"""Accounts: registering users, checking passwords, and what administrators change.
+No HTTP here."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from auth_service import usernames
-from auth_service.models import User
+from auth_service import sessions, usernames
+from auth_service.models import DEFAULT_ROLE, ROLES, Setting, User
 from auth_service.passwords import Hasher
 from common.clock import utcnow
 from common.db import Database
-from common.errors import Conflict, Unauthorized
+from common.errors import ApiError, Conflict, Forbidden, NotFound, Unauthorized
+
+DEFAULT_ROLE_SETTING = "default_role"
 
 
 class UsernameTaken(Conflict):
@@ -28,13 +33,64 @@ class InvalidCredentials(Unauthorized):
         super().__init__("The username or password is incorrect.")
 
 
+class AccountDisabled(Forbidden):
+    type = "/problems/account-disabled"
+    title = "Account disabled"
+
+    def __init__(self) -> None:
+        super().__init__("This account has been disabled by an administrator.")
+
+
+class UserNotFound(NotFound):
+    type = "/problems/user-not-found"
+    title = "User not found"
+
+    def __init__(self, user_id: int) -> None:
+        super().__init__(f"There is no user with id {user_id}.")
+
+
+class LastAdministrator(ApiError):
+    status = 409
+    type = "/problems/last-administrator"
+    title = "Last administrator"
+
+    def __init__(self) -> None:
+        super().__init__("This would leave no active administrator; promote another one first.")
+
+
 def find_user(session: Session, username: str) -> User | None:
     key = usernames.lookup_key(username)
     return session.scalars(select(User).where(User.username_key == key)).one_or_none()
 
 
-def register(db: Database, hasher: Hasher, username: str, password: str) -> User:
-    """Create a user. The caller has validated the name and password against the policy."""
+def get_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id) if 1 <= user_id <= 2**31 - 1 else None
+    if user is None:
+        raise UserNotFound(user_id)
+    return user
+
+
+def default_role(session: Session) -> str:
+    value = session.get(Setting, DEFAULT_ROLE_SETTING)
+    return value.value if value and value.value in ROLES else DEFAULT_ROLE
+
+
+def set_default_role(db: Database, role: str) -> None:
+    with db.transaction() as session:
+        session.merge(Setting(key=DEFAULT_ROLE_SETTING, value=role))
+
+
+def register(
+    db: Database,
+    hasher: Hasher,
+    username: str,
+    password: str,
+    policy: sessions.SessionPolicy,
+    *,
+    role: str | None = None,
+) -> sessions.Issued:
+    """Create a user and open their first session. The caller has validated the name and
+    password against the policy."""
     name = usernames.normalise(username)
     key = usernames.lookup_key(name)
     taken = UsernameTaken(f"The username '{name}' is already taken.")
@@ -43,25 +99,122 @@ def register(db: Database, hasher: Hasher, username: str, password: str) -> User
     with db.transaction() as session:
         if find_user(session, name) is not None:
             raise taken
-        user = User(username=name, username_key=key, password_hash=password_hash)
+        user = User(
+            username=name,
+            username_key=key,
+            password_hash=password_hash,
+            role=role or default_role(session),
+        )
         session.add(user)
         try:
             session.flush()
         except IntegrityError:  # a concurrent registration won the race for this name
             raise taken from None
-    return user
+        return sessions.start(session, user, policy)
 
 
-def authenticate(db: Database, hasher: Hasher, username: str, password: str) -> User:
+def check_password(db: Database, hasher: Hasher, username: str, password: str) -> User:
+    """The user these credentials belong to, or InvalidCredentials."""
     with db.read() as session:
         user = find_user(session, username)
     # Verify even when the user is unknown (against a dummy hash): equal cost, equal answer.
     if not hasher.verify(user.password_hash if user else None, password) or user is None:
         raise InvalidCredentials()
+    return user
+
+
+def log_in(
+    db: Database, hasher: Hasher, user: User, password: str, policy: sessions.SessionPolicy
+) -> sessions.Issued:
+    """Open a session for a user whose password was just checked."""
+    if user.is_disabled:
+        raise AccountDisabled()
     new_hash = hasher.hash(password) if hasher.needs_rehash(user.password_hash) else None
     with db.transaction() as session:
         user = session.get_one(User, user.id)
         if new_hash:
             user.password_hash = new_hash
         user.last_login_at = utcnow()
-    return user
+        return sessions.start(session, user, policy)
+
+
+def change_password(
+    db: Database, hasher: Hasher, user_id: int, current: str, new: str, keep_session: str | None
+) -> None:
+    """Set a new password; every other session of the user is revoked."""
+    with db.read() as session:
+        user = get_user(session, user_id)
+    if not hasher.verify(user.password_hash, current):
+        raise InvalidCredentials()
+    new_hash = hasher.hash(new)
+    with db.transaction() as session:
+        user = session.get_one(User, user_id)
+        user.password_hash = new_hash
+        sessions.revoke_user_sessions(session, user_id, "password changed", keep=keep_session)
+
+
+def list_users(session: Session, page: int, per_page: int) -> tuple[Sequence[User], int]:
+    total = session.scalar(select(func.count()).select_from(User)) or 0
+    users = session.scalars(
+        select(User).order_by(User.id).offset((page - 1) * per_page).limit(per_page)
+    ).all()
+    return users, total
+
+
+def _active_admins(session: Session) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.role == "admin", User.disabled_at.is_(None))
+        )
+        or 0
+    )
+
+
+def update_user(
+    db: Database, user_id: int, *, role: str | None = None, disabled: bool | None = None
+) -> User:
+    with db.transaction() as session:
+        user = session.get(User, user_id, with_for_update=True) if user_id <= 2**31 - 1 else None
+        if user is None:
+            raise UserNotFound(user_id)
+        was_active_admin = user.role == "admin" and not user.is_disabled
+        if role is not None:
+            user.role = role
+        if disabled is True and not user.is_disabled:
+            user.disabled_at = utcnow()
+            sessions.revoke_user_sessions(session, user.id, "user disabled")
+        elif disabled is False:
+            user.disabled_at = None
+        session.flush()
+        if was_active_admin and _active_admins(session) == 0:
+            raise LastAdministrator()
+        return user
+
+
+def delete_user(db: Database, user_id: int) -> None:
+    with db.transaction() as session:
+        user = get_user(session, user_id)
+        was_active_admin = user.role == "admin" and not user.is_disabled
+        session.delete(user)
+        session.flush()
+        if was_active_admin and _active_admins(session) == 0:
+            raise LastAdministrator()
+
+
+def ensure_admin(db: Database, hasher: Hasher, username: str, password: str) -> User:
+    """Create the administrator, or promote (and re-enable) an existing account of that name,
+    setting its password. Used by the CLI and the first-start bootstrap."""
+    name = usernames.normalise(username)
+    password_hash = hasher.hash(password)
+    with db.transaction() as session:
+        user = find_user(session, name)
+        if user is None:
+            user = User(username=name, username_key=usernames.lookup_key(name))
+            session.add(user)
+        user.password_hash = password_hash
+        user.role = "admin"
+        user.disabled_at = None
+        session.flush()
+        return user

@@ -2,17 +2,67 @@
 
 from __future__ import annotations
 
-from flask_openapi3 import OpenAPI
+import logging
+from datetime import timedelta
 
-from auth_service import __version__
+from flask_openapi3 import OpenAPI
+from sqlalchemy import func, select
+
+from auth_service import __version__, accounts, sessions, throttle
+from auth_service.admin_routes import api as admin_api
 from auth_service.config import AuthSettings
-from auth_service.keys import KeyRing
+from auth_service.keys import KeyRing, KeySource
+from auth_service.models import User
 from auth_service.passwords import Hasher
-from auth_service.routes import api, legacy_api
+from auth_service.rate_limits import init_rate_limits
+from auth_service.routes import Policies, api, legacy_api
+from auth_service.token_routes import api as tokens_api
 from auth_service.tokens import init_tokens
 from common.app_base import create_base_app
-from common.db import init_db
-from common.json_body import require_json_body
+from common.db import Database, init_db
+
+log = logging.getLogger("estante.auth")
+
+
+def make_hasher(settings: AuthSettings) -> Hasher:
+    return Hasher(
+        time_cost=settings.argon2_time_cost,
+        memory_kib=settings.argon2_memory_kib,
+        parallelism=settings.argon2_parallelism,
+    )
+
+
+def make_policies(settings: AuthSettings) -> Policies:
+    return Policies(
+        session=sessions.SessionPolicy(
+            refresh_ttl=timedelta(seconds=settings.refresh_token_ttl),
+            max_age=timedelta(seconds=settings.session_max_age),
+            reuse_grace=timedelta(seconds=settings.refresh_reuse_grace),
+        ),
+        throttle=throttle.ThrottlePolicy(
+            free_attempts=settings.login_free_attempts,
+            max_delay=settings.login_max_delay,
+            window=settings.login_window,
+        ),
+    )
+
+
+def bootstrap_admin(settings: AuthSettings, db: Database) -> None:
+    """Create the first administrator from ESTANTE_ADMIN_USERNAME/PASSWORD, once: when no
+    administrator exists yet. Later starts leave accounts alone."""
+    if not (settings.admin_username and settings.admin_password):
+        return
+    with db.read() as session:
+        admins = session.scalar(select(func.count()).where(User.role == "admin")) or 0
+    if admins:
+        return
+    user = accounts.ensure_admin(
+        db,
+        make_hasher(settings),
+        settings.admin_username,
+        settings.admin_password.get_secret_value(),
+    )
+    log.info("created the first administrator", extra={"fields": {"username": user.username}})
 
 
 def prepare(settings: AuthSettings) -> None:
@@ -27,6 +77,12 @@ def prepare(settings: AuthSettings) -> None:
         KeyRing.ensure(settings.signing_keys_dir)
     if settings.auto_migrate:
         migrations.upgrade("auth", settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        bootstrap_admin(settings, db)
+        throttle.forget_old(db, make_policies(settings).throttle)
+    finally:
+        db.dispose()
 
 
 def create_app(settings: AuthSettings | None = None) -> OpenAPI:
@@ -34,19 +90,18 @@ def create_app(settings: AuthSettings | None = None) -> OpenAPI:
     settings.check()
     app = create_base_app(__name__, settings, title="Estante Auth Service", version=__version__)
     init_db(app, settings.database_url)
-    app.extensions["estante.hasher"] = Hasher(
-        time_cost=settings.argon2_time_cost,
-        memory_kib=settings.argon2_memory_kib,
-        parallelism=settings.argon2_parallelism,
-    )
+    app.extensions["estante.hasher"] = make_hasher(settings)
+    app.extensions["estante.policies"] = make_policies(settings)
     init_tokens(
         app,
-        KeyRing.load(settings.signing_keys_dir),
+        KeySource(
+            settings.signing_keys_dir, settings.rotation_policy(), settings.keys_reload_seconds
+        ),
         issuer=settings.issuer,
         audience=settings.audience,
         ttl=settings.access_token_ttl,
     )
-    app.before_request(require_json_body)
-    app.register_api(api)
-    app.register_api(legacy_api)
+    for blueprint in (api, legacy_api, tokens_api, admin_api):
+        app.register_api(blueprint)
+    init_rate_limits(app, settings)
     return app

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from common.config import ServiceSettings, env
+
+if TYPE_CHECKING:
+    from auth_service.keys import RotationPolicy
 
 
 class AuthSettings(ServiceSettings):
@@ -22,12 +27,60 @@ class AuthSettings(ServiceSettings):
         19456, ge=8192, le=4 * 1024 * 1024, validation_alias=env("ARGON2_MEMORY_KIB")
     )
     argon2_parallelism: int = Field(1, ge=1, le=16, validation_alias=env("ARGON2_PARALLELISM"))
+    keys_reload_seconds: float = Field(
+        10, ge=0, le=3600, validation_alias=env("KEYS_RELOAD_SECONDS")
+    )
+    key_activation_delay: int = Field(
+        60, ge=0, le=86400, validation_alias=env("KEY_ACTIVATION_DELAY_SECONDS")
+    )
+
+    # Refresh tokens and sessions.
+    refresh_token_ttl: int = Field(
+        14 * 86400, ge=60, le=365 * 86400, validation_alias=env("REFRESH_TOKEN_TTL_SECONDS")
+    )
+    session_max_age: int = Field(
+        90 * 86400, ge=60, le=3 * 365 * 86400, validation_alias=env("SESSION_MAX_AGE_SECONDS")
+    )
+    refresh_reuse_grace: int = Field(
+        10, ge=0, le=300, validation_alias=env("REFRESH_REUSE_GRACE_SECONDS")
+    )
+
+    # Brute-force defence.
+    login_free_attempts: int = Field(
+        5, ge=1, le=1000, validation_alias=env("LOGIN_THROTTLE_FREE_ATTEMPTS")
+    )
+    login_max_delay: int = Field(
+        900, ge=1, le=86400, validation_alias=env("LOGIN_THROTTLE_MAX_DELAY_SECONDS")
+    )
+    login_window: int = Field(
+        900, ge=1, le=86400, validation_alias=env("LOGIN_THROTTLE_WINDOW_SECONDS")
+    )
+    rate_limits_enabled: bool = Field(True, validation_alias=env("RATE_LIMITS_ENABLED"))
+    rate_limit_login: str = Field("30 per minute", validation_alias=env("RATE_LIMIT_LOGIN"))
+    rate_limit_register: str = Field(
+        "10 per minute;100 per day", validation_alias=env("RATE_LIMIT_REGISTER")
+    )
+    rate_limit_refresh: str = Field("60 per minute", validation_alias=env("RATE_LIMIT_REFRESH"))
+    redis_url: str | None = Field(None, validation_alias=env("REDIS_URL"))
+
+    # The first administrator, created on first start if both are set (never a built-in one).
+    admin_username: str | None = Field(None, validation_alias=env("ESTANTE_ADMIN_USERNAME"))
+    admin_password: SecretStr | None = Field(None, validation_alias=env("ESTANTE_ADMIN_PASSWORD"))
 
     @model_validator(mode="after")
     def _defaults_under_data_dir(self) -> AuthSettings:
         if not self.database_url:
             self.database_url = self.sqlite_url("auth.db")
         return self
+
+    def rotation_policy(self) -> RotationPolicy:
+        from auth_service.keys import RotationPolicy
+
+        return RotationPolicy(
+            activation_delay=timedelta(seconds=self.key_activation_delay),
+            # Tokens signed just before a key stops signing live one access-token lifetime.
+            retire_after=timedelta(seconds=self.access_token_ttl + 60),
+        )
 
     @property
     def signing_keys_dir(self) -> Path:

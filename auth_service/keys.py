@@ -1,8 +1,13 @@
 """Signing keys: Ed25519 key pairs kept as PEM files in one directory, published as a JWKS.
 
-The newest key signs; every key in the directory is published, so a token signed by an older
-key keeps verifying while it lives (that is what key rotation builds on). A key's ``kid`` is its
-RFC 7638 thumbprint, so it never has to be stored or kept in sync.
+Rotation with no downtime, by the clock alone (no state beyond the files):
+
+* a new key is *published* in the JWKS at once, but only *signs* once it is older than the
+  activation delay, so every verifier has had the chance to fetch it first;
+* an older key keeps being published until every token it could have signed has expired
+  (the access-token lifetime after it stopped signing), then it is retired from the JWKS.
+
+A key's ``kid`` is its RFC 7638 thumbprint, so it never has to be stored or kept in sync.
 
 Keys the service generates for itself on a first development start are named ``dev-*.pem``;
 production refuses to start with one of those.
@@ -12,11 +17,14 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import hashlib
 import json
 import os
+import threading
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -31,9 +39,13 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+STAMP_FORMAT = "%Y%m%dT%H%M%S%fZ"
+
+
 @dataclass(frozen=True)
 class SigningKey:
     path: Path
+    created_at: datetime
     kid: str
     private_pem: bytes
     public_pem: bytes
@@ -56,6 +68,7 @@ class SigningKey:
         kid = _b64url(hashlib.sha256(thumbprint_input.encode()).digest())
         return cls(
             path=path,
+            created_at=_created_at(path),
             kid=kid,
             private_pem=private.private_bytes(
                 serialization.Encoding.PEM,
@@ -80,21 +93,24 @@ class SigningKey:
         return self.path.name.startswith(DEV_PREFIX)
 
 
-def _created_order(path: Path) -> str:
-    # File names carry their creation time after the prefix: the newest sorts last.
-    return path.stem.split("-", 1)[-1]
+def _created_at(path: Path) -> datetime:
+    """File names carry their creation time after the prefix; other names count as old."""
+    try:
+        return datetime.strptime(path.stem.split("-", 1)[-1], STAMP_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
 
 
 def key_files(directory: Path) -> list[Path]:
     if not directory.is_dir():
         return []
-    return sorted(directory.glob("*.pem"), key=_created_order)
+    return sorted(directory.glob("*.pem"), key=_created_at)
 
 
 def generate_key(directory: Path, *, development: bool = False) -> Path:
     """Write a new private key (mode 0600) and return its path; it becomes the signing key."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = datetime.now(UTC).strftime(STAMP_FORMAT)
     path = directory / f"{DEV_PREFIX if development else KEY_PREFIX}{stamp}.pem"
     pem = Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -105,25 +121,34 @@ def generate_key(directory: Path, *, development: bool = False) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class RotationPolicy:
+    # How long a new key is only published before it signs (> verifiers' refetch delay).
+    activation_delay: timedelta = timedelta(seconds=60)
+    # How long an old key stays published after it stopped signing (>= access-token lifetime).
+    retire_after: timedelta = timedelta(seconds=900 + 60)
+
+
 class KeyRing:
-    def __init__(self, keys: list[SigningKey]) -> None:
+    def __init__(self, keys: list[SigningKey], policy: RotationPolicy | None = None) -> None:
         if not keys:
             raise ValueError("a key ring needs at least one key")
-        self.keys = keys
+        self.keys = sorted(keys, key=lambda k: k.created_at)
+        self.policy = policy or RotationPolicy()
 
     @classmethod
-    def load(cls, directory: Path) -> KeyRing:
+    def load(cls, directory: Path, policy: RotationPolicy | None = None) -> KeyRing:
         keys = [SigningKey.from_file(path) for path in key_files(directory)]
         if not keys:
             raise FileNotFoundError(f"no signing keys (*.pem) in {directory}")
-        return cls(keys)
+        return cls(keys, policy)
 
     @classmethod
-    def ensure(cls, directory: Path) -> KeyRing:
+    def ensure(cls, directory: Path, policy: RotationPolicy | None = None) -> KeyRing:
         """Load the keys, generating a development key on the very first start."""
         if not key_files(directory):
             generate_key(directory, development=True)
-        return cls.load(directory)
+        return cls.load(directory, policy)
 
     @staticmethod
     def production_problems(directory: Path) -> list[str]:
@@ -142,31 +167,113 @@ class KeyRing:
             ]
         return []
 
+    def active_at(self, now: datetime) -> SigningKey:
+        """The newest key old enough to sign (the oldest key when none is: the first key)."""
+        ready = [k for k in self.keys if now - k.created_at >= self.policy.activation_delay]
+        return ready[-1] if ready else self.keys[0]
+
     @property
     def active(self) -> SigningKey:
-        return self.keys[-1]
+        return self.active_at(datetime.now(UTC))
+
+    def published_at(self, now: datetime) -> list[SigningKey]:
+        """Keys that verify: the active one, newer ones waiting to sign, and older ones until
+        every token they signed has expired."""
+        active = self.active_at(now)
+        published = []
+        for index, key in enumerate(self.keys):
+            if key.created_at >= active.created_at:
+                published.append(key)
+                continue
+            stopped_signing = self.keys[index + 1].created_at + self.policy.activation_delay
+            if now - stopped_signing < self.policy.retire_after:
+                published.append(key)
+        return published
 
     def by_kid(self, kid: str) -> SigningKey | None:
-        return next((key for key in self.keys if key.kid == kid), None)
+        now = datetime.now(UTC)
+        return next((key for key in self.published_at(now) if key.kid == kid), None)
 
     def jwks(self) -> dict[str, list[dict[str, str]]]:
-        return {"keys": [key.public_jwk for key in reversed(self.keys)]}
+        published = self.published_at(datetime.now(UTC))
+        return {"keys": [key.public_jwk for key in reversed(published)]}
+
+    def retired(self) -> list[SigningKey]:
+        published = {k.kid for k in self.published_at(datetime.now(UTC))}
+        return [k for k in self.keys if k.kid not in published]
+
+
+class KeySource:
+    """The key ring as the workers see it: re-read from the directory every few seconds, so a
+    key added by ``rotate`` is picked up without a restart."""
+
+    def __init__(self, directory: Path, policy: RotationPolicy, reload_seconds: float) -> None:
+        self.directory = directory
+        self.policy = policy
+        self.reload_seconds = reload_seconds
+        self._ring = KeyRing.load(directory, policy)
+        self._loaded = time.monotonic()
+        self._lock = threading.Lock()
+
+    def ring(self) -> KeyRing:
+        if time.monotonic() - self._loaded >= self.reload_seconds:
+            with self._lock:
+                if time.monotonic() - self._loaded >= self.reload_seconds:
+                    # On a failed read keep serving with the keys we have; the next reload retries.
+                    with contextlib.suppress(OSError, ValueError):
+                        self._ring = KeyRing.load(self.directory, self.policy)
+                    self._loaded = time.monotonic()
+        return self._ring
+
+
+def prune(directory: Path, policy: RotationPolicy) -> list[Path]:
+    """Move retired keys to ``retired/`` (kept, never deleted, but no longer loaded)."""
+    ring = KeyRing.load(directory, policy)
+    moved = []
+    target = directory / "retired"
+    for key in ring.retired():
+        target.mkdir(mode=0o700, exist_ok=True)
+        moved.append(key.path.rename(target / key.path.name))
+    return moved
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m auth_service.keys")
     sub = parser.add_subparsers(dest="command", required=True)
-    gen = sub.add_parser("generate", help="create a new signing key; new tokens use it")
-    gen.add_argument("--dir", type=Path, required=True, help="the AUTH_KEYS_DIR directory")
-    lst = sub.add_parser("list", help="list the keys and their kids, newest last")
-    lst.add_argument("--dir", type=Path, required=True)
+    for name, help_text in (
+        ("generate", "create a new signing key; it signs once the activation delay has passed"),
+        ("rotate", "generate a new key and move keys retired from the JWKS to retired/"),
+        ("prune", "move keys retired from the JWKS to retired/"),
+        ("list", "list the keys, their kids and state"),
+    ):
+        command = sub.add_parser(name, help=help_text)
+        command.add_argument("--dir", type=Path, required=True, help="the AUTH_KEYS_DIR directory")
     args = parser.parse_args(argv)
-    if args.command == "generate":
+    policy = policy_from_settings()
+    if args.command in ("generate", "rotate"):
         path = generate_key(args.dir)
-        print(f"created {path} (kid {SigningKey.from_file(path).kid})")
-    else:
-        for key in KeyRing.load(args.dir).keys:
-            print(f"{key.path.name}\t{key.kid}")
+        print(f"created {path.name} (kid {SigningKey.from_file(path).kid})")
+    if args.command in ("rotate", "prune"):
+        for path in prune(args.dir, policy):
+            print(f"retired {path.name}")
+    if args.command == "list":
+        ring = KeyRing.load(args.dir, policy)
+        now = datetime.now(UTC)
+        active = ring.active_at(now).kid
+        published = {k.kid for k in ring.published_at(now)}
+        for key in ring.keys:
+            state = (
+                "active"
+                if key.kid == active
+                else ("published" if key.kid in published else "retired")
+            )
+            print(f"{key.path.name}\t{key.kid}\t{state}")
+
+
+def policy_from_settings() -> RotationPolicy:
+    from auth_service.config import AuthSettings  # settings import keys: avoid the cycle
+
+    return AuthSettings().rotation_policy()
 
 
 if __name__ == "__main__":

@@ -1,65 +1,137 @@
-"""HTTP endpoints of the Auth Service: parse, call the accounts module, respond."""
+"""HTTP endpoints for accounts and sessions: parse, call the domain modules, respond."""
 
 from __future__ import annotations
 
-from flask import Response, current_app, jsonify, url_for
+from dataclasses import dataclass
+
+from flask import Response, current_app, jsonify, request
 from flask_openapi3 import APIBlueprint, Tag
 
-from auth_service import __version__, accounts
+from auth_service import accounts, login, sessions, throttle
+from auth_service.current_user import (
+    authenticate_marked_views,
+    current_session_id,
+    current_user,
+    requires_user,
+)
 from auth_service.passwords import Hasher
-from auth_service.schemas import LoginRequest, RegisterRequest, TokenResponse
-from auth_service.tokens import get_keyring, issue_access_token
+from auth_service.schemas import (
+    ChangePasswordRequest,
+    LoginRequest,
+    RefreshRequest,
+    RegisterRequest,
+    TokenResponse,
+    UserOut,
+)
+from auth_service.tokens import issue_tokens
 from common.db import get_db
+from common.json_body import require_json_body
 
-accounts_tag = Tag(name="accounts", description="Register and log in")
-keys_tag = Tag(name="keys", description="Public keys that verify the tokens")
+accounts_tag = Tag(name="accounts", description="Register, log in, refresh, log out")
+bearer = [{"bearerAuth": []}]
 api = APIBlueprint("auth", __name__, abp_tags=[accounts_tag])
-# The original implementation served the same endpoints under /auth.
+# The original implementation served register and login under /auth.
 legacy_api = APIBlueprint("auth_legacy", __name__, url_prefix="/auth", abp_tags=[accounts_tag])
+for blueprint in (api, legacy_api):
+    blueprint.before_request(authenticate_marked_views)
+    blueprint.before_request(require_json_body)
+
+
+@dataclass(frozen=True)
+class Policies:
+    session: sessions.SessionPolicy
+    throttle: throttle.ThrottlePolicy
 
 
 def get_hasher() -> Hasher:
     return current_app.extensions["estante.hasher"]
 
 
+def get_policies() -> Policies:
+    return current_app.extensions["estante.policies"]
+
+
+def client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
 def register(body: RegisterRequest) -> tuple[Response, int]:
-    """Create an account and return an access token for it."""
-    user = accounts.register(get_db(), get_hasher(), body.username, body.password)
-    return jsonify(issue_access_token(user).model_dump()), 201
-
-
-def login(body: LoginRequest) -> Response:
-    """Exchange a username and password for an access token."""
-    user = accounts.authenticate(get_db(), get_hasher(), body.username, body.password)
-    return jsonify(issue_access_token(user).model_dump())
-
-
-api.post("/register", responses={201: TokenResponse})(register)
-api.post("/login", responses={200: TokenResponse})(login)
-legacy_api.post("/register", responses={201: TokenResponse}, deprecated=True)(register)
-legacy_api.post("/login", responses={200: TokenResponse}, deprecated=True)(login)
-
-
-@api.get("/.well-known/jwks.json", tags=[keys_tag])
-def jwks() -> Response:
-    """The public keys (JWKS) that verify this service's tokens."""
-    response = jsonify(get_keyring().jwks())
-    response.cache_control.public = True
-    response.cache_control.max_age = 300
-    return response
-
-
-@api.get("/", tags=[keys_tag])
-def index() -> Response:
-    """What this service is and where its endpoints are."""
-    return jsonify(
-        name="Estante Auth Service",
-        version=__version__,
-        links={
-            "register": url_for("auth.register", _external=False),
-            "login": url_for("auth.login", _external=False),
-            "jwks": url_for("auth.jwks", _external=False),
-            "health": "/healthz",
-            "openapi": "/docs/openapi.json",
-        },
+    """Create an account; answers with an access token and a refresh token."""
+    issued = accounts.register(
+        get_db(), get_hasher(), body.username, body.password, get_policies().session
     )
+    return jsonify(issue_tokens(issued).model_dump()), 201
+
+
+def log_in(body: LoginRequest) -> Response:
+    """Exchange a username and password for an access token and a refresh token."""
+    policies = get_policies()
+    issued = login.log_in(
+        get_db(),
+        get_hasher(),
+        body.username,
+        body.password,
+        client_address(),
+        session_policy=policies.session,
+        throttle_policy=policies.throttle,
+    )
+    return jsonify(issue_tokens(issued).model_dump())
+
+
+for blueprint, deprecated in ((api, False), (legacy_api, True)):
+    blueprint.post("/register", responses={201: TokenResponse}, deprecated=deprecated)(register)
+    blueprint.post(
+        "/login", responses={200: TokenResponse}, deprecated=deprecated, endpoint="login"
+    )(log_in)
+
+
+@api.post("/token/refresh", responses={200: TokenResponse})
+def refresh(body: RefreshRequest) -> Response:
+    """Exchange a refresh token for a new access token and a new refresh token (rotation)."""
+    issued = sessions.rotate(get_db(), body.refresh_token, get_policies().session)
+    return jsonify(issue_tokens(issued).model_dump())
+
+
+@api.post("/logout", responses={204: None})
+def logout(body: RefreshRequest) -> Response:
+    """End the session the refresh token belongs to (its access tokens stop validating)."""
+    with get_db().transaction() as session:
+        record = sessions.refresh_token_record(session, body.refresh_token)
+        if record is not None:
+            sessions.revoke_session(session, record.session_id, "logout")
+    # The same answer whether or not the token was known: nothing to learn from it.
+    return Response(status=204)
+
+
+@api.post("/logout-all", responses={204: None}, security=bearer)
+@requires_user
+def logout_all() -> Response:
+    """End every session of the calling user, on every device."""
+    user = current_user()
+    with get_db().transaction() as session:
+        sessions.revoke_user_sessions(session, user.id, "logout-all")
+    return Response(status=204)
+
+
+@api.get("/me", responses={200: UserOut}, security=bearer)
+@requires_user
+def me() -> Response:
+    """The calling user."""
+    user = current_user()
+    return jsonify(UserOut(id=user.id, username=user.username, roles=user.roles).model_dump())
+
+
+@api.post("/me/password", responses={204: None}, security=bearer)
+@requires_user
+def change_password(body: ChangePasswordRequest) -> Response:
+    """Change your password (the current one is required); your other sessions end."""
+    user = current_user()
+    accounts.change_password(
+        get_db(),
+        get_hasher(),
+        user.id,
+        body.current_password,
+        body.new_password,
+        keep_session=current_session_id(),
+    )
+    return Response(status=204)

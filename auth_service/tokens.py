@@ -1,24 +1,30 @@
-"""Issuing access tokens, signed with the newest key of the key ring."""
+"""Issuing and checking tokens: JWT access tokens, opaque refresh tokens, introspection."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app
-from flask_jwt_extended import create_access_token
+from flask import Flask, current_app, g
+from flask_jwt_extended import create_access_token, decode_token
+from jwt import PyJWTError
 
-from auth_service.keys import ALGORITHM, KeyRing
-from auth_service.models import User
+from auth_service import sessions
+from auth_service.keys import ALGORITHM, KeyRing, KeySource, SigningKey
+from auth_service.models import LoginSession, User
 from auth_service.schemas import TokenResponse, UserOut
-from common.tokens import UnknownSigningKey, init_jwt
+from common.clock import as_utc, utcnow
+from common.db import Database
+from common.tokens import REQUIRED_CLAIMS, UnknownSigningKey, init_jwt
+
+ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 (RFC 9068 type, not a secret)
 
 
 def get_keyring() -> KeyRing:
-    return current_app.extensions["estante.keyring"]
+    return current_app.extensions["estante.keys"].ring()
 
 
-def init_tokens(app: Flask, keyring: KeyRing, *, issuer: str, audience: str, ttl: int) -> None:
-    app.extensions["estante.keyring"] = keyring
+def init_tokens(app: Flask, keys: KeySource, *, issuer: str, audience: str, ttl: int) -> None:
+    app.extensions["estante.keys"] = keys
 
     def verification_key(header: dict[str, Any], _payload: dict[str, Any]) -> bytes:
         key = get_keyring().by_kid(str(header.get("kid", "")))
@@ -33,20 +39,107 @@ def init_tokens(app: Flask, keyring: KeyRing, *, issuer: str, audience: str, ttl
         decode_key_loader=verification_key,
         access_token_ttl=ttl,
     )
-    jwt.encode_key_loader(lambda _identity: get_keyring().active.private_pem)
+    # One key per token: the header's kid must name the key that signs it, so both are read
+    # from a single snapshot of the ring (it may reload between two calls).
+    jwt.encode_key_loader(lambda _identity: _signing_key_for_this_request().private_pem)
     jwt.additional_headers_loader(
-        lambda _identity: {"kid": get_keyring().active.kid, "typ": "at+jwt", "alg": ALGORITHM}
+        lambda _identity: {
+            "kid": _signing_key_for_this_request().kid,
+            "typ": ACCESS_TOKEN_TYPE,
+            "alg": ALGORITHM,
+        }
     )
 
 
-def issue_access_token(user: User) -> TokenResponse:
+def _signing_key_for_this_request() -> SigningKey:
+    if "estante_signing_key" not in g:
+        g.estante_signing_key = get_keyring().active
+    return g.estante_signing_key
+
+
+def issue_tokens(issued: sessions.Issued) -> TokenResponse:
+    user = issued.user
     token = create_access_token(
         identity=str(user.id),
-        additional_claims={"username": user.username, "roles": user.roles},
+        additional_claims={
+            "username": user.username,
+            "roles": user.roles,
+            "sid": issued.session_id,
+        },
     )
     ttl = int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds())
+    refresh_in = int((issued.refresh_expires_at - utcnow()).total_seconds())
     return TokenResponse(
         access_token=token,
         expires_in=ttl,
+        refresh_token=issued.refresh_token,
+        refresh_expires_in=max(0, refresh_in),
         user=UserOut(id=user.id, username=user.username, roles=user.roles),
     )
+
+
+INACTIVE: dict[str, Any] = {"active": False}
+
+
+def introspect(db: Database, token: str) -> dict[str, Any]:
+    """RFC 7662: what the token says, if it is good right now; ``{"active": false}`` if not."""
+    if token.count(".") == 2:
+        return _introspect_access_token(db, token)
+    return _introspect_refresh_token(db, token)
+
+
+def _introspect_access_token(db: Database, token: str) -> dict[str, Any]:
+    try:
+        claims = decode_token(token)
+    except (PyJWTError, UnknownSigningKey, ValueError, KeyError):
+        return INACTIVE
+    if claims.get("type") != "access" or not all(c in claims for c in REQUIRED_CLAIMS):
+        return INACTIVE
+    with db.read() as session:
+        user = session.get(User, int(claims["sub"])) if str(claims["sub"]).isdigit() else None
+        login = session.get(LoginSession, claims["sid"]) if claims.get("sid") else None
+        if user is None or user.is_disabled:
+            return INACTIVE
+        if login is not None and login.revoked_at is not None:
+            return INACTIVE
+        return {
+            "active": True,
+            "token_type": "access_token",
+            "sub": claims["sub"],
+            "username": user.username,
+            "roles": user.roles,
+            "exp": claims["exp"],
+            "iat": claims["iat"],
+            "nbf": claims.get("nbf"),
+            "iss": claims["iss"],
+            "aud": claims["aud"],
+            "jti": claims["jti"],
+            "sid": claims.get("sid"),
+        }
+
+
+def _introspect_refresh_token(db: Database, token: str) -> dict[str, Any]:
+    with db.read() as session:
+        record = sessions.refresh_token_record(session, token)
+        if record is None or record.used_at is not None:
+            return INACTIVE
+        login = session.get_one(LoginSession, record.session_id)
+        user = session.get_one(User, login.user_id)
+        now = utcnow()
+        if (
+            login.revoked_at is not None
+            or as_utc(record.expires_at) <= now
+            or as_utc(login.expires_at) <= now
+            or user.is_disabled
+        ):
+            return INACTIVE
+        return {
+            "active": True,
+            "token_type": "refresh_token",
+            "sub": str(user.id),
+            "username": user.username,
+            "roles": user.roles,
+            "exp": int(as_utc(record.expires_at).timestamp()),
+            "iat": int(as_utc(record.created_at).timestamp()),
+            "sid": login.id,
+        }

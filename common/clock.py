@@ -9,8 +9,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """Every stored time is UTC, but SQLite hands datetimes back without their zone."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def isoformat(moment: datetime) -> str:
-    """ISO 8601 in UTC with a 'Z' (SQLite hands datetimes back without their zone)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    """ISO 8601 in UTC with a 'Z'."""
+    return as_utc(moment).astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -88,7 +88,10 @@ def register_error_handlers(app: Flask) -> None:
         headers = {}
         if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
             headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
-        return problem(status, error.description, headers=headers)
+        detail = error.description
+        if status == 429:
+            detail = f"Too many requests (the limit is {detail}); wait and try again."
+        return problem(status, detail, headers=headers)
 
     @app.errorhandler(ValidationError)
     def handle_validation_error(error: ValidationError) -> Response:

@@ -164,6 +164,9 @@ def build_stack(
         "ESTANTE_ENV": "test",
         "ESTANTE_WORKERS": "2",
         "ESTANTE_LOG_LEVEL": "WARNING",
+        # Tests make many accounts from one address; the tests of the limits turn them on.
+        "RATE_LIMITS_ENABLED": "0",
+        "LOGIN_THROTTLE_FREE_ATTEMPTS": "1000",
         **(extra_env or {}),
     }
     urls = database_urls or {}

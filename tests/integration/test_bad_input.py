@@ -200,6 +200,8 @@ BAD_ACCOUNT_BODIES: list[tuple[str, Any, int]] = [
 )
 @pytest.mark.parametrize("path", ["/register", "/auth/register"])
 def test_bad_registrations(stack: Stack, case: str, body: Any, status: int, path: str) -> None:
+    if isinstance(body, dict) and body.get("username") == "someone":
+        body = {**body, "username": f"someone_{abs(hash((case, path))) % 10**8}"}
     response = requests.post(stack.auth_url + path, json=body, timeout=10)
     problem = assert_problem(response, status)
     assert problem["errors"]

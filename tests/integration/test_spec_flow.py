@@ -98,7 +98,14 @@ def test_legacy_auth_paths_answer_the_same_way(stack: Stack) -> None:
     credentials = {"username": username, "password": STRONG_PASSWORD}
     registered = requests.post(f"{stack.auth_url}/auth/register", json=credentials, timeout=10)
     assert registered.status_code == 201
-    assert set(registered.json()) == {"access_token", "token_type", "expires_in", "user"}
+    assert set(registered.json()) == {
+        "access_token",
+        "token_type",
+        "expires_in",
+        "refresh_token",
+        "refresh_expires_in",
+        "user",
+    }
     login = requests.post(f"{stack.auth_url}/auth/login", json=credentials, timeout=10)
     assert login.status_code == 200
     stack.add_book(login.json()["access_token"], title="Via legacy login")
