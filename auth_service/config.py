@@ -62,6 +62,9 @@ class AuthSettings(ServiceSettings):
     )
     rate_limit_refresh: str = Field("60 per minute", validation_alias=env("RATE_LIMIT_REFRESH"))
     redis_url: str | None = Field(None, validation_alias=env("REDIS_URL"))
+    rate_limit_key_prefix: str = Field(
+        "estante-auth", min_length=1, max_length=64, validation_alias=env("RATE_LIMIT_KEY_PREFIX")
+    )
 
     # The first administrator, created on first start if both are set (never a built-in one).
     admin_username: str | None = Field(None, validation_alias=env("ESTANTE_ADMIN_USERNAME"))

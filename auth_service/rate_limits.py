@@ -29,7 +29,7 @@ def init_rate_limits(app: Flask, settings: AuthSettings) -> Limiter:
     app.config.update(
         RATELIMIT_ENABLED=settings.rate_limits_enabled,
         RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
-        RATELIMIT_KEY_PREFIX="estante-auth",
+        RATELIMIT_KEY_PREFIX=settings.rate_limit_key_prefix,
         # If Redis goes away, keep limiting per process rather than failing every request.
         RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
         RATELIMIT_SWALLOW_ERRORS=True,

@@ -25,7 +25,7 @@ from auth_service.schemas import (
 )
 from auth_service.tokens import issue_tokens
 from common.db import get_db
-from common.json_body import require_json_body
+from common.json_body import no_json_body, require_json_body
 
 accounts_tag = Tag(name="accounts", description="Register, log in, refresh, log out")
 bearer = [{"bearerAuth": []}]
@@ -105,6 +105,7 @@ def logout(body: RefreshRequest) -> Response:
 
 @api.post("/logout-all", responses={204: None}, security=bearer)
 @requires_user
+@no_json_body
 def logout_all() -> Response:
     """End every session of the calling user, on every device."""
     user = current_user()

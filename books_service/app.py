@@ -32,6 +32,8 @@ def create_app(settings: BooksSettings | None = None) -> OpenAPI:
         settings.jwks_url,
         timeout=settings.jwks_timeout_seconds,
         cooldown=settings.jwks_refetch_cooldown_seconds,
+        max_age=settings.jwks_max_age_seconds,
+        cache_file=settings.jwks_cache_path,
     )
     init_auth(app, jwks, issuer=settings.issuer, audience=settings.audience)
     app.register_api(api)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, model_validator
 
 from common.config import ServiceSettings, env
@@ -20,6 +22,15 @@ class BooksSettings(ServiceSettings):
     jwks_refetch_cooldown_seconds: float = Field(
         10.0, ge=0, le=3600, validation_alias=env("JWKS_REFETCH_COOLDOWN_SECONDS")
     )
+
+    jwks_max_age_seconds: float = Field(
+        300.0, ge=1, le=86400, validation_alias=env("JWKS_MAX_AGE_SECONDS")
+    )
+    jwks_cache_file: Path | None = Field(None, validation_alias=env("JWKS_CACHE_FILE"))
+
+    @property
+    def jwks_cache_path(self) -> Path:
+        return self.jwks_cache_file or self.data_dir / "jwks-cache.json"
 
     @model_validator(mode="after")
     def _defaults_under_data_dir(self) -> BooksSettings:

@@ -10,13 +10,15 @@ import pytest
 from tests.integration.harness import Stack, build_stack
 
 
-def start_stack(request: pytest.FixtureRequest, base_dir: Path) -> Stack:
+def start_stack(
+    request: pytest.FixtureRequest, base_dir: Path, extra_env: dict[str, str] | None = None
+) -> Stack:
     backend: str = request.param
     urls = None
     if backend == "postgres":
         server = request.getfixturevalue("postgres")
         urls = {"auth": server.create_database("auth"), "books": server.create_database("books")}
-    stack = build_stack(base_dir, backend, urls)
+    stack = build_stack(base_dir, backend, urls, extra_env)
     try:
         stack.auth.start()
         stack.books.start()
