@@ -6,10 +6,11 @@ from typing import Any
 
 from flask import Flask, current_app, g, request
 from flask_jwt_extended import get_jwt, verify_jwt_in_request
+from jwt import InvalidAlgorithmError
 
 from books_service.jwks import JwksCache, JwksUnavailable
 from common.errors import Forbidden, ServiceUnavailable
-from common.tokens import UnknownSigningKey, init_jwt
+from common.tokens import ALGORITHM, UnknownSigningKey, init_jwt
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Who may change the catalog. A valid token without one of these roles gets 403.
@@ -25,6 +26,9 @@ def init_auth(app: Flask, jwks: JwksCache, *, issuer: str, audience: str) -> Non
     app.extensions["estante.jwks"] = jwks
 
     def verification_key(header: dict[str, Any], _payload: dict[str, Any]) -> Any:
+        # Refuse a foreign algorithm before any key work (and before any JWKS fetch).
+        if header.get("alg") != ALGORITHM:
+            raise InvalidAlgorithmError("the token's algorithm is not allowed")
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise UnknownSigningKey("the token names no key")

@@ -115,6 +115,9 @@ class JwksCache:
             log.warning(
                 "JWKS fetch failed", extra={"fields": {"url": self.url, "error": str(error)}}
             )
+            if not self._keys:
+                # Another worker may have fetched the keys before the auth service went away.
+                self._keys = self._load_cache_file()
             return
         if keys:
             self._keys = keys
