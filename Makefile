@@ -4,12 +4,13 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help install install-dev run test lint format lock clean
+.PHONY: help install install-dev run test lint format lock clean admin
 
 help:
 	@echo "make run      start both services (SQLite in data/, keys generated on first start)"
 	@echo "make test     run the whole test suite"
 	@echo "make lint     ruff check + format check"
+	@echo "make admin USERNAME=name   create (or promote) an administrator"
 	@echo "make lock     re-resolve requirements*.lock from pyproject.toml"
 
 $(PY):
@@ -34,6 +35,10 @@ run: install
 
 test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+admin: install
+	@test -n "$(USERNAME)" || { echo "usage: make admin USERNAME=name"; exit 2; }
+	$(PY) -m auth_service.cli create-admin --username "$(USERNAME)"
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
