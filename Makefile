@@ -4,13 +4,14 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help install install-dev run test lint format lock clean admin
+.PHONY: help install install-dev run test lint format lock clean admin openapi
 
 help:
 	@echo "make run      start both services (SQLite in data/, keys generated on first start)"
 	@echo "make test     run the whole test suite"
 	@echo "make lint     ruff check + format check"
 	@echo "make admin USERNAME=name   create (or promote) an administrator"
+	@echo "make openapi  rewrite docs/openapi/*.json from the services' schemas"
 	@echo "make lock     re-resolve requirements*.lock from pyproject.toml"
 
 $(PY):
@@ -39,6 +40,9 @@ test: install-dev
 admin: install
 	@test -n "$(USERNAME)" || { echo "usage: make admin USERNAME=name"; exit 2; }
 	$(PY) -m auth_service.cli create-admin --username "$(USERNAME)"
+
+openapi: install
+	$(PY) -m common.openapi_export
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

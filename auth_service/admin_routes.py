@@ -19,12 +19,15 @@ from auth_service.schemas import (
 from common.clock import isoformat
 from common.db import get_db
 from common.json_body import require_json_body
+from common.openapi import problems
 
 admin_tag = Tag(name="admin", description="User administration (admin role)")
 bearer = [{"bearerAuth": []}]
 api = APIBlueprint(
     "admin", __name__, url_prefix="/admin", abp_tags=[admin_tag], abp_security=bearer
 )
+# Every admin endpoint: no token 401, not an administrator 403.
+ADMIN_ONLY = problems(401, 403)
 
 
 def admins_only() -> None:
@@ -48,7 +51,7 @@ def user_detail(user: User) -> UserDetail:
     )
 
 
-@api.get("/users", responses={200: UserPage})
+@api.get("/users", responses={200: UserPage, **ADMIN_ONLY})
 def list_users(query: PageQuery) -> Response:
     """Every user, oldest first, a page at a time."""
     with get_db().read() as session:
@@ -58,35 +61,35 @@ def list_users(query: PageQuery) -> Response:
     return jsonify(page.model_dump())
 
 
-@api.get("/users/<int:user_id>", responses={200: UserDetail})
+@api.get("/users/<int:user_id>", responses={200: UserDetail, **ADMIN_ONLY, **problems(404)})
 def get_user(path: UserPath) -> Response:
     """One user."""
     with get_db().read() as session:
         return jsonify(user_detail(accounts.get_user(session, path.user_id)).model_dump())
 
 
-@api.patch("/users/<int:user_id>", responses={200: UserDetail})
+@api.patch("/users/<int:user_id>", responses={200: UserDetail, **ADMIN_ONLY, **problems(404, 409)})
 def update_user(path: UserPath, body: UserPatch) -> Response:
     """Change a user's role, or disable (their sessions end at once) or re-enable them."""
     user = accounts.update_user(get_db(), path.user_id, role=body.role, disabled=body.disabled)
     return jsonify(user_detail(user).model_dump())
 
 
-@api.delete("/users/<int:user_id>", responses={204: None})
+@api.delete("/users/<int:user_id>", responses={204: None, **ADMIN_ONLY, **problems(404, 409)})
 def delete_user(path: UserPath) -> Response:
     """Delete a user and their sessions. Books they added keep their name."""
     accounts.delete_user(get_db(), path.user_id)
     return Response(status=204)
 
 
-@api.get("/settings", responses={200: AccountSettings})
+@api.get("/settings", responses={200: AccountSettings, **ADMIN_ONLY})
 def get_settings() -> Response:
     """Account settings: the role new users get."""
     with get_db().read() as session:
         return jsonify(AccountSettings(default_role=accounts.default_role(session)).model_dump())
 
 
-@api.put("/settings", responses={200: AccountSettings})
+@api.put("/settings", responses={200: AccountSettings, **ADMIN_ONLY})
 def put_settings(body: AccountSettings) -> Response:
     """Change the role new users get (``librarian`` by default; ``reader`` for a read-only
     catalog)."""

@@ -26,6 +26,7 @@ from auth_service.schemas import (
 from auth_service.tokens import issue_tokens
 from common.db import get_db
 from common.json_body import no_json_body, require_json_body
+from common.openapi import problems
 
 accounts_tag = Tag(name="accounts", description="Register, log in, refresh, log out")
 bearer = [{"bearerAuth": []}]
@@ -79,13 +80,18 @@ def log_in(body: LoginRequest) -> Response:
 
 
 for blueprint, deprecated in ((api, False), (legacy_api, True)):
-    blueprint.post("/register", responses={201: TokenResponse}, deprecated=deprecated)(register)
     blueprint.post(
-        "/login", responses={200: TokenResponse}, deprecated=deprecated, endpoint="login"
+        "/register", responses={201: TokenResponse, **problems(409, 429)}, deprecated=deprecated
+    )(register)
+    blueprint.post(
+        "/login",
+        responses={200: TokenResponse, **problems(401, 403, 429)},
+        deprecated=deprecated,
+        endpoint="login",
     )(log_in)
 
 
-@api.post("/token/refresh", responses={200: TokenResponse})
+@api.post("/token/refresh", responses={200: TokenResponse, **problems(401, 429)})
 def refresh(body: RefreshRequest) -> Response:
     """Exchange a refresh token for a new access token and a new refresh token (rotation)."""
     issued = sessions.rotate(get_db(), body.refresh_token, get_policies().session)
@@ -122,7 +128,7 @@ def me() -> Response:
     return jsonify(UserOut(id=user.id, username=user.username, roles=user.roles).model_dump())
 
 
-@api.post("/me/password", responses={204: None}, security=bearer)
+@api.post("/me/password", responses={204: None, **problems(401)}, security=bearer)
 @requires_user
 def change_password(body: ChangePasswordRequest) -> Response:
     """Change your password (the current one is required); your other sessions end."""

@@ -124,3 +124,17 @@ class UserPatch(Strict):
 
 class AccountSettings(Strict):
     default_role: Role
+
+
+class Jwk(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    kty: str
+    kid: str
+    alg: str | None = None
+    use: str | None = None
+
+
+class Jwks(BaseModel):
+    """RFC 7517 JSON Web Key Set: the public keys that verify access tokens."""
+
+    keys: list[Jwk]

@@ -7,10 +7,23 @@ from flask_openapi3 import APIBlueprint, Tag
 from pydantic import ValidationError
 
 from auth_service import __version__, sessions
-from auth_service.schemas import Introspection, TokenRequest
+from auth_service.schemas import Introspection, Jwks, TokenRequest
 from auth_service.tokens import get_keyring, introspect
 from common.db import get_db
 from common.json_body import no_json_body
+from common.openapi import ServiceIndex
+
+TOKEN_REQUEST_BODY = {
+    "requestBody": {
+        "description": "The token: as a form field (RFC 7662/7009) or JSON. Without a body, "
+        "the request's own bearer token is used.",
+        "required": False,
+        "content": {
+            "application/x-www-form-urlencoded": {"schema": TokenRequest.model_json_schema()},
+            "application/json": {"schema": TokenRequest.model_json_schema()},
+        },
+    }
+}
 
 tokens_tag = Tag(name="tokens", description="Validate and revoke tokens; public keys")
 api = APIBlueprint("tokens", __name__, abp_tags=[tokens_tag])
@@ -47,10 +60,15 @@ def validate() -> Response:
 
 
 for path in ("/validate", "/introspect"):
-    api.post(path, responses={200: Introspection}, endpoint=path.strip("/"))(validate)
+    api.post(
+        path,
+        responses={200: Introspection},
+        endpoint=path.strip("/"),
+        openapi_extensions=TOKEN_REQUEST_BODY,
+    )(validate)
 
 
-@api.post("/revoke", responses={200: None})
+@api.post("/revoke", responses={200: None}, openapi_extensions=TOKEN_REQUEST_BODY)
 @no_json_body
 def revoke() -> Response:
     """RFC 7009: end the session of this refresh or access token. Always answers 200."""
@@ -67,7 +85,7 @@ def revoke() -> Response:
     return Response(status=200)
 
 
-@api.get("/.well-known/jwks.json")
+@api.get("/.well-known/jwks.json", responses={200: Jwks})
 def jwks() -> Response:
     """The public keys (JWKS) that verify this service's tokens."""
     response = jsonify(get_keyring().jwks())
@@ -76,7 +94,7 @@ def jwks() -> Response:
     return response
 
 
-@api.get("/")
+@api.get("/", responses={200: ServiceIndex})
 def index() -> Response:
     """What this service is and where its endpoints are."""
     return jsonify(

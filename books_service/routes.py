@@ -12,9 +12,12 @@ from books_service.schemas import BookIn, BookList, BookOut, BookPath
 from common.clock import isoformat
 from common.db import get_db
 from common.json_body import require_json_body
+from common.openapi import ServiceIndex, problems
 
 books_tag = Tag(name="books", description="The catalog")
 bearer = [{"bearerAuth": []}]
+# Every write: no/bad token 401, a token without a writer role 403, keys unavailable 503.
+WRITE_PROBLEMS = problems(401, 403, 503)
 api = APIBlueprint("books", __name__, abp_tags=[books_tag])
 # Token first (401), then the body (415/400/422): an anonymous caller learns nothing more.
 api.before_request(require_token_for_writes)
@@ -39,14 +42,27 @@ def list_books() -> Response:
         return jsonify([book_json(book) for book in catalog.list_books(session)])
 
 
-@api.get("/books/<int:book_id>", responses={200: BookOut})
+@api.get("/books/<int:book_id>", responses={200: BookOut, **problems(404)})
 def get_book(path: BookPath) -> Response:
     """One book (public)."""
     with get_db().read() as session:
         return jsonify(book_json(catalog.get_book(session, path.book_id)))
 
 
-@api.post("/books", responses={201: BookOut}, security=bearer)
+@api.post(
+    "/books",
+    responses={
+        201: {
+            "description": "The book was added",
+            "content": {"application/json": {"schema": BookOut.model_json_schema()}},
+            "headers": {
+                "Location": {"description": "The new book's URL", "schema": {"type": "string"}}
+            },
+        },
+        **WRITE_PROBLEMS,
+    },
+    security=bearer,
+)
 def add_book(body: BookIn) -> tuple[Response, int, dict[str, str]]:
     """Add a book to the catalog."""
     with get_db().transaction() as session:
@@ -58,7 +74,11 @@ def add_book(body: BookIn) -> tuple[Response, int, dict[str, str]]:
     return jsonify(data), 201, {"Location": location}
 
 
-@api.put("/books/<int:book_id>", responses={200: BookOut}, security=bearer)
+@api.put(
+    "/books/<int:book_id>",
+    responses={200: BookOut, **WRITE_PROBLEMS, **problems(404)},
+    security=bearer,
+)
 def replace_book(path: BookPath, body: BookIn) -> Response:
     """Replace a book's title and author."""
     with get_db().transaction() as session:
@@ -66,7 +86,11 @@ def replace_book(path: BookPath, body: BookIn) -> Response:
         return jsonify(book_json(book))
 
 
-@api.delete("/books/<int:book_id>", responses={204: None}, security=bearer)
+@api.delete(
+    "/books/<int:book_id>",
+    responses={204: None, **WRITE_PROBLEMS, **problems(404)},
+    security=bearer,
+)
 def delete_book(path: BookPath) -> Response:
     """Remove a book."""
     with get_db().transaction() as session:
@@ -74,7 +98,7 @@ def delete_book(path: BookPath) -> Response:
     return Response(status=204)
 
 
-@api.get("/")
+@api.get("/", responses={200: ServiceIndex})
 def index() -> Response:
     """What this service is and where its endpoints are."""
     return jsonify(

@@ -3,10 +3,12 @@ size limit, the JSON body check, health, and an OpenAPI document built from the 
 
 from __future__ import annotations
 
+from flask import redirect, url_for
 from flask_openapi3 import APIBlueprint, Info, OpenAPI, Tag
 from pydantic import BaseModel
 
 from common.config import ServiceSettings
+from common.openapi import EstanteOpenAPI
 from common.problem_json import register_error_handlers, validation_problem
 from common.request_log import configure_logging, init_request_log
 
@@ -19,14 +21,20 @@ class Health(BaseModel):
 
 
 def create_base_app(
-    import_name: str, settings: ServiceSettings, *, title: str, version: str
+    import_name: str, settings: ServiceSettings, *, title: str, version: str, description: str = ""
 ) -> OpenAPI:
-    app = OpenAPI(
+    app = EstanteOpenAPI(
         import_name,
-        info=Info(title=title, version=version),
+        info=Info(title=title, version=version, description=description),
+        security_schemes={
+            "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+        },
         validation_error_status=422,
         validation_error_callback=validation_problem,
+        # /docs is the interactive documentation (Swagger UI, served from the package, no CDN);
+        # the document itself is at /openapi.json (and /docs/openapi.json, where the UI reads it).
         doc_prefix="/docs",
+        doc_url="/openapi.json",
     )
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
@@ -46,4 +54,11 @@ def create_base_app(
         return {"status": "ok", "service": settings.service_name}
 
     app.register_api(health)
+
+    @app.get("/openapi.json", doc_ui=False)
+    def openapi_document() -> dict:
+        return app.api_doc
+
+    # The docs' home page goes straight to the interactive UI.
+    app.view_functions["openapi.openapi"] = lambda: redirect(url_for("swagger.swagger"))
     return app
