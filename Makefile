@@ -29,7 +29,15 @@ $(VENV)/.dev-installed: requirements-dev.lock | $(PY)
 
 install: $(VENV)/.runtime-installed
 
-install-dev: $(VENV)/.dev-installed
+install-dev: $(VENV)/.dev-installed node_modules/.installed
+
+# newman runs the Postman collection in the tests; without npm those tests skip (CI requires them).
+node_modules/.installed: package.json package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --no-audit --no-fund --loglevel=error && touch $@; \
+	else \
+		echo "npm not found: the Postman (newman) tests will be skipped"; \
+	fi
 
 run: install
 	$(PY) -m common.launcher
@@ -57,4 +65,4 @@ lock: install-dev
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements-dev.lock -q
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache
