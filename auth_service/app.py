@@ -20,6 +20,7 @@ from auth_service.token_routes import api as tokens_api
 from auth_service.tokens import init_tokens
 from common.app_base import create_base_app
 from common.db import Database, init_db
+from common.health import database_check, init_health
 
 log = logging.getLogger("estante.auth")
 
@@ -85,6 +86,16 @@ def prepare(settings: AuthSettings) -> None:
         db.dispose()
 
 
+def keys_check() -> str | None:
+    from auth_service.tokens import get_keyring
+
+    try:
+        signing_key = get_keyring().active
+    except (OSError, ValueError, KeyError) as error:
+        return f"no usable signing key ({error})"
+    return None if signing_key.private_pem else "the signing key is empty"
+
+
 def create_app(settings: AuthSettings | None = None) -> OpenAPI:
     settings = settings or AuthSettings()
     settings.check()
@@ -100,6 +111,9 @@ def create_app(settings: AuthSettings | None = None) -> OpenAPI:
         issuer=settings.issuer,
         audience=settings.audience,
         ttl=settings.access_token_ttl,
+    )
+    init_health(
+        app, settings.service_name, {"database": database_check("auth"), "keys": keys_check}
     )
     for blueprint in (api, legacy_api, tokens_api, admin_api):
         app.register_api(blueprint)

@@ -11,6 +11,7 @@ from books_service.jwks import JwksCache
 from books_service.routes import api
 from common.app_base import create_base_app
 from common.db import init_db
+from common.health import database_check, init_health
 
 
 def prepare(settings: BooksSettings) -> None:
@@ -36,5 +37,17 @@ def create_app(settings: BooksSettings | None = None) -> OpenAPI:
         cache_file=settings.jwks_cache_path,
     )
     init_auth(app, jwks, issuer=settings.issuer, audience=settings.audience)
+    init_health(
+        app,
+        settings.service_name,
+        {
+            "database": database_check("books"),
+            "jwks": lambda: (
+                None
+                if jwks.ensure_keys()
+                else ("no public key of the auth service is known and it cannot be reached")
+            ),
+        },
+    )
     app.register_api(api)
     return app

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from flask import g, has_request_context
 from jwt import PyJWK, PyJWKError
 
 from common.tokens import UnknownSigningKey
@@ -35,7 +36,11 @@ JwksDocument = dict[str, Any]
 
 
 def fetch_jwks(url: str, timeout: float) -> JwksDocument:
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
+    headers = {"Accept": "application/json"}
+    if has_request_context() and g.get("request_id"):
+        # One request id across services: the auth service logs the same id as ours.
+        headers["X-Request-ID"] = g.request_id
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310
     with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
         document = json.loads(response.read(MAX_JWKS_BYTES))
     if not isinstance(document, dict):
@@ -94,6 +99,14 @@ class JwksCache:
         if not self._keys:
             raise JwksUnavailable("the auth service's public keys could not be fetched")
         raise UnknownSigningKey("the token was signed by an unknown key")
+
+    def ensure_keys(self) -> bool:
+        """Whether any key is known, fetching once (within the cooldown) if none is."""
+        if not self._keys:
+            with self._lock:
+                if not self._keys and self._may_refetch():
+                    self._refresh()
+        return bool(self._keys)
 
     def _is_stale(self) -> bool:
         return self._last_success is None or self._clock() - self._last_success >= self.max_age

@@ -1,23 +1,17 @@
-"""What every Estante service app starts from: one error format, request ids and logs, a body
-size limit, the JSON body check, health, and an OpenAPI document built from the schemas."""
+"""What every Estante service app starts from: one error format, request ids and logs, metrics,
+a body size limit, proxy headers when trusted, and an OpenAPI document built from the schemas."""
 
 from __future__ import annotations
 
 from flask import redirect, url_for
-from flask_openapi3 import APIBlueprint, Info, OpenAPI, Tag
-from pydantic import BaseModel
+from flask_openapi3 import Info, OpenAPI
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from common.config import ServiceSettings
+from common.metrics import init_metrics
 from common.openapi import EstanteOpenAPI
 from common.problem_json import register_error_handlers, validation_problem
 from common.request_log import configure_logging, init_request_log
-
-health_tag = Tag(name="health", description="Liveness of the service")
-
-
-class Health(BaseModel):
-    status: str
-    service: str
 
 
 def create_base_app(
@@ -46,14 +40,12 @@ def create_base_app(
     register_error_handlers(app)
     init_request_log(app, settings.service_name)
 
-    health = APIBlueprint("health", __name__, abp_tags=[health_tag])
-
-    @health.get("/healthz", responses={200: Health})
-    def healthz() -> dict[str, str]:
-        """The process is alive and answering."""
-        return {"status": "ok", "service": settings.service_name}
-
-    app.register_api(health)
+    init_metrics(app, settings.service_name)
+    if settings.trusted_proxies:
+        # Behind N proxies: take the client address, scheme, host and path prefix (so links and
+        # Location headers carry /api/books) from their X-Forwarded-* headers, and only theirs.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)  # type: ignore[method-assign]
 
     @app.get("/openapi.json", doc_ui=False)
     def openapi_document() -> dict:

@@ -47,6 +47,8 @@ class ServiceSettings(BaseSettings):
     )
     log_level: str = Field("INFO", validation_alias=env("ESTANTE_LOG_LEVEL"))
     auto_migrate: bool = Field(True, validation_alias=env("ESTANTE_AUTO_MIGRATE"))
+    trusted_proxies: int = Field(0, ge=0, le=5, validation_alias=env("ESTANTE_TRUSTED_PROXIES"))
+    metrics_dir: Path | None = Field(None, validation_alias=env("PROMETHEUS_MULTIPROC_DIR"))
 
     # Both services must agree on these: the auth service writes them, the books service checks.
     issuer: str = Field(DEFAULT_ISSUER, min_length=1, validation_alias=env("JWT_ISSUER"))

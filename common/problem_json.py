@@ -12,6 +12,8 @@ from typing import Any
 
 from flask import Flask, Response, json
 from pydantic import ValidationError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
 from common.errors import ApiError
@@ -96,6 +98,21 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ValidationError)
     def handle_validation_error(error: ValidationError) -> Response:
         return validation_problem(error)
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    @app.errorhandler(DisconnectionError)
+    @app.errorhandler(PoolTimeoutError)
+    def handle_database_unavailable(error: Exception) -> Response:
+        # The database is down or unreachable (refused, lost, timed out): a temporary condition,
+        # said as such. The pool reconnects by itself (pre-ping) once it is back.
+        log.warning("database unavailable", extra={"fields": {"error": type(error).__name__}})
+        return problem(
+            503,
+            "The database is unavailable right now; try again shortly.",
+            type_="/problems/database-unavailable",
+            headers={"Retry-After": "5"},
+        )
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception) -> Response:

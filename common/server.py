@@ -16,6 +16,7 @@ from granian.constants import Interfaces
 from pydantic import ValidationError
 
 from common.config import PROJECT_ROOT, ConfigError, ServiceSettings
+from common.metrics import prepare_multiprocess_dir
 from common.problem_json import field_errors
 from common.request_log import configure_logging
 
@@ -39,6 +40,10 @@ def serve(settings_class: type[S], prepare: Callable[[S], None], app_factory: st
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+    # Workers add up their metrics through files in one directory, emptied at each start.
+    prepare_multiprocess_dir(
+        settings.metrics_dir or settings.data_dir / "metrics" / settings.service_name
+    )
     url = f"http://{settings.host}:{settings.port}"
     log.info(
         "starting",

@@ -1,0 +1,77 @@
+"""Liveness (``/healthz``: the process answers) and readiness (``/readyz``: it can do its job:
+database reachable, migrations at head, and whatever the service adds, such as its keys)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Flask, Response, jsonify
+from flask_openapi3 import APIBlueprint, Tag
+from pydantic import BaseModel
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from common.db import get_db
+from common.openapi import problems
+from common.problem_json import problem
+
+# A readiness check returns None when all is well, or what is wrong.
+ReadinessCheck = Callable[[], str | None]
+health_tag = Tag(name="health", description="Liveness and readiness of the service")
+
+
+class Health(BaseModel):
+    status: str
+    service: str
+
+
+class Readiness(BaseModel):
+    status: str
+    service: str
+    checks: dict[str, str]
+
+
+def database_check(service: str) -> ReadinessCheck:
+    from common import migrations
+
+    head = migrations.head_revision(service)
+
+    def check() -> str | None:
+        try:
+            with get_db().engine.connect() as connection:
+                current = connection.execute(
+                    text(f"SELECT version_num FROM {migrations.version_table(service)}")  # noqa: S608
+                ).scalar()
+        except SQLAlchemyError as error:
+            return f"database unreachable or not migrated ({type(error).__name__})"
+        if current != head:
+            return f"migrations not at head (at {current}, head is {head})"
+        return None
+
+    return check
+
+
+def init_health(app: Flask, service: str, checks: dict[str, ReadinessCheck]) -> None:
+    health = APIBlueprint("health", __name__, abp_tags=[health_tag])
+
+    @health.get("/healthz", responses={200: Health})
+    def healthz() -> Response:
+        """The process is alive and answering."""
+        return jsonify(status="ok", service=service)
+
+    @health.get("/readyz", responses={200: Readiness, **problems(503)})
+    def readyz() -> Response:
+        """The service can do its job: its database is reachable and migrated, its keys loaded."""
+        results = {name: check() or "ok" for name, check in checks.items()}
+        if all(result == "ok" for result in results.values()):
+            return jsonify(status="ready", service=service, checks=results)
+        return problem(
+            503,
+            "; ".join(f"{n}: {r}" for n, r in results.items() if r != "ok"),
+            title="Not ready",
+            type_="/problems/not-ready",
+            headers={"Retry-After": "5"},
+            checks=results,
+        )
+
+    app.register_api(health)  # type: ignore[attr-defined]

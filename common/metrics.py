@@ -1,0 +1,84 @@
+"""Prometheus metrics at ``/metrics``: request counts and latency by route and status.
+
+Several worker processes serve each service, so the counters live in files that every worker
+writes and ``/metrics`` adds up (prometheus_client's multiprocess mode): the start script points
+``PROMETHEUS_MULTIPROC_DIR`` at an empty directory before any worker starts. Without it (tests,
+a single process) the process's own registry is used.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, g, request
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_metrics: dict[str, Any] = {}
+
+
+def prepare_multiprocess_dir(directory: Path) -> None:
+    """Called by the parent process before workers start: an empty directory, announced."""
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True, mode=0o700)
+    os.environ[MULTIPROC_ENV] = str(directory)
+
+
+def _instruments() -> dict[str, Any]:
+    # Imported here, not at module level: in multiprocess mode prometheus_client must first be
+    # imported after PROMETHEUS_MULTIPROC_DIR is set, i.e. in the worker.
+    if not _metrics:
+        from prometheus_client import Counter, Histogram
+
+        _metrics["requests"] = Counter(
+            "estante_http_requests_total",
+            "HTTP requests answered",
+            ["service", "method", "route", "status"],
+        )
+        _metrics["latency"] = Histogram(
+            "estante_http_request_duration_seconds",
+            "Time to answer an HTTP request",
+            ["service", "method", "route"],
+            buckets=BUCKETS,
+        )
+    return _metrics
+
+
+def init_metrics(app: Flask, service: str) -> None:
+    instruments = _instruments()
+
+    @app.before_request
+    def start_timer() -> None:
+        g.metrics_started = time.perf_counter()
+
+    @app.after_request
+    def record(response: Response) -> Response:
+        started = g.get("metrics_started")
+        # The route pattern, not the path: /books/<int:book_id> is one series, not one per id.
+        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        instruments["requests"].labels(service, request.method, route, response.status_code).inc()
+        if started is not None:
+            instruments["latency"].labels(service, request.method, route).observe(
+                time.perf_counter() - started
+            )
+        return response
+
+    @app.get("/metrics", doc_ui=False)  # type: ignore[attr-defined]
+    def metrics() -> Response:
+        from prometheus_client import (
+            CONTENT_TYPE_LATEST,
+            REGISTRY,
+            CollectorRegistry,
+            generate_latest,
+            multiprocess,
+        )
+
+        registry = REGISTRY
+        if os.environ.get(MULTIPROC_ENV):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

@@ -1,0 +1,174 @@
+"""Operations: readiness, metrics across workers, a database that goes away and comes back,
+request ids across services, graceful shutdown."""
+
+from __future__ import annotations
+
+import re
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.integration.harness import STRONG_PASSWORD, Stack, build_stack, free_port
+from tests.integration.tcp_proxy import TcpProxy
+
+
+def test_both_services_are_ready(stack: Stack) -> None:
+    for url, extra in ((stack.auth_url, "keys"), (stack.books_url, "jwks")):
+        stack.token()  # the books service has fetched the keys by now
+        response = requests.get(f"{url}/readyz", timeout=10)
+        assert response.status_code == 200, response.text
+        assert response.json()["checks"] == {"database": "ok", extra: "ok"}
+
+
+def test_books_is_not_ready_without_the_auth_service_keys(tmp_path: Path) -> None:
+    lonely = build_stack(tmp_path, "sqlite")
+    lonely.books.start()
+    try:
+        response = requests.get(f"{lonely.books_url}/readyz", timeout=10)
+        assert response.status_code == 503
+        assert response.headers["Content-Type"] == "application/problem+json"
+        assert response.headers["Retry-After"]
+        body = response.json()
+        assert body["checks"]["database"] == "ok"
+        assert body["checks"]["jwks"] != "ok"
+        assert requests.get(f"{lonely.books_url}/healthz", timeout=10).status_code == 200
+    finally:
+        lonely.stop()
+
+
+def requests_total(metrics: str, method: str, route: str, status: int) -> float:
+    pattern = (
+        rf'estante_http_requests_total\{{[^}}]*method="{method}"[^}}]*route="{re.escape(route)}"'
+        rf'[^}}]*status="{status}"[^}}]*\}} ([0-9.e+]+)'
+    )
+    return sum(float(value) for value in re.findall(pattern, metrics))
+
+
+def test_metrics_add_up_across_worker_processes(stack: Stack) -> None:
+    before = requests_total(
+        requests.get(f"{stack.books_url}/metrics", timeout=10).text, "GET", "/books", 200
+    )
+    session = requests.Session()
+    for _ in range(30):
+        # A new connection each time, so the requests spread over both workers.
+        assert requests.get(f"{stack.books_url}/books", timeout=10).status_code == 200
+    session.close()
+    scrapes = [requests.get(f"{stack.books_url}/metrics", timeout=10) for _ in range(4)]
+    for scrape in scrapes:  # whichever worker answers, it reports the whole service
+        assert scrape.headers["Content-Type"].startswith("text/plain")
+        assert requests_total(scrape.text, "GET", "/books", 200) - before == 30
+    assert "estante_http_request_duration_seconds_bucket" in scrapes[0].text
+    missing = requests.get(f"{stack.books_url}/books/999999999", timeout=10)
+    assert missing.status_code == 404
+    text = requests.get(f"{stack.books_url}/metrics", timeout=10).text
+    assert requests_total(text, "GET", "/books/<int:book_id>", 404) >= 1
+
+
+@pytest.fixture
+def flaky_database(request: pytest.FixtureRequest, tmp_path: Path):
+    server = request.getfixturevalue("postgres")
+    url = server.create_database("flaky")
+    proxy = TcpProxy(("127.0.0.1", 5432), free_port()).start()
+    proxied = url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+    stack = build_stack(tmp_path, "postgres", {"books": proxied})
+    stack.auth.start()
+    stack.books.start()
+    yield stack, proxy
+    proxy.stop()
+    stack.stop()
+
+
+def test_a_database_outage_is_a_503_and_the_service_recovers(flaky_database) -> None:
+    stack, proxy = flaky_database
+    token = stack.token()
+    stack.add_book(token, title="before the outage")
+    proxy.stop()
+    for _ in range(4):
+        response = requests.get(f"{stack.books_url}/books", timeout=30)
+        assert response.status_code == 503, response.text
+        assert response.headers["Content-Type"] == "application/problem+json"
+        assert response.headers["Retry-After"] == "5"
+        assert "Traceback" not in response.text
+    write = requests.post(
+        f"{stack.books_url}/books",
+        json={"title": "during", "author": "x"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert write.status_code == 503
+    assert requests.get(f"{stack.books_url}/readyz", timeout=30).status_code == 503
+    assert requests.get(f"{stack.books_url}/healthz", timeout=30).status_code == 200
+    proxy.start()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if requests.get(f"{stack.books_url}/books", timeout=30).status_code == 200:
+            break
+        time.sleep(0.2)
+    titles = [b["title"] for b in stack.list_books()]
+    assert "before the outage" in titles and "during" not in titles
+    stack.add_book(token, title="after the outage")
+    assert requests.get(f"{stack.books_url}/readyz", timeout=30).status_code == 200
+
+
+def test_the_request_id_travels_to_the_auth_service(tmp_path: Path) -> None:
+    stack = build_stack(tmp_path, "sqlite", extra_env={"ESTANTE_LOG_LEVEL": "INFO"})
+    stack.auth.start()
+    stack.books.start()
+    try:
+        token = stack.token()
+        response = requests.post(
+            f"{stack.books_url}/books",
+            json={"title": "traced", "author": "x"},
+            headers={"Authorization": f"Bearer {token}", "X-Request-ID": "trace-4242"},
+            timeout=10,
+        )
+        assert response.status_code == 201
+        assert response.headers["X-Request-ID"] == "trace-4242"
+        time.sleep(0.3)
+        auth_lines = [line for line in stack.auth.log().splitlines() if "trace-4242" in line]
+        assert any("/.well-known/jwks.json" in line for line in auth_lines), stack.auth.log()[
+            -2000:
+        ]
+        books_lines = [line for line in stack.books.log().splitlines() if "trace-4242" in line]
+        assert any('"status": 201' in line for line in books_lines)
+        assert token not in stack.auth.log() + stack.books.log()  # tokens are never logged
+        assert STRONG_PASSWORD not in stack.auth.log()
+    finally:
+        stack.stop()
+
+
+def test_sigterm_lets_a_request_in_flight_finish(tmp_path: Path) -> None:
+    # An expensive password hash makes a login slow enough to be caught in flight.
+    stack = build_stack(
+        tmp_path, "sqlite", extra_env={"ARGON2_TIME_COST": "12", "ARGON2_MEMORY_KIB": "131072"}
+    )
+    stack.auth.start()
+    try:
+        username = stack.register()["user"]["username"]
+        result: dict[str, int] = {}
+
+        def slow_login() -> None:
+            response = requests.post(
+                f"{stack.auth_url}/login",
+                timeout=60,
+                json={"username": username, "password": STRONG_PASSWORD},
+            )
+            result["status"] = response.status_code
+
+        started = time.monotonic()
+        worker = threading.Thread(target=slow_login)
+        worker.start()
+        time.sleep(0.15)
+        assert stack.auth.process is not None
+        stack.auth.process.send_signal(signal.SIGTERM)
+        worker.join(timeout=60)
+        assert result.get("status") == 200
+        assert stack.auth.process.wait(timeout=30) == 0
+        assert result["seconds"] > 0.3  # it really was in flight when the signal came
+        assert time.monotonic() - started > 0.15
+    finally:
+        stack.stop()
