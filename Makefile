@@ -4,7 +4,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help install install-dev run test lint format lock clean admin openapi
+.PHONY: help install install-dev run test lint format lock clean admin openapi backup restore
+BACKUP_DIR ?= backups/$(shell date -u +%Y%m%dT%H%M%SZ)
 
 help:
 	@echo "make run      start both services (SQLite in data/, keys generated on first start)"
@@ -12,6 +13,8 @@ help:
 	@echo "make lint     ruff check + format check"
 	@echo "make admin USERNAME=name   create (or promote) an administrator"
 	@echo "make openapi  rewrite docs/openapi/*.json from the services' schemas"
+	@echo "make backup [BACKUP_DIR=dir]   back up both databases and the keys"
+	@echo "make restore BACKUP_DIR=dir    restore them (stop the services first)"
 	@echo "make lock     re-resolve requirements*.lock from pyproject.toml"
 
 $(PY):
@@ -48,6 +51,13 @@ test: install-dev
 admin: install
 	@test -n "$(USERNAME)" || { echo "usage: make admin USERNAME=name"; exit 2; }
 	$(PY) -m auth_service.cli create-admin --username "$(USERNAME)"
+
+backup: install
+	$(PY) -m common.backup backup --to "$(BACKUP_DIR)"
+
+restore: install
+	@test -d "$(BACKUP_DIR)" || { echo "usage: make restore BACKUP_DIR=backups/<stamp>"; exit 2; }
+	$(PY) -m common.backup restore --from "$(BACKUP_DIR)"
 
 openapi: install
 	$(PY) -m common.openapi_export
