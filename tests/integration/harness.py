@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -67,6 +68,7 @@ class Service:
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: kill() takes the workers too
         )
         wait_until_healthy(self.url, self.process)
         return self
@@ -81,6 +83,12 @@ class Service:
                 self.process.kill()
                 self.process.wait()
         return self.process.returncode
+
+    def kill(self) -> None:
+        """Die at once, workers and all, as a crashed machine would (SIGKILL)."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=20)
 
     def restart(self) -> None:
         self.stop()
@@ -187,3 +195,11 @@ def build_stack(
         log_path=run_dir / "books.log",
     )
     return Stack(auth=auth, books=books, data_dir=data_dir, backend=backend)
+
+
+def requests_total(metrics: str, method: str, route: str, status: int) -> float:
+    pattern = (
+        rf'estante_http_requests_total\{{[^}}]*method="{method}"[^}}]*route="{re.escape(route)}"'
+        rf'[^}}]*status="{status}"[^}}]*\}} ([0-9.e+]+)'
+    )
+    return sum(float(value) for value in re.findall(pattern, metrics))

@@ -3,7 +3,6 @@ request ids across services, graceful shutdown."""
 
 from __future__ import annotations
 
-import re
 import signal
 import threading
 import time
@@ -12,7 +11,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.integration.harness import STRONG_PASSWORD, Stack, build_stack, free_port
+from tests.integration.harness import (
+    STRONG_PASSWORD,
+    Stack,
+    build_stack,
+    free_port,
+    requests_total,
+)
 from tests.integration.tcp_proxy import TcpProxy
 
 
@@ -38,14 +43,6 @@ def test_books_is_not_ready_without_the_auth_service_keys(tmp_path: Path) -> Non
         assert requests.get(f"{lonely.books_url}/healthz", timeout=10).status_code == 200
     finally:
         lonely.stop()
-
-
-def requests_total(metrics: str, method: str, route: str, status: int) -> float:
-    pattern = (
-        rf'estante_http_requests_total\{{[^}}]*method="{method}"[^}}]*route="{re.escape(route)}"'
-        rf'[^}}]*status="{status}"[^}}]*\}} ([0-9.e+]+)'
-    )
-    return sum(float(value) for value in re.findall(pattern, metrics))
 
 
 def test_metrics_add_up_across_worker_processes(stack: Stack) -> None:

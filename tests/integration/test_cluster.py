@@ -1,0 +1,294 @@
+"""The production topology, for real, without Docker: nginx in front of two auth and two books
+replicas on the machine's PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from common.config import PROJECT_ROOT
+from tests.integration.harness import (
+    STRONG_PASSWORD,
+    Service,
+    free_port,
+    requests_total,
+    wait_until_healthy,
+)
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+REDIS_URL = os.environ.get("ESTANTE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@dataclass
+class Cluster:
+    url: str
+    auth: list[Service]
+    books: list[Service]
+
+    @property
+    def auth_url(self) -> str:
+        return f"{self.url}/api/auth"
+
+    @property
+    def books_url(self) -> str:
+        return f"{self.url}/api/books"
+
+    def token(self) -> str:
+        response = requests.post(
+            f"{self.auth_url}/register",
+            timeout=10,
+            json={"username": f"c_{uuid.uuid4().hex[:12]}", "password": STRONG_PASSWORD},
+        )
+        assert response.status_code == 201, response.text
+        return response.json()["access_token"]
+
+
+def nginx_config(listen: int, auth: list[Service], books: list[Service], run_dir: Path) -> str:
+    # Only ${NAME} placeholders are ours ($host and friends are nginx's), as with
+    # `envsubst '${LISTEN} ${RUN_DIR} ...'` in the container image.
+    config = (PROJECT_ROOT / "deploy" / "nginx.conf.template").read_text()
+    values = dict(
+        LISTEN=f"127.0.0.1:{listen}",
+        RUN_DIR=str(run_dir),
+        AUTH_SERVERS=" ".join(
+            f"server 127.0.0.1:{s.port} max_fails=1 fail_timeout=10s;" for s in auth
+        ),
+        BOOKS_SERVERS=" ".join(
+            f"server 127.0.0.1:{s.port} max_fails=1 fail_timeout=10s;" for s in books
+        ),
+    )
+    for name, value in values.items():
+        config = config.replace("${" + name + "}", value)
+    return config
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    if not os.path.exists(NGINX):
+        if os.environ.get("ESTANTE_REQUIRE_NGINX") == "1":
+            pytest.fail("ESTANTE_REQUIRE_NGINX=1 but nginx is not installed")
+        pytest.skip("nginx is not installed (apt-get install nginx-light)")
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
+    except redis.RedisError as error:
+        pytest.skip(f"Redis not reachable at {REDIS_URL}: {error}")
+    base = tmp_path_factory.mktemp("cluster")
+    request_postgres = _postgres_server()
+    auth_db = request_postgres.create_database("cluster_auth")
+    books_db = request_postgres.create_database("cluster_books")
+    proxy_port = free_port()
+    shared = {
+        "ESTANTE_ENV": "test",
+        "ESTANTE_WORKERS": "2",
+        "ESTANTE_LOG_LEVEL": "WARNING",
+        "ESTANTE_TRUSTED_PROXIES": "1",
+        "AUTH_KEYS_DIR": str(base / "keys"),  # every auth replica signs with the same keys
+        "REDIS_URL": REDIS_URL,
+        "RATE_LIMIT_KEY_PREFIX": f"estante-cluster-{uuid.uuid4().hex[:8]}",
+        "RATE_LIMIT_REGISTER": "1000 per minute",
+        "LOGIN_THROTTLE_FREE_ATTEMPTS": "3",
+    }
+    auth, books = [], []
+    for i in range(2):
+        data = base / f"auth{i}"
+        auth.append(
+            Service(
+                "auth_service",
+                {**shared, "ESTANTE_DATA_DIR": str(data), "AUTH_DATABASE_URL": auth_db},
+                log_path=_log(data, "auth.log"),
+            )
+        )
+    for i in range(2):
+        data = base / f"books{i}"
+        books.append(
+            Service(
+                "books_service",
+                {
+                    **shared,
+                    "ESTANTE_DATA_DIR": str(data),
+                    "BOOKS_DATABASE_URL": books_db,
+                    "AUTH_JWKS_URL": f"http://127.0.0.1:{proxy_port}/api/auth/.well-known/jwks.json",
+                },
+                log_path=_log(data, "books.log"),
+            )
+        )
+    run_dir = base / "nginx"
+    run_dir.mkdir()
+    (run_dir / "nginx.conf").write_text(nginx_config(proxy_port, auth, books, run_dir))
+    nginx = None
+    try:
+        for service in auth + books:
+            service.start()
+        nginx = subprocess.Popen(
+            [NGINX, "-c", str(run_dir / "nginx.conf"), "-p", str(run_dir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        wait_until_healthy(f"http://127.0.0.1:{proxy_port}/api/books", nginx)
+        yield Cluster(f"http://127.0.0.1:{proxy_port}", auth, books)
+    finally:
+        if nginx is not None:
+            nginx.terminate()
+            nginx.wait(timeout=10)
+        for service in auth + books:
+            if service.process is not None and service.process.poll() is None:
+                service.stop()
+        request_postgres.drop_all()
+
+
+def _log(directory: Path, name: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory / name
+
+
+def _postgres_server():
+    from tests.conftest import POSTGRES_ADMIN_URL, PostgresServer, postgres_unavailable_reason
+
+    reason = postgres_unavailable_reason()
+    if reason:
+        if os.environ.get("ESTANTE_REQUIRE_POSTGRES") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return PostgresServer(POSTGRES_ADMIN_URL)
+
+
+def test_the_spec_flow_through_the_proxy(cluster: Cluster) -> None:
+    token = cluster.token()
+    auth = {"Authorization": f"Bearer {token}"}
+    created = requests.post(
+        f"{cluster.books_url}/books",
+        json={"title": "Novo Livro", "author": "Autor Desconhecido"},
+        headers=auth,
+        timeout=10,
+    )
+    assert created.status_code == 201
+    book = created.json()
+    # Links carry the proxy's prefix, so they work from outside.
+    assert created.headers["Location"] == f"/api/books/books/{book['id']}"
+    assert requests.get(cluster.url + created.headers["Location"], timeout=10).json() == book
+    updated = requests.put(
+        f"{cluster.books_url}/books/{book['id']}",
+        headers=auth,
+        timeout=10,
+        json={"title": "Livro Atualizado", "author": "Autor Famoso"},
+    )
+    assert updated.status_code == 200
+    assert (
+        requests.delete(
+            f"{cluster.books_url}/books/{book['id']}", headers=auth, timeout=10
+        ).status_code
+        == 204
+    )
+    assert requests.get(f"{cluster.books_url}/books/{book['id']}", timeout=10).status_code == 404
+    assert requests.get(f"{cluster.url}/", timeout=10, allow_redirects=True).status_code == 200
+
+
+def test_a_burst_of_writes_over_both_replicas_loses_nothing(cluster: Cluster) -> None:
+    token = cluster.token()
+    marker = uuid.uuid4().hex[:8]
+
+    def post(i: int) -> requests.Response:
+        return requests.post(
+            f"{cluster.books_url}/books",
+            timeout=30,
+            json={"title": f"burst {marker} {i}", "author": "x"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        responses = list(pool.map(post, range(60)))
+    assert [r.status_code for r in responses] == [201] * 60
+    titles = {b["title"] for b in requests.get(f"{cluster.books_url}/books", timeout=30).json()}
+    assert {f"burst {marker} {i}" for i in range(60)} <= titles
+    # Both replicas took part.
+    for replica in cluster.books:
+        metrics = requests.get(f"{replica.url}/metrics", timeout=10).text
+        assert requests_total(metrics, "POST", "/books", 201) > 0
+
+
+def test_login_throttling_holds_across_replicas(cluster: Cluster) -> None:
+    name = f"victim_{uuid.uuid4().hex[:8]}"
+    requests.post(
+        f"{cluster.auth_url}/register",
+        timeout=10,
+        json={"username": name, "password": STRONG_PASSWORD},
+    )
+    statuses = [
+        requests.post(
+            f"{cluster.auth_url}/login",
+            timeout=10,
+            json={"username": name, "password": "wrong guess"},
+        ).status_code
+        for _ in range(3)
+    ]
+    assert statuses == [401, 401, 401]
+    # Whichever replica answers (nginx alternates), the block holds: it lives in PostgreSQL.
+    for _ in range(6):
+        response = requests.post(
+            f"{cluster.auth_url}/login",
+            timeout=10,
+            json={"username": name, "password": STRONG_PASSWORD},
+        )
+        assert response.status_code == 429
+
+
+def test_killing_a_books_replica_mid_load_loses_no_acknowledged_write(cluster: Cluster) -> None:
+    token = cluster.token()
+    marker = uuid.uuid4().hex[:8]
+    acknowledged: list[int] = []
+    failures: list[int] = []
+    after_kill: list[int] = []
+    killed = threading.Event()
+    stop = threading.Event()
+
+    def writer(n: int) -> None:
+        i = 0
+        while not stop.is_set():
+            i += 1
+            try:
+                response = requests.post(
+                    f"{cluster.books_url}/books",
+                    timeout=30,
+                    json={"title": f"load {marker} {n}-{i}", "author": "x"},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+            except requests.RequestException:
+                failures.append(-1)
+                continue
+            if response.status_code == 201:
+                acknowledged.append(response.json()["id"])
+                if killed.is_set():
+                    after_kill.append(response.json()["id"])
+            else:
+                failures.append(response.status_code)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)
+    cluster.books[0].kill()
+    killed.set()
+    time.sleep(2.0)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert len(after_kill) > 10, "the proxy stopped serving after one replica died"
+    stored = {b["id"] for b in requests.get(f"{cluster.books_url}/books", timeout=30).json()}
+    lost = set(acknowledged) - stored
+    assert not lost, f"acknowledged writes lost: {sorted(lost)}"
+    assert set(failures) <= {502, 503, -1}, failures
