@@ -33,6 +33,8 @@ def load_settings(settings_class: type[S]) -> S:
 
 
 def serve(settings_class: type[S], prepare: Callable[[S], None], app_factory: str) -> None:
+    """Prepare and serve; with the single argument ``migrate``, prepare (migrate) and exit,
+    which is what a deployment runs once before starting the replicas."""
     try:
         settings = load_settings(settings_class)
         configure_logging(settings.log_level)
@@ -40,6 +42,9 @@ def serve(settings_class: type[S], prepare: Callable[[S], None], app_factory: st
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+    if sys.argv[1:] == ["migrate"]:
+        print(f"{settings.service_name}: database migrated", file=sys.stderr)
+        return
     # Workers add up their metrics through files in one directory, emptied at each start.
     prepare_multiprocess_dir(
         settings.metrics_dir or settings.data_dir / "metrics" / settings.service_name

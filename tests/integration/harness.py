@@ -33,9 +33,9 @@ def wait_until_healthy(url: str, process: subprocess.Popen[bytes], timeout: floa
         if process.poll() is not None:
             raise RuntimeError(f"{url}: the service exited with code {process.returncode}")
         try:
-            if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
+            if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # refused, or accepted before a worker is up
             pass
         time.sleep(0.1)
     raise RuntimeError(f"{url}: not healthy after {timeout} s")
