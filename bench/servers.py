@@ -149,9 +149,9 @@ def main() -> None:
         "ESTANTE_LOG_LEVEL": "WARNING",
         "RATE_LIMITS_ENABLED": "0",
         "LOGIN_THROTTLE_FREE_ATTEMPTS": "1000",
-        "PROMETHEUS_MULTIPROC_DIR": "",
         "AUTH_JWKS_URL": "http://127.0.0.1:9/unused",
     }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # one registry per worker is enough here
     subprocess.run(
         [
             sys.executable,

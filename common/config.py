@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_ISSUER = "estante-auth"
@@ -58,6 +58,11 @@ class ServiceSettings(BaseSettings):
     service_name: str = "estante"
     port: int = 0
     database_url: str = ""
+
+    @field_validator("metrics_dir", mode="before")
+    @classmethod
+    def _empty_means_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
     @property
     def is_production(self) -> bool:

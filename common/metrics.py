@@ -9,7 +9,6 @@ a single process) the process's own registry is used.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -22,9 +21,13 @@ _metrics: dict[str, Any] = {}
 
 
 def prepare_multiprocess_dir(directory: Path) -> None:
-    """Called by the parent process before workers start: an empty directory, announced."""
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True, mode=0o700)
+    """Called by the parent process before workers start: the directory, emptied of the
+    previous run's metric files (only those: it may be a directory shared with other files),
+    announced to the workers."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for stale in directory.glob("*.db"):
+        if stale.name.split("_", 1)[0] in {"counter", "gauge", "histogram", "summary"}:
+            stale.unlink(missing_ok=True)
     os.environ[MULTIPROC_ENV] = str(directory)
 
 
