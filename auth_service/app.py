@@ -6,6 +6,7 @@ import logging
 from datetime import timedelta
 
 from flask_openapi3 import OpenAPI
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from auth_service import __version__, accounts, sessions, throttle
@@ -16,11 +17,14 @@ from auth_service.models import User
 from auth_service.passwords import Hasher
 from auth_service.rate_limits import init_rate_limits
 from auth_service.routes import Policies, api, legacy_api
+from auth_service.schemas import RegisterRequest
 from auth_service.token_routes import api as tokens_api
 from auth_service.tokens import init_tokens
 from common.app_base import create_base_app
+from common.config import ConfigError
 from common.db import Database, init_db
 from common.health import database_check, init_health
+from common.problem_json import field_errors
 
 log = logging.getLogger("estante.auth")
 
@@ -51,18 +55,19 @@ def make_policies(settings: AuthSettings) -> Policies:
 def bootstrap_admin(settings: AuthSettings, db: Database) -> None:
     """Create the first administrator from ESTANTE_ADMIN_USERNAME/PASSWORD, once: when no
     administrator exists yet. Later starts leave accounts alone."""
-    if not (settings.admin_username and settings.admin_password):
+    password = settings.admin_password.get_secret_value() if settings.admin_password else ""
+    if not (settings.admin_username and password):
         return
+    try:
+        checked = RegisterRequest(username=settings.admin_username, password=password)
+    except ValidationError as error:
+        reasons = "; ".join(e["message"] for e in field_errors(error))
+        raise ConfigError(f"ESTANTE_ADMIN_USERNAME/ESTANTE_ADMIN_PASSWORD: {reasons}") from None
     with db.read() as session:
         admins = session.scalar(select(func.count()).where(User.role == "admin")) or 0
     if admins:
         return
-    user = accounts.ensure_admin(
-        db,
-        make_hasher(settings),
-        settings.admin_username,
-        settings.admin_password.get_secret_value(),
-    )
+    user = accounts.ensure_admin(db, make_hasher(settings), checked.username, checked.password)
     log.info("created the first administrator", extra={"fields": {"username": user.username}})
 
 

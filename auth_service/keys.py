@@ -242,6 +242,7 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text in (
         ("generate", "create a new signing key; it signs once the activation delay has passed"),
+        ("ensure", "create a signing key only if the directory holds none (first deployment)"),
         ("rotate", "generate a new key and move keys retired from the JWKS to retired/"),
         ("prune", "move keys retired from the JWKS to retired/"),
         ("list", "list the keys, their kids and state"),
@@ -250,7 +251,10 @@ def main(argv: list[str] | None = None) -> None:
         command.add_argument("--dir", type=Path, required=True, help="the AUTH_KEYS_DIR directory")
     args = parser.parse_args(argv)
     policy = policy_from_settings()
-    if args.command in ("generate", "rotate"):
+    if args.command == "ensure" and key_files(args.dir):
+        print(f"{args.dir} already holds a signing key")
+        return
+    if args.command in ("generate", "rotate", "ensure"):
         path = generate_key(args.dir)
         print(f"created {path.name} (kid {SigningKey.from_file(path).kid})")
     if args.command in ("rotate", "prune"):

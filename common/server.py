@@ -35,14 +35,17 @@ def load_settings(settings_class: type[S]) -> S:
 def serve(settings_class: type[S], prepare: Callable[[S], None], app_factory: str) -> None:
     """Prepare and serve; with the single argument ``migrate``, prepare (migrate) and exit,
     which is what a deployment runs once before starting the replicas."""
+    migrate_only = sys.argv[1:] == ["migrate"]
     try:
         settings = load_settings(settings_class)
+        if migrate_only:  # migrating is the whole point, whatever ESTANTE_AUTO_MIGRATE says
+            settings = settings.model_copy(update={"auto_migrate": True})
         configure_logging(settings.log_level)
         prepare(settings)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    if sys.argv[1:] == ["migrate"]:
+    if migrate_only:
         print(f"{settings.service_name}: database migrated", file=sys.stderr)
         return
     # Workers add up their metrics through files in one directory, emptied at each start.

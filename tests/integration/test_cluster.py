@@ -132,9 +132,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         for service in auth + books:
             service.start()
         nginx = subprocess.Popen(
-            [NGINX, "-c", str(run_dir / "nginx.conf"), "-p", str(run_dir)],
+            [NGINX, "-c", str(run_dir / "nginx.conf"), "-p", str(run_dir), "-g", "daemon off;"],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=(run_dir / "error.log").open("wb"),
         )
         wait_until_healthy(f"http://127.0.0.1:{proxy_port}/api/books", nginx)
         yield Cluster(f"http://127.0.0.1:{proxy_port}", auth, books)

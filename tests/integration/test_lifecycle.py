@@ -183,3 +183,38 @@ def test_make_run_launcher_starts_both_and_stops_both(tmp_path: Path) -> None:
             raise AssertionError(f"port {port} still answers after the launcher stopped")
         except requests.ConnectionError:
             pass
+
+
+def test_migrate_argument_migrates_and_exits(tmp_path: Path) -> None:
+    from common import migrations
+
+    env = {"ESTANTE_DATA_DIR": str(tmp_path), "ESTANTE_AUTO_MIGRATE": "0"}
+    for service, key in (("auth_service", "auth"), ("books_service", "books")):
+        result = subprocess.run(
+            [sys.executable, str(PROJECT_ROOT / service / f"{service}.py"), "migrate"],
+            env={**os.environ, **env},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        url = f"sqlite:///{tmp_path / (key + '.db')}"
+        assert migrations.current_revision(key, url) == migrations.head_revision(key)
+
+
+def test_a_weak_first_admin_password_is_refused_at_start(tmp_path: Path) -> None:
+    result = run_script(
+        "auth_service",
+        {
+            "ESTANTE_DATA_DIR": str(tmp_path),
+            "ESTANTE_ADMIN_USERNAME": "boss",
+            "ESTANTE_ADMIN_PASSWORD": "password",
+            "AUTH_PORT": str(free_port()),
+        },
+        tmp_path,
+    )
+    assert result.returncode == 2
+    assert "ESTANTE_ADMIN_PASSWORD" in result.stderr
+    assert "password" in result.stderr and "Traceback" not in result.stderr
