@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help install install-dev run test lint format lock clean admin openapi backup restore
+.PHONY: help install install-dev run test lint format lock clean admin openapi backup restore bench-servers
 BACKUP_DIR ?= backups/$(shell date -u +%Y%m%dT%H%M%SZ)
 
 help:
@@ -58,6 +58,10 @@ backup: install
 restore: install
 	@test -d "$(BACKUP_DIR)" || { echo "usage: make restore BACKUP_DIR=backups/<stamp>"; exit 2; }
 	$(PY) -m common.backup restore --from "$(BACKUP_DIR)"
+
+bench-servers: install-dev
+	@command -v wrk >/dev/null || { echo "bench-servers needs wrk: apt-get install wrk"; exit 2; }
+	$(PY) -m bench.servers
 
 openapi: install
 	$(PY) -m common.openapi_export
