@@ -63,8 +63,9 @@ def find_user(session: Session, username: str) -> User | None:
     return session.scalars(select(User).where(User.username_key == key)).one_or_none()
 
 
-def get_user(session: Session, user_id: int) -> User:
-    user = session.get(User, user_id) if 1 <= user_id <= 2**31 - 1 else None
+def get_user(session: Session, user_id: int, *, for_update: bool = False) -> User:
+    in_range = 1 <= user_id <= 2**31 - 1  # ids are 32-bit: anything else names nobody
+    user = session.get(User, user_id, with_for_update=for_update) if in_range else None
     if user is None:
         raise UserNotFound(user_id)
     return user
@@ -176,9 +177,7 @@ def update_user(
     db: Database, user_id: int, *, role: str | None = None, disabled: bool | None = None
 ) -> User:
     with db.transaction() as session:
-        user = session.get(User, user_id, with_for_update=True) if user_id <= 2**31 - 1 else None
-        if user is None:
-            raise UserNotFound(user_id)
+        user = get_user(session, user_id, for_update=True)
         was_active_admin = user.role == "admin" and not user.is_disabled
         if role is not None:
             user.role = role
@@ -195,7 +194,7 @@ def update_user(
 
 def delete_user(db: Database, user_id: int) -> None:
     with db.transaction() as session:
-        user = get_user(session, user_id)
+        user = get_user(session, user_id, for_update=True)
         was_active_admin = user.role == "admin" and not user.is_disabled
         session.delete(user)
         session.flush()

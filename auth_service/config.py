@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr
 
 from common.config import ServiceSettings, env
 
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 
 class AuthSettings(ServiceSettings):
+    database_file: ClassVar[str] = "auth.db"
     service_name: str = "auth_service"
     port: int = Field(5001, ge=1, le=65535, validation_alias=env("AUTH_PORT"))
     database_url: str = Field("", validation_alias=env("AUTH_DATABASE_URL", "DATABASE_URL"))
@@ -69,12 +70,6 @@ class AuthSettings(ServiceSettings):
     # The first administrator, created on first start if both are set (never a built-in one).
     admin_username: str | None = Field(None, validation_alias=env("ESTANTE_ADMIN_USERNAME"))
     admin_password: SecretStr | None = Field(None, validation_alias=env("ESTANTE_ADMIN_PASSWORD"))
-
-    @model_validator(mode="after")
-    def _defaults_under_data_dir(self) -> AuthSettings:
-        if not self.database_url:
-            self.database_url = self.sqlite_url("auth.db")
-        return self
 
     def rotation_policy(self) -> RotationPolicy:
         from auth_service.keys import RotationPolicy

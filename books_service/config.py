@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from common.config import ServiceSettings, env
 
 
 class BooksSettings(ServiceSettings):
+    database_file: ClassVar[str] = "books.db"
     service_name: str = "books_service"
     port: int = Field(5002, ge=1, le=65535, validation_alias=env("BOOKS_PORT"))
     database_url: str = Field("", validation_alias=env("BOOKS_DATABASE_URL", "DATABASE_URL"))
@@ -31,9 +33,3 @@ class BooksSettings(ServiceSettings):
     @property
     def jwks_cache_path(self) -> Path:
         return self.jwks_cache_file or self.data_dir / "jwks-cache.json"
-
-    @model_validator(mode="after")
-    def _defaults_under_data_dir(self) -> BooksSettings:
-        if not self.database_url:
-            self.database_url = self.sqlite_url("books.db")
-        return self

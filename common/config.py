@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import ClassVar
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_ISSUER = "estante-auth"
@@ -54,10 +55,17 @@ class ServiceSettings(BaseSettings):
     issuer: str = Field(DEFAULT_ISSUER, min_length=1, validation_alias=env("JWT_ISSUER"))
     audience: str = Field(DEFAULT_AUDIENCE, min_length=1, validation_alias=env("JWT_AUDIENCE"))
 
-    # Set by each service: its own name, port and database file.
+    # Set by each service: its own name, port and database (a SQLite file in data/ by default).
+    database_file: ClassVar[str] = "estante.db"
     service_name: str = "estante"
     port: int = 0
     database_url: str = ""
+
+    @model_validator(mode="after")
+    def _default_database_under_data_dir(self) -> ServiceSettings:
+        if not self.database_url:
+            self.database_url = self.sqlite_url(self.database_file)
+        return self
 
     @field_validator("metrics_dir", mode="before")
     @classmethod
