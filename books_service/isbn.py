@@ -1,0 +1,56 @@
+"""ISBNs: parse ISBN-10 or ISBN-13 (with or without hyphens and spaces), check the check digit,
+and convert between the two forms. Books are stored under their ISBN-13."""
+
+from __future__ import annotations
+
+import re
+
+_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015]")  # spaces, hyphens and Unicode dashes
+
+
+class InvalidIsbn(ValueError):
+    pass
+
+
+def isbn10_check_digit(first_nine: str) -> str:
+    total = sum((10 - i) * int(d) for i, d in enumerate(first_nine))
+    value = (11 - total % 11) % 11
+    return "X" if value == 10 else str(value)
+
+
+def isbn13_check_digit(first_twelve: str) -> str:
+    total = sum((1 if i % 2 == 0 else 3) * int(d) for i, d in enumerate(first_twelve))
+    return str((10 - total % 10) % 10)
+
+
+def to_isbn13(isbn10: str) -> str:
+    body = "978" + isbn10[:9]
+    return body + isbn13_check_digit(body)
+
+
+def to_isbn10(isbn13: str) -> str | None:
+    """The ISBN-10 of a 978 ISBN-13; 979 ISBNs have none."""
+    if not isbn13.startswith("978"):
+        return None
+    body = isbn13[3:12]
+    return body + isbn10_check_digit(body)
+
+
+def normalise(value: str) -> str:
+    """The ISBN-13 for any valid ISBN-10 or ISBN-13; InvalidIsbn says what is wrong."""
+    compact = _SEPARATORS.sub("", value).upper()
+    if len(compact) == 10:
+        if not (compact[:9].isascii() and compact[:9].isdigit()) or compact[9] not in "0123456789X":
+            raise InvalidIsbn("an ISBN-10 is 9 digits and a check digit (0-9 or X)")
+        if isbn10_check_digit(compact[:9]) != compact[9]:
+            raise InvalidIsbn("the ISBN-10 check digit is wrong")
+        return to_isbn13(compact)
+    if len(compact) == 13:
+        if not (compact.isascii() and compact.isdigit()):
+            raise InvalidIsbn("an ISBN-13 is 13 digits")
+        if not compact.startswith(("978", "979")):
+            raise InvalidIsbn("an ISBN-13 starts with 978 or 979")
+        if isbn13_check_digit(compact[:12]) != compact[12]:
+            raise InvalidIsbn("the ISBN-13 check digit is wrong")
+        return compact
+    raise InvalidIsbn("an ISBN has 10 or 13 digits (hyphens and spaces are ignored)")
