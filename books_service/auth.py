@@ -15,6 +15,7 @@ from common.tokens import ALGORITHM, UnknownSigningKey, init_jwt
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Who may change the catalog. A valid token without one of these roles gets 403.
 WRITER_ROLES = frozenset({"librarian", "admin"})
+ADMIN_ROLES = frozenset({"admin"})
 
 
 class MissingRole(Forbidden):
@@ -64,7 +65,8 @@ def require_roles(allowed: frozenset[str]) -> None:
 
 
 def require_token_for_writes() -> None:
-    """``before_request`` hook: reading is public, every write needs a librarian or admin."""
+    """``before_request`` hook: reading is public, every write needs a librarian or admin
+    (views that need more, such as restoring, check it themselves)."""
     if request.method in WRITE_METHODS and request.routing_exception is None:
         require_roles(WRITER_ROLES)
 

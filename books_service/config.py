@@ -29,6 +29,7 @@ class BooksSettings(ServiceSettings):
         300.0, ge=1, le=86400, validation_alias=env("JWKS_MAX_AGE_SECONDS")
     )
     jwks_cache_file: Path | None = Field(None, validation_alias=env("JWKS_CACHE_FILE"))
+    require_if_match: bool = Field(False, validation_alias=env("BOOKS_REQUIRE_IF_MATCH"))
 
     @property
     def jwks_cache_path(self) -> Path:

@@ -28,6 +28,30 @@ def single_line(value: str) -> str:
     return value
 
 
+def paragraphs(max_length: int) -> object:
+    """Free text (a description): new lines and tabs allowed, other control characters not."""
+
+    def check(value: str) -> str:
+        value = unicodedata.normalize("NFC", encodable(value)).strip()
+        if any(unicodedata.category(ch) == "Cc" and ch not in "\n\r\t" for ch in value):
+            raise PydanticCustomError("invalid_text", "must not contain control characters")
+        if len(value) > max_length:
+            raise PydanticCustomError(
+                "string_too_long", "must be at most {max_length} characters", {"max_length": max_length}
+            )
+        return value
+
+    return Annotated[str, Field(max_length=max_length * 4), AfterValidator(check)]
+
+
+def fold(value: str) -> str:
+    """The form text is compared and searched in: accents removed, case folded, white space
+    collapsed ("São  Paulo" and "sao paulo" fold alike)."""
+    decomposed = unicodedata.normalize("NFKD", value)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(stripped.casefold().split())
+
+
 def line(max_length: int) -> object:
     """A required single line of 1..max_length characters, after trimming."""
 

@@ -20,6 +20,7 @@ from common.config import PROJECT_ROOT
 from tests.integration.harness import (
     STRONG_PASSWORD,
     Service,
+    all_books,
     free_port,
     requests_total,
     wait_until_healthy,
@@ -212,7 +213,7 @@ def test_a_burst_of_writes_over_both_replicas_loses_nothing(cluster: Cluster) ->
     with ThreadPoolExecutor(max_workers=16) as pool:
         responses = list(pool.map(post, range(60)))
     assert [r.status_code for r in responses] == [201] * 60
-    titles = {b["title"] for b in requests.get(f"{cluster.books_url}/books", timeout=30).json()}
+    titles = {b["title"] for b in all_books(cluster.books_url, cluster.url)}
     assert {f"burst {marker} {i}" for i in range(60)} <= titles
     # Both replicas took part.
     for replica in cluster.books:
@@ -288,7 +289,7 @@ def test_killing_a_books_replica_mid_load_loses_no_acknowledged_write(cluster: C
         thread.join(timeout=60)
 
     assert len(after_kill) > 10, "the proxy stopped serving after one replica died"
-    stored = {b["id"] for b in requests.get(f"{cluster.books_url}/books", timeout=30).json()}
+    stored = {b["id"] for b in all_books(cluster.books_url, cluster.url)}
     lost = set(acknowledged) - stored
     assert not lost, f"acknowledged writes lost: {sorted(lost)}"
     assert set(failures) <= {502, 503, -1}, failures
