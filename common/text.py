@@ -28,6 +28,12 @@ def single_line(value: str) -> str:
     return value
 
 
+def _too_long(max_length: int) -> PydanticCustomError:
+    return PydanticCustomError(
+        "string_too_long", "must be at most {max_length} characters", {"max_length": max_length}
+    )
+
+
 def paragraphs(max_length: int) -> object:
     """Free text (a description): new lines and tabs allowed, other control characters not."""
 
@@ -36,9 +42,7 @@ def paragraphs(max_length: int) -> object:
         if any(unicodedata.category(ch) == "Cc" and ch not in "\n\r\t" for ch in value):
             raise PydanticCustomError("invalid_text", "must not contain control characters")
         if len(value) > max_length:
-            raise PydanticCustomError(
-                "string_too_long", "must be at most {max_length} characters", {"max_length": max_length}
-            )
+            raise _too_long(max_length)
         return value
 
     return Annotated[str, Field(max_length=max_length * 4), AfterValidator(check)]
@@ -60,11 +64,7 @@ def line(max_length: int) -> object:
         if not value:
             raise PydanticCustomError("string_too_short", "must not be empty")
         if len(value) > max_length:
-            raise PydanticCustomError(
-                "string_too_long",
-                "must be at most {max_length} characters",
-                {"max_length": max_length},
-            )
+            raise _too_long(max_length)
         return value
 
     # The plain bound rejects absurd input before any normalising work.
