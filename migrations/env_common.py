@@ -24,6 +24,11 @@ def run(target_metadata: MetaData) -> None:
     lock_id = zlib.crc32(f"estante-migrations-{service}".encode())
     try:
         with engine.connect() as connection:
+            if sqlite:
+                # SQLite rebuilds a table to alter it (copy, drop, rename): with foreign keys
+                # on, dropping the old table would cascade-delete the rows that refer to it.
+                # (Straight on the driver's connection: inside a transaction it would be ignored.)
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
             if not sqlite:
                 connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": lock_id})
                 connection.commit()

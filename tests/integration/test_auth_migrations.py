@@ -97,3 +97,45 @@ def test_upgrading_the_auth_database_keeps_every_account(database_url: str) -> N
     # And back down, for operators who must roll back.
     migrations.downgrade("auth", database_url, "auth_0001")
     assert migrations.current_revision("auth", database_url) == "auth_0001"
+
+
+def test_upgrading_the_books_database_keeps_every_book(database_url: str) -> None:
+    migrations.upgrade("books", database_url, "books_0001")
+    engine = create_db_engine(database_url)
+    rows = [
+        (1, "Dom Casmurro", "Machado de Assis", "ana"),
+        (2, "O Pequeno Príncipe", "Antoine de Saint-Exupéry", "bia"),
+        (7, "Neil & Terry", "Neil Gaiman & Terry Pratchett", "caio"),
+    ]
+    try:
+        with engine.begin() as connection:
+            for book_id, title, author, by in rows:
+                connection.execute(
+                    text(
+                        "INSERT INTO books (id, title, author, created_at, updated_at, "
+                        "created_by) VALUES (:id, :t, :a, :c, :c, :b)"
+                    ),
+                    {"id": book_id, "t": title, "a": author, "c": "2026-01-02 03:04:05", "b": by},
+                )
+        migrations.upgrade("books", database_url)
+        with engine.connect() as connection:
+            after = connection.execute(
+                text(
+                    "SELECT id, title, author, created_by, version, copies, title_key, "
+                    "search_text, deleted_at FROM books ORDER BY id"
+                )
+            ).all()
+            history = connection.execute(
+                text(
+                    "SELECT book_id, version, action, changed_by FROM book_history ORDER BY book_id"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    assert [tuple(r[:4]) for r in after] == rows
+    assert all(r.version == 1 and r.copies == 1 and r.deleted_at is None for r in after)
+    assert after[1].title_key == "o pequeno principe"
+    assert "exupery" in after[1].search_text
+    assert [tuple(h) for h in history] == [(i, 1, "created", by) for i, _, _, by in rows]
+    migrations.downgrade("books", database_url, "books_0001")
+    assert migrations.current_revision("books", database_url) == "books_0001"
