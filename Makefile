@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help install install-dev run test lint format lock clean admin openapi backup restore bench-servers
+.PHONY: help install install-dev run test lint format lock clean admin openapi backup restore bench bench-servers
 BACKUP_DIR ?= backups/$(shell date -u +%Y%m%dT%H%M%SZ)
 
 help:
@@ -15,6 +15,7 @@ help:
 	@echo "make openapi  rewrite docs/openapi/*.json from the services' schemas"
 	@echo "make backup [BACKUP_DIR=dir]   back up both databases and the keys"
 	@echo "make restore BACKUP_DIR=dir    restore them (stop the services first)"
+	@echo "make bench    the catalog at 1k/100k/1M books on SQLite and PostgreSQL (several minutes)"
 	@echo "make lock     re-resolve requirements*.lock from pyproject.toml"
 
 $(PY):
@@ -58,6 +59,10 @@ backup: install
 restore: install
 	@test -d "$(BACKUP_DIR)" || { echo "usage: make restore BACKUP_DIR=backups/<stamp>"; exit 2; }
 	$(PY) -m common.backup restore --from "$(BACKUP_DIR)"
+
+bench: install-dev
+	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install wrk"; exit 2; }
+	$(PY) -m bench.catalog
 
 bench-servers: install-dev
 	@command -v wrk >/dev/null || { echo "bench-servers needs wrk: apt-get install wrk"; exit 2; }

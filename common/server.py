@@ -76,4 +76,7 @@ def serve(settings_class: type[S], prepare: Callable[[S], None], app_factory: st
         working_dir=PROJECT_ROOT,
         log_access=False,
         respawn_failed_workers=True,
+        # In-flight requests get this long to finish on SIGTERM; then a worker that will not
+        # stop (one caught still starting up, say) is killed rather than hang the shutdown.
+        workers_kill_timeout=settings.shutdown_timeout,
     ).serve()

@@ -71,7 +71,18 @@ class Service:
             start_new_session=True,  # its own process group: kill() takes the workers too
         )
         wait_until_healthy(self.url, self.process)
+        self._wait_for_all_workers()
         return self
+
+    def _wait_for_all_workers(self, timeout: float = 30) -> None:
+        """Healthy means one worker answers; tests that signal the server need all of them up
+        (a signal that lands while a worker is still starting is a different story)."""
+        workers = int(self.env.get("ESTANTE_WORKERS", "2"))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(f"Started worker-{n}" in self.log() for n in range(1, workers + 1)):
+                return
+            time.sleep(0.05)
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         assert self.process is not None
