@@ -48,7 +48,9 @@ class ServiceSettings(BaseSettings):
     )
     log_level: str = Field("INFO", validation_alias=env("ESTANTE_LOG_LEVEL"))
     auto_migrate: bool = Field(True, validation_alias=env("ESTANTE_AUTO_MIGRATE"))
-    shutdown_timeout: int = Field(10, ge=1, le=600, validation_alias=env("ESTANTE_SHUTDOWN_TIMEOUT"))
+    shutdown_timeout: int = Field(
+        10, ge=1, le=600, validation_alias=env("ESTANTE_SHUTDOWN_TIMEOUT")
+    )
     trusted_proxies: int = Field(0, ge=0, le=5, validation_alias=env("ESTANTE_TRUSTED_PROXIES"))
     metrics_dir: Path | None = Field(None, validation_alias=env("PROMETHEUS_MULTIPROC_DIR"))
 
