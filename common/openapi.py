@@ -72,9 +72,34 @@ BODY_ERRORS = (400, 413, 415, 422)
 METHODS = ("get", "put", "post", "delete", "patch")
 
 
+def add_links(document: dict[str, Any]) -> None:
+    """OpenAPI links from "create" to what can be done with the created thing: a 201 of
+    ``POST /things`` answers an ``id`` that ``/things/{thing_id}`` takes. Clients and tools
+    (Schemathesis's stateful tests) follow them: create, then get, update, delete."""
+    paths = document.get("paths", {})
+    for path, item in paths.items():
+        created = item.get("post", {}).get("responses", {}).get("201")
+        if not created:
+            continue
+        for other, other_item in paths.items():
+            prefix, _, last = other.rpartition("/")
+            if prefix != path or not (last.startswith("{") and last.endswith("}")):
+                continue
+            parameter = last[1:-1]
+            links = created.setdefault("links", {})
+            for method in METHODS:
+                operation = other_item.get(method)
+                if operation and operation.get("operationId"):
+                    links[f"{method.capitalize()}Created"] = {
+                        "operationId": operation["operationId"],
+                        "parameters": {parameter: "$response.body#/id"},
+                    }
+
+
 def complete(document: dict[str, Any]) -> dict[str, Any]:
     """Apply the house rules above to a generated document (returns a new one)."""
     document = copy.deepcopy(document)
+    add_links(document)
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     schemas["FieldError"] = FieldError.model_json_schema(
         ref_template="#/components/schemas/{model}"

@@ -11,8 +11,10 @@ through its Hypothesis strategies directly; the checks are the same.)
 from __future__ import annotations
 
 import pytest
+import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis.stateful import run_state_machine_as_test
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -73,3 +75,35 @@ def test_each_service_honours_its_own_contract(
     base_url = stack.auth_url if service == "auth" else stack.books_url
     failures = fuzz(f"{base_url}/openapi.json", base_url, bearer)
     assert not failures, "\n\n".join(failures)
+
+
+def test_created_books_link_to_their_operations(stack: Stack) -> None:
+    document = requests.get(f"{stack.books_url}/openapi.json", timeout=10).json()
+    links = document["paths"]["/books"]["post"]["responses"]["201"]["links"]
+    assert {"GetCreated", "PutCreated", "PatchCreated", "DeleteCreated"} <= set(links)
+    assert all(link["parameters"] == {"book_id": "$response.body#/id"} for link in links.values())
+
+
+def test_stateful_create_read_update_delete(stack: Stack, bearer: dict[str, str]) -> None:
+    """Schemathesis follows the links: it creates books and then reads, changes and deletes
+    exactly those, checking every answer against the contract."""
+    schema = schemathesis.openapi.from_url(f"{stack.books_url}/openapi.json")
+
+    class Workflow(schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, object]:
+            return {"base_url": stack.books_url, "headers": bearer}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs) -> None:
+            case.validate_response(response, checks=CHECKS)
+
+    run_state_machine_as_test(
+        Workflow,
+        settings=settings(
+            max_examples=15,
+            stateful_step_count=6,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        ),
+    )
