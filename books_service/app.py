@@ -29,7 +29,6 @@ def create_app(settings: BooksSettings | None = None) -> OpenAPI:
     settings.check()
     app = create_base_app(__name__, settings, title="Estante Books Service", version=__version__)
     init_db(app, settings.database_url)
-    app.config["ESTANTE_REQUIRE_IF_MATCH"] = settings.require_if_match
     jwks = JwksCache(
         settings.jwks_url,
         timeout=settings.jwks_timeout_seconds,

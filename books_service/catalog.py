@@ -1,28 +1,38 @@
-"""The catalog: adding, reading, changing, deleting, restoring and purging books, with their
-history, duplicates rules and optimistic concurrency. No HTTP here."""
+"""The catalog's writes and single-book reads: adding, replacing, patching, deleting, restoring
+and purging books, with their duplicate rules, optimistic concurrency, history and counts, each
+in the caller's transaction. No HTTP here (reading many books is :mod:`books_service.listing`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, false, func, select
+from sqlalchemy import delete, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from books_service import search
-from books_service.isbn import to_isbn10
-from books_service.models import Book, BookHistory, BookSubject
-from books_service.pagination import Cursor, SortKey, after, order_by
-from books_service.records import EDITABLE_FIELDS, changes, derived_fields
-from books_service.schemas import BookFields
-from common.clock import as_utc, isoformat, utcnow
+from books_service import counts, history, merge_patch
+from books_service.models import Book, BookAuthor, BookHistory, BookSubject
+from books_service.preconditions import Precondition
+from books_service.records import (
+    EDITABLE_FIELDS,
+    author_keys,
+    changes,
+    complete,
+    derived_keys,
+    initial_values,
+    subject_keys,
+)
+from books_service.representation import COLUMNS, DELETED_COLUMNS, etag
+from common.clock import utcnow
 from common.errors import ApiError, Conflict, NotFound
-from common.text import fold
 
 # Ids are 32-bit integers in both databases; anything outside cannot name a book.
 MAX_ID = 2**31 - 1
+# Turns a merged JSON document into a complete, valid record (or raises a 422).
+Validator = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class BookNotFound(NotFound):
@@ -34,11 +44,14 @@ class BookNotFound(NotFound):
 
 
 class DuplicateBook(Conflict):
+    """The routes add the existing book's URL (``existing``) and a ``Link`` to it."""
+
     type = "/problems/duplicate-book"
     title = "Duplicate book"
 
-    def __init__(self, detail: str, existing: Book) -> None:
-        super().__init__(detail, existing_id=existing.id, existing=f"/books/{existing.id}")
+    def __init__(self, detail: str, existing_id: int) -> None:
+        super().__init__(detail, existing_id=existing_id)
+        self.existing_id = existing_id
 
 
 class VersionMismatch(ApiError):
@@ -47,338 +60,278 @@ class VersionMismatch(ApiError):
     title = "The book has changed"
 
     def __init__(self, book: Book) -> None:
+        current = etag(book.id, book.version)
         super().__init__(
-            f"The book is at version {book.version}; fetch it again and retry your change.",
+            f"The book is at version {book.version} (ETag {current}), not the one your "
+            "If-Match names: someone changed it since you read it. Fetch it again, reapply "
+            "your change and retry.",
             current_version=book.version,
-            headers={"ETag": etag(book)},
+            current_etag=current,
+            headers={"ETag": current},
         )
 
 
-def etag(book: Book) -> str:
-    return f'"{book.id}-{book.version}"'
+# --- Reading one ---------------------------------------------------------------------------
 
 
-def representation(book: Book) -> dict[str, Any]:
-    data: dict[str, Any] = {name: getattr(book, name) for name in EDITABLE_FIELDS}
-    data.update(
-        id=book.id,
-        isbn_10=to_isbn10(book.isbn) if book.isbn else None,
-        version=book.version,
-        created_at=isoformat(book.created_at),
-        created_by=book.created_by,
-        updated_at=isoformat(book.updated_at),
-        updated_by=book.updated_by,
+def read_book(session: Session, book_id: int) -> Mapping[str, Any]:
+    """A live book's column values (SQLAlchemy Core: the cheapest read), or BookNotFound."""
+    row = (
+        session.execute(select(*COLUMNS).where(Book.id == book_id, Book.deleted_at.is_(None)))
+        .mappings()
+        .first()
+        if 1 <= book_id <= MAX_ID
+        else None
     )
-    if book.deleted_at is not None:
-        data["deleted_at"] = isoformat(book.deleted_at)
-    return data
+    if row is None:
+        raise BookNotFound(book_id)
+    return row
 
 
-def get_book(
-    session: Session, book_id: int, *, for_update: bool = False, deleted: bool = False
-) -> Book:
-    """The live book (or, with ``deleted``, the deleted one), else BookNotFound. ``for_update``
-    locks its row until the transaction ends, so a concurrent writer waits and then sees the
-    outcome (on SQLite the whole write transaction is already exclusive)."""
+def read_deleted_book(session: Session, book_id: int) -> Mapping[str, Any]:
+    row = (
+        session.execute(
+            select(*COLUMNS, *DELETED_COLUMNS).where(
+                Book.id == book_id, Book.deleted_at.is_not(None)
+            )
+        )
+        .mappings()
+        .first()
+        if 1 <= book_id <= MAX_ID
+        else None
+    )
+    if row is None:
+        raise BookNotFound(book_id)
+    return row
+
+
+def _locked(session: Session, book_id: int, *, deleted: bool = False) -> Book:
+    """The book, its row locked until the transaction ends (PostgreSQL; on SQLite the write
+    transaction is exclusive already), so a concurrent writer waits and then sees the outcome."""
     book = (
-        session.get(Book, book_id, with_for_update=for_update) if 1 <= book_id <= MAX_ID else None
+        session.get(Book, book_id, with_for_update=True, populate_existing=True)
+        if 1 <= book_id <= MAX_ID
+        else None
     )
     if book is None or (book.deleted_at is not None) != deleted:
         raise BookNotFound(book_id)
     return book
 
 
-def _check_version(book: Book, expected_version: int | None) -> None:
-    if expected_version is not None and expected_version != book.version:
+def _check(book: Book, precondition: Precondition | None) -> None:
+    if precondition is not None and not precondition.holds_for(etag(book.id, book.version)):
         raise VersionMismatch(book)
 
 
-def _check_duplicates(
-    session: Session, fields: dict[str, Any], *, allow_duplicate: bool, exclude: int | None = None
-) -> None:
-    live = select(Book).where(Book.deleted_at.is_(None))
+# --- Duplicates -----------------------------------------------------------------------------
+
+
+def _live_with_isbn(session: Session, isbn: str, exclude: int | None) -> int | None:
+    query = select(Book.id).where(Book.isbn == isbn, Book.deleted_at.is_(None))
     if exclude is not None:
-        live = live.where(Book.id != exclude)
-    if fields.get("isbn"):
-        same = session.scalars(live.where(Book.isbn == fields["isbn"]).limit(1)).first()
-        if same:
-            raise DuplicateBook(
-                f"A book with ISBN {fields['isbn']} is already in the catalog.", same
-            )
-    elif not allow_duplicate:
-        key = derived_fields(fields)["duplicate_key"]
-        same = session.scalars(
-            live.where(Book.duplicate_key == key, Book.isbn.is_(None)).limit(1)
-        ).first()
-        if same:
-            raise DuplicateBook(
-                "A book with this title and author is already in the catalog; "
-                "add ?allow_duplicate=true if you mean to add another.",
-                same,
-            )
+        query = query.where(Book.id != exclude)
+    return session.scalar(query.limit(1))
 
 
-def _write(session: Session, book: Book, fields: dict[str, Any]) -> None:
-    for name in EDITABLE_FIELDS:
-        setattr(book, name, fields.get(name))
-    book.authors = fields.get("authors") or []
-    book.subjects = fields.get("subjects") or []
-    book.copies = fields.get("copies", 1)
-    for name, value in derived_fields(fields).items():
-        setattr(book, name, value)
-    session.flush()
-    session.execute(delete(BookSubject).where(BookSubject.book_id == book.id))
-    for subject_key in {fold(s)[:100] for s in book.subjects}:
-        session.add(BookSubject(book_id=book.id, subject_key=subject_key))
-    search.index_book(session, book)
-
-
-def _record(session: Session, book: Book, action: str, by: str, diff: dict[str, Any]) -> None:
-    session.add(
-        BookHistory(
-            book_id=book.id,
-            version=book.version,
-            action=action,
-            changed_at=book.updated_at,
-            changed_by=by,
-            changes=diff,
-        )
+def _isbn_taken(isbn: str, existing_id: int) -> DuplicateBook:
+    return DuplicateBook(
+        f"A book with ISBN {isbn} is already in the catalog (book {existing_id}); "
+        "to record more copies of it, change that book's 'copies'.",
+        existing_id,
     )
 
 
+def _check_duplicates(
+    session: Session,
+    record: Mapping[str, Any],
+    keys: Mapping[str, Any],
+    *,
+    allow_duplicate: bool,
+    exclude: int | None = None,
+) -> None:
+    """Same ISBN: always a conflict. No ISBN and the same title and authors as a live book: a
+    conflict unless the client says it means it."""
+    if record["isbn"]:
+        existing = _live_with_isbn(session, record["isbn"], exclude)
+        if existing is not None:
+            raise _isbn_taken(record["isbn"], existing)
+        return
+    if allow_duplicate:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        # Two transactions adding the same new title at once would both find nothing: the
+        # second waits here for the first to commit, then finds it. (SQLite's write
+        # transactions are serialised already.)
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": int(keys["duplicate_key"][:15], 16)}
+        )
+    query = select(Book.id).where(
+        Book.duplicate_key == keys["duplicate_key"], Book.deleted_at.is_(None)
+    )
+    if exclude is not None:
+        query = query.where(Book.id != exclude)
+    existing = session.scalar(query.limit(1))
+    if existing is not None:
+        raise DuplicateBook(
+            f"Book {existing} has the same title and author (ignoring case, accents and "
+            "punctuation); add ?allow_duplicate=true if you mean to add another.",
+            existing,
+        )
+
+
+@contextmanager
+def _isbn_guard(session: Session, isbn: str | None) -> Iterator[None]:
+    """Write the book's row in a savepoint: a concurrent book with the same ISBN that committed
+    first (the unique index catches it) is then a 409 like any other duplicate, not a 500, and
+    the transaction goes on. The changes must be made inside the block: a savepoint flushes
+    what is pending before it starts."""
+    try:
+        with session.begin_nested():
+            yield
+            session.flush()
+    except IntegrityError:
+        existing = _live_with_isbn(session, isbn, None) if isbn else None
+        if existing is None:
+            raise
+        raise _isbn_taken(isbn or "", existing) from None
+
+
+# --- Writing --------------------------------------------------------------------------------
+
+
+def _write_facets(session: Session, book_id: int, record: Mapping[str, Any]) -> None:
+    session.execute(delete(BookAuthor).where(BookAuthor.book_id == book_id))
+    session.execute(delete(BookSubject).where(BookSubject.book_id == book_id))
+    session.add_all(BookAuthor(book_id=book_id, name_key=key) for key in author_keys(record))
+    session.add_all(BookSubject(book_id=book_id, subject_key=key) for key in subject_keys(record))
+
+
 def add_book(
-    session: Session, fields: dict[str, Any], *, by: str, allow_duplicate: bool = False
+    session: Session, fields: Mapping[str, Any], *, by: str, allow_duplicate: bool = False
 ) -> Book:
-    _check_duplicates(session, fields, allow_duplicate=allow_duplicate)
+    record = complete(dict(fields))
+    keys = derived_keys(record)
+    _check_duplicates(session, record, keys, allow_duplicate=allow_duplicate)
     now = utcnow()
-    book = Book(created_by=by, updated_by=by, created_at=now, updated_at=now, version=1)
-    session.add(book)
-    _write(session, book, fields)
-    _record(session, book, "created", by, changes({}, fields))
+    book = Book(
+        **record, **keys, version=1, created_at=now, updated_at=now, created_by=by, updated_by=by
+    )
+    with _isbn_guard(session, book.isbn):
+        session.add(book)
+    _write_facets(session, book.id, record)
+    counts.adjust(session, +1)
+    history.record(session, book, "created", by, initial_values(record))
     return book
 
 
-def _current_fields(book: Book) -> dict[str, Any]:
+def _current(book: Book) -> dict[str, Any]:
     return {name: getattr(book, name) for name in EDITABLE_FIELDS}
+
+
+def _change(
+    session: Session, book: Book, record: dict[str, Any], *, by: str, allow_duplicate: bool
+) -> Book:
+    diff = changes(_current(book), record)
+    if not diff:
+        return book  # nothing changed: no new version, no history entry
+    keys = derived_keys(record)
+    if {"title", "author", "authors", "isbn"} & diff.keys():
+        _check_duplicates(session, record, keys, allow_duplicate=allow_duplicate, exclude=book.id)
+    with _isbn_guard(session, record["isbn"]):
+        for name, value in {**record, **keys}.items():
+            setattr(book, name, value)
+        book.version += 1
+        book.updated_at = utcnow()
+        book.updated_by = by
+    if {"author", "authors", "subjects"} & diff.keys():
+        _write_facets(session, book.id, record)
+    history.record(session, book, "updated", by, diff)
+    return book
 
 
 def replace_book(
     session: Session,
     book_id: int,
-    fields: dict[str, Any],
+    fields: Mapping[str, Any],
     *,
     by: str,
-    expected_version: int | None = None,
-    allow_duplicate: bool = True,
+    precondition: Precondition | None = None,
+    allow_duplicate: bool = False,
 ) -> Book:
-    book = get_book(session, book_id, for_update=True)
-    _check_version(book, expected_version)
-    before = _current_fields(book)
-    diff = changes(before, fields)
-    if not diff:
-        return book  # nothing changed: no new version
-    if "isbn" in diff:
-        _check_duplicates(session, fields, allow_duplicate=allow_duplicate, exclude=book.id)
-    book.version += 1
-    book.updated_at = utcnow()
-    book.updated_by = by
-    _write(session, book, fields)
-    _record(session, book, "updated", by, diff)
-    return book
+    """PUT: the record becomes exactly what was sent (fields left out return to empty)."""
+    book = _locked(session, book_id)
+    _check(book, precondition)
+    return _change(session, book, complete(dict(fields)), by=by, allow_duplicate=allow_duplicate)
 
 
-def merge_patch(book: Book, patch: dict[str, Any]) -> dict[str, Any]:
-    """RFC 7396 over the book's editable fields, then validated like a full write (so a patch
-    can never leave a book invalid). Raises pydantic's ValidationError (a 422)."""
-    merged = _current_fields(book)
-    for name, value in patch.items():
-        if name in EDITABLE_FIELDS:
-            merged[name] = value
-    # Changing one of author/authors re-derives the other, as in a new record.
-    if "author" in patch and "authors" not in patch:
-        merged["authors"] = None
-    if "authors" in patch and "author" not in patch:
-        merged["author"] = None
-    if "published_date" in patch and "published_year" not in patch:
-        merged["published_year"] = None
-    merged = {k: v for k, v in merged.items() if v is not None}
-    return BookFields.model_validate(merged).record()
+def patch_document(book: Book, patch: Mapping[str, Any]) -> dict[str, Any]:
+    """The book as a JSON document with a merge patch applied. A patch that sets only one of
+    a derived pair lets the other follow it: a new ``author`` re-derives ``authors`` (and the
+    other way round), a new ``published_date`` sets ``published_year``. Removing one (null)
+    leaves the other, from which it is derived again."""
+    document = {k: v for k, v in _current(book).items() if v is not None}
+    for given, follower in (
+        ("author", "authors"),
+        ("authors", "author"),
+        ("published_date", "published_year"),
+    ):
+        if patch.get(given) is not None and follower not in patch:
+            document.pop(follower, None)
+    return merge_patch.apply(document, dict(patch))
 
 
 def patch_book(
     session: Session,
     book_id: int,
-    patch: dict[str, Any],
+    patch: Mapping[str, Any],
     *,
+    validate: Validator,
     by: str,
-    expected_version: int | None = None,
+    precondition: Precondition | None = None,
+    allow_duplicate: bool = False,
 ) -> Book:
-    book = get_book(session, book_id, for_update=True)
-    _check_version(book, expected_version)
-    return replace_book(session, book_id, merge_patch(book, patch), by=by)
+    """PATCH (JSON Merge Patch): only the fields named change. The merged result is validated
+    like a whole new record, so a patch can never leave a book invalid."""
+    book = _locked(session, book_id)
+    _check(book, precondition)
+    record = validate(patch_document(book, patch))
+    return _change(session, book, complete(record), by=by, allow_duplicate=allow_duplicate)
 
 
 def delete_book(
-    session: Session, book_id: int, *, by: str, expected_version: int | None = None
+    session: Session, book_id: int, *, by: str, precondition: Precondition | None = None
 ) -> None:
-    """Soft delete: the book disappears from reads; an administrator can restore it."""
-    book = get_book(session, book_id, for_update=True)
-    _check_version(book, expected_version)
+    """Soft delete: the book disappears from every read and search; an administrator can list
+    and restore it, or purge it."""
+    book = _locked(session, book_id)
+    _check(book, precondition)
     book.deleted_at = book.updated_at = utcnow()
-    book.deleted_by = by
+    book.deleted_by = book.updated_by = by
     book.version += 1
-    search.unindex_book(session, book.id)
-    _record(session, book, "deleted", by, {})
+    counts.adjust(session, -1)
+    history.record(session, book, "deleted", by, {})
 
 
 def restore_book(session: Session, book_id: int, *, by: str) -> Book:
-    book = get_book(session, book_id, for_update=True, deleted=True)
+    book = _locked(session, book_id, deleted=True)
     if book.isbn:
-        _check_duplicates(session, {"isbn": book.isbn}, allow_duplicate=True, exclude=book.id)
-    book.deleted_at = None
-    book.deleted_by = None
-    book.version += 1
-    book.updated_at = utcnow()
-    book.updated_by = by
-    session.flush()
-    search.index_book(session, book)
-    _record(session, book, "restored", by, {})
+        existing = _live_with_isbn(session, book.isbn, book.id)
+        if existing is not None:
+            raise _isbn_taken(book.isbn, existing)
+    with _isbn_guard(session, book.isbn):
+        book.deleted_at = book.deleted_by = None
+        book.version += 1
+        book.updated_at = utcnow()
+        book.updated_by = by
+    counts.adjust(session, +1)
+    history.record(session, book, "restored", by, {})
     return book
 
 
 def purge_book(session: Session, book_id: int) -> None:
-    """Remove a deleted book for good, with its history."""
-    book = get_book(session, book_id, for_update=True, deleted=True)
+    """Remove a deleted book for good, with its history: nothing of it remains."""
+    book = _locked(session, book_id, deleted=True)
+    for table in (BookAuthor, BookSubject, BookHistory):
+        session.execute(delete(table).where(table.book_id == book.id))
     session.delete(book)
-
-
-def history(session: Session, book_id: int) -> list[dict[str, Any]]:
-    get_book(session, book_id)
-    entries = session.scalars(
-        select(BookHistory).where(BookHistory.book_id == book_id).order_by(BookHistory.id)
-    ).all()
-    return [
-        {
-            "version": entry.version,
-            "action": entry.action,
-            "changed_at": isoformat(entry.changed_at),
-            "changed_by": entry.changed_by,
-            "changes": entry.changes,
-        }
-        for entry in entries
-    ]
-
-
-# --- Reading many -------------------------------------------------------------------------
-
-SORTS: dict[str, tuple[ColumnElement[Any], bool]] = {
-    "title": (Book.title_key, False),
-    "author": (Book.author_key, False),
-    "published_year": (func.coalesce(Book.published_year, -10_000), False),
-    "created_at": (Book.created_at, True),
-    "updated_at": (Book.updated_at, True),
-    "id": (Book.id, False),
-}
-
-
-@dataclass
-class Filters:
-    author: str | None = None
-    isbn: str | None = None
-    language: str | None = None
-    subject: str | None = None
-    publisher: str | None = None
-    year_from: int | None = None
-    year_to: int | None = None
-    q: str | None = None
-    deleted: bool = False
-
-
-@dataclass
-class Page:
-    books: Sequence[Book]
-    total: int
-    next: Cursor | None
-    prev: Cursor | None
-    last: Cursor = field(default_factory=lambda: Cursor(None, True))
-
-
-def _filtered(session: Session, filters: Filters) -> tuple[Select, ColumnElement[float] | None]:
-    statement = select(Book).where(
-        Book.deleted_at.is_not(None) if filters.deleted else Book.deleted_at.is_(None)
-    )
-    if filters.author:
-        statement = statement.where(Book.author_key.contains(fold(filters.author), autoescape=True))
-    if filters.isbn:
-        from books_service.isbn import InvalidIsbn, normalise
-
-        try:
-            statement = statement.where(Book.isbn == normalise(filters.isbn))
-        except InvalidIsbn:
-            statement = statement.where(false())  # no book has an invalid ISBN
-    if filters.language:
-        statement = statement.where(Book.language == filters.language.strip().lower())
-    if filters.publisher:
-        statement = statement.where(Book.publisher_key == fold(filters.publisher))
-    if filters.subject:
-        statement = statement.where(
-            select(BookSubject.book_id)
-            .where(BookSubject.book_id == Book.id, BookSubject.subject_key == fold(filters.subject))
-            .exists()
-        )
-    if filters.year_from is not None:
-        statement = statement.where(Book.published_year >= filters.year_from)
-    if filters.year_to is not None:
-        statement = statement.where(Book.published_year <= filters.year_to)
-    rank = None
-    if filters.q is not None:
-        statement, rank = search.apply(session, statement, filters.q)
-    return statement, rank
-
-
-def sort_keys(sort: str | None, rank: ColumnElement[float] | None) -> list[SortKey]:
-    if sort in (None, "relevance") and rank is not None:
-        return [SortKey(rank, False), SortKey(Book.id, False)]
-    name = (sort or "id").lstrip("-")
-    if name == "relevance":
-        name = "id"
-    expression, is_datetime = SORTS[name]
-    descending = (sort or "").startswith("-")
-    keys = [SortKey(expression, descending, is_datetime)]
-    if name != "id":
-        keys.append(SortKey(Book.id, descending))  # the tie-breaker follows the direction
-    return keys
-
-
-def list_books(
-    session: Session, filters: Filters, *, sort: str | None, limit: int, cursor: str | None
-) -> Page:
-    statement, rank = _filtered(session, filters)
-    keys = sort_keys(sort, rank)
-    position = Cursor.decode(cursor, keys) if cursor else Cursor((), False)
-    page_query = statement.add_columns(*(k.expression for k in keys))
-    if position.values:
-        page_query = page_query.where(after(keys, position.values, position.backwards))
-    page_query = page_query.order_by(*order_by(keys, position.backwards)).limit(limit + 1)
-    rows = session.execute(page_query).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    if position.backwards:
-        rows.reverse()
-    total = session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
-    books = [row[0] for row in rows]
-    values = [tuple(_value(v) for v in row[1:]) for row in rows]
-    at_start = (not position.values and not position.backwards) or (position.backwards and not more)
-    at_end = (not position.backwards and not more) or (
-        position.backwards and position.values is None
-    )
-    return Page(
-        books=books,
-        total=total or 0,
-        next=Cursor(values[-1], False) if values and not at_end else None,
-        prev=Cursor(values[0], True) if values and not at_start else None,
-    )
-
-
-def _value(value: Any) -> Any:
-    return as_utc(value) if isinstance(value, datetime) else value
+    session.flush()

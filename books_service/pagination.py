@@ -1,19 +1,32 @@
-"""Keyset pagination: a page is "the next N after this position", never "skip M rows", so page
-10,000 costs what page 1 costs. A cursor is the position (the sort values of a row and its id)
-with a direction, encoded opaquely; ``last`` is the end of the list read backwards."""
+"""Keyset pagination: a page is "the next N rows after this position", never "skip M rows", so
+page 10,000 costs what page 1 costs, and rows added or removed meanwhile never make a walk
+through the pages repeat or skip a row.
+
+An order is a list of :class:`SortKey` ending in a unique key (the id), all in one direction, so
+"after this position" is a single row-value comparison, ``(k1, k2) > (v1, v2)``, which both
+SQLite and PostgreSQL answer with one range scan of the matching index. A :class:`Cursor` is a
+position (the sort values of one row) plus a direction, encoded opaquely for URLs; the cursor
+with no position read backwards is the end of the list (``last``).
+"""
 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import ColumnElement, Select, tuple_
 
+from common.clock import as_utc
 from common.errors import ApiError
+
+ValueKind = Literal["int", "float", "str", "datetime"]
+MAX_CURSOR_LENGTH = 4096
 
 
 class InvalidCursor(ApiError):
@@ -21,83 +34,151 @@ class InvalidCursor(ApiError):
     type = "/problems/validation-error"
     title = "Invalid request"
 
-    def __init__(self) -> None:
+    def __init__(self, why: str = "is not a valid cursor") -> None:
         super().__init__(
-            "The cursor is not valid: use the links of the Link header as they are.",
-            errors=[{"field": "cursor", "message": "is not a valid cursor", "type": "cursor"}],
+            f"The cursor {why}: use the links of the Link header as they are.",
+            errors=[{"field": "cursor", "message": why, "type": "cursor"}],
         )
 
 
 @dataclass(frozen=True)
 class SortKey:
-    """One ordering term: an expression, its direction, and how its value looks in JSON."""
+    """One ordering term: an expression and the kind of its values (for cursors)."""
 
     expression: ColumnElement[Any]
-    descending: bool
-    is_datetime: bool = False
+    kind: ValueKind
+
+
+@dataclass(frozen=True)
+class Order:
+    """A complete order: named (cursors remember it), its keys (the last one unique) and its
+    direction."""
+
+    name: str
+    keys: tuple[SortKey, ...]
+    descending: bool = False
 
 
 @dataclass(frozen=True)
 class Cursor:
+    order: str
     values: tuple[Any, ...] | None  # None: from the very end ("last")
     backwards: bool
 
     def encode(self) -> str:
-        payload = {"v": list(self.values) if self.values is not None else None, "b": self.backwards}
-        raw = json.dumps(payload, separators=(",", ":"), default=_json_value).encode()
+        payload = {
+            "o": self.order,
+            "v": None if self.values is None else [_to_json(v) for v in self.values],
+            "b": self.backwards,
+        }
+        raw = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
     @classmethod
-    def decode(cls, token: str, keys: Sequence[SortKey]) -> Cursor:
+    def decode(cls, token: str, order: Order) -> Cursor:
+        """The cursor, checked against the order it must belong to; InvalidCursor (a 422) for
+        anything else, whatever the token holds."""
+        if len(token) > MAX_CURSOR_LENGTH:
+            raise InvalidCursor("is too long")
         try:
-            payload = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-            values, backwards = payload["v"], payload["b"]
-            if not isinstance(backwards, bool):
-                raise TypeError
-            if values is None:
-                return cls(None, backwards)
-            if not isinstance(values, list) or len(values) != len(keys):
-                raise TypeError
-            parsed = tuple(
-                _parse_value(value, key) for value, key in zip(values, keys, strict=True)
-            )
-        except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            payload = json.loads(raw)
+        except (ValueError, binascii.Error, RecursionError):
             raise InvalidCursor() from None
-        return cls(parsed, backwards)
+        if not isinstance(payload, dict) or not isinstance(payload.get("b"), bool):
+            raise InvalidCursor()
+        if payload.get("o") != order.name:
+            raise InvalidCursor("belongs to another sort order")
+        values = payload.get("v")
+        if values is None:
+            return cls(order.name, None, payload["b"])
+        if not isinstance(values, list) or len(values) != len(order.keys):
+            raise InvalidCursor()
+        parsed = tuple(_from_json(v, key.kind) for v, key in zip(values, order.keys, strict=True))
+        return cls(order.name, parsed, payload["b"])
 
 
-def _json_value(value: object) -> object:
+def _to_json(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(type(value).__name__)
-
-
-def _parse_value(value: Any, key: SortKey) -> Any:
-    if key.is_datetime:
-        if not isinstance(value, str):
-            raise TypeError
-        return datetime.fromisoformat(value)
-    if isinstance(value, bool) or (value is not None and not isinstance(value, str | int | float)):
-        raise TypeError
-    if isinstance(value, int) and not -(2**63) <= value < 2**63:
-        raise OverflowError
+        return as_utc(value).isoformat()
     return value
 
 
-def after(keys: Sequence[SortKey], values: Sequence[Any], backwards: bool) -> ColumnElement[bool]:
-    """Rows strictly after ``values`` in the order ``keys`` (before, when going backwards),
-    as (k1 > v1) OR (k1 = v1 AND k2 > v2) OR …, which also works for mixed directions."""
-    clauses = []
-    for i, key in enumerate(keys):
-        forward = key.descending == backwards  # ascending & forwards, or descending & backwards
-        beyond = key.expression > values[i] if forward else key.expression < values[i]
-        equal_before = [keys[j].expression == values[j] for j in range(i)]
-        clauses.append(and_(*equal_before, beyond))
-    return or_(*clauses)
+_INT_RANGE = range(-(2**63), 2**63)
 
 
-def order_by(keys: Sequence[SortKey], backwards: bool) -> list[ColumnElement[Any]]:
-    return [
-        key.expression.desc() if key.descending != backwards else key.expression.asc()
-        for key in keys
-    ]
+def _from_json(value: Any, kind: ValueKind) -> Any:
+    checks: dict[ValueKind, Callable[[Any], bool]] = {
+        "int": lambda v: type(v) is int and v in _INT_RANGE,
+        "float": lambda v: type(v) in (int, float) and math.isfinite(v),
+        "str": lambda v: isinstance(v, str) and "\x00" not in v,
+        "datetime": lambda v: isinstance(v, str),
+    }
+    if not checks[kind](value):
+        raise InvalidCursor()
+    if kind == "float":
+        return float(value)
+    if kind == "datetime":
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidCursor() from None
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if kind == "str":
+        try:
+            value.encode()  # a lone surrogate cannot be a stored value
+        except UnicodeEncodeError:
+            raise InvalidCursor() from None
+    return value
+
+
+@dataclass
+class Page:
+    rows: list[Any]
+    next: Cursor | None
+    prev: Cursor | None
+    last: Cursor
+
+
+def read_page(
+    statement: Select,
+    order: Order,
+    cursor: Cursor | None,
+    limit: int,
+    fetch: Callable[[Select], Sequence[Any]],
+) -> Page:
+    """One page of ``statement`` (which must not be ordered or limited yet). ``fetch`` runs a
+    statement and returns its rows. The order's key values are added at the end of each row
+    (labelled, so a key that is also a selected column is not merged with it)."""
+    keys = tuple(key.expression for key in order.keys)
+    statement = statement.add_columns(*(k.label(f"page_key_{i}") for i, k in enumerate(keys)))
+    backwards = cursor is not None and cursor.backwards
+    if cursor is not None and cursor.values is not None:
+        position = tuple_(*keys)
+        # Forwards in an ascending order means "greater"; each of the other three cases flips it.
+        if backwards == order.descending:
+            statement = statement.where(position > tuple_(*cursor.values))
+        else:
+            statement = statement.where(position < tuple_(*cursor.values))
+    reverse = backwards != order.descending
+    statement = statement.order_by(*(k.desc() if reverse else k.asc() for k in keys))
+    rows = list(fetch(statement.limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if backwards:
+        rows.reverse()
+    n = len(order.keys)
+
+    def position_of(row: Any) -> tuple[Any, ...]:
+        return tuple(row[-n:])
+
+    started_from_start = cursor is None
+    from_the_end = cursor is not None and cursor.values is None
+    has_next = (more and not backwards) or (backwards and not from_the_end)
+    has_prev = (more and backwards) or (not backwards and not started_from_start)
+    return Page(
+        rows=rows,
+        next=Cursor(order.name, position_of(rows[-1]), False) if rows and has_next else None,
+        prev=Cursor(order.name, position_of(rows[0]), True) if rows and has_prev else None,
+        last=Cursor(order.name, None, True),
+    )

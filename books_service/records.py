@@ -1,16 +1,20 @@
-"""A book record's rules that are not about HTTP or SQL: the author/authors pair, the derived
-keys used for sorting, duplicates and search, the public representation, and what changed."""
+"""A book record's rules that are not about HTTP or SQL: the author/authors pair, the folded
+keys stored beside each record for sorting, duplicates and search, and what changed between two
+versions of a record."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from books_service.isbn import to_isbn10
-from common.text import fold
+from books_service.models import AUTHOR_MAX, NO_YEAR, SUBJECT_MAX, TEXT_MAX, TITLE_MAX
+from common.text import fold as fold_accents_and_case
 
-# The fields a client writes (all but title and author are optional).
+# The fields a client writes (all but title and author are optional), in the order they are
+# shown and recorded in the history.
 EDITABLE_FIELDS = (
     "title",
     "subtitle",
@@ -29,51 +33,101 @@ EDITABLE_FIELDS = (
     "series_index",
     "copies",
 )
-# "Neil Gaiman & Terry Pratchett", "A; B": separators that never occur inside one name.
-_AUTHOR_SEPARATORS = re.compile(r"\s*(?:;|&)\s*")
+LIST_FIELDS = frozenset({"authors", "subjects"})
+DEFAULTS: dict[str, Any] = {"authors": [], "subjects": [], "copies": 1}
+
+# "Neil Gaiman & Terry Pratchett", "A; B": separators that do not occur inside one name
+# (commas do: "Assis, Machado de").
+_AUTHOR_SEPARATORS = re.compile(r"\s*;\s*|\s+&\s+")
+AUTHORS_JOINER = "; "
+# Letters that Unicode does not decompose into a base letter and an accent (U+0131 is the
+# dotless i).
+_LETTERS = str.maketrans(
+    {"ø": "o", "Ø": "o", "ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "ð": "d", "Ð": "d", "æ": "ae"}
+    | {"Æ": "ae", "œ": "oe", "Œ": "oe", "þ": "th", "Þ": "th", "\u0131": "i", "ħ": "h", "Ħ": "h"}
+)
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def fold(value: str) -> str:
+    """The form text is compared, sorted and searched in: accents removed, case folded, white
+    space collapsed ("São  Paulo", "sao paulo" and "SÃO PAULO" fold alike; "Søren" to "soren")."""
+    return fold_accents_and_case(value.translate(_LETTERS))
+
+
+def words(value: str) -> str:
+    """Folded, with punctuation dropped: what two titles must share to be "the same"."""
+    return " ".join(_NOT_WORD.split(fold(value))).strip()
 
 
 def split_authors(author: str) -> list[str]:
-    names = [name for name in _AUTHOR_SEPARATORS.split(author) if name]
+    names = [name.strip() for name in _AUTHOR_SEPARATORS.split(author) if name.strip()]
     return names or [author]
 
 
 def join_authors(authors: Iterable[str]) -> str:
-    return "; ".join(authors)
+    """The display string for a list of names; "First et al." when they do not fit."""
+    names = list(authors)
+    joined = AUTHORS_JOINER.join(names)
+    if len(joined) <= AUTHOR_MAX:
+        return joined
+    return f"{names[0][: AUTHOR_MAX - 7]} et al."
 
 
-def complete_authors(fields: dict[str, Any]) -> dict[str, Any]:
-    """Fill ``author`` from ``authors`` or the other way round, whichever is missing."""
-    if fields.get("authors") and not fields.get("author"):
-        fields["author"] = join_authors(fields["authors"])
-    elif fields.get("author") and not fields.get("authors"):
-        fields["authors"] = split_authors(fields["author"])
-    return fields
+def complete(fields: dict[str, Any]) -> dict[str, Any]:
+    """A full record: every editable field present, ``author`` derived from ``authors`` or the
+    other way round when only one is given, defaults for the rest."""
+    record = {name: fields.get(name) for name in EDITABLE_FIELDS}
+    for name, default in DEFAULTS.items():
+        if record[name] is None:
+            record[name] = default
+    if record["authors"] and not record["author"]:
+        record["author"] = join_authors(record["authors"])
+    elif record["author"] and not record["authors"]:
+        record["authors"] = split_authors(record["author"])
+    return record
 
 
-def derived_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """The folded keys stored beside a record (recomputed on every write)."""
-    title_key = fold(fields["title"])
-    author_key = fold(fields["author"])
-    parts = [
-        fields.get("title"),
-        fields.get("subtitle"),
-        fields.get("author"),
-        *(fields.get("authors") or []),
-        *(fields.get("subjects") or []),
-        fields.get("description"),
-        fields.get("series"),
-        fields.get("publisher"),
+def author_keys(record: Mapping[str, Any]) -> set[str]:
+    """Every name the ``author`` filter finds the book by: each author, and the display string."""
+    names = [*record.get("authors", ()), record["author"]]
+    return {fold(name)[:AUTHOR_MAX] for name in names if name}
+
+
+def subject_keys(record: Mapping[str, Any]) -> set[str]:
+    return {fold(subject)[:SUBJECT_MAX] for subject in record.get("subjects") or ()}
+
+
+def duplicate_key(title: str, authors: Iterable[str]) -> str:
+    """Two books are "the same" when their titles and author lists match after folding and
+    dropping punctuation. Stored as a hash: short, fixed-size, indexable."""
+    normalised = words(title) + "\x1f" + "\x1e".join(words(a) for a in authors)
+    return hashlib.sha256(normalised.encode()).hexdigest()
+
+
+def derived_keys(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The derived columns of a complete record (recomputed on every write)."""
+    isbn = record.get("isbn")
+    searchable = [
+        record.get("subtitle"),
+        record.get("series"),
+        *record.get("authors", ()),
+        *(record.get("subjects") or ()),
+        record.get("publisher"),
+        record.get("description"),
+        isbn,
+        to_isbn10(isbn) if isbn else None,
     ]
-    isbn = fields.get("isbn")
-    if isbn:
-        parts += [isbn, to_isbn10(isbn)]
+    year = record.get("published_year")
     return {
-        "title_key": title_key[:500],
-        "author_key": author_key[:300],
-        "publisher_key": fold(fields["publisher"])[:300] if fields.get("publisher") else None,
-        "duplicate_key": f"{title_key}\x1f{author_key}"[:900],
-        "search_text": fold(" ".join(p for p in parts if p)),
+        "title_key": fold(record["title"])[:TITLE_MAX],
+        "author_key": fold(record["author"])[:AUTHOR_MAX],
+        "publisher_key": fold(record["publisher"])[:TEXT_MAX] if record.get("publisher") else None,
+        "year_sort": NO_YEAR if year is None else year,
+        "duplicate_key": duplicate_key(
+            record["title"], record.get("authors") or [record["author"]]
+        ),
+        "search_text": fold(" ".join(part for part in searchable if part)),
     }
 
 
@@ -83,4 +137,13 @@ def changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, di
         name: {"from": before.get(name), "to": after.get(name)}
         for name in EDITABLE_FIELDS
         if before.get(name) != after.get(name)
+    }
+
+
+def initial_values(record: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """A new record's history entry: every field it was given, from nothing."""
+    return {
+        name: {"from": None, "to": record[name]}
+        for name in EDITABLE_FIELDS
+        if record.get(name) not in (None, [])
     }

@@ -1,4 +1,5 @@
-"""HTTP endpoints of the Books Service: parse, call the catalog, respond."""
+"""HTTP endpoints of the catalog: parse, call the domain modules, respond. The administrators'
+endpoints (deleted books) are in :mod:`books_service.admin_routes`, nested in this blueprint."""
 
 from __future__ import annotations
 
@@ -7,14 +8,20 @@ from typing import Any
 from flask import Response, current_app, jsonify, request, url_for
 from flask_openapi3 import APIBlueprint, Tag
 
-from books_service import __version__, catalog
-from books_service.auth import (
-    ADMIN_ROLES,
-    current_username,
-    require_roles,
-    require_token_for_writes,
+from books_service import __version__, catalog, history, listing
+from books_service.admin_routes import admin_api
+from books_service.auth import current_username, require_token_for_writes
+from books_service.catalog import DuplicateBook
+from books_service.merge_patch import MEDIA_TYPE as MERGE_PATCH
+from books_service.preconditions import Precondition, not_modified
+from books_service.representation import etag, values_of
+from books_service.responses import (
+    ETAG_HEADER,
+    PAGE_HEADERS,
+    book_response,
+    duplicate_problem,
+    page_response,
 )
-from books_service.pagination import Cursor
 from books_service.schemas import (
     BookFields,
     BookList,
@@ -22,84 +29,83 @@ from books_service.schemas import (
     BookPatch,
     BookPath,
     BookQuery,
-    CreateQuery,
     History,
+    IfMatch,
+    IfNoneMatch,
+    PageQuery,
+    WriteQuery,
+    validate_record,
 )
 from common.db import get_db
 from common.errors import ApiError
-from common.json_body import no_json_body, require_json_body
+from common.json_body import require_json_body
 from common.openapi import ServiceIndex, header, problems
 
 books_tag = Tag(name="books", description="The catalog")
 bearer = [{"bearerAuth": []}]
 # Every write: no/bad token 401, a token without a writer role 403, keys unavailable 503.
 WRITE_PROBLEMS = problems(401, 403, 503)
-# A write names the version it changes with If-Match: 412 when it is stale, 428 when required.
-VERSIONED_WRITE_PROBLEMS = {**WRITE_PROBLEMS, **problems(404, 412, 428)}
+# Changing a book: it may be gone (404), a duplicate (409), changed since the client read it
+# (412), or the server may require If-Match (428).
+CHANGE_PROBLEMS = {**WRITE_PROBLEMS, **problems(404, 409, 412, 428)}
+PATCH_TYPES = ("application/json", MERGE_PATCH)
+
+
+class UnsupportedPatch(ApiError):
+    status = 415
+    type = "/problems/unsupported-patch"
+    title = "Unsupported Media Type"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "PATCH takes a JSON Merge Patch (RFC 7396): send a JSON object of the fields to "
+            "change with 'Content-Type: application/merge-patch+json' (or application/json).",
+            headers={"Accept-Patch": ", ".join(PATCH_TYPES)},
+        )
+
+
+def require_merge_patch() -> None:
+    """``before_request`` hook: PATCH bodies are merge patches, not JSON Patch or anything else."""
+    if request.method == "PATCH" and request.mimetype not in PATCH_TYPES:
+        raise UnsupportedPatch()
+
+
 api = APIBlueprint("books", __name__, abp_tags=[books_tag])
 # Token first (401), then the body (415/400/422): an anonymous caller learns nothing more.
 api.before_request(require_token_for_writes)
+api.before_request(require_merge_patch)
 api.before_request(require_json_body)
+api.register_error_handler(DuplicateBook, duplicate_problem)
 
 
-class PreconditionRequired(ApiError):
-    status = 428
-    type = "/problems/precondition-required"
-    title = "Precondition required"
-
-    def __init__(self) -> None:
-        super().__init__("Send If-Match with the book's ETag (this server requires it).")
-
-
-def json_response(data: Any, status: int = 200, **headers: str) -> Response:
-    response = jsonify(data)
-    response.status_code = status
-    response.headers.update(headers)
-    return response
+def book_answer(description: str, **headers: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": BookOut.model_json_schema()}},
+        "headers": {**ETAG_HEADER, **headers},
+    }
 
 
-def book_response(book: Any, status: int = 200, **headers: str) -> Response:
-    response = json_response(catalog.representation(book), status, **headers)
-    response.headers["ETag"] = catalog.etag(book)
-    return response
-
-
-def expected_version(book_id: int) -> int | None:
-    """The version the client's If-Match names: None when it sends none (or '*'), -1 when it
-    names none of this book's versions (so it cannot match)."""
-    if_match = request.headers.get("If-Match")
-    if if_match is None:
-        if current_app.config["ESTANTE_REQUIRE_IF_MATCH"]:
-            raise PreconditionRequired()
-        return None
-    if request.if_match.star_tag:
-        return None
-    prefix = f"{book_id}-"
-    for tag in request.if_match.as_set():  # strong tags only: a weak tag never matches
-        if tag.startswith(prefix) and tag[len(prefix) :].isdigit():
-            return int(tag[len(prefix) :])
-    return -1
-
-
-PAGE_HEADERS = {
-    "Link": header("RFC 8288 links: first, prev, next, last (keyset cursors)"),
-    "X-Total-Count": header("How many books match, on all pages", "integer"),
-}
+def precondition(headers: IfMatch) -> Precondition:
+    """What the client's If-Match asks for (428 when it sends none and the server requires it)."""
+    required = current_app.config["ESTANTE_SETTINGS"].require_if_match
+    return Precondition(headers.if_match, required=required)
 
 
 @api.get(
     "/books",
     responses={
         200: {
-            "description": "One page of books (a JSON array), oldest first unless sorted",
+            "description": "One page of books (a JSON array)",
             "content": {"application/json": {"schema": BookList.model_json_schema()}},
             "headers": PAGE_HEADERS,
         }
     },
 )
 def list_books(query: BookQuery) -> Response:
-    """List, filter, sort and search the catalog (public), a page at a time."""
-    filters = catalog.Filters(
+    """List, filter, sort and search the catalog (public), a page at a time: follow the Link
+    header's URLs for the next pages."""
+    filters = listing.Filters(
         **query.model_dump(
             include={
                 "author",
@@ -114,173 +120,138 @@ def list_books(query: BookQuery) -> Response:
         )
     )
     with get_db().read() as session:
-        page = catalog.list_books(
+        result = listing.list_books(
             session, filters, sort=query.sort, limit=query.limit, cursor=query.cursor
         )
-        books = [catalog.representation(book) for book in page.books]
-    return json_response(books, **{"X-Total-Count": str(page.total), "Link": links(query, page)})
-
-
-def links(query: BookQuery, page: catalog.Page) -> str:
-    params = query.model_dump(exclude={"cursor"}, exclude_none=True)
-    params.pop("limit", None)
-    params["limit"] = query.limit
-
-    def link(cursor: Cursor | None, rel: str) -> str:
-        args = {**params, **({"cursor": cursor.encode()} if cursor else {})}
-        return f'<{url_for("books.list_books", **args)}>; rel="{rel}"'
-
-    parts = [link(None, "first")]
-    if page.prev:
-        parts.append(link(page.prev, "prev"))
-    if page.next:
-        parts.append(link(page.next, "next"))
-    parts.append(link(page.last, "last"))
-    return ", ".join(parts)
+    return page_response(result.books, result.total, result.page, "books.list_books", query)
 
 
 @api.get(
     "/books/<int:book_id>",
     responses={
-        200: {
-            "description": "The book",
-            "content": {"application/json": {"schema": BookOut.model_json_schema()}},
-            "headers": {"ETag": header("Strong: changes with every version")},
+        200: book_answer("The book"),
+        304: {
+            "description": "Not modified: the If-None-Match ETag is current",
+            "headers": ETAG_HEADER,
         },
-        304: {"description": "Not modified (If-None-Match matched)"},
         **problems(404),
     },
 )
-def get_book(path: BookPath) -> Response:
-    """One book (public). Send If-None-Match with its ETag to get 304 when unchanged."""
+def get_book(path: BookPath, header: IfNoneMatch) -> Response:
+    """One book (public), with its ETag; 304 when If-None-Match names the current one."""
     with get_db().read() as session:
-        book = catalog.get_book(session, path.book_id)
-        if request.if_none_match.contains(catalog.etag(book).strip('"')):
-            response = Response(status=304)
-            response.headers["ETag"] = catalog.etag(book)
-            return response
-        return book_response(book)
+        values = catalog.read_book(session, path.book_id)
+    current = etag(values["id"], values["version"])
+    if not_modified(header.if_none_match, current):
+        return Response(status=304, headers={"ETag": current})
+    return book_response(values)
 
 
 @api.post(
     "/books",
     responses={
-        201: {
-            "description": "The book was added",
-            "content": {"application/json": {"schema": BookOut.model_json_schema()}},
-            "headers": {"Location": header("The new book's URL"), "ETag": header("Its version")},
-        },
+        201: book_answer("The book was added", Location=header("The new book's URL")),
         **WRITE_PROBLEMS,
         **problems(409),
     },
     security=bearer,
 )
-def add_book(query: CreateQuery, body: BookFields) -> Response:
-    """Add a book. Same ISBN, or same title and author without ISBN, is 409 (with a link to the
-    existing book) unless ``allow_duplicate=true``."""
+def add_book(query: WriteQuery, body: BookFields) -> Response:
+    """Add a book. The same ISBN as a live book, or the same title and author without an ISBN,
+    is a 409 naming the existing book (the latter unless ``allow_duplicate=true``)."""
     with get_db().transaction() as session:
         book = catalog.add_book(
             session, body.record(), by=current_username(), allow_duplicate=query.allow_duplicate
         )
-        location = url_for("books.get_book", book_id=book.id)
-        return book_response(book, 201, Location=location)
+        values = values_of(book)
+    return book_response(values, 201, Location=url_for("books.get_book", book_id=values["id"]))
 
 
 @api.put(
     "/books/<int:book_id>",
-    responses={200: BookOut, **VERSIONED_WRITE_PROBLEMS, **problems(409)},
+    responses={200: book_answer("The book as replaced"), **CHANGE_PROBLEMS},
     security=bearer,
 )
-def replace_book(path: BookPath, body: BookFields) -> Response:
-    """Replace a book: fields not sent are cleared (the spec's title + author still work)."""
+def replace_book(path: BookPath, query: WriteQuery, header: IfMatch, body: BookFields) -> Response:
+    """Replace a book: it becomes what is sent (fields left out are cleared; the spec's title +
+    author still work). Send If-Match with the ETag you read to never overwrite someone else's
+    change."""
     with get_db().transaction() as session:
         book = catalog.replace_book(
             session,
             path.book_id,
             body.record(),
             by=current_username(),
-            expected_version=expected_version(path.book_id),
+            precondition=precondition(header),
+            allow_duplicate=query.allow_duplicate,
         )
-        return book_response(book)
+        values = values_of(book)
+    return book_response(values)
 
 
 @api.patch(
     "/books/<int:book_id>",
-    responses={200: BookOut, **VERSIONED_WRITE_PROBLEMS, **problems(409)},
+    responses={200: book_answer("The book as changed"), **CHANGE_PROBLEMS},
     security=bearer,
 )
-def patch_book(path: BookPath, body: BookPatch) -> Response:
-    """Change some fields (JSON Merge Patch, RFC 7396: a value replaces, null removes)."""
+def patch_book(path: BookPath, query: WriteQuery, header: IfMatch, body: BookPatch) -> Response:
+    """Change some fields (JSON Merge Patch, RFC 7396): a value replaces, null removes, a field
+    left out stays. The result is validated like a new book."""
     with get_db().transaction() as session:
         book = catalog.patch_book(
             session,
             path.book_id,
-            body.model_dump(),
+            body.patch(),
+            validate=validate_record,
             by=current_username(),
-            expected_version=expected_version(path.book_id),
+            precondition=precondition(header),
+            allow_duplicate=query.allow_duplicate,
         )
-        return book_response(book)
+        values = values_of(book)
+    return book_response(values)
+
+
+# flask-openapi3 documents every body as application/json; PATCH takes merge patches as well.
+_patch_body = api.paths["/books/{book_id}"].patch.requestBody  # type: ignore[union-attr]
+_patch_body.content[MERGE_PATCH] = _patch_body.content["application/json"]
 
 
 @api.delete(
-    "/books/<int:book_id>", responses={204: None, **VERSIONED_WRITE_PROBLEMS}, security=bearer
+    "/books/<int:book_id>",
+    responses={
+        204: {"description": "Deleted (an administrator can restore it)"},
+        **CHANGE_PROBLEMS,
+    },
+    security=bearer,
 )
-def delete_book(path: BookPath) -> Response:
-    """Remove a book from the catalog (an administrator can restore it)."""
+def delete_book(path: BookPath, header: IfMatch) -> Response:
+    """Delete a book: it disappears from every read; an administrator can restore it."""
     with get_db().transaction() as session:
         catalog.delete_book(
-            session,
-            path.book_id,
-            by=current_username(),
-            expected_version=expected_version(path.book_id),
+            session, path.book_id, by=current_username(), precondition=precondition(header)
         )
     return Response(status=204)
 
 
-@api.get("/books/<int:book_id>/history", responses={200: History, **problems(404)})
-def book_history(path: BookPath) -> Response:
+@api.get(
+    "/books/<int:book_id>/history",
+    responses={
+        200: {
+            "description": "The book's changes, oldest first (one page)",
+            "content": {"application/json": {"schema": History.model_json_schema()}},
+            "headers": PAGE_HEADERS,
+        },
+        **problems(404),
+    },
+)
+def book_history(path: BookPath, query: PageQuery) -> Response:
     """Every change to the book: who, when, which fields from what to what (public)."""
     with get_db().read() as session:
-        return json_response(catalog.history(session, path.book_id))
-
-
-@api.get("/books/deleted", responses={200: BookList, **problems(401, 403, 503)}, security=bearer)
-def deleted_books(query: BookQuery) -> Response:
-    """Deleted books, most recently deleted last (administrators)."""
-    require_roles(ADMIN_ROLES)
-    filters = catalog.Filters(deleted=True)
-    with get_db().read() as session:
-        page = catalog.list_books(
-            session, filters, sort=query.sort, limit=query.limit, cursor=query.cursor
+        catalog.read_book(session, path.book_id)  # 404 unless the book is live
+        entries, page, total = history.read(
+            session, path.book_id, limit=query.limit, cursor=query.cursor
         )
-        books = [catalog.representation(book) for book in page.books]
-    return json_response(books, **{"X-Total-Count": str(page.total)})
-
-
-@api.post(
-    "/books/<int:book_id>/restore",
-    responses={200: BookOut, **WRITE_PROBLEMS, **problems(404, 409)},
-    security=bearer,
-)
-@no_json_body
-def restore_book(path: BookPath) -> Response:
-    """Bring a deleted book back (administrators)."""
-    require_roles(ADMIN_ROLES)
-    with get_db().transaction() as session:
-        return book_response(catalog.restore_book(session, path.book_id, by=current_username()))
-
-
-@api.delete(
-    "/books/deleted/<int:book_id>",
-    responses={204: None, **WRITE_PROBLEMS, **problems(404)},
-    security=bearer,
-)
-def purge_book(path: BookPath) -> Response:
-    """Remove a deleted book for good, with its history (administrators)."""
-    require_roles(ADMIN_ROLES)
-    with get_db().transaction() as session:
-        catalog.purge_book(session, path.book_id)
-    return Response(status=204)
+    return page_response(entries, total, page, "books.book_history", query, book_id=path.book_id)
 
 
 @api.get("/", responses={200: ServiceIndex})
@@ -296,3 +267,6 @@ def index() -> Response:
             "docs": "/docs",
         },
     )
+
+
+api.register_api(admin_api)

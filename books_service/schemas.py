@@ -1,9 +1,12 @@
-"""Request and response bodies of the Books Service (they also generate its OpenAPI document)."""
+"""Request and response bodies, query strings and headers of the Books Service. They validate at
+the edge (every invalid field is a 422 naming it) and generate the OpenAPI document."""
 
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import pycountry
 from pydantic import (
@@ -12,6 +15,8 @@ from pydantic import (
     ConfigDict,
     Field,
     RootModel,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -19,90 +24,151 @@ from pydantic_core import PydanticCustomError
 from books_service import isbn as isbn_rules
 from books_service.models import (
     AUTHOR_MAX,
+    AUTHORS_MAX,
     DESCRIPTION_MAX,
     SUBJECT_MAX,
+    SUBJECTS_MAX,
     TEXT_MAX,
     TITLE_MAX,
     URL_MAX,
 )
-from books_service.records import complete_authors, join_authors
-from common.text import line, paragraphs
+from books_service.pagination import MAX_CURSOR_LENGTH
+from books_service.records import complete, fold
+from common.text import line, paragraphs, single_line
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+YEAR_MIN, YEAR_MAX = -9999, 9999
 
 Title = line(TITLE_MAX)
 Author = line(AUTHOR_MAX)
-Text300 = line(TEXT_MAX)
+ShortText = line(TEXT_MAX)
 Subject = line(SUBJECT_MAX)
 Description = paragraphs(DESCRIPTION_MAX)
-_PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(0[1-9]|1[0-2])(?:-(0[1-9]|[12]\d|3[01]))?)?$")
+_PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 
 
-def _isbn(value: str) -> str:
+def normalise_isbn(value: str) -> str:
     try:
         return isbn_rules.normalise(value)
     except isbn_rules.InvalidIsbn as error:
-        raise PydanticCustomError("isbn", "{reason}", {"reason": str(error)}) from None
+        raise PydanticCustomError(
+            "isbn", "not a valid ISBN: {reason}", {"reason": str(error)}
+        ) from None
 
 
-def _language(value: str) -> str:
+def normalise_language(value: str) -> str:
+    """An ISO 639-1 or ISO 639-3 code (ISO 639-2/B as used in library records too), stored as
+    the two-letter code when the language has one ("por" and "POR" become "pt")."""
     code = value.strip().lower()
-    known = (len(code) == 2 and pycountry.languages.get(alpha_2=code)) or (
-        len(code) == 3 and pycountry.languages.get(alpha_3=code)
-    )
-    if not known:
+    language = None
+    if len(code) == 2 and code.isascii() and code.isalpha():
+        language = pycountry.languages.get(alpha_2=code)
+    elif len(code) == 3 and code.isascii() and code.isalpha():
+        language = pycountry.languages.get(alpha_3=code) or pycountry.languages.get(
+            bibliographic=code
+        )
+    if language is None:
         raise PydanticCustomError(
             "language", "must be an ISO 639-1 (2 letters) or ISO 639-3 (3 letters) language code"
         )
-    return code
+    return str(getattr(language, "alpha_2", None) or language.alpha_3)
 
 
-def _http_url(value: str) -> str:
-    if not re.match(r"^https?://[^\s/$.?#][^\s]*$", value, re.IGNORECASE):
-        raise PydanticCustomError("url", "must be an http or https URL")
+def check_cover_url(value: str) -> str:
+    """An absolute http or https URL with a host: covers are shown in browsers, so no
+    ``javascript:``, ``data:`` or relative URLs."""
+    value = value.strip()
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise PydanticCustomError("url", "must be an http or https URL without spaces")
+    try:
+        parts = urlsplit(value)
+        valid = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        valid = False
+    if not valid:
+        raise PydanticCustomError("url", "must be an absolute http or https URL")
     return value
 
 
-Isbn = Annotated[str, Field(max_length=40, examples=["978-85-359-0277-8"]), AfterValidator(_isbn)]
-Language = Annotated[str, Field(max_length=3, examples=["pt"]), AfterValidator(_language)]
-CoverUrl = Annotated[str, Field(max_length=URL_MAX), AfterValidator(_http_url)]
-PartialDate = Annotated[str, Field(pattern=_PARTIAL_DATE.pattern, examples=["1899", "1899-05"])]
+def check_partial_date(value: str) -> str:
+    """YYYY, YYYY-MM or YYYY-MM-DD, and a real date (no 1943-02-30)."""
+    parts = _PARTIAL_DATE.match(value)
+    if not parts:
+        raise PydanticCustomError("date", "must be YYYY, YYYY-MM or YYYY-MM-DD")
+    year, month, day = (int(p) if p else None for p in parts.groups())
+    try:
+        date(year or 1, 1 if month is None else month, 1 if day is None else day)
+    except ValueError:
+        raise PydanticCustomError("date", "is not a real date") from None
+    return value
+
+
+Isbn = Annotated[
+    str, Field(max_length=40, examples=["978-85-359-0277-8"]), AfterValidator(normalise_isbn)
+]
+Language = Annotated[str, Field(max_length=8, examples=["pt"]), AfterValidator(normalise_language)]
+CoverUrl = Annotated[
+    str,
+    Field(max_length=URL_MAX, examples=["https://covers.example.org/dom-casmurro.jpg"]),
+    AfterValidator(check_cover_url),
+]
+PartialDate = Annotated[
+    str, Field(max_length=10, examples=["1899", "1899-05"]), AfterValidator(check_partial_date)
+]
+Year = Annotated[int, Field(ge=YEAR_MIN, le=YEAR_MAX)]
+
+
+def _dedupe_subjects(subjects: list[str]) -> list[str]:
+    """No subject twice (ignoring case and accents); the first spelling and the order kept."""
+    seen: dict[str, str] = {}
+    for subject in subjects:
+        seen.setdefault(fold(subject), subject)
+    return list(seen.values())
 
 
 class BookFields(BaseModel):
-    """What a client may write about a book. Only ``title`` and ``author`` (or ``authors``) are
-    required; everything else is optional."""
+    """A book as a client writes it (POST, PUT). Only ``title`` and ``author`` (or ``authors``)
+    are required; the spec's ``{"title", "author"}`` is a complete request."""
 
     model_config = ConfigDict(extra="ignore", strict=True)
 
-    title: Title = Field(examples=["Novo Livro"])  # type: ignore[valid-type]
+    title: Title = Field(examples=["Dom Casmurro"])  # type: ignore[valid-type]
     subtitle: Title | None = None  # type: ignore[valid-type]
-    author: Author = Field(  # type: ignore[valid-type]
-        examples=["Autor Desconhecido"], description="Display string; from authors if absent"
-    )
+    # authors before author: author's check (required unless authors is given) needs it.
     authors: list[Author] | None = Field(  # type: ignore[valid-type]
-        None, max_length=50, description="Ordered names; from author if absent"
+        None,
+        min_length=1,
+        max_length=AUTHORS_MAX,
+        description="Ordered names; derived from author when absent ('A; B & C' gives three)",
     )
-    isbn: Isbn | None = Field(None, description="ISBN-10 or ISBN-13; stored as ISBN-13")
-    publisher: Text300 | None = None  # type: ignore[valid-type]
-    published_year: int | None = Field(None, ge=-3000, le=3000)
-    published_date: PartialDate | None = Field(None, description="YYYY, YYYY-MM or YYYY-MM-DD")
-    language: Language | None = Field(None, description="ISO 639-1 or 639-3 code")
+    author: Author | None = Field(  # type: ignore[valid-type]
+        None,
+        validate_default=True,
+        examples=["Machado de Assis"],
+        description="Display string; derived from authors when absent",
+    )
+    isbn: Isbn | None = Field(None, description="ISBN-10 or ISBN-13; stored as the ISBN-13")
+    publisher: ShortText | None = None  # type: ignore[valid-type]
+    published_year: Year | None = None
+    published_date: PartialDate | None = Field(
+        None, description="YYYY, YYYY-MM or YYYY-MM-DD; sets published_year"
+    )
+    language: Language | None = Field(None, description="ISO 639-1 or ISO 639-3 code")
     page_count: int | None = Field(None, ge=1, le=100_000)
-    subjects: list[Subject] | None = Field(None, max_length=50)  # type: ignore[valid-type]
+    subjects: list[Subject] | None = Field(None, max_length=SUBJECTS_MAX)  # type: ignore[valid-type]
     description: Description | None = None  # type: ignore[valid-type]
-    cover_url: CoverUrl | None = None
-    series: Text300 | None = None  # type: ignore[valid-type]
-    series_index: float | None = Field(None, ge=0, le=100_000)
+    cover_url: CoverUrl | None = Field(None, description="http or https only")
+    series: ShortText | None = None  # type: ignore[valid-type]
+    series_index: float | None = Field(None, ge=0, le=100_000, allow_inf_nan=False)
     copies: int = Field(1, ge=0, le=1_000_000, description="How many copies the owner has")
 
-    @model_validator(mode="before")
+    @field_validator("author")
     @classmethod
-    def _author_from_authors(cls, data: Any) -> Any:
-        # "authors" alone stands for "author" too: the display string is derived from it.
-        if isinstance(data, dict) and data.get("author") is None:
-            authors = data.get("authors")
-            if isinstance(authors, list) and authors and all(isinstance(a, str) for a in authors):
-                data = {**data, "author": join_authors(a.strip() for a in authors)}
-        return data
+    def _author_or_authors(cls, author: str | None, info: ValidationInfo) -> str | None:
+        if author is None and not info.data.get("authors"):
+            raise PydanticCustomError("missing", "is required (or give authors)")
+        return author
 
     @model_validator(mode="after")
     def _consistent(self) -> BookFields:
@@ -114,17 +180,64 @@ class BookFields(BaseModel):
                 )
             self.published_year = year
         if self.subjects:
-            self.subjects = list(dict.fromkeys(self.subjects))  # no repeats, order kept
+            self.subjects = _dedupe_subjects(self.subjects)
         return self
 
     def record(self) -> dict[str, Any]:
-        return complete_authors(self.model_dump())
+        """The complete record: defaults filled, author and authors derived from each other."""
+        return complete(self.model_dump())
+
+
+# The spec's name for a book in a request.
+BookIn = BookFields
+
+
+def validate_record(document: dict[str, Any]) -> dict[str, Any]:
+    """A whole JSON document (a patched book) as a valid record, or a 422."""
+    return BookFields.model_validate(document).record()
 
 
 class BookPatch(BaseModel):
-    """A JSON Merge Patch (RFC 7396): a field given replaces, ``null`` removes, absent keeps."""
+    """A JSON Merge Patch (RFC 7396) of a book: a field given replaces its value, ``null``
+    removes it, a field left out keeps it. The patched book is then checked like a new one."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    title: Title | None = None  # type: ignore[valid-type]
+    subtitle: Title | None = None  # type: ignore[valid-type]
+    author: Author | None = None  # type: ignore[valid-type]
+    authors: list[Author] | None = Field(None, min_length=1, max_length=AUTHORS_MAX)  # type: ignore[valid-type]
+    isbn: Isbn | None = None
+    publisher: ShortText | None = None  # type: ignore[valid-type]
+    published_year: Year | None = None
+    published_date: PartialDate | None = None
+    language: Language | None = None
+    page_count: int | None = Field(None, ge=1, le=100_000)
+    subjects: list[Subject] | None = Field(None, max_length=SUBJECTS_MAX)  # type: ignore[valid-type]
+    description: Description | None = None  # type: ignore[valid-type]
+    cover_url: CoverUrl | None = None
+    series: ShortText | None = None  # type: ignore[valid-type]
+    series_index: float | None = Field(None, ge=0, le=100_000, allow_inf_nan=False)
+    copies: int | None = Field(None, ge=0, le=1_000_000, description="null resets it to 1")
+
+    @field_validator("title")
+    @classmethod
+    def _title_stays(cls, title: str | None) -> str | None:
+        # Runs only when the patch names the title: null would remove it.
+        if title is None:
+            raise PydanticCustomError("missing", "cannot be removed (it is required)")
+        return title
+
+    @model_validator(mode="after")
+    def _an_author_stays(self) -> BookPatch:
+        given = self.model_fields_set
+        if {"author", "authors"} <= given and self.author is None and self.authors is None:
+            raise PydanticCustomError("missing", "author and authors cannot both be removed")
+        return self
+
+    def patch(self) -> dict[str, Any]:
+        """The patch as sent (only the members it has), with its values normalised."""
+        return self.model_dump(include=self.model_fields_set)
 
 
 class BookOut(BaseModel):
@@ -134,7 +247,7 @@ class BookOut(BaseModel):
     author: str
     authors: list[str]
     isbn: str | None = Field(description="ISBN-13")
-    isbn_10: str | None
+    isbn_10: str | None = Field(description="The ISBN-10, when the ISBN-13 starts with 978")
     publisher: str | None
     published_year: int | None
     published_date: str | None
@@ -146,16 +259,17 @@ class BookOut(BaseModel):
     series: str | None
     series_index: float | None
     copies: int
-    version: int = Field(description="Bumped on every change; the ETag names it")
+    version: int = Field(description="1 when added, bumped by every change; the ETag names it")
     created_at: str = Field(description="UTC, ISO 8601")
     created_by: str
     updated_at: str = Field(description="UTC, ISO 8601")
     updated_by: str | None
-    deleted_at: str | None = Field(None, description="Only in the administrators' deleted list")
+    deleted_at: str | None = Field(None, description="Only in the administrators' views")
+    deleted_by: str | None = Field(None, description="Only in the administrators' views")
 
 
 class BookList(RootModel[list[BookOut]]):
-    """The spec's answer to GET /books: a JSON array of books (one page of them)."""
+    """The spec's answer to GET /books: a JSON array of books (now one page of them)."""
 
 
 class BookPath(BaseModel):
@@ -163,7 +277,9 @@ class BookPath(BaseModel):
     book_id: int
 
 
-SortKey = Literal[
+QueryText = Annotated[str, AfterValidator(single_line)]
+# Spelled out for the OpenAPI document; a unit test checks it matches listing.SORTS.
+SortName = Literal[
     "title",
     "-title",
     "author",
@@ -180,41 +296,118 @@ SortKey = Literal[
 ]
 
 
-class BookQuery(BaseModel):
-    """Paging, sorting, filtering and searching ``GET /books``."""
+_REQUEST_SCHEMAS: dict[type[BaseModel], dict[str, Any]] = {}
 
-    limit: int = Field(50, ge=1, le=500, description="Page size (default 50, at most 500)")
-    cursor: str | None = Field(None, max_length=2000, description="From a Link header")
-    sort: SortKey | None = Field(
-        None, description="Default: relevance with q, else id. 'id' breaks ties."
+
+class RequestModel(BaseModel):
+    """Base of the query-string and header models. flask-openapi3 asks such a model for its
+    JSON schema on every request (to see which fields are lists), which costs more than
+    reading a whole page of books (about 2.5 ms); the argument-less schema, the one it asks
+    for, never changes, so it is computed once per model."""
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if args or kwargs:  # the OpenAPI document's form: rarely asked, left as it is
+            return super().model_json_schema(*args, **kwargs)
+        if cls not in _REQUEST_SCHEMAS:
+            _REQUEST_SCHEMAS[cls] = super().model_json_schema()
+        return _REQUEST_SCHEMAS[cls]
+
+
+class PageQuery(RequestModel):
+    limit: int = Field(
+        DEFAULT_PAGE_SIZE,
+        ge=1,
+        le=MAX_PAGE_SIZE,
+        description=f"Page size: {DEFAULT_PAGE_SIZE} by default, at most {MAX_PAGE_SIZE}",
     )
-    q: str | None = Field(None, max_length=200, description="Full-text search, prefix matching")
-    author: str | None = Field(None, max_length=AUTHOR_MAX, description="Author contains")
-    isbn: str | None = Field(None, max_length=40)
-    language: str | None = Field(None, max_length=3)
-    subject: str | None = Field(None, max_length=SUBJECT_MAX)
-    publisher: str | None = Field(None, max_length=TEXT_MAX)
-    year_from: int | None = Field(None, ge=-3000, le=3000)
-    year_to: int | None = Field(None, ge=-3000, le=3000)
+    cursor: str | None = Field(
+        None,
+        max_length=MAX_CURSOR_LENGTH,
+        pattern=r"^[A-Za-z0-9_-]*$",
+        description="A position, from the Link header's URLs (opaque)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_absent(cls, data: Any) -> Any:
+        """``?author=`` means no author filter, as if it were not there."""
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v != ""}
+        return data
 
 
-class CreateQuery(BaseModel):
+class BookQuery(PageQuery):
+    """Paging, sorting, filtering and searching ``GET /books``. Text is matched ignoring case
+    and accents."""
+
+    sort: SortName | None = Field(  # type: ignore[valid-type]
+        None,
+        description="Order, '-' for descending; 'id' breaks ties. Default: relevance with q, "
+        "else id (the order books were added). Books without a year sort as the oldest.",
+    )
+    q: QueryText | None = Field(
+        None,
+        max_length=200,
+        description="Full-text search in title, subtitle, authors, subjects, series, "
+        "publisher, description and ISBN; every word must match, as a prefix",
+    )
+    author: QueryText | None = Field(
+        None, max_length=AUTHOR_MAX, description="Books by this author (the whole name)"
+    )
+    isbn: Isbn | None = Field(None, description="ISBN-10 or ISBN-13")
+    language: Language | None = Field(None, description="ISO 639-1 or 639-3 code")
+    subject: QueryText | None = Field(None, max_length=SUBJECT_MAX)
+    publisher: QueryText | None = Field(None, max_length=TEXT_MAX, description="The whole name")
+    year_from: Year | None = Field(None, description="published_year at least")
+    year_to: Year | None = Field(None, description="published_year at most")
+
+    @model_validator(mode="after")
+    def _years_in_order(self) -> BookQuery:
+        if (
+            self.year_from is not None
+            and self.year_to is not None
+            and self.year_from > self.year_to
+        ):
+            raise PydanticCustomError("years", "year_from must not be after year_to")
+        return self
+
+
+class WriteQuery(RequestModel):
     allow_duplicate: bool = Field(
-        False, description="Add even if a book with the same title and author exists"
+        False,
+        description="Write even if a live book has the same title and author (never for the "
+        "same ISBN)",
+    )
+
+
+class IfMatch(RequestModel):
+    if_match: str | None = Field(
+        None,
+        alias="If-Match",
+        max_length=8192,
+        description="The ETag you read: the change is refused (412) if the book changed since",
+    )
+
+
+class IfNoneMatch(RequestModel):
+    if_none_match: str | None = Field(
+        None,
+        alias="If-None-Match",
+        max_length=8192,
+        description="The ETag you have: 304 with no body if the book is unchanged",
     )
 
 
 class HistoryEntry(BaseModel):
-    version: int
+    version: int = Field(description="The book's version after this change")
     action: Literal["created", "updated", "deleted", "restored"]
-    changed_at: str
+    changed_at: str = Field(description="UTC, ISO 8601")
     changed_by: str
-    changes: dict[str, dict[str, Any]]
+    changes: dict[str, dict[str, Any]] = Field(
+        description='{"field": {"from": old, "to": new}} for each field that changed'
+    )
 
 
 class History(RootModel[list[HistoryEntry]]):
-    """Every change to the book, oldest first."""
-
-
-# Kept for the spec's minimal request in the documentation.
-BookIn = BookFields
+    """A book's changes, oldest first (one page of them)."""

@@ -1,72 +1,94 @@
-"""Full-text search over the folded ``search_text`` of each book, one interface, two engines:
+"""Full-text search: one interface, an engine per database, the same folding for both.
 
-* SQLite: an FTS5 table (``books_fts``, unicode61 tokenizer without diacritics) whose rows are
-  written in the same transaction as the book;
-* PostgreSQL: a GIN index on ``to_tsvector('simple', search_text)``, kept by the database.
+What is searched is three folded columns of each book (see :mod:`books_service.records`):
+``title_key`` (weighted most), ``author_key`` and ``search_text`` (subtitle, series, every author,
+subjects, publisher, description, ISBN-13 and ISBN-10). Accents and case are folded in Python on
+the way in and on the query, so "exupery" finds "Exupéry" on both databases without any
+database extension.
 
-Both rank by relevance (bm25 / ts_rank) and match every word as a prefix, so "exup" finds
-"Exupéry" while the user types. Folding (accents and case) happens in Python, the same for both.
+* **SQLite**: an FTS5 table ``books_fts`` over those columns (external content: the text is not
+  stored twice), holding only live books. Triggers created by the migration keep it in step
+  with ``books`` inside the writing transaction itself. Ranked by ``bm25``.
+* **PostgreSQL**: a GIN index on a weighted ``tsvector`` expression of the same columns (partial:
+  live books only), which PostgreSQL maintains itself. Ranked by ``ts_rank``.
+
+Every word of a query must match (AND), as a prefix once it has three characters ("exu" finds
+"Exupéry" while the user types); shorter words match whole words only, since a one- or
+two-letter prefix matches a large part of any big catalog and costs accordingly. Query text
+never reaches either engine's query syntax: it is reduced to words of letters and digits first.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, func, literal_column, text
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, FromClause, func, literal_column, select, table, text
 
-from books_service.models import Book
-from common.text import fold
+from books_service.records import fold
 
-_WORD = re.compile(r"\w+")
+MAX_TERMS = 16
+MIN_PREFIX = 3
+MAX_TERM_LENGTH = 64
+# bm25 weights of the FTS5 columns (title_key, author_key, search_text).
+SQLITE_WEIGHTS = (10.0, 4.0, 1.0)
+# The indexed expression: PostgreSQL uses the index only for this exact expression, which the
+# migration creates (a test checks the plan uses it). Weights: A title, B author, D the rest.
+PG_VECTOR_SQL = (
+    "setweight(to_tsvector('simple'::regconfig, books.title_key), 'A') || "
+    "setweight(to_tsvector('simple'::regconfig, books.author_key), 'B') || "
+    "setweight(to_tsvector('simple'::regconfig, books.search_text), 'D')"
+)
+_WORD = re.compile(r"[^\W_]+")
+# "978-85-359-0277-8": hyphens inside a number are dropped, so an ISBN matches as one word.
+_HYPHENATED_NUMBER = re.compile(r"\b[0-9][0-9xX]*(?:-[0-9xX]+)+\b")
 
 
 def terms(query: str) -> list[str]:
-    """The query's words, folded; punctuation and operators are never passed through."""
-    return _WORD.findall(fold(query))[:16]
+    """The query's words, folded, as the engines see them; operators and punctuation are dropped."""
+    query = _HYPHENATED_NUMBER.sub(lambda m: m[0].replace("-", ""), query)
+    return [word[:MAX_TERM_LENGTH] for word in _WORD.findall(fold(query))][:MAX_TERMS]
 
 
-def is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+@dataclass(frozen=True)
+class Match:
+    """How to find the books matching a query on one database: either a subquery of matching
+    ids with their rank to join (SQLite), or a condition on ``books`` (PostgreSQL). ``rank`` is
+    lower for better matches on both."""
+
+    rank: ColumnElement[float]
+    joined: FromClause | None = None
+    condition: ColumnElement[bool] | None = None
 
 
-def index_book(session: Session, book: Book) -> None:
-    """Make the book findable (again). PostgreSQL's index follows the row by itself."""
-    if is_postgres(session):
-        return
-    session.execute(text("DELETE FROM books_fts WHERE rowid = :id"), {"id": book.id})
-    session.execute(
-        text("INSERT INTO books_fts (rowid, search_text) VALUES (:id, :text)"),
-        {"id": book.id, "text": book.search_text},
-    )
+def sqlite_match_expression(words: list[str]) -> str:
+    """An FTS5 query: every word as a quoted string (no operator can slip through), a prefix
+    from MIN_PREFIX characters on."""
+    return " ".join(f'"{w}"*' if len(w) >= MIN_PREFIX else f'"{w}"' for w in words)
 
 
-def unindex_book(session: Session, book_id: int) -> None:
-    if not is_postgres(session):
-        session.execute(text("DELETE FROM books_fts WHERE rowid = :id"), {"id": book_id})
+def pg_tsquery_text(words: list[str]) -> str:
+    return " & ".join(f"'{w}':*" if len(w) >= MIN_PREFIX else f"'{w}'" for w in words)
 
 
-def apply(
-    session: Session, statement: Select, query: str
-) -> tuple[Select, ColumnElement[float] | None]:
-    """Restrict ``statement`` to books matching ``query``; return it and a rank expression
-    (lower is better on both engines). An empty query means no search at all."""
-    words = terms(query)
-    if not words:
-        return statement, None
-    if is_postgres(session):
-        document = func.to_tsvector(literal_column("'simple'"), Book.search_text)
-        tsquery = func.to_tsquery(literal_column("'simple'"), " & ".join(f"{w}:*" for w in words))
-        rank = -func.ts_rank(document, tsquery)
-        return statement.where(document.op("@@")(tsquery)), rank
-    match = " ".join(f'"{w}"*' for w in words)
-    fts = (
-        text(
-            "SELECT rowid AS book_id, bm25(books_fts) AS rank "
-            "FROM books_fts WHERE books_fts MATCH :m"
+def match(dialect: str, words: list[str]) -> Match:
+    if dialect == "postgresql":
+        vector = literal_column(f"({PG_VECTOR_SQL})")
+        query = func.to_tsquery(literal_column("'simple'::regconfig"), pg_tsquery_text(words))
+        return Match(
+            rank=-func.ts_rank(vector, query), condition=vector.op("@@")(query).self_group()
         )
-        .bindparams(m=match)
-        .columns(literal_column("book_id"), literal_column("rank"))
-        .subquery("fts")
+    fts = table("books_fts")
+    weights = ", ".join(str(w) for w in SQLITE_WEIGHTS)
+    found = (
+        select(
+            literal_column("books_fts.rowid").label("book_id"),
+            literal_column(f"bm25(books_fts, {weights})").label("rank"),
+        )
+        .select_from(fts)
+        .where(
+            text("books_fts MATCH :fts_query").bindparams(fts_query=sqlite_match_expression(words))
+        )
+        .subquery("found")
     )
-    return statement.join(fts, fts.c.book_id == Book.id), fts.c.rank
+    return Match(rank=found.c.rank, joined=found)

@@ -1,0 +1,110 @@
+"""Administrators' endpoints: deleted books (list, read, history), restoring them and purging
+them for good. Nested in the catalog's blueprint (its token and body checks run first)."""
+
+from __future__ import annotations
+
+from flask import Response
+from flask_openapi3 import APIBlueprint, Tag
+
+from books_service import catalog, history, listing
+from books_service.auth import current_username, require_roles
+from books_service.representation import values_of
+from books_service.responses import PAGE_HEADERS, book_response, page_response
+from books_service.schemas import BookList, BookOut, BookPath, History, PageQuery
+from common.db import get_db
+from common.json_body import no_json_body
+from common.openapi import problems
+
+ADMINS = frozenset({"admin"})
+admin_tag = Tag(name="administration", description="Deleted books: restore or purge")
+bearer = [{"bearerAuth": []}]
+ADMIN_PROBLEMS = problems(401, 403, 503)
+admin_api = APIBlueprint("admin", __name__, abp_tags=[admin_tag])
+
+
+@admin_api.get(
+    "/books/deleted",
+    responses={
+        200: {
+            "description": "One page of deleted books, most recently deleted first",
+            "content": {"application/json": {"schema": BookList.model_json_schema()}},
+            "headers": PAGE_HEADERS,
+        },
+        **ADMIN_PROBLEMS,
+    },
+    security=bearer,
+)
+def deleted_books(query: PageQuery) -> Response:
+    """Deleted books, with who deleted them and when (administrators)."""
+    require_roles(ADMINS)
+    with get_db().read() as session:
+        result = listing.list_deleted(session, limit=query.limit, cursor=query.cursor)
+    return page_response(
+        result.books, result.total, result.page, "books.admin.deleted_books", query
+    )
+
+
+@admin_api.get(
+    "/books/deleted/<int:book_id>",
+    responses={200: BookOut, **ADMIN_PROBLEMS, **problems(404)},
+    security=bearer,
+)
+def deleted_book(path: BookPath) -> Response:
+    """One deleted book (administrators)."""
+    require_roles(ADMINS)
+    with get_db().read() as session:
+        return book_response(catalog.read_deleted_book(session, path.book_id))
+
+
+@admin_api.get(
+    "/books/deleted/<int:book_id>/history",
+    responses={
+        200: {
+            "description": "The deleted book's changes, oldest first (one page)",
+            "content": {"application/json": {"schema": History.model_json_schema()}},
+            "headers": PAGE_HEADERS,
+        },
+        **ADMIN_PROBLEMS,
+        **problems(404),
+    },
+    security=bearer,
+)
+def deleted_book_history(path: BookPath, query: PageQuery) -> Response:
+    """A deleted book's history, to decide between restoring and purging (administrators)."""
+    require_roles(ADMINS)
+    with get_db().read() as session:
+        catalog.read_deleted_book(session, path.book_id)
+        entries, page, total = history.read(
+            session, path.book_id, limit=query.limit, cursor=query.cursor
+        )
+    return page_response(
+        entries, total, page, "books.admin.deleted_book_history", query, book_id=path.book_id
+    )
+
+
+@admin_api.post(
+    "/books/<int:book_id>/restore",
+    responses={200: BookOut, **ADMIN_PROBLEMS, **problems(404, 409)},
+    security=bearer,
+)
+@no_json_body
+def restore_book(path: BookPath) -> Response:
+    """Bring a deleted book back (administrators). 409 if a live book has taken its ISBN."""
+    require_roles(ADMINS)
+    with get_db().transaction() as session:
+        values = values_of(catalog.restore_book(session, path.book_id, by=current_username()))
+    return book_response(values)
+
+
+@admin_api.delete(
+    "/books/deleted/<int:book_id>",
+    responses={204: {"description": "Purged"}, **ADMIN_PROBLEMS, **problems(404)},
+    security=bearer,
+)
+def purge_book(path: BookPath) -> Response:
+    """Remove a deleted book for good, with its history (administrators). A live book must be
+    deleted first."""
+    require_roles(ADMINS)
+    with get_db().transaction() as session:
+        catalog.purge_book(session, path.book_id)
+    return Response(status=204)

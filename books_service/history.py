@@ -1,0 +1,59 @@
+"""A book's history: one entry per create, update, delete and restore (who, when, which fields
+from what to what), written in the transaction that makes the change, read a page at a time."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from books_service.models import Book, BookHistory
+from books_service.pagination import Cursor, Order, Page, SortKey, read_page
+from common.clock import isoformat
+
+Action = Literal["created", "updated", "deleted", "restored"]
+_entry = BookHistory.__table__.c
+ORDER = Order("history", (SortKey(_entry.id, "int"),))
+
+
+def record(session: Session, book: Book, action: Action, by: str, changes: dict[str, Any]) -> None:
+    """Add the entry for the version ``book`` is now at (its ``updated_at`` is the moment)."""
+    session.add(
+        BookHistory(
+            book_id=book.id,
+            version=book.version,
+            action=action,
+            changed_at=book.updated_at,
+            changed_by=by,
+            changes=changes,
+        )
+    )
+
+
+def read(
+    session: Session, book_id: int, *, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], Page, int]:
+    """One page of the book's entries, oldest first, and how many there are in all."""
+    statement = select(
+        _entry.version, _entry.action, _entry.changed_at, _entry.changed_by, _entry.changes
+    ).where(_entry.book_id == book_id)
+    page = read_page(
+        statement,
+        ORDER,
+        Cursor.decode(cursor, ORDER) if cursor else None,
+        limit,
+        lambda query: session.execute(query).all(),
+    )
+    entries = [
+        {
+            "version": row.version,
+            "action": row.action,
+            "changed_at": isoformat(row.changed_at),
+            "changed_by": row.changed_by,
+            "changes": row.changes,
+        }
+        for row in page.rows
+    ]
+    total = session.scalar(select(func.count()).where(_entry.book_id == book_id)) or 0
+    return entries, page, total

@@ -1,0 +1,159 @@
+"""Reading many books: filters, sort orders, search and pages, with SQLAlchemy Core (no ORM
+objects on the hottest path). No HTTP here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Double, Select, cast, func, select
+from sqlalchemy.orm import Session
+
+from books_service import counts, search
+from books_service.models import Book, BookAuthor, BookSubject
+from books_service.pagination import Cursor, Order, Page, SortKey, read_page
+from books_service.records import fold
+from books_service.representation import COLUMNS, DELETED_COLUMNS, book_json
+
+_book = Book.__table__.c
+_ID = SortKey(_book.id, "int")
+# The public sort names and what they order by; each is also offered descending ("-title").
+SORT_KEYS: dict[str, SortKey] = {
+    "title": SortKey(_book.title_key, "str"),
+    "author": SortKey(_book.author_key, "str"),
+    "published_year": SortKey(_book.year_sort, "int"),
+    "created_at": SortKey(_book.created_at, "datetime"),
+    "updated_at": SortKey(_book.updated_at, "datetime"),
+}
+SORTS = (*SORT_KEYS, "id")
+DELETED_ORDER = Order("deleted", (SortKey(_book.deleted_at, "datetime"), _ID), descending=True)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What ``GET /books`` narrows by; every text is compared folded (no case, no accents)."""
+
+    author: str | None = None
+    isbn: str | None = None  # already the normalised ISBN-13
+    language: str | None = None  # already the normalised code
+    subject: str | None = None
+    publisher: str | None = None
+    year_from: int | None = None
+    year_to: int | None = None
+    q: str | None = None
+
+    @property
+    def narrows(self) -> bool:
+        """Whether anything besides the search narrows the list."""
+        return any(
+            value is not None
+            for value in (
+                self.author,
+                self.isbn,
+                self.language,
+                self.subject,
+                self.publisher,
+                self.year_from,
+                self.year_to,
+            )
+        )
+
+
+@dataclass
+class BookPage:
+    books: list[dict[str, Any]]
+    total: int
+    page: Page
+
+
+def order_for(sort: str | None, *, searching: bool, rank: Any = None) -> Order:
+    """``sort`` ("title", "-published_year", "relevance"...) as a complete order with the id as
+    tie-breaker; by default relevance when searching, else the id (the order books were added)."""
+    name = sort or ("relevance" if searching else "id")
+    descending = name.startswith("-")
+    field = name.removeprefix("-")
+    if field == "relevance":
+        # Relevance is always best first; the rank is a double so a cursor holds it exactly.
+        return Order(name, (SortKey(cast(rank, Double), "float"), _ID))
+    if field == "id":
+        return Order(name, (_ID,), descending)
+    return Order(name, (SORT_KEYS[field], _ID), descending)
+
+
+def _filtered(session: Session, filters: Filters) -> tuple[Select, Any]:
+    """The live books matching ``filters`` (selecting nothing yet), and the search rank."""
+    statement = select().select_from(Book.__table__).where(_book.deleted_at.is_(None))
+    if filters.author:
+        # "IN (subquery)" rather than EXISTS: both databases then start from the name's index.
+        statement = statement.where(
+            _book.id.in_(
+                select(BookAuthor.book_id).where(BookAuthor.name_key == fold(filters.author))
+            )
+        )
+    if filters.subject:
+        statement = statement.where(
+            _book.id.in_(
+                select(BookSubject.book_id).where(BookSubject.subject_key == fold(filters.subject))
+            )
+        )
+    if filters.isbn:
+        statement = statement.where(_book.isbn == filters.isbn)
+    if filters.language:
+        statement = statement.where(_book.language == filters.language)
+    if filters.publisher:
+        statement = statement.where(_book.publisher_key == fold(filters.publisher))
+    if filters.year_from is not None:
+        statement = statement.where(_book.published_year >= filters.year_from)
+    if filters.year_to is not None:
+        statement = statement.where(_book.published_year <= filters.year_to)
+    rank = None
+    words = search.terms(filters.q) if filters.q else []
+    if words:
+        found = search.match(session.get_bind().dialect.name, words)
+        if found.joined is not None:
+            statement = statement.join(found.joined, found.joined.c.book_id == _book.id)
+        if found.condition is not None:
+            statement = statement.where(found.condition)
+        rank = found.rank
+    return statement, rank
+
+
+def list_books(
+    session: Session, filters: Filters, *, sort: str | None, limit: int, cursor: str | None
+) -> BookPage:
+    statement, rank = _filtered(session, filters)
+    if sort in ("relevance", "-relevance") and rank is None:
+        sort = None  # nothing to rank: the default order
+    order = order_for(sort, searching=rank is not None, rank=rank)
+    position = Cursor.decode(cursor, order) if cursor else None
+    page = read_page(
+        statement.add_columns(*COLUMNS),
+        order,
+        position,
+        limit,
+        lambda query: session.execute(query).all(),
+    )
+    if rank is None and not filters.narrows:
+        total = counts.live_books(session)
+    else:
+        total = session.scalar(
+            select(func.count()).select_from(statement.add_columns(_book.id).subquery())
+        )
+    return BookPage([book_json(row._mapping) for row in page.rows], total or 0, page)
+
+
+def list_deleted(session: Session, *, limit: int, cursor: str | None) -> BookPage:
+    """Deleted books, most recently deleted first (for administrators)."""
+    statement = select(*COLUMNS, *DELETED_COLUMNS).where(_book.deleted_at.is_not(None))
+    position = Cursor.decode(cursor, DELETED_ORDER) if cursor else None
+    page = read_page(
+        statement,
+        DELETED_ORDER,
+        position,
+        limit,
+        lambda query: session.execute(query).all(),
+    )
+    total = session.scalar(
+        select(func.count()).select_from(Book.__table__).where(_book.deleted_at.is_not(None))
+    )
+    return BookPage([book_json(row._mapping) for row in page.rows], total or 0, page)

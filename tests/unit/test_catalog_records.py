@@ -1,0 +1,227 @@
+"""A book record's rules without HTTP or a database: folding, authors, the derived keys, the
+duplicate key, history diffs, and the request schemas' field rules."""
+
+from __future__ import annotations
+
+from typing import Any, get_args
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from books_service.listing import SORTS
+from books_service.records import (
+    changes,
+    complete,
+    derived_keys,
+    duplicate_key,
+    fold,
+    initial_values,
+    join_authors,
+    split_authors,
+)
+from books_service.schemas import BookFields, BookPatch, BookQuery, SortName
+from common.problem_json import field_errors
+
+
+@pytest.mark.parametrize(
+    ("text", "folded"),
+    [
+        ("Exupéry", "exupery"),
+        ("  SÃO   Paulo ", "sao paulo"),
+        ("Søren Ørsted", "soren orsted"),
+        ("Łódź", "lodz"),
+        ("Straße", "strasse"),
+        ("Æsop Œuvre", "aesop oeuvre"),
+        ("ＦＵＬＬ width", "full width"),
+        ("e\u0301", "e"),
+        ("İstanbul", "istanbul"),
+        ("星の王子さま", "星の王子さま"),
+    ],
+)
+def test_fold(text: str, folded: str) -> None:
+    assert fold(text) == folded
+
+
+@given(st.text())
+def test_folding_twice_changes_nothing(text: str) -> None:
+    assert fold(fold(text)) == fold(text)
+
+
+@pytest.mark.parametrize(
+    ("author", "authors"),
+    [
+        ("Machado de Assis", ["Machado de Assis"]),
+        ("Ana; Bia & Caio", ["Ana", "Bia", "Caio"]),
+        ("Neil Gaiman & Terry Pratchett", ["Neil Gaiman", "Terry Pratchett"]),
+        ("Assis, Machado de", ["Assis, Machado de"]),
+        ("Simon&Schuster", ["Simon&Schuster"]),
+        (" ; ", [" ; "]),
+    ],
+)
+def test_split_authors(author: str, authors: list[str]) -> None:
+    assert split_authors(author) == authors
+
+
+def test_join_authors_fits_the_display_string() -> None:
+    assert join_authors(["A", "B"]) == "A; B"
+    long = [("x" * 100)] * 5
+    joined = join_authors(long)
+    assert len(joined) <= 300 and joined.endswith(" et al.")
+
+
+def test_complete_derives_author_and_authors_from_each_other() -> None:
+    assert complete({"title": "t", "author": "A & B"})["authors"] == ["A", "B"]
+    assert complete({"title": "t", "authors": ["A", "B"]})["author"] == "A; B"
+    record = complete({"title": "t", "author": "X", "authors": ["Y"]})
+    assert (record["author"], record["authors"]) == ("X", ["Y"])
+    assert complete({"title": "t", "author": "A"})["copies"] == 1
+
+
+def test_derived_keys() -> None:
+    record = complete(
+        {
+            "title": "O Pequeno Príncipe",
+            "author": "Antoine de Saint-Exupéry",
+            "subtitle": "Edição Especial",
+            "subjects": ["Fábula"],
+            "publisher": "Agir",
+            "isbn": "9780306406157",
+            "published_year": 1943,
+        }
+    )
+    keys = derived_keys(record)
+    assert keys["title_key"] == "o pequeno principe"
+    assert keys["author_key"] == "antoine de saint-exupery"
+    assert keys["publisher_key"] == "agir"
+    assert keys["year_sort"] == 1943
+    for word in ("edicao", "fabula", "agir", "saint-exupery", "9780306406157", "0306406152"):
+        assert word in keys["search_text"]
+    assert derived_keys(complete({"title": "t", "author": "a"}))["year_sort"] < -9999
+
+
+def test_the_duplicate_key_ignores_case_accents_spacing_and_punctuation() -> None:
+    key = duplicate_key("Memórias Póstumas de Brás Cubas", ["Machado de Assis"])
+    assert duplicate_key("memorias  postumas, de BRAS cubas!", ["MACHADO DE ASSÍS"]) == key
+    assert duplicate_key("Memórias Póstumas", ["Machado de Assis"]) != key
+    assert duplicate_key("Memórias Póstumas de Brás Cubas", ["Outro"]) != key
+    # the author list is ordered: "A; B" is not "B; A"
+    assert duplicate_key("t", ["A", "B"]) != duplicate_key("t", ["B", "A"])
+
+
+def test_changes_and_initial_values() -> None:
+    before = complete({"title": "t", "author": "a", "subjects": ["x"]})
+    after = {**before, "subjects": ["x", "y"], "copies": 2}
+    assert changes(before, after) == {
+        "subjects": {"from": ["x"], "to": ["x", "y"]},
+        "copies": {"from": 1, "to": 2},
+    }
+    assert changes(before, before) == {}
+    assert initial_values(before) == {
+        "title": {"from": None, "to": "t"},
+        "author": {"from": None, "to": "a"},
+        "authors": {"from": None, "to": ["a"]},
+        "subjects": {"from": None, "to": ["x"]},
+        "copies": {"from": None, "to": 1},
+    }
+
+
+def errors(model: Any, data: dict[str, Any]) -> list[dict[str, str]]:
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate(data)
+    return field_errors(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("language", "stored"),
+    [("pt", "pt"), ("PT", "pt"), ("por", "pt"), ("fre", "fr"), ("fra", "fr"), ("tpi", "tpi")],
+)
+def test_languages_are_stored_as_their_shortest_code(language: str, stored: str) -> None:
+    assert (
+        BookFields.model_validate({"title": "t", "author": "a", "language": language}).language
+        == stored
+    )
+
+
+@pytest.mark.parametrize("language", ["xx", "p", "port", "12", "pö", ""])
+def test_unknown_languages(language: str) -> None:
+    assert (
+        errors(BookFields, {"title": "t", "author": "a", "language": language})[0]["field"]
+        == "language"
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://example.org/a.jpg", "http://localhost:8080/c?x=1#y", "HTTPS://EXAMPLE.ORG/C.PNG"],
+)
+def test_cover_urls_accepted(url: str) -> None:
+    assert (
+        BookFields.model_validate({"title": "t", "author": "a", "cover_url": url}).cover_url == url
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)",
+        "data:image/png;base64,AA",
+        "/relative.jpg",
+        "https:///x",
+        "http://[::1",
+        "https://a b",
+    ],
+)
+def test_cover_urls_refused(url: str) -> None:
+    assert (
+        errors(BookFields, {"title": "t", "author": "a", "cover_url": url})[0]["field"]
+        == "cover_url"
+    )
+
+
+@pytest.mark.parametrize(
+    ("date", "ok"),
+    [
+        ("1943", True),
+        ("1943-04", True),
+        ("2024-02-29", True),
+        ("2023-02-29", False),
+        ("1943-00", False),
+        ("1943-4", False),
+        ("01943", False),
+    ],
+)
+def test_partial_dates(date: str, ok: bool) -> None:
+    data = {"title": "t", "author": "a", "published_date": date}
+    if ok:
+        assert BookFields.model_validate(data).published_year == int(date[:4])
+    else:
+        assert errors(BookFields, data)[0]["field"] == "published_date"
+
+
+def test_subjects_are_deduplicated_ignoring_case_and_accents() -> None:
+    book = BookFields.model_validate(
+        {"title": "t", "author": "a", "subjects": ["Fábula", "FABULA", "Conto"]}
+    )
+    assert book.subjects == ["Fábula", "Conto"]
+
+
+def test_a_patch_is_only_what_was_sent_normalised() -> None:
+    assert BookPatch.model_validate({"isbn": "0-306-40615-2", "publisher": None}).patch() == {
+        "isbn": "9780306406157",
+        "publisher": None,
+    }
+    assert errors(BookPatch, {"title": None})[0] == {
+        "field": "title",
+        "message": "cannot be removed (it is required)",
+        "type": "missing",
+    }
+
+
+def test_query_sorts_are_the_listings_sorts() -> None:
+    offered = set(get_args(SortName))
+    assert offered == {name for sort in SORTS for name in (sort, f"-{sort}")} | {"relevance"}
+    assert BookQuery.model_validate({"limit": "7", "author": ""}).model_dump(exclude_none=True) == {
+        "limit": 7
+    }
