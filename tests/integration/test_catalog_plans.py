@@ -1,0 +1,152 @@
+"""Page 10,000 costs what page 1 costs: checked without timing anything, by reading the
+databases' own plans of the service's own queries on a seeded catalog. Every sort order must be
+an index range scan (no sorting of the table), deep pages included; a search must go through
+the search index; the whole catalog's count must not scan the books. SQLite and PostgreSQL.
+
+(The measured side, with a million books, is ``make bench``: docs/performance.md.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from bench.seed import seed
+from books_service import listing
+from books_service.pagination import Cursor
+from common.db import Database
+
+BOOKS = 20_000
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Database]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('plans') / 'books.db'}"
+    else:
+        url = request.getfixturevalue("postgres").create_database("plans")
+    seed(url, BOOKS)
+    db = Database(url)
+    yield db
+    db.dispose()
+
+
+def statements_of(db: Database, filters: listing.Filters, **page: Any) -> list[tuple[str, Any]]:
+    """The SQL (with parameters) that listing one page runs."""
+    seen: list[tuple[str, Any]] = []
+
+    def capture(_c: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        with db.read() as session:
+            listing.list_books(
+                session, filters, **{"sort": None, "limit": 50, "cursor": None, **page}
+            )
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+    return seen
+
+
+def plan(db: Database, statement: str, parameters: Any) -> str:
+    with db.engine.connect() as connection:
+        raw = connection.connection.driver_connection
+        if db.engine.dialect.name == "sqlite":
+            rows = raw.execute("EXPLAIN QUERY PLAN " + statement, parameters).fetchall()
+            return "\n".join(row[-1] for row in rows)
+        rows = raw.execute("EXPLAIN " + statement, parameters).fetchall()
+        return "\n".join(row[0] for row in rows)
+
+
+def page_plan(db: Database, filters: listing.Filters, **page: Any) -> str:
+    """The plan of the page query itself (not of the count)."""
+    (statement, parameters), *_ = [
+        (s, p)
+        for s, p in statements_of(db, filters, **page)
+        if s.lstrip().upper().startswith("SELECT") and "count(" not in s.lower()
+    ]
+    return plan(db, statement, parameters)
+
+
+def deep_cursor(db: Database, sort: str) -> str:
+    """A real cursor three quarters of the way down the list, as a Link header would hold."""
+    with db.read() as session:
+        order = listing.order_for(sort, searching=False)
+        statement, _ = listing._filtered(session, listing.Filters())
+        keys = [key.expression for key in order.keys]
+        row = session.execute(
+            statement.add_columns(*keys)
+            .order_by(*(k.desc() if order.descending else k for k in keys))
+            .offset(BOOKS * 3 // 4)
+            .limit(1)
+        ).one()
+    return Cursor(order.name, tuple(row), False).encode()
+
+
+INDEXES = {
+    "id": "pk_books",
+    "title": "ix_books_title_key",
+    "author": "ix_books_author_key",
+    "published_year": "ix_books_year_sort",
+    "created_at": "ix_books_created_at",
+    "updated_at": "ix_books_updated_at",
+}
+
+
+@pytest.mark.parametrize("sort", [*INDEXES, *(f"-{s}" for s in INDEXES)])
+def test_every_sort_order_is_an_index_range_at_any_depth(database: Database, sort: str) -> None:
+    field = sort.removeprefix("-")
+    for cursor in (None, deep_cursor(database, sort)):
+        text = page_plan(database, listing.Filters(), sort=sort, cursor=cursor)
+        assert "TEMP B-TREE" not in text and "Sort" not in text, text
+        if database.engine.dialect.name == "sqlite":
+            # By id, the table itself is the index: scanned in order from the start (first
+            # page), or searched from a position (deep page).
+            expected = "INTEGER PRIMARY KEY" if field == "id" else f"USING INDEX {INDEXES[field]}"
+            if field == "id" and cursor is None:
+                expected = "SCAN books"
+        else:
+            expected = (
+                f"Index Scan{' Backward' if sort.startswith('-') else ''} using {INDEXES[field]}"
+            )
+        assert expected in text, text
+
+
+@pytest.mark.parametrize(
+    ("filters", "index"),
+    [
+        (listing.Filters(author="Ana Silva"), "ix_book_authors_name_key"),
+        (listing.Filters(subject="poesia"), "ix_book_subjects_subject_key"),
+        (listing.Filters(language="fr"), "ix_books_language"),
+        (listing.Filters(isbn="9780000000017"), "uq_books_isbn_live"),
+    ],
+)
+def test_filters_use_their_indexes(
+    database: Database, filters: listing.Filters, index: str
+) -> None:
+    assert index in page_plan(database, filters)
+
+
+def test_searches_go_through_the_search_index(database: Database) -> None:
+    text = page_plan(database, listing.Filters(q="editora"))
+    expected = (
+        "books_fts VIRTUAL TABLE" if database.engine.dialect.name == "sqlite" else "ix_books_search"
+    )
+    assert expected in text, text
+
+
+def test_counting_the_whole_catalog_reads_no_book(database: Database) -> None:
+    counts = [
+        s
+        for s, _ in statements_of(database, listing.Filters())
+        if "count(" in s.lower() or "sum(" in s.lower()
+    ]
+    assert counts and all(
+        "book_counts" in s and " books" not in s.replace("book_counts", "") for s in counts
+    ), counts
