@@ -186,6 +186,13 @@ def upgrade() -> None:
     )
     for statement in SQLITE_SEARCH if sqlite else POSTGRES_SEARCH:
         op.execute(statement)
+    if not sqlite:
+        # New ids continue after the highest one, even if books were ever loaded with
+        # explicit ids (on SQLite, AUTOINCREMENT already starts after the highest).
+        op.execute(
+            "SELECT setval(pg_get_serial_sequence('books', 'id'), COALESCE(MAX(id), 1), "
+            "MAX(id) IS NOT NULL) FROM books"
+        )
 
 
 def fill_existing_books(connection: sa.Connection) -> None:
