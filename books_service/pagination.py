@@ -121,9 +121,11 @@ def _from_json(value: Any, kind: ValueKind) -> Any:
     if kind == "datetime":
         try:
             moment = datetime.fromisoformat(value)
-        except ValueError:
+            # A moment at either end of datetime's range with an offset (0001-01-01T00:00+05:00)
+            # is outside the range in UTC: OverflowError.
+            return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        except (ValueError, OverflowError):
             raise InvalidCursor() from None
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     if kind == "str":
         try:
             value.encode()  # a lone surrogate cannot be a stored value

@@ -287,6 +287,12 @@ def cursor(payload: Any) -> str:
             "sort": "created_at",
         },
         {"cursor": cursor({"o": "title", "v": ["a\u0000", 1], "b": False}), "sort": "title"},
+        # Moments datetime holds, but not once turned into UTC.
+        *(
+            {"cursor": cursor({"o": sort, "v": [moment, 1], "b": False}), "sort": sort}
+            for sort in ("created_at", "-updated_at")
+            for moment in ("0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00")
+        ),
         {"sort": "price"},
         {"sort": "title,id"},
         {"year_from": "nineteen"},
@@ -329,3 +335,12 @@ def test_odd_but_valid_query_strings_are_answered(
     assert response.status_code == 200, response.text
     assert isinstance(response.json(), list)
     assert int(response.headers["X-Total-Count"]) >= len(response.json())
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"])
+def test_deleted_books_refuse_cursors_beyond_utc(catalog: Catalog, moment: str) -> None:
+    crafted = cursor({"o": "deleted", "v": [moment, 1], "b": False})
+    problem = assert_problem(
+        catalog.request("GET", f"/books/deleted?cursor={crafted}", headers=catalog.admin), 422
+    )
+    assert [e["field"] for e in problem["errors"]] == ["cursor"]

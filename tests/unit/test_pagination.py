@@ -7,11 +7,11 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, create_engine, select
 from sqlalchemy.engine import Connection
@@ -165,3 +165,89 @@ def test_nothing_decodes_to_anything_but_a_cursor_or_invalid_cursor(raw: str) ->
         except InvalidCursor:
             continue
         assert cursor.order == order.name
+
+
+# Offsets as far as ISO 8601 goes either way: the moments at the ends of what datetime can hold
+# then fall outside it once turned into UTC.
+offsets = st.builds(
+    timezone,
+    st.timedeltas(
+        min_value=timedelta(hours=-23, minutes=-59), max_value=timedelta(hours=23, minutes=59)
+    ),
+)
+hostile_datetimes = st.one_of(
+    st.sampled_from(
+        [
+            "0001-01-01T00:00:00+05:00",
+            "9999-12-31T23:59:59-05:00",
+            "0001-01-01T00:00:00+23:59",
+            "9999-12-31T23:59:59.999999-23:59",
+            "0001-01-01",
+            "9999-12-31T23:59:59",
+            "2026-02-30T00:00:00Z",
+            "2026-01-01T24:00:00",
+            "+2026-01-01",
+            "２０２６-01-01",
+        ]
+    ),
+    st.datetimes(min_value=datetime.min, max_value=datetime.max, timezones=offsets).map(
+        datetime.isoformat
+    ),
+    st.datetimes(min_value=datetime.min, max_value=datetime.max).map(datetime.isoformat),
+    st.text(max_size=40),
+)
+hostile_ints = st.one_of(
+    st.sampled_from([-(2**63), 2**63 - 1, 2**63, -(2**63) - 1, 2**31, -(2**31) - 1, 0]),
+    st.integers(),
+)
+hostile_floats = st.floats(allow_nan=True, allow_infinity=True)
+hostile_strings = st.text(max_size=100) | st.sampled_from(["\x00", "\ud800", "\U0010ffff" * 50])
+any_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=5,
+)
+VALUES = {
+    "int": hostile_ints,
+    "float": hostile_floats,
+    "str": hostile_strings,
+    "datetime": hostile_datetimes,
+}
+
+
+@st.composite
+def structurally_valid_cursors(draw: st.DrawFn) -> tuple[Order, str]:
+    """A cursor as the service makes them (this order's name, one value per key, a direction),
+    with values a client chose: the kind each key expects, or any JSON value at all."""
+    order = draw(st.sampled_from(ORDERS))
+    values = [draw(VALUES[key.kind] | any_json) for key in order.keys]
+    payload = {"o": order.name, "v": values, "b": draw(st.booleans())}
+    return order, token(payload)
+
+
+@settings(max_examples=500)
+@given(structurally_valid_cursors())
+@example((ORDERS[4], token({"o": "moment", "v": ["0001-01-01T00:00:00+05:00", 1], "b": False})))
+@example((ORDERS[4], token({"o": "moment", "v": ["9999-12-31T23:59:59-05:00", 1], "b": True})))
+def test_hostile_values_in_well_formed_cursors_are_invalid_or_usable(
+    connection: Connection, case: tuple[Order, str]
+) -> None:
+    """Whatever values a well-formed cursor holds, it is a 422 or a page: never anything else,
+    neither when decoding it nor when the database compares rows with its values."""
+    order, raw = case
+    try:
+        cursor = Cursor.decode(raw, order)
+    except InvalidCursor as error:
+        assert error.status == 422
+        return
+    assert cursor.order == order.name and cursor.values is not None
+    assert len(cursor.values) == len(order.keys)
+    page(connection, order, cursor, 3)
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"])
+def test_moments_beyond_what_utc_can_hold_are_invalid_cursors(moment: str) -> None:
+    with pytest.raises(InvalidCursor):
+        Cursor.decode(token({"o": "moment", "v": [moment, 1], "b": False}), ORDERS[4])
