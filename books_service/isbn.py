@@ -50,6 +50,9 @@ def normalise(value: str) -> str:
             raise InvalidIsbn("an ISBN-13 is 13 digits")
         if not compact.startswith(("978", "979")):
             raise InvalidIsbn("an ISBN-13 starts with 978 or 979")
+        if compact.startswith("9790"):
+            # The same EAN-13 space, but 979-0 was given to music: an ISMN names a score.
+            raise InvalidIsbn("979-0 is an ISMN, not an ISBN (it numbers printed music)")
         if isbn13_check_digit(compact[:12]) != compact[12]:
             raise InvalidIsbn("the ISBN-13 check digit is wrong")
         return compact

@@ -3,10 +3,11 @@ the edge (every invalid field is a 422 naming it) and generate the OpenAPI docum
 
 from __future__ import annotations
 
+import calendar
+import ipaddress
 import re
-from datetime import date
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import pycountry
 from pydantic import (
@@ -34,8 +35,12 @@ from books_service.models import (
 )
 from books_service.pagination import MAX_CURSOR_LENGTH
 from books_service.records import complete, fold
-from common.text import line, paragraphs, single_line
+from common.text import line, paragraphs, query_text
 
+# RFC 9110's "#entity-tag": a comma-separated list (empty elements allowed) of optionally weak
+# quoted tags; a quoted tag may hold commas.
+_ETAG = r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"'
+_ETAG_LIST = re.compile(rf"[ \t]*(?:{_ETAG})?(?:[ \t]*,[ \t]*(?:{_ETAG})?)*[ \t]*")
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 YEAR_MIN, YEAR_MAX = -9999, 9999
@@ -45,7 +50,11 @@ Author = line(AUTHOR_MAX)
 ShortText = line(TEXT_MAX)
 Subject = line(SUBJECT_MAX)
 Description = paragraphs(DESCRIPTION_MAX)
-_PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+# ASCII digits only: \d (and int()) also take other scripts' digits, which ISO 8601 does not.
+_PARTIAL_DATE = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?")
+# Host names as browsers take them: letters, digits, "-", "." and "_" (and any non-ASCII letters
+# of an internationalised name, checked by the IDNA encoding below).
+_HOST_ASCII = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-._")
 
 
 def normalise_isbn(value: str) -> str:
@@ -75,9 +84,26 @@ def normalise_language(value: str) -> str:
     return str(getattr(language, "alpha_2", None) or language.alpha_3)
 
 
+def _valid_host(host: str) -> bool:
+    if ":" in host:  # an IPv6 literal: urllib has checked its brackets
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return False
+        return True
+    if any(ch.isascii() and ch not in _HOST_ASCII for ch in host):
+        return False
+    try:
+        host.encode("idna")  # empty or over-long labels ("a..b") fail here
+    except UnicodeError:
+        return False
+    return True
+
+
 def check_cover_url(value: str) -> str:
-    """An absolute http or https URL with a host: covers are shown in browsers, so no
-    ``javascript:``, ``data:`` or relative URLs."""
+    """An absolute http or https URL with a valid host and port, that urllib gives back as it
+    was sent: covers are shown in browsers, so no ``javascript:``, ``data:`` or relative URLs,
+    no credentials, and nothing a browser could read differently from the check here."""
     value = value.strip()
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise PydanticCustomError("url", "must be an http or https URL without spaces")
@@ -88,20 +114,47 @@ def check_cover_url(value: str) -> str:
         valid = False
     if not valid:
         raise PydanticCustomError("url", "must be an absolute http or https URL")
+    try:
+        port_ok = parts.port != 0  # ValueError: not ASCII digits, or over 65535
+    except ValueError:
+        port_ok = False
+    if not port_ok:
+        raise PydanticCustomError("url", "has an invalid port (1 to 65535)")
+    if "\\" in value:
+        # Browsers read a backslash as "/" in http URLs: "http://a.org\@b.org/" is a.org to
+        # them, b.org to urllib.
+        raise PydanticCustomError("url", "must not contain backslashes")
+    if "@" in parts.netloc:
+        raise PydanticCustomError("url", "must not contain a user name or password")
+    if not _valid_host(parts.hostname or ""):
+        raise PydanticCustomError("url", "has an invalid host name")
+    # The scheme is lower-cased by urlsplit; anything else that changes is not well-formed.
+    if urlunsplit(parts) != parts.scheme + value[len(parts.scheme) :]:
+        raise PydanticCustomError("url", "is not a well-formed URL: drop an empty '?' or '#'")
     return value
 
 
 def check_partial_date(value: str) -> str:
-    """YYYY, YYYY-MM or YYYY-MM-DD, and a real date (no 1943-02-30)."""
-    parts = _PARTIAL_DATE.match(value)
+    """YYYY, YYYY-MM or YYYY-MM-DD in ASCII digits, and a real date (no 1943-02-30) in the
+    proleptic Gregorian calendar. Years are ISO 8601's, 0000 to 9999: year 0 is 1 BC, as in
+    ``published_year`` (earlier years only as a ``published_year``)."""
+    parts = _PARTIAL_DATE.fullmatch(value)
     if not parts:
         raise PydanticCustomError("date", "must be YYYY, YYYY-MM or YYYY-MM-DD")
     year, month, day = (int(p) if p else None for p in parts.groups())
-    try:
-        date(year or 1, 1 if month is None else month, 1 if day is None else day)
-    except ValueError:
-        raise PydanticCustomError("date", "is not a real date") from None
+    assert year is not None  # the pattern requires it
+    # Not datetime.date, which has no year 0.
+    if month is not None and not 1 <= month <= 12:
+        raise PydanticCustomError("date", "is not a real date")
+    if day is not None and not 1 <= day <= _days_in(year, month or 1):
+        raise PydanticCustomError("date", "is not a real date")
     return value
+
+
+def _days_in(year: int, month: int) -> int:
+    if month == 2:
+        return 29 if calendar.isleap(year) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
 
 
 Isbn = Annotated[
@@ -161,7 +214,10 @@ class BookFields(BaseModel):
     cover_url: CoverUrl | None = Field(None, description="http or https only")
     series: ShortText | None = None  # type: ignore[valid-type]
     series_index: float | None = Field(None, ge=0, le=100_000, allow_inf_nan=False)
-    copies: int = Field(1, ge=0, le=1_000_000, description="How many copies the owner has")
+    # null is "not given", as for every other field (and as in a merge patch): the default.
+    copies: int | None = Field(
+        1, ge=0, le=1_000_000, description="How many copies the owner has (null or absent: 1)"
+    )
 
     @field_validator("author")
     @classmethod
@@ -277,7 +333,6 @@ class BookPath(BaseModel):
     book_id: int
 
 
-QueryText = Annotated[str, AfterValidator(single_line)]
 # Spelled out for the OpenAPI document; a unit test checks it matches listing.SORTS.
 SortName = Literal[
     "title",
@@ -346,19 +401,20 @@ class BookQuery(PageQuery):
         description="Order, '-' for descending; 'id' breaks ties. Default: relevance with q, "
         "else id (the order books were added). Books without a year sort as the oldest.",
     )
-    q: QueryText | None = Field(
+    q: query_text(200) | None = Field(  # type: ignore[valid-type]
         None,
-        max_length=200,
         description="Full-text search in title, subtitle, authors, subjects, series, "
         "publisher, description and ISBN; every word must match, as a prefix",
     )
-    author: QueryText | None = Field(
-        None, max_length=AUTHOR_MAX, description="Books by this author (the whole name)"
+    author: query_text(AUTHOR_MAX) | None = Field(  # type: ignore[valid-type]
+        None, description="Books by this author (the whole name)"
     )
     isbn: Isbn | None = Field(None, description="ISBN-10 or ISBN-13")
     language: Language | None = Field(None, description="ISO 639-1 or 639-3 code")
-    subject: QueryText | None = Field(None, max_length=SUBJECT_MAX)
-    publisher: QueryText | None = Field(None, max_length=TEXT_MAX, description="The whole name")
+    subject: query_text(SUBJECT_MAX) | None = None  # type: ignore[valid-type]
+    publisher: query_text(TEXT_MAX) | None = Field(  # type: ignore[valid-type]
+        None, description="The whole name"
+    )
     year_from: Year | None = Field(None, description="published_year at least")
     year_to: Year | None = Field(None, description="published_year at most")
 
@@ -386,8 +442,20 @@ class IfMatch(RequestModel):
         None,
         alias="If-Match",
         max_length=8192,
-        description="The ETag you read: the change is refused (412) if the book changed since",
+        description="The ETag you read, quoted as sent: the change is refused (412) if the book "
+        "changed since",
     )
+
+    @field_validator("if_match")
+    @classmethod
+    def _entity_tags(cls, value: str | None) -> str | None:
+        """RFC 9110 requires quoted entity-tags: an unquoted ``52-1`` is refused rather than
+        guessed at, since a client that strips the quotes has a bug it should hear about."""
+        if value is not None and value.strip(" \t") != "*" and not _ETAG_LIST.fullmatch(value):
+            raise PydanticCustomError(
+                "etag", 'must be * or quoted ETags as GET sent them, such as "52-1" (RFC 9110)'
+            )
+        return value
 
 
 class IfNoneMatch(RequestModel):

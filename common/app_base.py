@@ -6,12 +6,20 @@ from __future__ import annotations
 from flask import redirect, url_for
 from flask_openapi3 import Info, OpenAPI
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from common.config import ServiceSettings
 from common.metrics import init_metrics
 from common.openapi import EstanteOpenAPI
 from common.problem_json import register_error_handlers, validation_problem
 from common.request_log import configure_logging, init_request_log
+
+
+class AsciiIntegerConverter(IntegerConverter):
+    """``<int:...>`` with ASCII digits only: Werkzeug's ``\\d+`` also takes other scripts'
+    digits, so ``/books/\\u0661`` (Arabic-Indic one) would be book 1 under a second URL."""
+
+    regex = r"[0-9]+"
 
 
 def create_base_app(
@@ -30,6 +38,8 @@ def create_base_app(
         doc_prefix="/docs",
         doc_url="/openapi.json",
     )
+    # Before any route is added: each rule takes its converter when it is added.
+    app.url_map.converters["int"] = AsciiIntegerConverter
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         DEBUG=settings.debug,

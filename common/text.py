@@ -7,10 +7,13 @@ PostgreSQL text column, so they are refused at the edge with a 422 instead of fa
 from __future__ import annotations
 
 import unicodedata
-from typing import Annotated
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field
-from pydantic_core import PydanticCustomError
+from pydantic import AfterValidator, BeforeValidator, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
 
 def encodable(value: str) -> str:
@@ -34,18 +37,75 @@ def _too_long(max_length: int) -> PydanticCustomError:
     )
 
 
-def paragraphs(max_length: int) -> object:
-    """Free text (a description): new lines and tabs allowed, other control characters not."""
+# Room for what normalising removes: surrounding space, and decomposed accents ("e" + U+0301,
+# as macOS sends them) that NFC composes into one character.
+RAW_FACTOR = 4
 
-    def check(value: str) -> str:
-        value = unicodedata.normalize("NFC", encodable(value)).strip()
-        if any(unicodedata.category(ch) == "Cc" and ch not in "\n\r\t" for ch in value):
-            raise PydanticCustomError("invalid_text", "must not contain control characters")
-        if len(value) > max_length:
-            raise _too_long(max_length)
+
+@dataclass(frozen=True)
+class _Limit:
+    """A text's length limit, counted after trimming and NFC normalisation: what the OpenAPI
+    document states as ``maxLength``, and what the error says. Before any normalising work,
+    input longer than ``RAW_FACTOR`` times the limit is refused (with the same message): no
+    trimming or composing could bring it under."""
+
+    max_length: int
+
+    def refuse_absurd(self, value: Any) -> Any:
+        if isinstance(value, str) and len(value) > self.max_length * RAW_FACTOR:
+            raise _too_long(self.max_length)
+        return value  # anything else is left to the type's own check ("a valid string")
+
+    def check(self, value: str) -> str:
+        if len(value) > self.max_length:
+            raise _too_long(self.max_length)
         return value
 
-    return Annotated[str, Field(max_length=max_length * 4), AfterValidator(check)]
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["maxLength"] = self.max_length
+        return json_schema
+
+
+def _limited(max_length: int, normalise: Callable[[str], str]) -> object:
+    limit = _Limit(max_length)
+    return Annotated[
+        str,
+        BeforeValidator(limit.refuse_absurd),
+        AfterValidator(lambda value: limit.check(normalise(value))),
+        limit,
+    ]
+
+
+def _free_text(value: str) -> str:
+    value = unicodedata.normalize("NFC", encodable(value)).strip()
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\r\t" for ch in value):
+        raise PydanticCustomError("invalid_text", "must not contain control characters")
+    return value
+
+
+def _required_line(value: str) -> str:
+    value = single_line(value)
+    if not value:
+        raise PydanticCustomError("string_too_short", "must not be empty")
+    return value
+
+
+def paragraphs(max_length: int) -> object:
+    """Free text (a description): new lines and tabs allowed, other control characters not."""
+    return _limited(max_length, _free_text)
+
+
+def line(max_length: int) -> object:
+    """A required single line of 1..max_length characters, after trimming."""
+    return _limited(max_length, _required_line)
+
+
+def query_text(max_length: int) -> object:
+    """One line of a query string (a filter, a search): trimmed, up to max_length characters."""
+    return _limited(max_length, single_line)
 
 
 def fold(value: str) -> str:
@@ -54,21 +114,6 @@ def fold(value: str) -> str:
     decomposed = unicodedata.normalize("NFKD", value)
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return " ".join(stripped.casefold().split())
-
-
-def line(max_length: int) -> object:
-    """A required single line of 1..max_length characters, after trimming."""
-
-    def check(value: str) -> str:
-        value = single_line(value)
-        if not value:
-            raise PydanticCustomError("string_too_short", "must not be empty")
-        if len(value) > max_length:
-            raise _too_long(max_length)
-        return value
-
-    # The plain bound rejects absurd input before any normalising work.
-    return Annotated[str, Field(max_length=max_length * 4), AfterValidator(check)]
 
 
 EncodableStr = Annotated[str, AfterValidator(encodable)]

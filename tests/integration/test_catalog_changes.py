@@ -118,8 +118,7 @@ def test_concurrent_writers_with_one_etag_exactly_one_wins(catalog: Catalog) -> 
         ('W/"{id}-1"', 412),  # weak ETags never match a change (strong comparison)
         ('"{id}-2"', 412),
         ('"{other}-1"', 412),  # another book's ETag
-        ('"{id}-1', 412),  # not even an ETag
-        ("garbage", 412),
+        ("", 412),  # an empty list of ETags: none matches
     ],
 )
 def test_if_match_forms(catalog: Catalog, if_match: str, status: int) -> None:
@@ -129,6 +128,22 @@ def test_if_match_forms(catalog: Catalog, if_match: str, status: int) -> None:
     assert response.status_code == status, response.text
     expected_copies = 5 if status == 200 else 1
     assert catalog.get(f"/books/{book['id']}").json()["copies"] == expected_copies
+
+
+@pytest.mark.parametrize("if_match", ["{id}-1", '"{id}-1', "{id}-1, *", "garbage"])
+def test_if_match_that_is_no_entity_tag_is_refused(catalog: Catalog, if_match: str) -> None:
+    """RFC 9110 requires quoted ETags: an unquoted one is a 422 saying so, never a match."""
+    book = catalog.add()
+    header = {"If-Match": if_match.format(id=book["id"])}
+    for response in (
+        patch(catalog, book, {"copies": 5}, **header),
+        put(catalog, book, {"title": "Outro", "author": "B"}, **header),
+        catalog.request("DELETE", f"/books/{book['id']}", headers={**catalog.librarian, **header}),
+    ):
+        problem = assert_problem(response, 422)
+        assert [e["field"] for e in problem["errors"]] == ["If-Match"]
+        assert "quoted" in problem["errors"][0]["message"]
+    assert catalog.get(f"/books/{book['id']}").json() == book
 
 
 def test_stale_deletes_and_writes_without_if_match(catalog: Catalog) -> None:

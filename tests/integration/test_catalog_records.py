@@ -112,10 +112,12 @@ def test_isbn_forms(catalog: Catalog) -> None:
     [
         ("title", "", "must not be empty"),
         ("title", "x" * 501, "at most 500"),
+        ("title", "x" * 2001, "must be at most 500 characters"),  # the real limit, not 2000
         ("title", None, "valid string"),
         ("title", "a\u0000b", "not valid text"),
         ("subtitle", "a\nb", "control characters"),
         ("author", "y" * 301, "at most 300"),
+        ("author", "y" * 1201, "must be at most 300 characters"),
         ("authors", [], "at least 1"),
         ("authors", ["ok", ""], "must not be empty"),
         ("authors", "Ana", "valid list"),
@@ -125,6 +127,7 @@ def test_isbn_forms(catalog: Catalog) -> None:
         ("isbn", "12345", "10 or 13"),
         ("isbn", "977-0-306-40615-7", "978 or 979"),
         ("isbn", 9780306406157, "valid string"),
+        ("isbn", "979-0-2600-0043-8", "979-0 is an ISMN, not an ISBN"),
         ("publisher", "p" * 301, "at most 300"),
         ("published_year", "1943", "valid integer"),
         ("published_year", 1943.5, "valid integer"),
@@ -133,6 +136,9 @@ def test_isbn_forms(catalog: Catalog) -> None:
         ("published_date", "1943-13", "not a real date"),
         ("published_date", "1943-02-30", "not a real date"),
         ("published_date", "43", "YYYY"),
+        ("published_date", "２０２０", "YYYY"),
+        ("published_date", "٢٠٢٠-٠١-٠١", "YYYY"),
+        ("published_date", "0000-02-30", "not a real date"),
         ("language", "xx", "ISO 639"),
         ("language", "portuguese", "at most 8"),
         ("language", 5, "valid string"),
@@ -142,17 +148,21 @@ def test_isbn_forms(catalog: Catalog) -> None:
         ("subjects", ["s" * 101], "at most 100"),
         ("subjects", [f"s{i}" for i in range(51)], "at most 50"),
         ("description", "x" * 10_001, "at most 10000"),
+        ("description", "x" * 40_001, "must be at most 10000 characters"),
         ("description", "bell\u0007", "control characters"),
         ("cover_url", "javascript:alert(1)", "http or https"),
         ("cover_url", "ftp://example.org/a.jpg", "http or https"),
         ("cover_url", "//example.org/a.jpg", "http or https"),
         ("cover_url", "https://exa mple.org/a.jpg", "without spaces"),
         ("cover_url", "https://", "http or https"),
+        ("cover_url", "http://ex.com:99999/", "invalid port"),
+        ("cover_url", "http://ex.com:0/a.jpg", "invalid port"),
+        ("cover_url", "http://ex.com\\@evil.example/a.jpg", "backslash"),
+        ("cover_url", "https://ex.com/a.jpg?", "well-formed"),
         ("series_index", -1, "greater than or equal to 0"),
         ("series_index", "2", "valid number"),
         ("copies", -1, "greater than or equal to 0"),
         ("copies", 2.5, "valid integer"),
-        ("copies", None, "valid integer"),
     ],
 )
 def test_each_field_is_validated_and_nothing_is_written(
@@ -179,6 +189,38 @@ def test_json_that_python_reads_but_is_no_number_is_refused(catalog: Catalog) ->
             headers={**catalog.librarian, "Content-Type": "application/json"},
         )
         assert response.status_code in (400, 422), response.text
+
+
+def test_dates_and_nulls_at_the_edges(catalog: Catalog) -> None:
+    # Year 0 is 1 BC, as published_year counts; null copies is the default, as in a PATCH.
+    book = catalog.add(published_date="0000-02-29", copies=None)
+    assert (book["published_date"], book["published_year"], book["copies"]) == ("0000-02-29", 0, 1)
+    assert catalog.add(published_year=-9999)["published_year"] == -9999
+
+
+def test_ids_are_ascii_digits(catalog: Catalog) -> None:
+    """Werkzeug's int converter takes any Unicode digit: "/books/\\u0661" would be book 1."""
+    book = catalog.add()
+    digits = str(book["id"])
+    arabic = digits.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    fullwidth = digits.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    for odd in (arabic, fullwidth):
+        for method, path, headers in (
+            ("GET", f"/books/{odd}", {}),
+            ("GET", f"/books/{odd}/history", {}),
+            ("PUT", f"/books/{odd}", catalog.librarian),
+            ("PATCH", f"/books/{odd}", catalog.librarian),
+            ("DELETE", f"/books/{odd}", catalog.librarian),
+            ("POST", f"/books/{odd}/restore", catalog.admin),
+            ("GET", f"/books/deleted/{odd}", catalog.admin),
+            ("GET", f"/books/deleted/{odd}/history", catalog.admin),
+            ("DELETE", f"/books/deleted/{odd}", catalog.admin),
+        ):
+            response = catalog.request(
+                method, path, headers=headers, json={"title": "t", "author": "a"}
+            )
+            assert_problem(response, 404)
+    assert catalog.get(f"/books/{digits}").json() == book
 
 
 def test_missing_author_and_contradicting_years(catalog: Catalog) -> None:

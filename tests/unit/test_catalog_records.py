@@ -154,7 +154,16 @@ def test_unknown_languages(language: str) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["https://example.org/a.jpg", "http://localhost:8080/c?x=1#y", "HTTPS://EXAMPLE.ORG/C.PNG"],
+    [
+        "https://example.org/a.jpg",
+        "http://localhost:8080/c?x=1#y",
+        "HTTPS://EXAMPLE.ORG/C.PNG",
+        "http://example.org:65535/a.jpg",
+        "http://example.org:/a.jpg",  # an empty port is the default one (RFC 3986)
+        "http://[2001:db8::1]:8080/a.jpg",
+        "https://münchen.example/capa.jpg",
+        "https://example.org/a%20b.jpg?x=%C3%A9",
+    ],
 )
 def test_cover_urls_accepted(url: str) -> None:
     assert (
@@ -171,33 +180,76 @@ def test_cover_urls_accepted(url: str) -> None:
         "https:///x",
         "http://[::1",
         "https://a b",
+        "http://example.org:99999/a.jpg",
+        "http://example.org:0/a.jpg",
+        "http://example.org:-1/a.jpg",
+        "http://example.org:+80/a.jpg",
+        "http://example.org:٨٠/a.jpg",
+        "http://example.org:80:81/a.jpg",
+        "http://a..b/a.jpg",
+        "http://[not-an-address]/a.jpg",
+        "http://exa<mple.org/a.jpg",
+        # A browser reads "\\" as "/": it would load example.org, urllib sees evil.example.
+        "http://example.org\\@evil.example/a.jpg",
+        "http://user:secret@example.org/a.jpg",  # no credentials in a shown URL
+        "https://example.org/a.jpg?",  # not what urllib gives back
+        "https://example.org/a.jpg#",
     ],
 )
 def test_cover_urls_refused(url: str) -> None:
-    assert (
-        errors(BookFields, {"title": "t", "author": "a", "cover_url": url})[0]["field"]
-        == "cover_url"
-    )
+    found = errors(BookFields, {"title": "t", "author": "a", "cover_url": url})
+    assert [e["field"] for e in found] == ["cover_url"]
 
 
 @pytest.mark.parametrize(
-    ("date", "ok"),
+    ("date", "year"),
     [
-        ("1943", True),
-        ("1943-04", True),
-        ("2024-02-29", True),
-        ("2023-02-29", False),
-        ("1943-00", False),
-        ("1943-4", False),
-        ("01943", False),
+        ("1943", 1943),
+        ("1943-04", 1943),
+        ("2024-02-29", 2024),
+        ("0001-01-01", 1),
+        ("9999-12-31", 9999),
+        # Year 0 is 1 BC (ISO 8601's astronomical years, as published_year counts them), and a
+        # leap year in the proleptic Gregorian calendar.
+        ("0000", 0),
+        ("0000-02-29", 0),
     ],
 )
-def test_partial_dates(date: str, ok: bool) -> None:
-    data = {"title": "t", "author": "a", "published_date": date}
-    if ok:
-        assert BookFields.model_validate(data).published_year == int(date[:4])
-    else:
-        assert errors(BookFields, data)[0]["field"] == "published_date"
+def test_partial_dates_accepted(date: str, year: int) -> None:
+    book = BookFields.model_validate({"title": "t", "author": "a", "published_date": date})
+    assert (book.published_date, book.published_year) == (date, year)
+
+
+@pytest.mark.parametrize(
+    ("date", "message"),
+    [
+        ("2023-02-29", "not a real date"),
+        ("1943-00", "not a real date"),
+        ("1943-13", "not a real date"),
+        ("0000-02-30", "not a real date"),
+        ("0000-00", "not a real date"),
+        ("1943-4", "YYYY"),
+        ("01943", "YYYY"),
+        ("1943\n", "YYYY"),
+        # Only ASCII digits: other scripts' digits are digits to \d and to int(), not to ISO 8601.
+        ("２０２０", "YYYY"),
+        ("٢٠٢٠-٠١-٠١", "YYYY"),
+        ("१९४३", "YYYY"),
+        ("1943-०४", "YYYY"),
+    ],
+)
+def test_partial_dates_refused(date: str, message: str) -> None:
+    found = errors(BookFields, {"title": "t", "author": "a", "published_date": date})
+    assert [e["field"] for e in found] == ["published_date"]
+    assert message in found[0]["message"]
+
+
+def test_copies_null_means_the_default_on_every_write() -> None:
+    """As for every other field, null is "not given": PUT and POST then store the default, like
+    a merge patch's null does (RFC 7396)."""
+    book = BookFields.model_validate({"title": "t", "author": "a", "copies": None})
+    assert book.record()["copies"] == 1
+    assert BookPatch.model_validate({"copies": None}).patch() == {"copies": None}
 
 
 def test_subjects_are_deduplicated_ignoring_case_and_accents() -> None:

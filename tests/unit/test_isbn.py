@@ -17,9 +17,11 @@ from books_service.isbn import (
 
 nine_digits = st.text(alphabet="0123456789", min_size=9, max_size=9)
 valid_isbn10 = nine_digits.map(lambda body: body + isbn10_check_digit(body))
+# 978, or 979 and a registration group other than 0 (979-0 numbers printed music: ISMNs).
 valid_isbn13 = st.tuples(
     st.sampled_from(["978", "979"]), st.text(alphabet="0123456789", min_size=9, max_size=9)
 ).map(lambda parts: parts[0] + parts[1] + isbn13_check_digit(parts[0] + parts[1]))
+valid_isbn13 = valid_isbn13.filter(lambda isbn: not isbn.startswith("9790"))
 
 
 @given(valid_isbn10)
@@ -71,8 +73,19 @@ def test_known_isbns(given_isbn: str, isbn13: str) -> None:
         ("977-0-306-40615-7", "978 or 979"),
         ("03064061X2", "9 digits"),
         ("٩٧٨٠٣٠٦٤٠٦١٥٧", "13 digits"),  # Arabic-Indic digits are not ISBN digits
+        # An ISMN (printed music) with a right check digit, in its forms: not a book.
+        ("979-0-2600-0043-8", "979-0 is an ISMN, not an ISBN"),
+        ("9790260000438", "ISMN"),
+        ("9790260000437", "ISMN"),  # whatever its check digit
     ],
 )
 def test_bad_isbns_say_why(bad: str, message: str) -> None:
     with pytest.raises(InvalidIsbn, match=message):
         normalise(bad)
+
+
+@given(st.text(alphabet="0123456789", min_size=8, max_size=8))
+def test_no_979_0_number_is_an_isbn(rest: str) -> None:
+    body = "9790" + rest
+    with pytest.raises(InvalidIsbn, match="ISMN"):
+        normalise(body + isbn13_check_digit(body))

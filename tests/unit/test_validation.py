@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from auth_service.schemas import LoginRequest, RegisterRequest
-from books_service.schemas import BookIn
+from books_service.schemas import BookFields, BookIn, BookPatch, BookQuery, IfMatch
 from common.problem_json import field_errors, problem
 
 
@@ -61,6 +61,17 @@ def test_login_accepts_any_name_shape_but_not_nul() -> None:
         ({"title": "   ", "author": "a"}, "title", "must not be empty"),
         ({"title": "t" * 501, "author": "a"}, "title", "at most 500"),
         ({"title": "t", "author": "a" * 301}, "author", "at most 300"),
+        # Far over the limit (refused before any normalising): still the real limit.
+        ({"title": "t" * 2001, "author": "a"}, "title", "must be at most 500 characters"),
+        ({"title": "t" * 100_000, "author": "a"}, "title", "must be at most 500 characters"),
+        ({"title": "t", "author": "a" * 1201}, "author", "must be at most 300 characters"),
+        ({"title": "t", "author": "a", "subtitle": "s" * 2001}, "subtitle", "at most 500 char"),
+        ({"title": "t", "author": "a", "publisher": "p" * 1201}, "publisher", "at most 300 char"),
+        (
+            {"title": "t", "author": "a", "description": "d" * 40_001},
+            "description",
+            "at most 10000",
+        ),
         ({"title": "a\x07", "author": "a"}, "title", "control characters"),
         ({"title": "a\x00", "author": "a"}, "title", "not valid text"),
         ({"title": 5, "author": "a"}, "title", "valid string"),
@@ -84,3 +95,69 @@ def test_problem_adds_the_bearer_challenge_to_401() -> None:
     response = problem(401, "no token")
     assert response.headers["WWW-Authenticate"] == "Bearer"
     assert response.status_code == 401
+
+
+def test_documented_lengths_are_the_real_limits() -> None:
+    """The OpenAPI document's maxLength is what the service enforces (after trimming)."""
+    properties = BookFields.model_json_schema()["properties"]
+
+    def max_length(name: str) -> int:
+        schema = properties[name]
+        options = schema.get("anyOf", [schema])
+        return next(option["maxLength"] for option in options if option.get("type") == "string")
+
+    assert {name: max_length(name) for name in ("title", "subtitle", "author", "description")} == {
+        "title": 500,
+        "subtitle": 500,
+        "author": 300,
+        "description": 10_000,
+    }
+    assert properties["authors"]["anyOf"][0]["items"]["maxLength"] == 300
+    patch = BookPatch.model_json_schema()["properties"]
+    assert patch["title"]["anyOf"][0]["maxLength"] == 500
+
+
+def test_surrounding_space_does_not_count_against_the_limit() -> None:
+    spaced = BookIn.model_validate({"title": " " * 600 + "t" * 500 + " " * 600, "author": "a"})
+    assert spaced.title == "t" * 500
+    # Decomposed accents (as macOS sends them) count as the composed letters they make.
+    decomposed = BookIn.model_validate({"title": "e\u0301" * 500, "author": "a"})
+    assert decomposed.title == "\u00e9" * 500
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "message"),
+    [
+        ({"author": "a" * 301}, "author", "must be at most 300 characters"),
+        ({"q": "q" * 201}, "q", "must be at most 200 characters"),
+        ({"subject": "s" * 101}, "subject", "must be at most 100 characters"),
+        ({"publisher": "p" * 301}, "publisher", "must be at most 300 characters"),
+        ({"author": "a" * 5000}, "author", "must be at most 300 characters"),
+    ],
+)
+def test_too_long_query_strings_say_so_in_characters(
+    params: dict[str, str], field: str, message: str
+) -> None:
+    assert errors_of(BookQuery, params) == [
+        {"field": field, "message": message, "type": "string_too_long"}
+    ]
+
+
+def test_query_text_within_the_limit_is_trimmed() -> None:
+    assert BookQuery.model_validate({"author": "  " + "a" * 300 + "  "}).author == "a" * 300
+
+
+@pytest.mark.parametrize(
+    "value", ["*", '"52-1"', 'W/"52-1"', '"a", W/"b" ,"c"', '""', " * ", '"a,b"', "", ' , "a",']
+)
+def test_if_match_takes_quoted_entity_tags(value: str) -> None:
+    assert IfMatch.model_validate({"If-Match": value}).if_match == value
+
+
+@pytest.mark.parametrize(
+    "value", ["52-1", '"52-1', "garbage", '"a" "b"', "W/52-1", '*, "a"', '"a"b"']
+)
+def test_if_match_refuses_what_rfc_9110_does_not_call_an_entity_tag(value: str) -> None:
+    found = errors_of(IfMatch, {"If-Match": value})
+    assert [e["field"] for e in found] == ["If-Match"]
+    assert "quoted" in found[0]["message"]
