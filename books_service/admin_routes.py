@@ -10,7 +10,7 @@ from books_service import catalog, history, listing
 from books_service.auth import current_username, require_roles
 from books_service.representation import values_of
 from books_service.responses import PAGE_HEADERS, book_response, page_response
-from books_service.schemas import BookList, BookOut, BookPath, History, PageQuery
+from books_service.schemas import BookList, BookOut, BookPath, History, PageQuery, WriteQuery
 from common.db import get_db
 from common.json_body import no_json_body
 from common.openapi import problems
@@ -88,11 +88,15 @@ def deleted_book_history(path: BookPath, query: PageQuery) -> Response:
     security=bearer,
 )
 @no_json_body
-def restore_book(path: BookPath) -> Response:
-    """Bring a deleted book back (administrators). 409 if a live book has taken its ISBN."""
+def restore_book(path: BookPath, query: WriteQuery) -> Response:
+    """Bring a deleted book back (administrators). 409 if a live book has taken its ISBN, or
+    its title and authors (the latter unless ``allow_duplicate=true``), as when adding it."""
     require_roles(ADMINS)
     with get_db().transaction() as session:
-        values = values_of(catalog.restore_book(session, path.book_id, by=current_username()))
+        book = catalog.restore_book(
+            session, path.book_id, by=current_username(), allow_duplicate=query.allow_duplicate
+        )
+        values = values_of(book)
     return book_response(values)
 
 

@@ -312,12 +312,17 @@ def delete_book(
     history.record(session, book, "deleted", by, {})
 
 
-def restore_book(session: Session, book_id: int, *, by: str) -> Book:
+def restore_book(session: Session, book_id: int, *, by: str, allow_duplicate: bool = False) -> Book:
+    """Bring a deleted book back, under the rules adding it would meet: a live book with its
+    ISBN is a conflict, and so is one with its title and authors unless ``allow_duplicate``."""
     book = _locked(session, book_id, deleted=True)
-    if book.isbn:
-        existing = _live_with_isbn(session, book.isbn, book.id)
-        if existing is not None:
-            raise _isbn_taken(book.isbn, existing)
+    _check_duplicates(
+        session,
+        _current(book),
+        {"duplicate_key": book.duplicate_key},
+        allow_duplicate=allow_duplicate,
+        exclude=book.id,
+    )
     with _isbn_guard(session, book.isbn):
         book.deleted_at = book.deleted_by = None
         book.version += 1

@@ -109,6 +109,35 @@ def test_restoring_into_a_taken_isbn_is_a_conflict(catalog: Catalog) -> None:
     assert catalog.get(f"/books/{first['id']}").status_code == 404
 
 
+def test_restoring_a_title_and_author_taken_meanwhile_needs_allow_duplicate(
+    catalog: Catalog,
+) -> None:
+    """Restoring follows the rule adding does: a live book with the same title and authors
+    (and no ISBN) is a 409 naming it, unless the administrator means it."""
+    first = catalog.add(query="", title="Tenda dos Milagres", author="Jorge Amado")
+    delete(catalog, first["id"])
+    second = catalog.add(query="", title="TENDA dos milagres", author="jorge amado")
+    restore = f"/books/{first['id']}/restore"
+    problem = assert_problem(catalog.request("POST", restore, headers=catalog.admin), 409)
+    assert problem["existing_id"] == second["id"]
+    assert problem["existing"] == f"/books/{second['id']}"
+    assert "allow_duplicate" in problem["detail"]
+    refused = catalog.request("POST", restore, headers=catalog.admin)
+    assert refused.headers["Link"] == f'</books/{second["id"]}>; rel="related"'
+    assert catalog.get(f"/books/{first['id']}").status_code == 404
+    meant = catalog.request("POST", f"{restore}?allow_duplicate=true", headers=catalog.admin)
+    assert meant.status_code == 200, meant.text
+    assert meant.json()["version"] == 3
+    # allow_duplicate is never for the same ISBN.
+    with_isbn = catalog.add(title="Capitães da Areia", isbn="978-85-359-1106-0")
+    delete(catalog, with_isbn["id"])
+    catalog.add(title="Outro", isbn="8535911065")
+    taken = catalog.request(
+        "POST", f"/books/{with_isbn['id']}/restore?allow_duplicate=true", headers=catalog.admin
+    )
+    assert_problem(taken, 409)
+
+
 def test_purging_removes_a_deleted_book_for_good(catalog: Catalog) -> None:
     live = catalog.add()
     assert_problem(
