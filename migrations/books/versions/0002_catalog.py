@@ -3,9 +3,12 @@ full-text search
 
 Every book of the foundation schema is kept as it is and completed: ``authors`` from
 ``author``, the derived keys, version 1, and a "created" history entry (with its title and
-author as they are now: the foundation schema kept no history). The derived keys come from the
-service's own code (books_service.records), so migrated books are indistinguishable from new
-ones; tests/integration/test_books_migration.py checks it.
+author as they are now: the foundation schema kept no history). The derived keys are computed
+as books_service.records computed them when this migration was written, copied below rather
+than imported: a migration is a snapshot, and what it writes must not change when the service's
+code does (a later change to the keys needs a migration of its own that recomputes them).
+tests/integration/test_books_migration.py checks the values written, and that the books then
+behave like books added through the service.
 
 Full-text search is built per database: an FTS5 table kept in step by triggers on SQLite, a GIN
 expression index on PostgreSQL (no extension needed: text is folded in Python).
@@ -15,10 +18,13 @@ Revises: books_0001
 Create Date: 2026-11-24
 """
 
+import hashlib
+import re
+import unicodedata
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
-
-from books_service.records import author_keys, complete, derived_keys, initial_values
 
 revision = "books_0002"
 down_revision = "books_0001"
@@ -28,6 +34,64 @@ depends_on = None
 BATCH = 5000
 COUNT_SLOTS = 8
 NO_YEAR = -32768
+
+
+TITLE_MAX = 500
+AUTHOR_MAX = 300
+
+# --- books_service.records and common.text as of this revision (title and author only: all a
+# foundation book has) --------------------------------------------------------------------------
+
+_AUTHOR_SEPARATORS = re.compile(r"\s*;\s*|\s+&\s+")
+_LETTERS = str.maketrans(
+    {"ø": "o", "Ø": "o", "ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "ð": "d", "Ð": "d", "æ": "ae"}
+    | {"Æ": "ae", "œ": "oe", "Œ": "oe", "þ": "th", "Þ": "th", "\u0131": "i", "ħ": "h", "Ħ": "h"}
+)
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def fold(value: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", value.translate(_LETTERS))
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(stripped.casefold().split())
+
+
+def words(value: str) -> str:
+    return " ".join(_NOT_WORD.split(fold(value))).strip()
+
+
+def split_authors(author: str) -> list[str]:
+    names = [name.strip() for name in _AUTHOR_SEPARATORS.split(author) if name.strip()]
+    return names or [author]
+
+
+def completed(title: str, author: str) -> dict[str, Any]:
+    """A foundation book's new columns: its authors, the defaults, and the derived keys."""
+    authors = split_authors(author) if author else []  # the foundation allowed ""
+    normalised = words(title) + "\x1f" + "\x1e".join(words(a) for a in authors or [author])
+    return {
+        "authors": authors,
+        "subjects": [],
+        "copies": 1,
+        "title_key": fold(title)[:TITLE_MAX],
+        "author_key": fold(author)[:AUTHOR_MAX],
+        "publisher_key": None,
+        "year_sort": NO_YEAR,
+        "duplicate_key": hashlib.sha256(normalised.encode()).hexdigest(),
+        "search_text": fold(" ".join(authors)),
+    }
+
+
+def author_keys(author: str, authors: list[str]) -> set[str]:
+    return {fold(name)[:AUTHOR_MAX] for name in [*authors, author] if name}
+
+
+def initial_values(title: str, author: str, authors: list[str]) -> dict[str, Any]:
+    given = {"title": title, "author": author, "authors": authors, "copies": 1}
+    return {name: {"from": None, "to": value} for name, value in given.items() if value != []}
+
+
+# -----------------------------------------------------------------------------------------------
 
 
 def sort_key(length: int) -> sa.types.TypeEngine:
@@ -233,20 +297,18 @@ def fill_existing_books(connection: sa.Connection) -> None:
     for start in range(0, len(rows), BATCH):
         updates, names, entries = [], [], []
         for row in rows[start : start + BATCH]:
-            record = complete({"title": row.title, "author": row.author})
+            values = completed(row.title, row.author)
             never_changed = row.updated_at == row.created_at
             updates.append(
                 {
                     "book_id": row.id,
-                    "authors": record["authors"],
-                    "subjects": record["subjects"],
-                    "copies": record["copies"],
+                    **values,
                     # Who changed a book before there was a history is not known.
                     "updated_by": row.created_by if never_changed else None,
-                    **derived_keys(record),
                 }
             )
-            names += [{"book_id": row.id, "name_key": key} for key in sorted(author_keys(record))]
+            keys = sorted(author_keys(row.author, values["authors"]))
+            names += [{"book_id": row.id, "name_key": key} for key in keys]
             entries.append(
                 {
                     "book_id": row.id,
@@ -254,7 +316,7 @@ def fill_existing_books(connection: sa.Connection) -> None:
                     "action": "created",
                     "changed_at": row.created_at,
                     "changed_by": row.created_by,
-                    "changes": initial_values(record),
+                    "changes": initial_values(row.title, row.author, values["authors"]),
                 }
             )
         connection.execute(update, updates)
