@@ -100,7 +100,9 @@ def subject_keys(record: Mapping[str, Any]) -> set[str]:
 
 def duplicate_key(title: str, authors: Iterable[str]) -> str:
     """Two books are "the same" when their titles and author lists match after folding and
-    dropping punctuation. Stored as a hash: short, fixed-size, indexable."""
+    dropping punctuation. The list's order counts: the first author is the one a catalog files
+    a book under (MARC's main entry), so "A; B" and "B; A" are told apart. Stored as a hash:
+    short, fixed-size, indexable. (Changing it needs a migration that recomputes the column.)"""
     normalised = words(title) + "\x1f" + "\x1e".join(words(a) for a in authors)
     return hashlib.sha256(normalised.encode()).hexdigest()
 

@@ -330,6 +330,17 @@ def test_same_title_and_author_without_isbn_needs_allow_duplicate(catalog: Catal
     assert with_isbn.status_code == 201, with_isbn.text
 
 
+def test_the_order_of_the_authors_counts_for_duplicates(catalog: Catalog) -> None:
+    """The first author is the one a book is filed under: another first author, another book."""
+    first = catalog.add(query="", title="Boa Sorte", authors=["Neil Gaiman", "Terry Pratchett"])
+    same = catalog.post({"title": "Boa sorte!", "author": "neil gaiman & TERRY PRATCHETT"})
+    assert assert_problem(same, 409)["existing_id"] == first["id"]
+    reversed_order = catalog.post(
+        {"title": "Boa Sorte", "authors": ["Terry Pratchett", "Neil Gaiman"]}
+    )
+    assert reversed_order.status_code == 201, reversed_order.text
+
+
 def test_a_deleted_book_does_not_block_its_isbn_or_title(catalog: Catalog) -> None:
     book = catalog.add(query="", title="Apagado", author="Ninguém", isbn="978-1-4028-9462-6")
     assert (
