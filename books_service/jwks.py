@@ -5,6 +5,10 @@ one re-fetch (the auth service may have rotated its key), but at most once per c
 flood of made-up kids cannot hammer the auth service. The cache is also refreshed when older
 than ``max_age`` (so retired keys drop out), and every good answer is written to a file: after
 a restart the service verifies tokens even while the auth service is down.
+
+An unusable entry (not an object, no kid, not an Ed25519 signing key, a malformed key) is
+skipped and logged; the other keys keep working. An answer that is not a JWKS at all, or has no
+usable key, changes nothing: the last good keys stay.
 """
 
 from __future__ import annotations
@@ -20,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from flask import g, has_request_context
-from jwt import PyJWK, PyJWKError
+from jwt import PyJWK
 
-from common.tokens import UnknownSigningKey
+from common.tokens import ALGORITHM, UnknownSigningKey
 
 log = logging.getLogger("estante.jwks")
 MAX_JWKS_BYTES = 256 * 1024
@@ -35,31 +39,87 @@ class JwksUnavailable(Exception):
 JwksDocument = dict[str, Any]
 
 
-def fetch_jwks(url: str, timeout: float) -> JwksDocument:
+def fetch_json(url: str, timeout: float, max_bytes: int = MAX_JWKS_BYTES) -> object:
+    """GET a JSON document of at most ``max_bytes``. Raises on any failure."""
     headers = {"Accept": "application/json"}
     if has_request_context() and g.get("request_id"):
         # One request id across services: the auth service logs the same id as ours.
         headers["X-Request-ID"] = g.request_id
     request = urllib.request.Request(url, headers=headers)  # noqa: S310
     with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-        document = json.loads(response.read(MAX_JWKS_BYTES))
+        body = response.read(max_bytes + 1)
+    if len(body) > max_bytes:
+        raise ValueError(f"the answer is larger than {max_bytes} bytes")
+    return json.loads(body)
+
+
+def fetch_jwks(url: str, timeout: float) -> JwksDocument:
+    document = fetch_json(url, timeout)
     if not isinstance(document, dict):
         raise ValueError("the JWKS is not a JSON object")
     return document
 
 
-def parse_jwks(document: JwksDocument) -> dict[str, PyJWK]:
+def _usable_key(entry: object) -> tuple[str, PyJWK] | None:
+    """The entry's kid and key, or None (logged) if it is not an Ed25519 signing key."""
+    kid = entry.get("kid") if isinstance(entry, dict) else None
+    if not isinstance(entry, dict) or not isinstance(kid, str) or not kid:
+        log.warning("skipping a JWKS entry without a kid", extra={"fields": {"kid": kid}})
+        return None
+    if entry.get("alg", ALGORITHM) != ALGORITHM or entry.get("use", "sig") != "sig":
+        log.warning("skipping a JWKS key not for EdDSA signatures", extra={"fields": {"kid": kid}})
+        return None
+    try:
+        return kid, PyJWK(entry, algorithm=ALGORITHM)
+    except Exception as error:  # whatever is wrong with one key, skip that key only
+        log.warning(
+            "skipping an unusable key in the JWKS",
+            extra={"fields": {"kid": kid, "error": f"{type(error).__name__}: {error}"}},
+        )
+        return None
+
+
+def parse_jwks(document: object) -> dict[str, PyJWK]:
+    """The usable keys by kid. A bad entry is skipped; a document that is not a JWKS at all
+    raises ValueError (the caller then keeps the keys it had)."""
+    entries = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        raise ValueError("not a JWKS: no list of keys")
     keys: dict[str, PyJWK] = {}
-    entries = document.get("keys")
-    for entry in entries if isinstance(entries, list) else []:
-        kid = entry.get("kid") if isinstance(entry, dict) else None
-        kid = entry.get("kid")
-        try:
-            if isinstance(kid, str) and kid:
-                keys[kid] = PyJWK(entry)
-        except PyJWKError:
-            log.warning("skipping an unusable key in the JWKS", extra={"fields": {"kid": kid}})
+    for entry in entries:
+        usable = _usable_key(entry)
+        if usable is not None:
+            keys[usable[0]] = usable[1]
     return keys
+
+
+def read_json_file(path: Path | None) -> object | None:
+    """A cache file's document, or None when there is none or it cannot be read."""
+    if path is None or not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as error:
+        log.warning(
+            "ignoring an unreadable cache file",
+            extra={"fields": {"path": str(path), "error": str(error)}},
+        )
+        return None
+
+
+def write_json_file(path: Path | None, document: object) -> None:
+    if path is None:
+        return
+    # Write then rename: a reader (another worker) never sees half a file.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(json.dumps(document), encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as error:
+        log.warning(
+            "could not write a cache file",
+            extra={"fields": {"path": str(path), "error": str(error)}},
+        )
 
 
 class JwksCache:
@@ -123,7 +183,9 @@ class JwksCache:
         try:
             document = self._fetch(self.url, self.timeout)
             keys = parse_jwks(document)
-        except (OSError, ValueError) as error:  # URLError and JSON errors are among these
+            if not keys:
+                raise ValueError("the JWKS holds no usable key")
+        except Exception as error:  # a bad answer, whatever its kind, must never fail a request
             # Keep the keys we have: the auth service being down must not stop verification.
             log.warning(
                 "JWKS fetch failed", extra={"fields": {"url": self.url, "error": str(error)}}
@@ -132,31 +194,16 @@ class JwksCache:
                 # Another worker may have fetched the keys before the auth service went away.
                 self._keys = self._load_cache_file()
             return
-        if keys:
-            self._keys = keys
-            self._last_success = self._clock()
-            self._save_cache_file(document)
+        self._keys = keys
+        self._last_success = self._clock()
+        write_json_file(self.cache_file, document)
 
     def _load_cache_file(self) -> dict[str, PyJWK]:
-        if self.cache_file is None or not self.cache_file.exists():
+        document = read_json_file(self.cache_file)
+        if document is None:
             return {}
         try:
-            return parse_jwks(json.loads(self.cache_file.read_text(encoding="utf-8")))
-        except (OSError, ValueError) as error:
-            log.warning(
-                "ignoring an unreadable JWKS cache file", extra={"fields": {"error": str(error)}}
-            )
+            return parse_jwks(document)
+        except ValueError as error:
+            log.warning("ignoring the JWKS cache file", extra={"fields": {"error": str(error)}})
             return {}
-
-    def _save_cache_file(self, document: JwksDocument) -> None:
-        if self.cache_file is None:
-            return
-        # Write then rename: a reader (another worker) never sees half a file.
-        temporary = self.cache_file.with_name(f".{self.cache_file.name}.{os.getpid()}.tmp")
-        try:
-            temporary.write_text(json.dumps(document), encoding="utf-8")
-            os.replace(temporary, self.cache_file)
-        except OSError as error:
-            log.warning(
-                "could not write the JWKS cache file", extra={"fields": {"error": str(error)}}
-            )
