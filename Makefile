@@ -11,7 +11,7 @@ help:
 	@echo "make run      start both services (SQLite in data/, keys generated on first start)"
 	@echo "make test     run the whole test suite"
 	@echo "make lint     ruff check + format check"
-	@echo "make admin USERNAME=name   create (or promote) an administrator"
+	@echo "make admin USERNAME=name [PROMOTE=1]   create an administrator (or promote a user)"
 	@echo "make openapi  rewrite docs/openapi/*.json from the services' schemas"
 	@echo "make backup [BACKUP_DIR=dir]   back up both databases and the keys"
 	@echo "make restore BACKUP_DIR=dir    restore them (stop the services first)"
@@ -51,7 +51,7 @@ test: install-dev
 
 admin: install
 	@test -n "$(USERNAME)" || { echo "usage: make admin USERNAME=name"; exit 2; }
-	$(PY) -m auth_service.cli create-admin --username "$(USERNAME)"
+	$(PY) -m auth_service.cli create-admin --username "$(USERNAME)" $(if $(PROMOTE),--promote)
 
 backup: install
 	$(PY) -m common.backup backup --to "$(BACKUP_DIR)"

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from auth_service import sessions, usernames
+from auth_service import revocations, sessions, usernames
 from auth_service.models import DEFAULT_ROLE, ROLES, Setting, User
 from auth_service.passwords import Hasher
 from common.clock import utcnow
@@ -179,8 +179,10 @@ def update_user(
     with db.transaction() as session:
         user = get_user(session, user_id, for_update=True)
         was_active_admin = user.role == "admin" and not user.is_disabled
-        if role is not None:
+        if role is not None and role != user.role:
             user.role = role
+            # The sessions go on (a refresh brings the new role), the old roles' tokens not.
+            revocations.revoke_user_tokens(session, user.id, "role changed")
         if disabled is True and not user.is_disabled:
             user.disabled_at = utcnow()
             sessions.revoke_user_sessions(session, user.id, "user disabled")
@@ -196,15 +198,31 @@ def delete_user(db: Database, user_id: int) -> None:
     with db.transaction() as session:
         user = get_user(session, user_id, for_update=True)
         was_active_admin = user.role == "admin" and not user.is_disabled
+        revocations.revoke_user_tokens(session, user.id, "user deleted")
         session.delete(user)
         session.flush()
         if was_active_admin and _active_admins(session) == 0:
             raise LastAdministrator()
 
 
-def ensure_admin(db: Database, hasher: Hasher, username: str, password: str) -> User:
-    """Create the administrator, or promote (and re-enable) an existing account of that name,
-    setting its password. Used by the CLI and the first-start bootstrap."""
+class AccountExists(Conflict):
+    type = "/problems/account-exists"
+    title = "Account exists"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"An account named '{name}' exists already; it was not changed. Promoting it "
+            "(and setting its password) must be asked for explicitly."
+        )
+
+
+def ensure_admin(
+    db: Database, hasher: Hasher, username: str, password: str, *, promote: bool = False
+) -> User:
+    """Create an administrator. An existing account of that name is refused (AccountExists)
+    unless ``promote``: then it becomes an enabled administrator with this password, and
+    every session and access token it had is revoked, since whoever registered the name first
+    need not be who is being promoted."""
     name = usernames.normalise(username)
     password_hash = hasher.hash(password)
     with db.transaction() as session:
@@ -212,6 +230,10 @@ def ensure_admin(db: Database, hasher: Hasher, username: str, password: str) -> 
         if user is None:
             user = User(username=name, username_key=usernames.lookup_key(name))
             session.add(user)
+        elif not promote:
+            raise AccountExists(user.username)
+        else:
+            sessions.revoke_user_sessions(session, user.id, "promoted to administrator")
         user.password_hash = password_hash
         user.role = "admin"
         user.disabled_at = None

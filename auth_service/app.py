@@ -16,6 +16,7 @@ from auth_service.keys import KeyRing, KeySource
 from auth_service.models import User
 from auth_service.passwords import Hasher
 from auth_service.rate_limits import init_rate_limits
+from auth_service.revocation_routes import api as revocations_api
 from auth_service.routes import Policies, api, legacy_api
 from auth_service.schemas import RegisterRequest
 from auth_service.token_routes import api as tokens_api
@@ -54,7 +55,8 @@ def make_policies(settings: AuthSettings) -> Policies:
 
 def bootstrap_admin(settings: AuthSettings, db: Database) -> None:
     """Create the first administrator from ESTANTE_ADMIN_USERNAME/PASSWORD, once: when no
-    administrator exists yet. Later starts leave accounts alone."""
+    administrator exists yet. Later starts leave accounts alone, and an existing account of
+    that name stops the start (ConfigError) rather than being taken over."""
     password = settings.admin_password.get_secret_value() if settings.admin_password else ""
     if not (settings.admin_username and password):
         return
@@ -67,7 +69,16 @@ def bootstrap_admin(settings: AuthSettings, db: Database) -> None:
         admins = session.scalar(select(func.count()).where(User.role == "admin")) or 0
     if admins:
         return
-    user = accounts.ensure_admin(db, make_hasher(settings), checked.username, checked.password)
+    try:
+        user = accounts.ensure_admin(db, make_hasher(settings), checked.username, checked.password)
+    except accounts.AccountExists:
+        # Never hand an account someone else registered (and its sessions) the admin role.
+        raise ConfigError(
+            f"ESTANTE_ADMIN_USERNAME: an account named '{checked.username}' exists already and "
+            "is not an administrator; it was left alone. Choose another name, or promote that "
+            "account on purpose with 'python -m auth_service.cli create-admin --username "
+            f"{checked.username} --promote' (its sessions end)."
+        ) from None
     log.info("created the first administrator", extra={"fields": {"username": user.username}})
 
 
@@ -120,7 +131,7 @@ def create_app(settings: AuthSettings | None = None) -> OpenAPI:
     init_health(
         app, settings.service_name, {"database": database_check("auth"), "keys": keys_check}
     )
-    for blueprint in (api, legacy_api, tokens_api, admin_api):
+    for blueprint in (api, legacy_api, tokens_api, revocations_api, admin_api):
         app.register_api(blueprint)
     init_rate_limits(app, settings)
     return app

@@ -2,6 +2,11 @@
 
 The password is read from ESTANTE_ADMIN_PASSWORD or asked for on the terminal (never from the
 command line, where it would land in the shell history and the process list).
+
+An existing account is refused unless ``--promote`` is given: whoever registered the name first
+may be a stranger, and promoting their account hands them the admin role. With ``--promote``
+the account becomes an enabled administrator with the new password, and every session and
+access token it had is revoked.
 """
 
 from __future__ import annotations
@@ -16,11 +21,12 @@ from pydantic import ValidationError
 from auth_service.app import make_hasher, prepare
 from auth_service.config import AuthSettings
 from auth_service.schemas import RegisterRequest
+from common.config import ConfigError
 from common.db import Database
 from common.problem_json import field_errors
 
 
-def create_admin(username: str) -> int:
+def create_admin(username: str, *, promote: bool = False) -> int:
     password = os.environ.get("ESTANTE_ADMIN_PASSWORD") or getpass.getpass("Password: ")
     try:
         checked = RegisterRequest(username=username, password=password)
@@ -29,15 +35,30 @@ def create_admin(username: str) -> int:
             print(f"error: {item['message']}", file=sys.stderr)
         return 2
     settings = AuthSettings()
-    prepare(settings)
+    try:
+        prepare(settings)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     db = Database(settings.database_url)
     try:
-        from auth_service.accounts import ensure_admin
+        from auth_service.accounts import AccountExists, ensure_admin
 
-        user = ensure_admin(db, make_hasher(settings), checked.username, checked.password)
+        user = ensure_admin(
+            db, make_hasher(settings), checked.username, checked.password, promote=promote
+        )
+    except AccountExists:
+        print(
+            f"error: an account named '{checked.username}' exists already; nothing was "
+            "changed. To make it an administrator with this password (its sessions and "
+            "tokens end), run the command again with --promote.",
+            file=sys.stderr,
+        )
+        return 1
     finally:
         db.dispose()
-    print(f"{user.username} is an administrator (id {user.id})")
+    revoked = "; any earlier sessions and tokens of it are revoked" if promote else ""
+    print(f"{user.username} is an administrator (id {user.id}){revoked}")
     return 0
 
 
@@ -46,8 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     admin = sub.add_parser("create-admin", help="create an administrator, or promote a user")
     admin.add_argument("--username", required=True)
+    admin.add_argument(
+        "--promote",
+        action="store_true",
+        help="if the account exists, make it an administrator with the new password and "
+        "revoke all its sessions (without this flag an existing account is refused)",
+    )
     args = parser.parse_args(argv)
-    return create_admin(args.username)
+    return create_admin(args.username, promote=args.promote)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Who is calling the Auth Service: the access token, checked against the database.
 
-Unlike the Books Service, the issuer can see revocations at once, so a token whose session was
-revoked or whose user was disabled stops working here immediately, not at its expiry.
+The issuer sees revocations at once, so a token whose session was revoked, whose user was
+disabled or deleted, or that was issued before its user's "not before" (role change, logout
+everywhere, promotion) stops working here immediately. The Books Service learns of them from
+the published revocation list, within seconds (see :mod:`auth_service.revocations`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import TypeVar
 from flask import current_app, g, request
 from flask_jwt_extended import get_jwt, verify_jwt_in_request
 
+from auth_service import revocations
 from auth_service.models import LoginSession, User
 from common.db import get_db
 from common.errors import Forbidden, Unauthorized
@@ -37,7 +40,8 @@ class TokenRevoked(Unauthorized):
 
     def __init__(self) -> None:
         super().__init__(
-            "The token's session has ended or its user is disabled.",
+            "The token has been revoked: its session ended, or its user was disabled, "
+            "deleted or changed since it was issued.",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
 
@@ -57,7 +61,12 @@ def authenticated_user() -> User:
     with get_db().read() as session:
         user = session.get(User, int(subject)) if subject.isdigit() else None
         login = session.get(LoginSession, claims["sid"]) if claims.get("sid") else None
-    if user is None or user.is_disabled or (login is not None and login.revoked_at):
+    if (
+        user is None
+        or user.is_disabled
+        or (login is not None and login.revoked_at)
+        or revocations.issued_too_early(user, claims.get("iat"))
+    ):
         raise TokenRevoked()
     g.user_id = user.id
     g.current_user = user

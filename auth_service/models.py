@@ -20,6 +20,9 @@ class AuthBase(DeclarativeBase):
 
 class User(AuthBase):
     __tablename__ = "users"
+    # Ids are never reused, on SQLite either: a deleted user's unexpired token names its id,
+    # which must not become a stranger's.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64))
@@ -34,6 +37,8 @@ class User(AuthBase):
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # A disabled user cannot log in or refresh; their tokens stop validating.
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Access tokens of this user issued before this moment are refused (see revocations.py).
+    tokens_not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     @property
     def roles(self) -> list[str]:
@@ -79,6 +84,23 @@ class RefreshToken(AuthBase):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # Set when the token is exchanged for a new one; using it again after that is reuse.
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TokenRevocation(AuthBase):
+    """A revocation the Books Service must learn of: it verifies access tokens on its own.
+
+    Either a user's "not before" (``session_id`` empty) or one session's end. Kept without a
+    foreign key, so a deleted user's entry outlives the user; pruned once no token it names
+    can still be unexpired.
+    """
+
+    __tablename__ = "token_revocations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer)
+    session_id: Mapped[str | None] = mapped_column(String(32))
+    revoked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    reason: Mapped[str] = mapped_column(String(64))
 
 
 class LoginThrottle(AuthBase):

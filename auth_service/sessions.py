@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from auth_service import revocations
 from auth_service.models import LoginSession, RefreshToken, User
 from common.clock import as_utc, utcnow
 from common.db import Database
@@ -88,22 +89,34 @@ def start(db_session: Session, user: User, policy: SessionPolicy) -> Issued:
 
 
 def revoke_session(db_session: Session, session_id: str, reason: str) -> None:
-    db_session.execute(
+    ended = db_session.execute(
         update(LoginSession)
         .where(LoginSession.id == session_id, LoginSession.revoked_at.is_(None))
         .values(revoked_at=utcnow(), revoked_reason=reason)
-    )
+        .returning(LoginSession.id, LoginSession.user_id)
+    ).all()
+    revocations.revoke_session_tokens(db_session, ended, reason)
 
 
 def revoke_user_sessions(
     db_session: Session, user_id: int, reason: str, *, keep: str | None = None
 ) -> None:
+    """End the user's sessions (all, or all but ``keep``); their access tokens are refused
+    too, by the Books Service as well (see :mod:`auth_service.revocations`)."""
     statement = update(LoginSession).where(
         LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None)
     )
     if keep:
         statement = statement.where(LoginSession.id != keep)
-    db_session.execute(statement.values(revoked_at=utcnow(), revoked_reason=reason))
+    ended = db_session.execute(
+        statement.values(revoked_at=utcnow(), revoked_reason=reason).returning(
+            LoginSession.id, LoginSession.user_id
+        )
+    ).all()
+    if keep:
+        revocations.revoke_session_tokens(db_session, ended, reason)
+    else:
+        revocations.revoke_user_tokens(db_session, user_id, reason)
 
 
 def rotate(db: Database, presented: str, policy: SessionPolicy) -> Issued:

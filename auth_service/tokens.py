@@ -8,7 +8,7 @@ from flask import Flask, current_app, g
 from flask_jwt_extended import create_access_token, decode_token
 from jwt import PyJWTError
 
-from auth_service import sessions
+from auth_service import revocations, sessions
 from auth_service.keys import ALGORITHM, KeyRing, KeySource, SigningKey
 from auth_service.models import LoginSession, User
 from auth_service.schemas import TokenResponse, UserOut
@@ -59,6 +59,7 @@ def _signing_key_for_this_request() -> SigningKey:
 
 def issue_tokens(issued: sessions.Issued) -> TokenResponse:
     user = issued.user
+    revocations.wait_until_issuable(user)
     token = create_access_token(
         identity=str(user.id),
         additional_claims={
@@ -99,6 +100,8 @@ def _introspect_access_token(db: Database, token: str) -> dict[str, Any]:
         user = session.get(User, int(claims["sub"])) if str(claims["sub"]).isdigit() else None
         login = session.get(LoginSession, claims["sid"]) if claims.get("sid") else None
         if user is None or user.is_disabled:
+            return INACTIVE
+        if revocations.issued_too_early(user, claims.get("iat")):
             return INACTIVE
         if login is not None and login.revoked_at is not None:
             return INACTIVE

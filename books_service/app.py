@@ -8,6 +8,7 @@ from books_service import __version__
 from books_service.auth import init_auth
 from books_service.config import BooksSettings
 from books_service.jwks import JwksCache
+from books_service.revocations import RevocationCache
 from books_service.routes import api
 from common.app_base import create_base_app
 from common.db import init_db
@@ -36,7 +37,13 @@ def create_app(settings: BooksSettings | None = None) -> OpenAPI:
         max_age=settings.jwks_max_age_seconds,
         cache_file=settings.jwks_cache_path,
     )
-    init_auth(app, jwks, issuer=settings.issuer, audience=settings.audience)
+    revoked = RevocationCache(
+        settings.revocations_source,
+        max_age=settings.revocations_max_age_seconds,
+        timeout=settings.jwks_timeout_seconds,
+        cache_file=settings.revocations_cache_path,
+    )
+    init_auth(app, jwks, revoked, issuer=settings.issuer, audience=settings.audience)
     init_health(
         app,
         settings.service_name,

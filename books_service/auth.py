@@ -1,4 +1,5 @@
-"""Who is calling: tokens verified locally against the auth service's published keys."""
+"""Who is calling: tokens verified locally against the auth service's published keys, and
+refused when the auth service's revocation list names them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from flask_jwt_extended import get_jwt, verify_jwt_in_request
 from jwt import InvalidAlgorithmError
 
 from books_service.jwks import JwksCache, JwksUnavailable
+from books_service.revocations import RevocationCache
 from common.errors import Forbidden, ServiceUnavailable
 from common.tokens import ALGORITHM, UnknownSigningKey, init_jwt
 
@@ -23,8 +25,11 @@ class MissingRole(Forbidden):
     title = "Forbidden"
 
 
-def init_auth(app: Flask, jwks: JwksCache, *, issuer: str, audience: str) -> None:
+def init_auth(
+    app: Flask, jwks: JwksCache, revoked: RevocationCache, *, issuer: str, audience: str
+) -> None:
     app.extensions["estante.jwks"] = jwks
+    app.extensions["estante.revocations"] = revoked
 
     def verification_key(header: dict[str, Any], _payload: dict[str, Any]) -> Any:
         # Refuse a foreign algorithm before any key work (and before any JWKS fetch).
@@ -41,7 +46,12 @@ def init_auth(app: Flask, jwks: JwksCache, *, issuer: str, audience: str) -> Non
                 headers={"Retry-After": "5"},
             ) from None
 
-    init_jwt(app, issuer=issuer, audience=audience, decode_key_loader=verification_key)
+    jwt = init_jwt(app, issuer=issuer, audience=audience, decode_key_loader=verification_key)
+
+    @jwt.token_in_blocklist_loader
+    def is_revoked(_header: dict[str, Any], claims: dict[str, Any]) -> bool:
+        # Asked only for a well-signed, unexpired token; a revoked one gets 401 "revoked".
+        return current_app.extensions["estante.revocations"].is_revoked(claims)
 
 
 def current_roles() -> frozenset[str]:

@@ -1,0 +1,38 @@
+"""The revocation list: what the Books Service must refuse among unexpired access tokens."""
+
+from __future__ import annotations
+
+from flask import Response, current_app, jsonify
+from flask_openapi3 import APIBlueprint
+from pydantic import BaseModel, Field
+
+from auth_service import revocations
+from auth_service.token_routes import tokens_tag
+from common.db import get_db
+
+api = APIBlueprint("revocations", __name__, abp_tags=[tokens_tag])
+
+
+class RevocationList(BaseModel):
+    issued_at: int = Field(description="When this list was made (seconds since the epoch).")
+    window: int = Field(
+        description="Seconds of revocations listed: one access-token lifetime and a margin."
+    )
+    users: dict[str, int] = Field(
+        description="Per user (`sub`): the first `iat` still accepted; an access token of "
+        "that user issued earlier is revoked."
+    )
+    sessions: list[str] = Field(description="Revoked sessions (`sid`): their tokens are revoked.")
+
+
+@api.get("/.well-known/revocations.json", responses={200: RevocationList})
+def revocation_list() -> Response:
+    """Revoked access tokens that have not expired yet, for services that verify tokens
+    locally (the Books Service fetches it every few seconds)."""
+    ttl = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
+    with get_db().read() as session:
+        document = revocations.published(session, ttl)
+    response = jsonify(RevocationList(**document).model_dump())
+    # Never served from a cache: a stale copy would let revoked tokens through for longer.
+    response.cache_control.no_cache = True
+    return response
