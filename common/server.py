@@ -6,7 +6,10 @@ any worker starts, so workers never race to create the same file or table.
 
 from __future__ import annotations
 
+import importlib
 import logging
+import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import TypeVar
@@ -22,6 +25,24 @@ from common.request_log import configure_logging
 
 S = TypeVar("S", bound=ServiceSettings)
 log = logging.getLogger("estante.server")
+# The service's real app factory, handed to the workers (forked or spawned) through the
+# environment: Granian's target must be an import string, and this one is always the same.
+APP_FACTORY_ENV = "ESTANTE_APP_FACTORY"
+
+
+def worker_app() -> object:
+    """What every Granian worker serves: the service's app, in a worker deaf to SIGINT.
+
+    Ctrl-C in a terminal sends SIGINT to the whole process group, workers included, and the
+    Granian main process then sends each worker SIGTERM as well. Caught by two signals at once
+    a worker could miss both (its main thread never woke up) and was killed after
+    ESTANTE_SHUTDOWN_TIMEOUT, requests in flight and all. Blocked here, before the worker's
+    threads exist (they inherit the mask), SIGINT never reaches a worker: the main process
+    alone drives the graceful stop, with the one SIGTERM it sends.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    module, _, factory = os.environ[APP_FACTORY_ENV].partition(":")
+    return getattr(importlib.import_module(module), factory)()
 
 
 def load_settings(settings_class: type[S]) -> S:
@@ -65,8 +86,9 @@ def serve(settings_class: type[S], prepare: Callable[[S], None], app_factory: st
         },
     )
     print(f"{settings.service_name} listening on {url}", file=sys.stderr, flush=True)
+    os.environ[APP_FACTORY_ENV] = app_factory
     Granian(
-        app_factory,
+        f"{__name__}:worker_app",
         factory=True,
         address=settings.host,
         port=settings.port,

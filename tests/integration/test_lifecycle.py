@@ -3,16 +3,59 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import requests
 
 from common.config import PROJECT_ROOT
-from tests.integration.harness import Stack, free_port, wait_until_healthy
+from tests.integration.harness import (
+    STRONG_PASSWORD,
+    Stack,
+    build_stack,
+    free_port,
+    wait_until_healthy,
+)
+
+# An expensive password hash makes a login slow enough to be caught in flight.
+SLOW_HASHING = {"ARGON2_TIME_COST": "12", "ARGON2_MEMORY_KIB": "131072"}
+# What Granian says when it gives up on a graceful stop (after ESTANTE_SHUTDOWN_TIMEOUT).
+WORKER_KILLED = ("refused to gracefully stop", "Killing worker")
+# Long, so that a slow login on a busy machine is never what runs into it: a worker that hangs
+# shows as a stop that takes this long, and as a "Killing worker" line.
+SHUTDOWN_TIMEOUT = 30
+# A clean stop, once the last request is answered, takes well under a second.
+STOP_SECONDS = 4
+
+
+class LoginInFlight(threading.Thread):
+    """A login started now, still running when the test signals the server."""
+
+    def __init__(self, auth_url: str, username: str) -> None:
+        super().__init__()
+        self.auth_url, self.username = auth_url, username
+        self.status: int | None = None
+        self.seconds = 0.0
+        self.finished_at = 0.0
+
+    def run(self) -> None:
+        began = time.monotonic()
+        response = requests.post(
+            f"{self.auth_url}/login",
+            json={"username": self.username, "password": STRONG_PASSWORD},
+            timeout=60,
+        )
+        self.finished_at = time.monotonic()
+        self.status, self.seconds = response.status_code, self.finished_at - began
+
+    def start_and_wait_until_in_flight(self) -> None:
+        self.start()
+        time.sleep(0.15)  # the request has reached a worker; its hash takes over a second
 
 
 def test_a_book_survives_a_restart_of_its_service(own_stack: Stack) -> None:
@@ -45,6 +88,131 @@ def test_accounts_and_keys_survive_a_restart_of_the_auth_service(own_stack: Stac
 def test_sigterm_and_sigint_stop_a_service_cleanly(own_stack: Stack) -> None:
     assert own_stack.books.stop(signal.SIGTERM) == 0
     assert own_stack.auth.stop(signal.SIGINT) == 0
+
+
+def blocked_signals(task: Path) -> set[int]:
+    """The signals a thread (``/proc/<pid>/task/<tid>``) blocks."""
+    found = re.search(r"^SigBlk:\s*([0-9a-f]+)$", (task / "status").read_text(), re.MULTILINE)
+    assert found
+    mask = int(found.group(1), 16)
+    return {n for n in range(1, 65) if mask & (1 << (n - 1))}
+
+
+def test_ctrl_c_in_a_terminal_stops_a_service_gracefully(tmp_path: Path) -> None:
+    """`python auth_service/auth_service.py` in a terminal, then Ctrl-C: the terminal sends
+    SIGINT to the whole process group, the workers included. The request in flight finishes,
+    and the service stops at once, not after a worker has been killed."""
+    stack = build_stack(
+        tmp_path,
+        "sqlite",
+        extra_env={**SLOW_HASHING, "ESTANTE_SHUTDOWN_TIMEOUT": str(SHUTDOWN_TIMEOUT)},
+    )
+    stack.auth.start()  # in a process group of its own, as a terminal's job is
+    try:
+        # The workers never take the terminal's SIGINT (blocked in every thread): caught by it
+        # and by the main process's SIGTERM at once, a worker could miss both and hang until
+        # killed, which the timing below shows only some of the time.
+        workers = re.findall(r"Spawning worker-\d+ with PID: (\d+)", stack.auth.log())
+        assert len(workers) == 2
+        for pid in workers:
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                assert signal.SIGINT in blocked_signals(task), f"worker {pid}, thread {task.name}"
+        login = LoginInFlight(stack.auth_url, stack.register()["user"]["username"])
+        login.start_and_wait_until_in_flight()
+        assert stack.auth.process is not None
+        os.killpg(stack.auth.process.pid, signal.SIGINT)
+        login.join(timeout=60)
+        assert stack.auth.process.wait(timeout=2 * SHUTDOWN_TIMEOUT) == 0
+        stopped_after = time.monotonic() - login.finished_at
+        assert login.status == 200
+        assert login.seconds > 0.3  # it really was in flight when the signal came
+        assert stopped_after < STOP_SECONDS, stopped_after
+        log = stack.auth.log()
+        assert not [line for line in log.splitlines() if any(w in line for w in WORKER_KILLED)]
+        assert "Stopped worker-2" in log
+    finally:
+        stack.stop()
+
+
+def start_launcher(
+    tmp_path: Path, **extra_env: str
+) -> tuple[subprocess.Popen[str], Path, int, int]:
+    auth_port, books_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "ESTANTE_DATA_DIR": str(tmp_path / "data"),
+        "AUTH_PORT": str(auth_port),
+        "BOOKS_PORT": str(books_port),
+        "ESTANTE_LOG_LEVEL": "WARNING",
+        "AUTH_JWKS_URL": f"http://127.0.0.1:{auth_port}/.well-known/jwks.json",
+        **extra_env,
+    }
+    log = tmp_path / "launcher.log"
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "common.launcher"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # the group a terminal runs `make run` in, with it as leader
+    )
+    wait_until_healthy(f"http://127.0.0.1:{auth_port}", launcher)  # type: ignore[arg-type]
+    wait_until_healthy(f"http://127.0.0.1:{books_port}", launcher)  # type: ignore[arg-type]
+    # Every worker of both services is up (a signal that lands while one is still starting is
+    # a different story).
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and log.read_text().count("Started worker-") < 4:
+        time.sleep(0.05)
+    return launcher, log, auth_port, books_port
+
+
+def stop_launcher(launcher: subprocess.Popen[str]) -> None:
+    """Clean-up after a failure: the launcher stops its services itself on SIGTERM."""
+    if launcher.poll() is None:
+        launcher.send_signal(signal.SIGTERM)
+        try:
+            launcher.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(launcher.pid, signal.SIGKILL)
+            launcher.wait()
+
+
+def test_ctrl_c_stops_make_run_gracefully(tmp_path: Path) -> None:
+    """`make run`, then Ctrl-C: SIGINT to the launcher's process group. Both services stop
+    in a few seconds, the request in flight finishes, no worker is killed."""
+    launcher, log, auth_port, books_port = start_launcher(
+        tmp_path, **SLOW_HASHING, ESTANTE_SHUTDOWN_TIMEOUT=str(SHUTDOWN_TIMEOUT)
+    )
+    try:
+        auth_url = f"http://127.0.0.1:{auth_port}"
+        registered = requests.post(
+            f"{auth_url}/register",
+            json={"username": "ctrl_c_user", "password": STRONG_PASSWORD},
+            timeout=60,
+        )
+        assert registered.status_code == 201
+        login = LoginInFlight(auth_url, "ctrl_c_user")
+        login.start_and_wait_until_in_flight()
+        os.killpg(launcher.pid, signal.SIGINT)
+        login.join(timeout=60)
+        assert launcher.wait(timeout=2 * SHUTDOWN_TIMEOUT) == 0
+        stopped_after = time.monotonic() - login.finished_at
+    finally:
+        stop_launcher(launcher)
+    output = log.read_text()
+    assert login.status == 200, output
+    assert login.seconds > 0.3
+    assert stopped_after < STOP_SECONDS, (stopped_after, output)
+    assert not [line for line in output.splitlines() if any(w in line for w in WORKER_KILLED)]
+    assert output.count("Granian shutdown completed") == 2
+    assert output.rstrip().endswith("stopped")
+    for port in (auth_port, books_port):
+        try:
+            requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            raise AssertionError(f"port {port} still answers after the launcher stopped")
+        except requests.ConnectionError:
+            pass
 
 
 def test_signing_key_and_sqlite_files_are_private(own_stack: Stack) -> None:
