@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -22,6 +23,7 @@ from sqlalchemy.engine import make_url
 from auth_service.config import AuthSettings
 from books_service.config import BooksSettings
 from common import migrations
+from common.config import ConfigError
 from common.db import is_sqlite, normalise_url
 
 
@@ -45,12 +47,22 @@ def sqlite_path(url: str) -> Path:
 
 
 def libpq_url(url: str) -> str:
-    """The URL as pg_dump understands it (no SQLAlchemy driver suffix)."""
+    """The URL as pg_dump understands it (no SQLAlchemy driver suffix), without the password:
+    a command line is visible to every user of the machine (see :func:`libpq_environment`)."""
     return (
         make_url(normalise_url(url))
-        .set(drivername="postgresql")
+        .set(drivername="postgresql", password=None)
         .render_as_string(hide_password=False)
     )
+
+
+def libpq_environment(url: str) -> dict[str, str]:
+    """The environment for pg_dump/pg_restore, with the URL's password in PGPASSWORD."""
+    password = make_url(normalise_url(url)).password
+    environment = dict(os.environ)
+    if password is not None:
+        environment["PGPASSWORD"] = str(password)
+    return environment
 
 
 def copy_sqlite(source: Path, target: Path) -> None:
@@ -78,6 +90,7 @@ def backup(directory: Path) -> None:
                     libpq_url(url),
                 ],
                 check=True,
+                env=libpq_environment(url),
             )
             kind = "postgresql"
         manifest["services"][service] = {  # type: ignore[index]
@@ -117,6 +130,7 @@ def restore(directory: Path) -> None:
                     str(directory / f"{service}.dump"),
                 ],
                 check=True,
+                env=libpq_environment(url),
             )
         print(f"restored {service} ({kind})")
     keys_backup = directory / "keys"
@@ -145,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             backup(args.to)
         else:
             restore(args.source)
-    except (OSError, subprocess.CalledProcessError, KeyError, ValueError) as error:
+    except (ConfigError, OSError, subprocess.CalledProcessError, KeyError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

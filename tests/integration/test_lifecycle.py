@@ -265,6 +265,44 @@ def test_production_refuses_generated_or_missing_keys(tmp_path: Path) -> None:
     assert "ESTANTE_DEBUG" in debug.stderr
 
 
+def test_production_refuses_placeholder_secrets_at_start(tmp_path: Path) -> None:
+    """Secrets copied from an example unchanged: the service says which one and stops."""
+    from auth_service.keys import generate_key
+
+    generate_key(tmp_path / "keys")
+    placeholder = "change-me-too-a-long-passphrase"
+    (tmp_path / "admin_password").write_text(placeholder + "\n")
+    base = {"ESTANTE_ENV": "production", "ESTANTE_DATA_DIR": str(tmp_path / "data")}
+    auth = run_script(
+        "auth_service",
+        {
+            **base,
+            "AUTH_KEYS_DIR": str(tmp_path / "keys"),
+            "AUTH_PORT": str(free_port()),
+            "ESTANTE_ADMIN_USERNAME": "admin",
+            "ESTANTE_ADMIN_PASSWORD_FILE": str(tmp_path / "admin_password"),
+        },
+        tmp_path,
+    )
+    assert auth.returncode == 2, auth.stderr
+    assert "ESTANTE_ADMIN_PASSWORD is still the example's placeholder" in auth.stderr
+    assert placeholder not in auth.stderr and "Traceback" not in auth.stderr
+
+    books = run_script(
+        "books_service",
+        {
+            **base,
+            "BOOKS_PORT": str(free_port()),
+            # Refused before any connection is tried: nothing listens there.
+            "BOOKS_DATABASE_URL": "postgresql://estante:changeme@127.0.0.1:9/estante_books",
+        },
+        tmp_path,
+    )
+    assert books.returncode == 2, books.stderr
+    assert "the password in BOOKS_DATABASE_URL/DATABASE_URL is still the example" in books.stderr
+    assert not (tmp_path / "data" / "books.db").exists()
+
+
 def test_invalid_settings_are_explained(tmp_path: Path) -> None:
     result = run_script(
         "books_service", {"BOOKS_PORT": "not-a-port", "ESTANTE_DATA_DIR": str(tmp_path)}, tmp_path
