@@ -3,6 +3,7 @@ replicas on the machine's PostgreSQL and Redis."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -28,6 +30,7 @@ from tests.integration.harness import (
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 REDIS_URL = os.environ.get("ESTANTE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REFRESH_LIMIT = 6
 
 
 @dataclass
@@ -61,6 +64,7 @@ def nginx_config(listen: int, auth: list[Service], books: list[Service], run_dir
     values = dict(
         LISTEN=f"127.0.0.1:{listen}",
         RUN_DIR=str(run_dir),
+        RESOLVER="127.0.0.1",  # never asked: these servers are addresses, not names
         AUTH_SERVERS=" ".join(
             f"server 127.0.0.1:{s.port} max_fails=1 fail_timeout=10s;" for s in auth
         ),
@@ -84,7 +88,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     try:
         redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
     except redis.RedisError as error:
-        pytest.skip(f"Redis not reachable at {REDIS_URL}: {error}")
+        reason = f"Redis not reachable at {REDIS_URL}: {error}"
+        if os.environ.get("ESTANTE_REQUIRE_REDIS") == "1":
+            pytest.fail(f"ESTANTE_REQUIRE_REDIS=1 but {reason}")
+        pytest.skip(reason)
     base = tmp_path_factory.mktemp("cluster")
     request_postgres = _postgres_server()
     auth_db = request_postgres.create_database("cluster_auth")
@@ -99,6 +106,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         "REDIS_URL": REDIS_URL,
         "RATE_LIMIT_KEY_PREFIX": f"estante-cluster-{uuid.uuid4().hex[:8]}",
         "RATE_LIMIT_REGISTER": "1000 per minute",
+        # Low, to see it hold across the replicas; no other test here refreshes.
+        "RATE_LIMIT_REFRESH": f"{REFRESH_LIMIT} per minute",
         "LOGIN_THROTTLE_FREE_ATTEMPTS": "3",
     }
     auth, books = [], []
@@ -245,6 +254,63 @@ def test_login_throttling_holds_across_replicas(cluster: Cluster) -> None:
             json={"username": name, "password": STRONG_PASSWORD},
         )
         assert response.status_code == 429
+
+
+def test_the_rate_limit_holds_across_auth_replicas(cluster: Cluster) -> None:
+    """The counters live in Redis: two replicas, one limit. Counted per replica, twice as many
+    refreshes would get through before the first 429."""
+    before = {
+        replica.url: requests.get(f"{replica.url}/metrics", timeout=10).text
+        for replica in cluster.auth
+    }
+    statuses = [
+        requests.post(
+            f"{cluster.auth_url}/token/refresh",
+            json={"refresh_token": f"not-a-real-token-{i}"},
+            timeout=10,
+        ).status_code
+        for i in range(2 * REFRESH_LIMIT)
+    ]
+    assert statuses == [401] * REFRESH_LIMIT + [429] * REFRESH_LIMIT
+    # Both replicas answered some of them (nginx alternates), and both refused some.
+    for replica in cluster.auth:
+        metrics = requests.get(f"{replica.url}/metrics", timeout=10).text
+        old = before[replica.url]
+        for status in (401, 429):
+            answered = requests_total(metrics, "POST", "/token/refresh", status)
+            assert answered > requests_total(old, "POST", "/token/refresh", status), (
+                replica.url,
+                status,
+            )
+
+
+def test_metrics_are_not_served_through_the_proxy(cluster: Cluster) -> None:
+    host, port = urlsplit(cluster.url).hostname, urlsplit(cluster.url).port
+    for path in (
+        "/api/auth/metrics",
+        "/api/books/metrics",
+        "/api/books//metrics",
+        "/api/books/%6detrics",
+        "/api/books/books/../metrics",
+        "/api/auth/metrics/?x=1",
+    ):
+        # http.client sends the path as written (requests would tidy it up first).
+        connection = http.client.HTTPConnection(host or "127.0.0.1", port, timeout=10)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            body = response.read().decode()
+        finally:
+            connection.close()
+        assert response.status == 404, path
+        assert response.getheader("Content-Type") == "application/problem+json", path
+        assert "estante_http_requests_total" not in body
+    # The replicas still serve them, on the internal network, to the monitoring system.
+    for replica in cluster.auth + cluster.books:
+        metrics = requests.get(f"{replica.url}/metrics", timeout=10).text
+        assert "estante_http_requests_total" in metrics
+    # And everything else passes as before.
+    assert requests.get(f"{cluster.books_url}/healthz", timeout=10).status_code == 200
 
 
 def test_killing_a_books_replica_mid_load_loses_no_acknowledged_write(cluster: Cluster) -> None:
