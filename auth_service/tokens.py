@@ -59,6 +59,7 @@ def _signing_key_for_this_request() -> SigningKey:
 
 def issue_tokens(issued: sessions.Issued) -> TokenResponse:
     user = issued.user
+    g.user_id = user.id  # the access log names who logged in, registered or refreshed
     revocations.wait_until_issuable(user)
     token = create_access_token(
         identity=str(user.id),

@@ -3,7 +3,7 @@ a body size limit, proxy headers when trusted, and an OpenAPI document built fro
 
 from __future__ import annotations
 
-from flask import redirect, url_for
+from flask import Response, redirect, url_for
 from flask_openapi3 import Info, OpenAPI
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
@@ -51,6 +51,14 @@ def create_base_app(
     init_request_log(app, settings.service_name)
 
     init_metrics(app, settings.service_name)
+
+    @app.after_request
+    def no_content_type_on_204(response: Response) -> Response:
+        # Flask labels every response, text/html by default; a 204 has no body to label.
+        if response.status_code == 204:
+            response.headers.remove("Content-Type")
+        return response
+
     if settings.trusted_proxies:
         # Behind N proxies: take the client address, scheme, host and path prefix (so links and
         # Location headers carry /api/books) from their X-Forwarded-* headers, and only theirs.

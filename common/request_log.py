@@ -44,6 +44,16 @@ def configure_logging(level: str) -> None:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
+def logged_user_id(user_id: object) -> int | None:
+    """The account's id as the log shows it, an integer in both services (the books service
+    knows it from the token's ``sub`` claim, a string)."""
+    if isinstance(user_id, int):
+        return user_id
+    if isinstance(user_id, str) and user_id.isascii() and user_id.isdigit():
+        return int(user_id)
+    return None
+
+
 def current_request_id() -> str:
     return str(g.get("request_id", ""))
 
@@ -73,7 +83,7 @@ def init_request_log(app: Flask, service: str) -> None:
                     "status": response.status_code,
                     "duration_ms": duration_ms,
                     "request_id": request_id,
-                    "user_id": g.get("user_id"),
+                    "user_id": logged_user_id(g.get("user_id")),
                 }
             },
         )
