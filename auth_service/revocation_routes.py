@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Response, current_app, jsonify
 from flask_openapi3 import APIBlueprint
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from auth_service import revocations
 from auth_service.token_routes import tokens_tag
@@ -14,6 +14,19 @@ api = APIBlueprint("revocations", __name__, abp_tags=[tokens_tag])
 
 
 class RevocationList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "issued_at": 1767225600,
+                    "window": 1020,
+                    "users": {"7": 1767225000},
+                    "sessions": ["8d1ecf653ac34b6aabac8e7c67dd86db"],
+                }
+            ]
+        }
+    )
+
     issued_at: int = Field(description="When this list was made (seconds since the epoch).")
     window: int = Field(
         description="Seconds of revocations listed: one access-token lifetime and a margin."

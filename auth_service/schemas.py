@@ -8,6 +8,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from auth_service import passwords, usernames
+from common.openapi import NOT_BLANK, stated
 from common.text import EncodableStr, encodable
 
 
@@ -29,9 +30,13 @@ def _valid_password(value: str) -> str:
 
 # Generous upper bounds stop absurd inputs before any hashing work is done.
 NewUsername = Annotated[str, Field(max_length=256), AfterValidator(_valid_username)]
-NewPassword = Annotated[
-    str, Field(max_length=passwords.MAX_LENGTH * 4), AfterValidator(_valid_password)
-]
+# The document says what it can of the policy (not the list of common passwords).
+NewPassword = stated(
+    Annotated[str, Field(max_length=passwords.MAX_LENGTH * 4), AfterValidator(_valid_password)],
+    minLength=passwords.MIN_LENGTH,
+    maxLength=passwords.MAX_LENGTH,
+    pattern=NOT_BLANK,
+)
 
 
 class Strict(BaseModel):
@@ -45,16 +50,40 @@ class RegisterRequest(Strict):
 
 class LoginRequest(Strict):
     username: EncodableStr = Field(min_length=1, max_length=256, examples=["user1"])
-    password: EncodableStr = Field(min_length=1, max_length=passwords.MAX_LENGTH * 4)
+    password: EncodableStr = Field(
+        min_length=1,
+        max_length=passwords.MAX_LENGTH * 4,
+        examples=["correct horse battery staple"],
+    )
 
 
 class UserOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"id": 1, "username": "user1", "roles": ["librarian"]}]}
+    )
+
     id: int
     username: str
     roles: list[str]
 
 
 class TokenResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "access_token": "eyJhbGciOiJFZERTQSIsImtpZCI6IjJLS3FDZVlVIiwidHlwIjoiYXQrand0In"
+                    "0.eyJzdWIiOiIxIiwidXNlcm5hbWUiOiJ1c2VyMSIsInJvbGVzIjpbImxpYnJhcmlhbiJdfQ.c2lnbmF0dXJl",
+                    "token_type": "Bearer",
+                    "expires_in": 900,
+                    "refresh_token": "okzHA_s1ADVtLLrR2XQd1o9sxBS72tse4ngVUsbN4Eo",
+                    "refresh_expires_in": 1209600,
+                    "user": {"id": 1, "username": "user1", "roles": ["librarian"]},
+                }
+            ]
+        }
+    )
+
     access_token: str
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 (a scheme name, not a secret)
     expires_in: int = Field(description="Seconds until the access token expires.")
@@ -70,35 +99,90 @@ OpaqueToken = Annotated[EncodableStr, Field(min_length=1, max_length=4096)]
 
 
 class RefreshRequest(Strict):
-    refresh_token: OpaqueToken
+    refresh_token: OpaqueToken = Field(examples=["okzHA_s1ADVtLLrR2XQd1o9sxBS72tse4ngVUsbN4Eo"])
 
 
 class TokenRequest(Strict):
     """RFC 7662 / RFC 7009 request: the token, and optionally what kind it is."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "token": "eyJhbGciOiJFZERTQSIsImtpZCI6IjJLS3FDZVlVIiwidHlwIjoiYXQrand0"
+                    "In0.eyJzdWIiOiIxIiwidXNlcm5hbWUiOiJ1c2VyMSIsInJvbGVzIjpbImxpYnJhcmlhbiJdfQ.c2lnbmF0dXJl",
+                    "token_type_hint": "access_token",
+                }
+            ]
+        }
+    )
 
     token: OpaqueToken
     token_type_hint: Literal["access_token", "refresh_token"] | None = None
 
 
 class ChangePasswordRequest(Strict):
-    current_password: EncodableStr = Field(min_length=1, max_length=passwords.MAX_LENGTH * 4)
-    new_password: NewPassword
+    current_password: EncodableStr = Field(
+        min_length=1,
+        max_length=passwords.MAX_LENGTH * 4,
+        examples=["correct horse battery staple"],
+    )
+    new_password: NewPassword = Field(examples=["a new and longer passphrase"])
 
 
 class Introspection(BaseModel):
     """RFC 7662 answer. Only ``active`` is present when the token is not good."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "active": True,
+                    "token_type": "Bearer",
+                    "sub": "1",
+                    "username": "user1",
+                    "roles": ["librarian"],
+                    "exp": 1767225600,
+                    "iat": 1767224700,
+                    "nbf": 1767224700,
+                    "iss": "estante-auth",
+                    "aud": "estante",
+                    "jti": "00117452-25b5-4c86-b59b-cf4102ed1614",
+                    "sid": "8d1ecf653ac34b6aabac8e7c67dd86db",
+                },
+                {"active": False},
+            ]
+        },
+    )
     active: bool
 
 
+USER_DETAIL_EXAMPLE = {
+    "id": 1,
+    "username": "user1",
+    "roles": ["librarian"],
+    "created_at": "2025-01-31T12:00:00Z",
+    "last_login_at": "2025-02-01T09:30:00Z",
+    "disabled": False,
+}
+
+
 class UserDetail(UserOut):
+    model_config = ConfigDict(json_schema_extra={"examples": [USER_DETAIL_EXAMPLE]})
+
     created_at: str
     last_login_at: str | None
     disabled: bool
 
 
 class UserPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"items": [USER_DETAIL_EXAMPLE], "page": 1, "per_page": 50, "total": 1}]
+        }
+    )
+
     items: list[UserDetail]
     page: int
     per_page: int
@@ -118,12 +202,14 @@ Role = Literal["admin", "librarian", "reader"]
 
 
 class UserPatch(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"role": "reader"}]})
+
     role: Role | None = None
     disabled: bool | None = None
 
 
 class AccountSettings(Strict):
-    default_role: Role
+    default_role: Role = Field(examples=["librarian"])
 
 
 class Jwk(BaseModel):
@@ -136,5 +222,24 @@ class Jwk(BaseModel):
 
 class Jwks(BaseModel):
     """RFC 7517 JSON Web Key Set: the public keys that verify access tokens."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "keys": [
+                        {
+                            "kty": "OKP",
+                            "crv": "Ed25519",
+                            "x": "tEdEKSrwp0ySEn5dLzJ7-0DHPgbqG2hV5iA4CDBPopo",
+                            "kid": "2KKqCeYUO5aFAwSbyy7LLgA7x_zdk7QWOF4oo1b_Kj4",
+                            "use": "sig",
+                            "alg": "EdDSA",
+                        }
+                    ]
+                }
+            ]
+        }
+    )
 
     keys: list[Jwk]

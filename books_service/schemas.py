@@ -35,6 +35,7 @@ from books_service.models import (
 )
 from books_service.pagination import MAX_CURSOR_LENGTH
 from books_service.records import complete, fold
+from common.openapi import NOT_BLANK, stated
 from common.text import line, paragraphs, query_text
 
 # RFC 9110's "#entity-tag": a comma-separated list (empty elements allowed) of optionally weak
@@ -45,10 +46,10 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 YEAR_MIN, YEAR_MAX = -9999, 9999
 
-Title = line(TITLE_MAX)
-Author = line(AUTHOR_MAX)
-ShortText = line(TEXT_MAX)
-Subject = line(SUBJECT_MAX)
+Title = stated(line(TITLE_MAX), pattern=NOT_BLANK)
+Author = stated(line(AUTHOR_MAX), pattern=NOT_BLANK)
+ShortText = stated(line(TEXT_MAX), pattern=NOT_BLANK)
+Subject = stated(line(SUBJECT_MAX), pattern=NOT_BLANK)
 Description = paragraphs(DESCRIPTION_MAX)
 # ASCII digits only: \d (and int()) also take other scripts' digits, which ISO 8601 does not.
 _PARTIAL_DATE = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?")
@@ -160,15 +161,27 @@ def _days_in(year: int, month: int) -> int:
 Isbn = Annotated[
     str, Field(max_length=40, examples=["978-85-359-0277-8"]), AfterValidator(normalise_isbn)
 ]
-Language = Annotated[str, Field(max_length=8, examples=["pt"]), AfterValidator(normalise_language)]
-CoverUrl = Annotated[
-    str,
-    Field(max_length=URL_MAX, examples=["https://covers.example.org/dom-casmurro.jpg"]),
-    AfterValidator(check_cover_url),
-]
-PartialDate = Annotated[
-    str, Field(max_length=10, examples=["1899", "1899-05"]), AfterValidator(check_partial_date)
-]
+# The patterns say what the checks can be read as (what they refuse, not all of it).
+Language = stated(
+    Annotated[str, Field(max_length=8, examples=["pt"]), AfterValidator(normalise_language)],
+    pattern=r"^\s*[A-Za-z]{2,3}\s*$",
+)
+CoverUrl = stated(
+    Annotated[
+        str,
+        Field(max_length=URL_MAX, examples=["https://covers.example.org/dom-casmurro.jpg"]),
+        AfterValidator(check_cover_url),
+    ],
+    pattern=r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#]+(?:[/?#]\S*)?\s*$",
+)
+PartialDate = stated(
+    Annotated[
+        str,
+        Field(max_length=10, examples=["1899", "1899-05"]),
+        AfterValidator(check_partial_date),
+    ],
+    pattern=r"^[0-9]{4}(?:-(?:0[1-9]|1[0-2])(?:-(?:0[1-9]|[12][0-9]|3[01]))?)?$",
+)
 Year = Annotated[int, Field(ge=YEAR_MIN, le=YEAR_MAX)]
 
 
@@ -184,7 +197,32 @@ class BookFields(BaseModel):
     """A book as a client writes it (POST, PUT). Only ``title`` and ``author`` (or ``authors``)
     are required; the spec's ``{"title", "author"}`` is a complete request."""
 
-    model_config = ConfigDict(extra="ignore", strict=True)
+    model_config = ConfigDict(
+        extra="ignore",
+        strict=True,
+        json_schema_extra={
+            # The author's check, as JSON Schema: a display string, or a list of names.
+            "anyOf": [
+                {"required": ["author"], "properties": {"author": {"type": "string"}}},
+                {"required": ["authors"], "properties": {"authors": {"type": "array"}}},
+            ],
+            "examples": [
+                {"title": "Dom Casmurro", "author": "Machado de Assis"},
+                {
+                    "title": "Dom Casmurro",
+                    "authors": ["Machado de Assis"],
+                    "isbn": "978-85-359-0277-8",
+                    "publisher": "Companhia das Letras",
+                    "published_date": "1899",
+                    "language": "por",
+                    "page_count": 256,
+                    "subjects": ["Romance", "Literatura brasileira"],
+                    "cover_url": "https://covers.example.org/dom-casmurro.jpg",
+                    "copies": 2,
+                },
+            ],
+        },
+    )
 
     title: Title = Field(examples=["Dom Casmurro"])  # type: ignore[valid-type]
     subtitle: Title | None = None  # type: ignore[valid-type]
@@ -257,9 +295,20 @@ class BookPatch(BaseModel):
     """A JSON Merge Patch (RFC 7396) of a book: a field given replaces its value, ``null``
     removes it, a field left out keeps it. The patched book is then checked like a new one."""
 
-    model_config = ConfigDict(extra="ignore", strict=True)
+    model_config = ConfigDict(
+        extra="ignore",
+        strict=True,
+        json_schema_extra={
+            "not": {
+                "required": ["author", "authors"],
+                "properties": {"author": {"type": "null"}, "authors": {"type": "null"}},
+            },
+            "examples": [{"copies": 2, "subjects": ["Romance"], "publisher": None}],
+        },
+    )
 
-    title: Title | None = None  # type: ignore[valid-type]
+    # Never null: the title cannot be removed.
+    title: Title | None = Field(None, json_schema_extra={"type": "string"})  # type: ignore[valid-type]
     subtitle: Title | None = None  # type: ignore[valid-type]
     author: Author | None = None  # type: ignore[valid-type]
     authors: list[Author] | None = Field(None, min_length=1, max_length=AUTHORS_MAX)  # type: ignore[valid-type]
@@ -296,7 +345,57 @@ class BookPatch(BaseModel):
         return self.model_dump(include=self.model_fields_set)
 
 
+BOOK_EXAMPLE = {
+    "id": 1,
+    "title": "Dom Casmurro",
+    "subtitle": None,
+    "author": "Machado de Assis",
+    "authors": ["Machado de Assis"],
+    "isbn": "9788535902778",
+    "isbn_10": "8535902775",
+    "publisher": "Companhia das Letras",
+    "published_year": 1899,
+    "published_date": "1899",
+    "language": "pt",
+    "page_count": 256,
+    "subjects": ["Romance", "Literatura brasileira"],
+    "description": "Bento Santiago tells the story of his life and of Capitu.",
+    "cover_url": "https://covers.example.org/dom-casmurro.jpg",
+    "series": None,
+    "series_index": None,
+    "copies": 1,
+    "version": 1,
+    "created_at": "2025-01-31T12:00:00Z",
+    "created_by": "user1",
+    "updated_at": "2025-01-31T12:00:00Z",
+    "updated_by": "user1",
+}
+HISTORY_EXAMPLE = [
+    {
+        "version": 1,
+        "action": "created",
+        "changed_at": "2025-01-31T12:00:00Z",
+        "changed_by": "user1",
+        "changes": {
+            "title": {"from": None, "to": "Dom Casmurro"},
+            "author": {"from": None, "to": "Machado de Assis"},
+            "authors": {"from": None, "to": ["Machado de Assis"]},
+            "copies": {"from": None, "to": 1},
+        },
+    },
+    {
+        "version": 2,
+        "action": "updated",
+        "changed_at": "2025-02-01T09:30:00Z",
+        "changed_by": "user1",
+        "changes": {"copies": {"from": 1, "to": 2}},
+    },
+]
+
+
 class BookOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [BOOK_EXAMPLE]})
+
     id: int
     title: str
     subtitle: str | None
@@ -326,6 +425,8 @@ class BookOut(BaseModel):
 
 class BookList(RootModel[list[BookOut]]):
     """The spec's answer to GET /books: a JSON array of books (now one page of them)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [[BOOK_EXAMPLE]]})
 
 
 class BookPath(BaseModel):
@@ -468,6 +569,8 @@ class IfNoneMatch(RequestModel):
 
 
 class HistoryEntry(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": HISTORY_EXAMPLE})
+
     version: int = Field(description="The book's version after this change")
     action: Literal["created", "updated", "deleted", "restored"]
     changed_at: str = Field(description="UTC, ISO 8601")
@@ -479,3 +582,5 @@ class HistoryEntry(BaseModel):
 
 class History(RootModel[list[HistoryEntry]]):
     """A book's changes, oldest first (one page of them)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [HISTORY_EXAMPLE]})

@@ -44,6 +44,9 @@ def create_base_app(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         DEBUG=settings.debug,
         ESTANTE_SETTINGS=settings,
+        # Swagger UI would send the document to validator.swagger.io for its badge: the docs
+        # never contact the internet.
+        SWAGGER_CONFIG={"validatorUrl": None},
     )
     configure_logging(settings.log_level)
     app.json.sort_keys = False  # type: ignore[attr-defined]

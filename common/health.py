@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from flask import Flask, Response, jsonify
 from flask_openapi3 import APIBlueprint, Tag
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -21,11 +21,27 @@ health_tag = Tag(name="health", description="Liveness and readiness of the servi
 
 
 class Health(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "ok", "service": "books_service"}]}
+    )
+
     status: str
     service: str
 
 
 class Readiness(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "ready",
+                    "service": "books_service",
+                    "checks": {"database": "ok", "jwks": "ok"},
+                }
+            ]
+        }
+    )
+
     status: str
     service: str
     checks: dict[str, str]

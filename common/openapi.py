@@ -6,22 +6,40 @@ every status an endpoint can answer:
 * an endpoint with a JSON body can answer 400 (unparsable), 413 (too large), 415 (not JSON)
   and 422 (invalid fields);
 * an endpoint that needs a token can answer 401;
-* every answer carries ``X-Request-ID``.
+* an endpoint that reads or writes a database can answer 503 with ``Retry-After`` when the
+  database cannot be reached (every endpoint but those in :data:`WITHOUT_DATABASE`);
+* every answer carries ``X-Request-ID``;
+* every request body and every JSON success has an example, taken from its model's JSON
+  schema (the model's ``examples``, or one made of its fields' ``examples``).
 
 Routes declare what is particular to them (404, 403, 409, 429, headers) with :func:`problems`.
+Models state rules that pydantic checks in code (not blank, one of two fields) for the document
+with :func:`stated`, which changes what the schema says, never what is accepted.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
 from flask_openapi3 import OpenAPI
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 PROBLEM_REF = "#/components/schemas/Problem"
 PROBLEM_JSON = "application/problem+json"
+COMPONENT_REF = "#/components/schemas/{model}"
+# At least one character that is not white space: what "must not be empty" means for text that
+# is trimmed before it is checked.
+NOT_BLANK = r"\S"
+
+
+def stated(type_: object, **keywords: Any) -> Any:
+    """``type_`` whose JSON schema also says ``keywords`` (``pattern=NOT_BLANK``): for rules a
+    validator checks in code, so the document says them too. Validation is unchanged, so a
+    keyword must only ever refuse what the validator refuses."""
+    return Annotated[type_, Field(json_schema_extra=keywords)]
 
 
 class FieldError(BaseModel):
@@ -45,6 +63,23 @@ class Problem(BaseModel):
 class ServiceIndex(BaseModel):
     """What ``GET /`` of each service answers: its name, version and where things are."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Estante Books Service",
+                    "version": "1.0.0",
+                    "links": {
+                        "books": "/books",
+                        "health": "/healthz",
+                        "openapi": "/openapi.json",
+                        "docs": "/docs",
+                    },
+                }
+            ]
+        }
+    )
+
     name: str
     version: str
     links: dict[str, str]
@@ -57,7 +92,7 @@ def problem_response(status: int, description: str | None = None) -> dict[str, A
     }
 
 
-def problems(*statuses: int, **descriptions: str) -> dict[int, dict[str, Any]]:
+def problems(*statuses: int) -> dict[int, dict[str, Any]]:
     """Error responses for a route's ``responses=``: ``problems(404, 409)``."""
     return {status: problem_response(status) for status in statuses}
 
@@ -70,72 +105,212 @@ REQUEST_ID_HEADER = header("The request id (from X-Request-ID, or generated)")
 RETRY_AFTER_HEADER = header("Seconds to wait before trying again", "integer")
 BODY_ERRORS = (400, 413, 415, 422)
 METHODS = ("get", "put", "post", "delete", "patch")
+# The only paths that answer without a database: the services' indexes, liveness and the
+# public keys (read from files). /readyz reports on the database with its own 503.
+WITHOUT_DATABASE = frozenset({"/", "/healthz", "/readyz", "/.well-known/jwks.json"})
+DATABASE_UNAVAILABLE = (
+    "Service Unavailable: the database (or another service this one needs) cannot be reached "
+    "right now; try again after Retry-After seconds"
+)
+
+
+def operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in document.get("paths", {}).items():
+        for method in METHODS:
+            if method in item:
+                yield path, method, item[method]
 
 
 def add_links(document: dict[str, Any]) -> None:
     """OpenAPI links from "create" to what can be done with the created thing: a 201 of
-    ``POST /things`` answers an ``id`` that ``/things/{thing_id}`` takes. Clients and tools
-    (Schemathesis's stateful tests) follow them: create, then get, update, delete."""
+    ``POST /things`` answers an ``id`` that ``/things/{thing_id}`` (and what is read under it,
+    ``GET /things/{thing_id}/history``) takes, and its ``ETag`` is what ``If-Match`` wants.
+    Clients and tools (Schemathesis's stateful tests) follow them: create, then read, update,
+    delete."""
     paths = document.get("paths", {})
     for path, item in paths.items():
         created = item.get("post", {}).get("responses", {}).get("201")
         if not created:
             continue
+        etag = "ETag" in created.get("headers", {})
         for other, other_item in paths.items():
-            prefix, _, last = other.rpartition("/")
-            if prefix != path or not (last.startswith("{") and last.endswith("}")):
+            if not other.startswith(path + "/{"):
                 continue
-            parameter = last[1:-1]
-            links = created.setdefault("links", {})
+            parameter, _, rest = other[len(path) + 2 :].partition("}")
+            if rest.count("/") > 1 or "{" in rest:
+                continue
             for method in METHODS:
                 operation = other_item.get(method)
-                if operation and operation.get("operationId"):
-                    links[f"{method.capitalize()}Created"] = {
-                        "operationId": operation["operationId"],
-                        "parameters": {parameter: "$response.body#/id"},
+                if not operation or not operation.get("operationId"):
+                    continue
+                if rest and method != "get":
+                    continue  # sub-resources are read; changing them is another story
+                parameters = {parameter: "$response.body#/id"}
+                names = {p.get("name") for p in operation.get("parameters", [])}
+                if etag and "If-Match" in names:
+                    parameters["header.If-Match"] = "$response.header.ETag"
+                name = method.capitalize() + "Created" + rest.strip("/").title().replace("_", "")
+                created.setdefault("links", {})[name] = {
+                    "operationId": operation["operationId"],
+                    "parameters": parameters,
+                }
+
+
+def models_of(package: str) -> dict[str, type[BaseModel]]:
+    """The pydantic models of a service's package and of ``common``, by the name their schemas
+    have in the document (flask-openapi3 names a model's schema after its title)."""
+    found: dict[str, type[BaseModel]] = {}
+    pending: list[type[BaseModel]] = [BaseModel]
+    while pending:
+        model = pending.pop()
+        pending.extend(model.__subclasses__())
+        if model.__module__.partition(".")[0] in (package, "common"):
+            found.setdefault(model.model_config.get("title") or model.__name__, model)
+    return found
+
+
+_MISSING = object()
+
+
+def _example(schema: dict[str, Any], definitions: dict[str, Any]) -> Any:
+    """An example instance of ``schema`` made of its own or its fields' examples, or
+    ``_MISSING`` when a required part has none."""
+    if schema.get("examples"):
+        return schema["examples"][0]
+    if "$ref" in schema:
+        return _example(definitions.get(schema["$ref"].rpartition("/")[2], {}), definitions)
+    for alternative in schema.get("anyOf", []):
+        if alternative.get("type") != "null":
+            value = _example(alternative, definitions)
+            if value is not _MISSING:
+                return value
+    if schema.get("type") == "array":
+        item = _example(schema.get("items", {}), definitions)
+        return _MISSING if item is _MISSING else [item]
+    if schema.get("type") == "object" and "properties" in schema:
+        instance = {}
+        for name, field in schema["properties"].items():
+            value = _example(field, definitions)
+            if value is not _MISSING:
+                instance[name] = value
+            elif name in schema.get("required", ()):
+                return _MISSING
+        return instance
+    return _MISSING
+
+
+def examples_of(model: type[BaseModel]) -> list[Any]:
+    """The model's own ``examples``, or one example made of its fields' examples."""
+    schema = model.model_json_schema(ref_template="#/$defs/{model}")
+    if schema.get("examples"):
+        return list(schema["examples"])
+    example = _example(schema, schema.get("$defs", {}))
+    return [] if example is _MISSING else [example]
+
+
+def _schema_name(schema: dict[str, Any]) -> str | None:
+    if "$ref" in schema:
+        return str(schema["$ref"]).rpartition("/")[2]
+    return schema.get("title")
+
+
+def add_examples(document: dict[str, Any], models: dict[str, type[BaseModel]]) -> None:
+    """Examples in the media types of request bodies and JSON successes (Swagger UI shows them;
+    flask-openapi3 drops the models' own)."""
+    for _, _, operation in operations(document):
+        contents = [operation.get("requestBody", {}).get("content", {})]
+        contents += [
+            response.get("content", {})
+            for status, response in operation.get("responses", {}).items()
+            if status.startswith("2")
+        ]
+        for content in contents:
+            for media in content.values():
+                model = models.get(_schema_name(media.get("schema", {})) or "")
+                if model is None or "example" in media or "examples" in media:
+                    continue
+                examples = examples_of(model)
+                if len(examples) == 1:
+                    media["example"] = examples[0]
+                elif examples:
+                    media["examples"] = {
+                        f"example{n}": {"value": value} for n, value in enumerate(examples, 1)
                     }
 
 
-def complete(document: dict[str, Any]) -> dict[str, Any]:
+def _walk(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def resolve_local_definitions(document: dict[str, Any], models: dict[str, type[BaseModel]]) -> None:
+    """A schema written inline (``BookList.model_json_schema()``) refers to its nested models
+    as ``#/$defs/...``, which flask-openapi3 does not carry into the document: the nested
+    models become components, and the references point at them."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    pending = [node for node in _walk(document.get("paths", {})) if "$ref" in node]
+    while pending:
+        node = pending.pop()
+        prefix, _, name = str(node["$ref"]).rpartition("/")
+        if prefix != "#/$defs":
+            continue
+        node["$ref"] = COMPONENT_REF.format(model=name)
+        if name in schemas or name not in models:
+            continue
+        schema = models[name].model_json_schema(ref_template=COMPONENT_REF)
+        for nested, definition in schema.pop("$defs", {}).items():
+            schemas.setdefault(nested, definition)
+        schemas[name] = schema
+
+
+def complete(
+    document: dict[str, Any], models: dict[str, type[BaseModel]] | None = None
+) -> dict[str, Any]:
     """Apply the house rules above to a generated document (returns a new one)."""
     document = copy.deepcopy(document)
+    models = models or {}
     add_links(document)
+    resolve_local_definitions(document, models)
+    add_examples(document, models)
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
-    schemas["FieldError"] = FieldError.model_json_schema(
-        ref_template="#/components/schemas/{model}"
-    )
-    schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas["FieldError"] = FieldError.model_json_schema(ref_template=COMPONENT_REF)
+    schemas["Problem"] = Problem.model_json_schema(ref_template=COMPONENT_REF)
     schemas.pop("ValidationErrorModel", None)
-    for path_item in document.get("paths", {}).values():
-        for method in METHODS:
-            operation = path_item.get(method)
-            if operation is None:
-                continue
-            responses = operation.setdefault("responses", {})
-            if "requestBody" not in operation and not operation.get("parameters"):
-                responses.pop("422", None)  # nothing the client sends can be invalid
-            if "requestBody" in operation:
-                for status in BODY_ERRORS:
-                    responses.setdefault(str(status), problem_response(status))
-            if operation.get("security"):
-                responses.setdefault("401", problem_response(401))
-            for status, response in responses.items():
-                code = int(status)
-                if code >= 400:
-                    response["content"] = {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}}
-                    response.setdefault("description", HTTPStatus(code).phrase)
-                headers = response.setdefault("headers", {})
-                headers.setdefault("X-Request-ID", REQUEST_ID_HEADER)
-                if code in (429, 503):
-                    headers.setdefault("Retry-After", RETRY_AFTER_HEADER)
-                if code == 401:
-                    headers.setdefault("WWW-Authenticate", header("Bearer"))
+    for path, _, operation in operations(document):
+        responses = operation.setdefault("responses", {})
+        if "requestBody" not in operation and not operation.get("parameters"):
+            responses.pop("422", None)  # nothing the client sends can be invalid
+        if "requestBody" in operation:
+            for status in BODY_ERRORS:
+                responses.setdefault(str(status), problem_response(status))
+        if operation.get("security"):
+            responses.setdefault("401", problem_response(401))
+        if path not in WITHOUT_DATABASE:
+            responses["503"] = problem_response(503, DATABASE_UNAVAILABLE)
+        for status, response in responses.items():
+            code = int(status)
+            if code >= 400:
+                response["content"] = {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}}
+                response.setdefault("description", HTTPStatus(code).phrase)
+            headers = response.setdefault("headers", {})
+            headers.setdefault("X-Request-ID", REQUEST_ID_HEADER)
+            if code in (429, 503):
+                headers.setdefault("Retry-After", RETRY_AFTER_HEADER)
+            if code == 401:
+                headers.setdefault("WWW-Authenticate", header("Bearer"))
     return document
 
 
 class EstanteOpenAPI(OpenAPI):
-    """flask-openapi3's app, whose generated document is completed by :func:`complete`."""
+    """flask-openapi3's app, whose generated document is completed by :func:`complete` with the
+    models of the service's package (``books_service`` for ``books_service.app``)."""
 
     def generate_spec_json(self) -> None:
         super().generate_spec_json()
-        self.spec_json = complete(self.spec_json)
+        models = models_of(self.import_name.partition(".")[0])
+        self.spec_json = complete(self.spec_json, models)
