@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from auth_service.usernames import lookup_key, normalise, username_problem
+from auth_service.usernames import is_valid_username, lookup_key, normalise, username_problem
 
 
 def test_normalise_trims_and_applies_nfkc() -> None:
@@ -14,15 +14,42 @@ def test_normalise_trims_and_applies_nfkc() -> None:
 
 
 @pytest.mark.parametrize(
-    ("a", "b"), [("Ana", "ANA"), ("Straße", "STRASSE"), ("ｍａｒｉａ", "Maria")]
+    ("a", "b"),
+    [
+        ("Ana", "ANA"),
+        ("Straße", "STRASSE"),
+        ("ｍａｒｉａ", "Maria"),
+        ("Jose\u0301", "JOSÉ"),  # decomposed and composed accents are one name
+        ("ΣΊΣΥΦΟΣ", "σίσυφος"),
+    ],
 )
 def test_lookup_keys_ignore_case_and_width(a: str, b: str) -> None:
     assert lookup_key(a) == lookup_key(b)
 
 
-@pytest.mark.parametrize("name", ["abc", "joão.silva", "user_1", "a-b", "x" * 64, "名前です"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "abc",
+        "joão.silva",
+        "user_1",
+        "a-b",
+        "x" * 64,
+        "名前です",
+        "नमस्ते",  # Devanagari: the virama and the vowel sign are combining marks (Mn)
+        "தமிழ்",  # Tamil: a spacing vowel sign (Mc) and a virama (Mn)
+        "สวัสดี",  # Thai: vowel and tone marks above letters
+        "Nguyễn",  # Vietnamese (NFKC composes its two diacritics into one letter)
+        "أحمد",
+        "123",  # digits alone are a name
+        "_ana_",
+        "a.b",
+        "e" + "\u0301" * 4,  # four marks on a letter (composed: é and three more)
+    ],
+)
 def test_accepted_names(name: str) -> None:
-    assert username_problem(name) is None
+    assert username_problem(normalise(name)) is None
+    assert is_valid_username(normalise(name))
 
 
 @pytest.mark.parametrize(
@@ -34,7 +61,26 @@ def test_accepted_names(name: str) -> None:
         ("ana@example", "only letters"),
         ("emoji😀x", "only letters"),
         ("nul\x00x", "only letters"),
+        ("tab\tx", "only letters"),
+        ("zero\u200bwidth", "only letters"),  # format characters (Cf) are not letters
+        ("...", "at least one letter or digit"),
+        ("-_-", "at least one letter or digit"),
+        ("___", "at least one letter or digit"),
+        ("\u0301abc", "combining marks"),  # a mark with nothing under it
+        ("_\u0301ab", "combining marks"),  # ... or on punctuation
+        ("1\u0301ab", "combining marks"),  # ... or on a digit
+        ("a" + "\u0301\u0302\u0303\u0304\u0306\u0307", "combining marks"),  # a pile of marks
     ],
 )
 def test_refused_names(name: str, problem: str) -> None:
-    assert problem in (username_problem(name) or "")
+    assert problem in (username_problem(normalise(name)) or "")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, 5, ["ana"], "", "ab", "x" * 100_000, "ana\x00", " ana", "ＡＮＡ", "Jose\u0301", "..."],
+)
+def test_claims_that_are_not_registrable_names(value: object) -> None:
+    # What a token's username claim must not be: not a string, too long, not normalised
+    # (a registered name is stored normalised), or against the rules.
+    assert not is_valid_username(value)
