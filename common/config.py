@@ -26,6 +26,7 @@ DEFAULT_ISSUER = "estante-auth"
 DEFAULT_AUDIENCE = "estante"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+MAX_JWT_LEEWAY = 60
 
 
 class ConfigError(Exception):
@@ -145,6 +146,8 @@ class ServiceSettings(BaseSettings):
     # Both services must agree on these: the auth service writes them, the books service checks.
     issuer: str = Field(DEFAULT_ISSUER, min_length=1, validation_alias=env("JWT_ISSUER"))
     audience: str = Field(DEFAULT_AUDIENCE, min_length=1, validation_alias=env("JWT_AUDIENCE"))
+    # How far apart the issuer's and a verifier's clocks may be (tokens set nbf = iat).
+    jwt_leeway: int = Field(5, ge=0, le=MAX_JWT_LEEWAY, validation_alias=env("JWT_LEEWAY_SECONDS"))
     # How far apart the issuer's and a verifier's clocks may be (tokens set nbf = iat).
 
     # Set by each service: its own name, port and database (a SQLite file in data/ by default).

@@ -136,7 +136,21 @@ def test_without_any_key_the_books_service_answers_503(tmp_path: Path) -> None:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        eddsa = jwt.encode({"sub": "1"}, pem, algorithm="EdDSA", headers={"kid": "k"})
+        # A token that looks right in every way the verifier can check without a key.
+        now = int(time.time())
+        claims = {
+            "iss": "estante-auth",
+            "aud": "estante",
+            "sub": "1",
+            "username": "someone",
+            "roles": ["librarian"],
+            "iat": now,
+            "nbf": now,
+            "exp": now + 600,
+            "jti": "a-token-id",
+            "type": "access",
+        }
+        eddsa = jwt.encode(claims, pem, algorithm="EdDSA", headers={"kid": "k", "typ": "at+jwt"})
         response = requests.post(
             f"{stack.books_url}/books",
             json={"title": "a", "author": "b"},

@@ -44,9 +44,15 @@ def good_claims(**overrides: Any) -> dict[str, Any]:
 
 
 def sign_with_service_key(stack: Stack, claims: dict[str, Any], **header: Any) -> str:
+    """A token signed with the service's own key: as good as the claims and header it gets
+    (by default those of a real access token, ``typ: at+jwt``)."""
     key = KeyRing.load(stack.keys_dir()).active
+    headers = {"kid": key.kid, "typ": "at+jwt", **header}
     return jwt.encode(
-        claims, key.private_pem, algorithm="EdDSA", headers={"kid": key.kid, **header}
+        claims,
+        key.private_pem,
+        algorithm="EdDSA",
+        headers={k: v for k, v in headers.items() if v is not None},
     )
 
 
@@ -124,6 +130,31 @@ BAD_TOKENS: dict[str, Callable[[Stack, str], str]] = {
     "no exp": lambda s, _t: sign_with_service_key(s, good_claims(exp=None)),
     "no audience": lambda s, _t: sign_with_service_key(s, good_claims(aud=None)),
     "refresh type": lambda s, _t: sign_with_service_key(s, good_claims(type="refresh")),
+    "roles not a list": lambda s, _t: sign_with_service_key(s, good_claims(roles="librarian")),
+}
+
+# Signed by the service's key but not what an access token is (RFC 9068 §4, RFC 8725 §3.11):
+# refused by the Books Service, /validate, /introspect and /me alike. Each is built on the
+# claims of a real user (``sub``), so only the one thing named is wrong.
+NOT_ACCESS_TOKENS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "typ JWT": ({}, {"typ": "JWT"}),
+    "typ refresh+jwt": ({}, {"typ": "refresh+jwt"}),
+    "no typ": ({}, {"typ": None}),
+    "no nbf": ({"nbf": None}, {}),
+    "no jti": ({"jti": None}, {}),
+    "empty jti": ({"jti": ""}, {}),
+    "jti not a string": ({"jti": 12345}, {}),
+    "no type claim": ({"type": None}, {}),
+    "no username": ({"username": None}, {}),
+    "username of 100k characters": ({"username": "m" * 100_000}, {}),
+    "username with NUL": ({"username": "mal\u0000lory"}, {}),
+    "username not normalised": ({"username": " mallory"}, {}),
+    "username of punctuation": ({"username": "..."}, {}),
+    "sub not a user id": ({"sub": "admin"}, {}),
+    "a thousand roles": ({"roles": ["librarian"] * 1000}, {}),
+    "no roles": ({"roles": None}, {}),
+    "nbf not a number": ({"nbf": "now"}, {}),
+    "session id too long": ({"sid": "s" * 100}, {}),
 }
 
 
@@ -177,12 +208,111 @@ def test_missing_or_wrong_authorization_header(stack: Stack, header: str | None)
     assert stack.list_books() == before
 
 
-def test_a_good_token_signed_by_the_service_key_works(stack: Stack, real_token: str) -> None:
-    # The forgeries above differ from this one only in what they break: the check is real.
+def real_user_claims(real_token: str, **overrides: Any) -> dict[str, Any]:
     claims = jwt.decode(real_token, options={"verify_signature": False})
-    token = sign_with_service_key(stack, good_claims(sub=claims["sub"], username="forged-ok"))
+    base = {"sub": claims["sub"], "username": "forged-ok", "roles": ["librarian"]}
+    return good_claims(**{**base, **overrides})
+
+
+def judged_everywhere(stack: Stack, token: str) -> tuple[int, bool, bool, int]:
+    """(books write status, /validate active, /introspect active, /me status)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    write = requests.post(
+        f"{stack.books_url}/books?allow_duplicate=true",
+        json={"title": "judged", "author": "x"},
+        headers=headers,
+        timeout=10,
+    )
+    validate = requests.post(f"{stack.auth_url}/validate", json={"token": token}, timeout=10)
+    introspect = requests.post(f"{stack.auth_url}/introspect", data={"token": token}, timeout=10)
+    me = requests.get(f"{stack.auth_url}/me", headers=headers, timeout=10)
+    return (
+        write.status_code,
+        validate.json()["active"],
+        introspect.json()["active"],
+        me.status_code,
+    )
+
+
+def test_a_good_token_signed_by_the_service_key_works(stack: Stack, real_token: str) -> None:
+    # The forgeries here differ from this one only in what they break: the checks are real.
+    token = sign_with_service_key(stack, real_user_claims(real_token))
+    assert judged_everywhere(stack, token) == (201, True, True, 200)
     book = stack.add_book(token, title="signed by the real key")
     assert book["created_by"] == "forged-ok"
+    # The media type is compared ignoring case, and may carry its "application/" (RFC 7515).
+    for typ in ("AT+JWT", "application/at+jwt"):
+        token = sign_with_service_key(stack, real_user_claims(real_token), typ=typ)
+        assert judged_everywhere(stack, token) == (201, True, True, 200), typ
+
+
+@pytest.mark.parametrize("kind", list(NOT_ACCESS_TOKENS))
+def test_tokens_that_are_not_access_tokens_are_refused_everywhere(
+    stack: Stack, real_token: str, kind: str
+) -> None:
+    before = stack.list_books()
+    overrides, header = NOT_ACCESS_TOKENS[kind]
+    token = sign_with_service_key(stack, real_user_claims(real_token, **overrides), **header)
+    assert judged_everywhere(stack, token) == (401, False, False, 401)
+    assert stack.list_books() == before
+
+
+def test_a_tokens_username_is_a_registrable_name(stack: Stack) -> None:
+    # Names in scripts with combining marks register, log in and sign their books...
+    for base in ("नमस्ते", "தமிழ்"):
+        name = f"{base}{uuid.uuid4().hex[:6]}"
+        token = stack.register(name)["access_token"]
+        assert jwt.decode(token, options={"verify_signature": False})["username"] == name
+        assert stack.add_book(token, title=f"by {base}")["created_by"] == name
+    # ...names without a letter or digit do not.
+    for name in ("...", "-_-", "_._"):
+        response = requests.post(
+            f"{stack.auth_url}/register",
+            json={"username": name, "password": "correct horse battery staple"},
+            timeout=10,
+        )
+        assert response.status_code == 422
+        assert "at least one letter or digit" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "bEaReR"])
+def test_the_bearer_scheme_is_case_insensitive(stack: Stack, real_token: str, scheme: str) -> None:
+    headers = {"Authorization": f"{scheme} {real_token}"}
+    write = requests.post(
+        f"{stack.books_url}/books?allow_duplicate=true",
+        json={"title": "lower-case scheme", "author": "x"},
+        headers=headers,
+        timeout=10,
+    )
+    assert write.status_code == 201, write.text
+    assert requests.get(f"{stack.auth_url}/me", headers=headers, timeout=10).status_code == 200
+    validate = requests.post(f"{stack.auth_url}/validate", headers=headers, timeout=10)
+    assert validate.json()["active"] is True
+
+
+def test_a_little_clock_skew_is_tolerated(stack: Stack, real_token: str) -> None:
+    # An issuer whose clock runs 3 s ahead makes tokens "not valid yet" for 3 s here; the
+    # leeway (JWT_LEEWAY_SECONDS, 5 s by default) accepts them. Further off is refused.
+    now = int(time.time())
+    ahead = sign_with_service_key(stack, real_user_claims(real_token, iat=now + 3, nbf=now + 3))
+    assert judged_everywhere(stack, ahead) == (201, True, True, 200)
+    far_ahead = real_user_claims(real_token, iat=now + 60, nbf=now + 60)
+    assert judged_everywhere(stack, sign_with_service_key(stack, far_ahead)) == (
+        401,
+        False,
+        False,
+        401,
+    )
+    # Expired a moment ago is still within the leeway; a minute ago is not.
+    just_expired = real_user_claims(real_token, iat=now - 900, nbf=now - 900, exp=now - 2)
+    assert judged_everywhere(stack, sign_with_service_key(stack, just_expired))[0] == 201
+    expired = real_user_claims(real_token, iat=now - 960, nbf=now - 960, exp=now - 60)
+    assert judged_everywhere(stack, sign_with_service_key(stack, expired)) == (
+        401,
+        False,
+        False,
+        401,
+    )
 
 
 def test_issued_token_shape(stack: Stack, real_token: str) -> None:
@@ -204,7 +334,7 @@ def test_issued_token_shape(stack: Stack, real_token: str) -> None:
 
 @pytest.mark.parametrize(
     ("roles", "status"),
-    [(["reader"], 403), ([], 403), ("librarian", 403), (["librarian"], 201), (["admin"], 201)],
+    [(["reader"], 403), ([], 403), (["guest"], 403), (["librarian"], 201), (["admin"], 201)],
 )
 def test_writes_need_a_writer_role(stack: Stack, roles: Any, status: int) -> None:
     before = stack.list_books()
