@@ -117,7 +117,9 @@ class TokenRequest(Strict):
         }
     )
 
-    token: OpaqueToken
+    # Any string: a value that is not a good token (too long, not ASCII, empty) is simply
+    # inactive, never a validation error (RFC 7662 §2.2, RFC 7009 §2.2).
+    token: str = Field(description="The token to look at; any string.")
     token_type_hint: Literal["access_token", "refresh_token"] | None = None
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from flask import Response, jsonify, request, url_for
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import ValidationError
+from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 from auth_service import __version__, sessions
 from auth_service.schemas import Introspection, Jwks, TokenRequest
 from auth_service.tokens import get_keyring, introspect
 from common.db import get_db
-from common.json_body import no_json_body
+from common.json_body import BodyNotAnObject, no_json_body
 from common.openapi import ServiceIndex
 
 TOKEN_REQUEST_BODY = {
@@ -29,52 +30,92 @@ tokens_tag = Tag(name="tokens", description="Validate and revoke tokens; public 
 api = APIBlueprint("tokens", __name__, abp_tags=[tokens_tag])
 
 
-def token_request() -> TokenRequest:
-    """The token to look at: a form field (as RFC 7662/7009 clients send it), a JSON body, or,
-    for convenience, the request's own bearer token."""
+def _request_body() -> object:
+    """The body as sent: a form (as RFC 7662/7009 clients send it), JSON, or nothing."""
     if request.mimetype == "application/x-www-form-urlencoded":
-        data: object = request.form.to_dict()
-    elif request.mimetype == "application/json" or request.get_data(cache=True):
-        data = request.get_json(silent=False)
-    else:
-        data = {}
-    if isinstance(data, dict) and "token" not in data:
+        return request.form.to_dict()
+    raw = request.get_data(cache=True)
+    is_json = request.mimetype == "application/json" or request.mimetype.endswith("+json")
+    if not raw.strip():
+        return {}
+    if not is_json:
+        raise UnsupportedMediaType(
+            'Send the token as a form field (token=...) or as JSON ({"token": "..."}).'
+        )
+    try:
+        return request.get_json()
+    except BadRequest:
+        raise BadRequest("The request body is not valid JSON.") from None
+    except RecursionError:
+        raise BadRequest("The request body is nested too deeply.") from None
+
+
+def token_request() -> TokenRequest:
+    """The token to look at: from the body, or, for convenience, the request's own bearer
+    token. A body that cannot be read is a 415 or 400, one that is not an object a 422, and
+    a missing or non-string ``token`` a 422 (ValidationError); any string is a token to judge."""
+    data = _request_body()
+    if not isinstance(data, dict):
+        raise BodyNotAnObject(
+            "The request body must be a JSON object.",
+            errors=[{"field": "body", "message": "must be a JSON object", "type": "dict_type"}],
+        )
+    if "token" not in data:
         scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "bearer" and credentials.strip():
             data = {**data, "token": credentials.strip()}
-    if not isinstance(data, dict):
-        data = {"token": None}
     return TokenRequest.model_validate(data)
 
 
+@api.post(
+    "/validate",
+    responses={200: Introspection},
+    openapi_extensions=TOKEN_REQUEST_BODY,
+)
 @no_json_body
 def validate() -> Response:
-    """Is this token good right now? ``{"active": true, ...claims}`` or ``{"active": false}``.
+    """Is this access token good right now? ``{"active": true, ...claims}`` or
+    ``{"active": false}``.
 
     Send ``{"token": "..."}`` as JSON, ``token=...`` as a form, or the token as
-    ``Authorization: Bearer``. Expired, tampered, revoked tokens and tokens of unknown or
-    disabled users are all simply inactive.
+    ``Authorization: Bearer``. Only access tokens are ever active here: a refresh token, like
+    an expired, tampered or revoked token or one of an unknown or disabled user, is simply
+    inactive (``/introspect`` describes refresh tokens too).
+    """
+    body = token_request()
+    return jsonify(introspect(get_db(), body.token, access_only=True))
+
+
+@api.post(
+    "/introspect",
+    responses={200: Introspection},
+    endpoint="introspect",
+    openapi_extensions=TOKEN_REQUEST_BODY,
+)
+@no_json_body
+def introspect_token() -> Response:
+    """RFC 7662 introspection: what an access or refresh token says, if it is good right now.
+
+    Access tokens answer ``token_type: "Bearer"`` (their OAuth token type), refresh tokens
+    ``token_type: "refresh_token"``; anything else is ``{"active": false}``. ``token_type_hint``
+    is accepted; both kinds are recognised by their form whatever it says (RFC 7662 §2.1).
     """
     body = token_request()
     return jsonify(introspect(get_db(), body.token))
 
 
-for path in ("/validate", "/introspect"):
-    api.post(
-        path,
-        responses={200: Introspection},
-        endpoint=path.strip("/"),
-        openapi_extensions=TOKEN_REQUEST_BODY,
-    )(validate)
-
-
-@api.post("/revoke", responses={200: None}, openapi_extensions=TOKEN_REQUEST_BODY)
+@api.post(
+    "/revoke",
+    responses={200: None},
+    openapi_extensions=TOKEN_REQUEST_BODY,
+)
 @no_json_body
 def revoke() -> Response:
-    """RFC 7009: end the session of this refresh or access token. Always answers 200."""
+    """RFC 7009: end the session of this refresh or access token. Answers 200 for any token
+    value, known or not, and even without one; only a body that cannot be read is refused."""
     try:
         body = token_request()
-    except ValidationError:
+    except (ValidationError, BodyNotAnObject):
         return Response(status=200)
     db = get_db()
     claims = introspect(db, body.token)

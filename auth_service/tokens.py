@@ -83,11 +83,19 @@ def issue_tokens(issued: sessions.Issued) -> TokenResponse:
 INACTIVE: dict[str, Any] = {"active": False}
 
 
-def introspect(db: Database, token: str) -> dict[str, Any]:
-    """RFC 7662: what the token says, if it is good right now; ``{"active": false}`` if not."""
+MAX_TOKEN_LENGTH = 4096
+
+
+def introspect(db: Database, token: str, *, access_only: bool = False) -> dict[str, Any]:
+    """RFC 7662: what the token says, if it is good right now; ``{"active": false}`` if not.
+    With ``access_only``, a refresh token is inactive too (``/validate`` judges access tokens).
+    """
+    # Ours are ASCII and far shorter: anything else is inactive without any work.
+    if not (0 < len(token) <= MAX_TOKEN_LENGTH and token.isascii()):
+        return INACTIVE
     if token.count(".") == 2:
         return _introspect_access_token(db, token)
-    return _introspect_refresh_token(db, token)
+    return INACTIVE if access_only else _introspect_refresh_token(db, token)
 
 
 def _introspect_access_token(db: Database, token: str) -> dict[str, Any]:
@@ -108,7 +116,8 @@ def _introspect_access_token(db: Database, token: str) -> dict[str, Any]:
             return INACTIVE
         return {
             "active": True,
-            "token_type": "access_token",
+            # RFC 7662 §2.2: the OAuth token type (RFC 6749 §7.1) of an access token.
+            "token_type": "Bearer",
             "sub": claims["sub"],
             "username": user.username,
             "roles": user.roles,
@@ -139,6 +148,8 @@ def _introspect_refresh_token(db: Database, token: str) -> dict[str, Any]:
             return INACTIVE
         return {
             "active": True,
+            # Refresh tokens have no OAuth token type: the RFC 7009 hint name says what it is,
+            # and differs from "Bearer" for any resource server that checks.
             "token_type": "refresh_token",
             "sub": str(user.id),
             "username": user.username,

@@ -3,10 +3,13 @@ change, validation/introspection and revocation."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import requests
+from sqlalchemy import text
 
+from common.db import create_db_engine
 from tests.integration.harness import STRONG_PASSWORD, Stack
 
 
@@ -28,6 +31,20 @@ def login(stack: Stack, username: str, password: str = STRONG_PASSWORD) -> dict[
     response = post(stack, "/login", json={"username": username, "password": password})
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def auth_database_url(stack: Stack) -> str:
+    return stack.auth.env.get("AUTH_DATABASE_URL") or f"sqlite:///{stack.data_dir / 'auth.db'}"
+
+
+def query_auth_database(stack: Stack, sql: str, **params: Any) -> list[Any]:
+    """Read the auth service's own database, as someone who stole a copy of it would."""
+    engine = create_db_engine(auth_database_url(stack))
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(text(sql), params).all())
+    finally:
+        engine.dispose()
 
 
 def test_refresh_rotates_both_tokens(stack: Stack) -> None:
@@ -78,10 +95,16 @@ def test_a_lost_response_can_be_retried_within_the_grace_period(stack: Stack) ->
 def test_only_the_immediate_predecessor_gets_the_grace(stack: Stack) -> None:
     a = stack.register()
     b = refresh(stack, a["refresh_token"]).json()
-    refresh(
-        stack, b["refresh_token"]
-    )  # b's child exists and b was used: a is not the newest's parent
-    assert refresh(stack, a["refresh_token"]).status_code == 401
+    c = refresh(stack, b["refresh_token"])
+    assert c.status_code == 200
+    # b is the parent of the newest token (c, unused): presenting it again is a retry...
+    retried = refresh(stack, b["refresh_token"])
+    assert retried.status_code == 200
+    # ...but a is two steps back: reuse, and the whole session ends, the retried chain too.
+    reused = refresh(stack, a["refresh_token"])
+    assert reused.status_code == 401
+    assert "revoked" in reused.json()["detail"]
+    assert refresh(stack, retried.json()["refresh_token"]).status_code == 401
 
 
 def test_access_and_refresh_tokens_are_not_interchangeable(stack: Stack) -> None:
@@ -149,10 +172,13 @@ def test_changing_the_password_ends_the_other_sessions(stack: Stack) -> None:
         stack,
         "/me/password",
         headers=auth,
-        json={"current_password": STRONG_PASSWORD, "new_password": "password"},
+        json={"current_password": STRONG_PASSWORD, "new_password": "qwerty123"},
     )
     assert weak.status_code == 422
-    assert "password" not in weak.text.split('"detail"')[0] or True
+    assert [e["field"] for e in weak.json()["errors"]] == ["new_password"]
+    assert "common" in weak.json()["detail"]
+    # Neither the refused password nor the current one is echoed back.
+    assert "qwerty123" not in weak.text and STRONG_PASSWORD not in weak.text
     changed = post(
         stack,
         "/me/password",
@@ -192,21 +218,97 @@ def test_validate_and_introspect(stack: Stack) -> None:
     assert good["sub"] == str(tokens["user"]["id"])
     assert good["username"] == tokens["user"]["username"]
     assert good["roles"] == ["librarian"]
-    assert good["token_type"] == "access_token"
+    assert good["token_type"] == "Bearer"  # RFC 7662 §2.2: the OAuth token type
     assert {"exp", "iat", "iss", "aud", "jti"} <= set(good)
     # RFC 7662 form encoding, on /introspect.
     form = post(stack, "/introspect", data={"token": tokens["access_token"]})
-    assert form.status_code == 200 and form.json()["active"] is True
+    assert form.status_code == 200 and form.json() == good
     # The bearer header when no body names a token.
     header = post(stack, "/validate", headers={"Authorization": f"Bearer {tokens['access_token']}"})
-    assert header.json()["active"] is True
-    refresh_info = validate(stack, tokens["refresh_token"])
-    assert refresh_info["active"] is True and refresh_info["token_type"] == "refresh_token"
+    assert header.json() == good
+
+
+def test_only_introspect_describes_refresh_tokens(stack: Stack) -> None:
+    tokens = stack.register()
+    refresh_token = tokens["refresh_token"]
+    # /validate answers for access tokens: a refresh token is not one, however it is sent.
+    for request in (
+        {"json": {"token": refresh_token}},
+        {"json": {"token": refresh_token, "token_type_hint": "refresh_token"}},
+        {"data": {"token": refresh_token}},
+        {"headers": {"Authorization": f"Bearer {refresh_token}"}},
+    ):
+        response = post(stack, "/validate", **request)
+        assert response.status_code == 200
+        assert response.json() == {"active": False}, request
+    # /introspect (RFC 7662) says what it is, with any hint or none.
+    for hint in (None, "refresh_token", "access_token"):
+        body = {"token": refresh_token} | ({"token_type_hint": hint} if hint else {})
+        info = post(stack, "/introspect", data=body).json()
+        assert info["active"] is True
+        assert info["token_type"] == "refresh_token"
+        assert info["sub"] == str(tokens["user"]["id"])
+    # The hint does not hide an access token either (RFC 7662 §2.1).
+    info = post(
+        stack,
+        "/introspect",
+        data={"token": tokens["access_token"], "token_type_hint": "refresh_token"},
+    ).json()
+    assert info["active"] is True and info["token_type"] == "Bearer"
+    # Spent, it is inactive everywhere.
+    assert refresh(stack, refresh_token).status_code == 200
+    assert post(stack, "/introspect", data={"token": refresh_token}).json() == {"active": False}
+
+
+BAD_TOKEN_VALUES = {
+    "garbage": "garbage",
+    "three dots": "a.b.c",
+    "empty": "",
+    "long": "x" * 4000,
+    "longer than any token": "x" * 5000,
+    "huge": "e" * 200_000,
+    "not ASCII": "tökén.ünïcödé.sïgnâtürë",
+    "NUL": "abc\u0000def",
+    "lone surrogate": "\ud800",
+}
+
+
+def test_any_bad_token_value_is_inactive_and_revokes_nothing(stack: Stack) -> None:
+    tokens = stack.register()
     head, payload, signature = tokens["access_token"].split(".")
-    for bad in ("garbage", "a.b.c", f"{head}.{payload}.{signature[:-4]}AAAA", "x" * 4000):
-        assert validate(stack, bad) == {"active": False}
-    assert post(stack, "/validate", json={}).status_code == 422
-    assert post(stack, "/validate", json={"token": "x" * 5000}).status_code == 422
+    values = {**BAD_TOKEN_VALUES, "tampered": f"{head}.{payload}.{signature[:-4]}AAAA"}
+    for name, value in values.items():
+        for path in ("/validate", "/introspect"):
+            response = post(stack, path, json={"token": value})
+            assert response.status_code == 200, (name, path, response.text)
+            assert response.json() == {"active": False}, (name, path)
+        assert post(stack, "/revoke", json={"token": value}).status_code == 200, name
+    # Form values too (the RFC 7662/7009 encoding).
+    assert post(stack, "/introspect", data={"token": "x" * 5000}).json() == {"active": False}
+    assert post(stack, "/revoke", data={"token": "x" * 5000}).status_code == 200
+    assert validate(stack, tokens["access_token"])["active"] is True  # nothing was revoked
+
+
+def test_token_endpoints_refuse_bodies_they_cannot_read(stack: Stack) -> None:
+    """What is not a token value: no token at all, a token that is not a string, a body that
+    is not an object, JSON that does not parse, or a content type that is neither."""
+    json_header = {"Content-Type": "application/json"}
+    for path in ("/validate", "/introspect", "/revoke"):
+        broken = post(stack, path, data='{"token": "abc"', headers=json_header)
+        assert broken.status_code == 400, path
+        assert broken.headers["Content-Type"] == "application/problem+json"
+        assert broken.json()["detail"] == "The request body is not valid JSON."
+        text_body = post(stack, path, data="token", headers={"Content-Type": "text/plain"})
+        assert text_body.status_code == 415, path
+        assert "form field" in text_body.json()["detail"]
+    for path in ("/validate", "/introspect"):
+        for body in ({}, {"token": 5}, {"token": None}, [], "token"):
+            response = post(stack, path, json=body)
+            assert response.status_code == 422, (path, body)
+            assert response.headers["Content-Type"] == "application/problem+json"
+    # RFC 7009: revocation answers 200 whatever token value it got, even none.
+    for body in ({}, {"token": 5}, {"token": None}, [], "token"):
+        assert post(stack, "/revoke", json=body).status_code == 200, body
 
 
 def test_revoke_always_answers_200_and_revokes(stack: Stack) -> None:
@@ -236,3 +338,21 @@ def test_refresh_input_errors(stack: Stack) -> None:
         == 415
     )
     assert refresh(stack, "never-issued").status_code == 401
+
+
+def test_secrets_are_stored_only_as_hashes(stack: Stack) -> None:
+    tokens = stack.register()
+    username = tokens["user"]["username"]
+    refreshed = refresh(stack, tokens["refresh_token"]).json()
+    stored = [
+        row.token_hash
+        for row in query_auth_database(stack, "SELECT token_hash FROM refresh_tokens")
+    ]
+    for token in (tokens["refresh_token"], refreshed["refresh_token"]):
+        assert token not in stored
+        assert hashlib.sha256(token.encode()).hexdigest() in stored
+    (user,) = query_auth_database(
+        stack, "SELECT password_hash FROM users WHERE username = :name", name=username
+    )
+    assert user.password_hash.startswith("$argon2id$")
+    assert STRONG_PASSWORD not in user.password_hash
