@@ -8,10 +8,16 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field, SecretStr
 
-from common.config import ServiceSettings, env
+from common.config import MAX_JWT_LEEWAY, ServiceSettings, env
 
 if TYPE_CHECKING:
     from auth_service.keys import RotationPolicy
+
+
+# The largest values the settings below allow. A command run from a shell (``keys prune``) does
+# not know what the running service was configured with, so it assumes the worst.
+MAX_ACCESS_TOKEN_TTL = 86400
+MAX_KEY_ACTIVATION_DELAY = 86400
 
 
 class AuthSettings(ServiceSettings):
@@ -21,7 +27,7 @@ class AuthSettings(ServiceSettings):
     database_url: str = Field("", validation_alias=env("AUTH_DATABASE_URL", "DATABASE_URL"))
     keys_dir: Path | None = Field(None, validation_alias=env("AUTH_KEYS_DIR"))
     access_token_ttl: int = Field(
-        900, ge=30, le=86400, validation_alias=env("ACCESS_TOKEN_TTL_SECONDS")
+        900, ge=30, le=MAX_ACCESS_TOKEN_TTL, validation_alias=env("ACCESS_TOKEN_TTL_SECONDS")
     )
     argon2_time_cost: int = Field(2, ge=1, le=20, validation_alias=env("ARGON2_TIME_COST"))
     argon2_memory_kib: int = Field(
@@ -32,7 +38,7 @@ class AuthSettings(ServiceSettings):
         10, ge=0, le=3600, validation_alias=env("KEYS_RELOAD_SECONDS")
     )
     key_activation_delay: int = Field(
-        60, ge=0, le=86400, validation_alias=env("KEY_ACTIVATION_DELAY_SECONDS")
+        60, ge=0, le=MAX_KEY_ACTIVATION_DELAY, validation_alias=env("KEY_ACTIVATION_DELAY_SECONDS")
     )
 
     # Refresh tokens and sessions.
@@ -76,8 +82,20 @@ class AuthSettings(ServiceSettings):
 
         return RotationPolicy(
             activation_delay=timedelta(seconds=self.key_activation_delay),
-            # Tokens signed just before a key stops signing live one access-token lifetime.
-            retire_after=timedelta(seconds=self.access_token_ttl + 60),
+            # Tokens signed just before a key stops signing live one access-token lifetime,
+            # and verifiers accept them for the leeway beyond it.
+            retire_after=timedelta(seconds=self.access_token_ttl + self.jwt_leeway + 60),
+        )
+
+    def pruning_policy(self) -> RotationPolicy:
+        """The policy for moving key files to ``retired/``: whatever the running service's
+        lifetime and delay are (the shell may not share its environment), no key it could
+        still publish is moved."""
+        from auth_service.keys import RotationPolicy
+
+        return RotationPolicy(
+            activation_delay=timedelta(seconds=MAX_KEY_ACTIVATION_DELAY),
+            retire_after=timedelta(seconds=MAX_ACCESS_TOKEN_TTL + MAX_JWT_LEEWAY + 60),
         )
 
     @property

@@ -5,7 +5,10 @@ Rotation with no downtime, by the clock alone (no state beyond the files):
 * a new key is *published* in the JWKS at once, but only *signs* once it is older than the
   activation delay, so every verifier has had the chance to fetch it first;
 * an older key keeps being published until every token it could have signed has expired
-  (the access-token lifetime after it stopped signing), then it is retired from the JWKS.
+  (the access-token lifetime and the verifiers' leeway after it stopped signing), then it is
+  retired from the JWKS. Moving its file to ``retired/`` (``rotate``, ``prune``) waits for the
+  longest lifetime and delay the settings allow, since the shell running the command need not
+  share the service's settings.
 
 A key's ``kid`` is its RFC 7638 thumbprint, so it never has to be stored or kept in sync.
 
@@ -26,9 +29,13 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+if TYPE_CHECKING:
+    from auth_service.config import AuthSettings
 
 ALGORITHM = "EdDSA"
 DEV_PREFIX = "dev-"
@@ -250,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
         command = sub.add_parser(name, help=help_text)
         command.add_argument("--dir", type=Path, required=True, help="the AUTH_KEYS_DIR directory")
     args = parser.parse_args(argv)
-    policy = policy_from_settings()
+    settings = settings_from_environment()
     if args.command == "ensure" and key_files(args.dir):
         print(f"{args.dir} already holds a signing key")
         return
@@ -258,10 +265,11 @@ def main(argv: list[str] | None = None) -> None:
         path = generate_key(args.dir)
         print(f"created {path.name} (kid {SigningKey.from_file(path).kid})")
     if args.command in ("rotate", "prune"):
-        for path in prune(args.dir, policy):
+        # Not this shell's ACCESS_TOKEN_TTL_SECONDS: the service may run with a longer one.
+        for path in prune(args.dir, settings.pruning_policy()):
             print(f"retired {path.name}")
     if args.command == "list":
-        ring = KeyRing.load(args.dir, policy)
+        ring = KeyRing.load(args.dir, settings.rotation_policy())
         now = datetime.now(UTC)
         active = ring.active_at(now).kid
         published = {k.kid for k in ring.published_at(now)}
@@ -274,10 +282,10 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{key.path.name}\t{key.kid}\t{state}")
 
 
-def policy_from_settings() -> RotationPolicy:
+def settings_from_environment() -> AuthSettings:
     from auth_service.config import AuthSettings  # settings import keys: avoid the cycle
 
-    return AuthSettings().rotation_policy()
+    return AuthSettings()
 
 
 if __name__ == "__main__":

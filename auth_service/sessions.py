@@ -139,8 +139,9 @@ def rotate(db: Database, presented: str, policy: SessionPolicy) -> Issued:
         user = db_session.get_one(User, login.user_id)
         if login.revoked_at is not None or as_utc(login.expires_at) <= now:
             raise InvalidRefreshToken()
+        # Disabling a user revokes their sessions in the same transaction, so this is only a
+        # guard; a revocation written here would be rolled back by the raise anyway.
         if user.is_disabled:
-            revoke_session(db_session, login.id, "user disabled")
             raise InvalidRefreshToken()
         if token.used_at is None:
             if as_utc(token.expires_at) <= now:
