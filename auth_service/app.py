@@ -97,6 +97,7 @@ def prepare(settings: AuthSettings) -> None:
     db = Database(settings.database_url)
     try:
         bootstrap_admin(settings, db)
+        throttle.installation_secret(db)  # created once here, before workers race for it
         throttle.forget_old(db, make_policies(settings).throttle)
     finally:
         db.dispose()

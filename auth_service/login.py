@@ -1,4 +1,5 @@
-"""Logging in: throttling, password check and a new session, in the order that matters."""
+"""Where a password is checked: logging in and changing the password, throttled alike, in the
+order that matters. Registering counts as a first login from that address."""
 
 from __future__ import annotations
 
@@ -17,13 +18,42 @@ def log_in(
     session_policy: sessions.SessionPolicy,
     throttle_policy: throttle.ThrottlePolicy,
 ) -> sessions.Issued:
-    key = usernames.lookup_key(username)
     # Blocked callers are turned away before any password work: cheap for us, slow for them.
-    throttle.check(db, key, client)
-    try:
-        user = accounts.check_password(db, hasher, username, password)
-    except accounts.InvalidCredentials:
-        throttle.record_failure(db, key, client, throttle_policy)
-        raise
-    throttle.record_success(db, key, client)
+    # Others are counted as failing until the password proves otherwise (no check-then-record
+    # race for parallel guesses).
+    attempt = throttle.begin(db, usernames.lookup_key(username), client, throttle_policy)
+    user = accounts.check_password(db, hasher, username, password)
+    throttle.succeeded(db, attempt)
     return accounts.log_in(db, hasher, user, password, session_policy)
+
+
+def change_password(
+    db: Database,
+    hasher: Hasher,
+    username: str,
+    user_id: int,
+    current: str,
+    new: str,
+    client: str,
+    *,
+    keep_session: str | None,
+    throttle_policy: throttle.ThrottlePolicy,
+) -> None:
+    """Change a password; a wrong current password counts like a failed login (a stolen
+    access token must not give unlimited guesses at the password)."""
+    attempt = throttle.begin(db, usernames.lookup_key(username), client, throttle_policy)
+    accounts.change_password(db, hasher, user_id, current, new, keep_session)
+    throttle.succeeded(db, attempt)
+
+
+def register(
+    db: Database,
+    hasher: Hasher,
+    username: str,
+    password: str,
+    client: str,
+    session_policy: sessions.SessionPolicy,
+) -> sessions.Issued:
+    issued = accounts.register(db, hasher, username, password, session_policy)
+    throttle.remember_client(db, usernames.lookup_key(issued.user.username), client)
+    return issued

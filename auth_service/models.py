@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String
+from sqlalchemy import DateTime, Float, ForeignKey, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.clock import utcnow
@@ -121,3 +121,26 @@ class Setting(AuthBase):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(255))
+
+
+class KnownClient(AuthBase):
+    """An address this account has logged in from: such a client is judged by its own
+    failures only, so strangers cannot lock it out (see :mod:`auth_service.throttle`). Keyed by
+    a keyed hash of the username and address: neither is stored."""
+
+    __tablename__ = "known_clients"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class RateLimitCounter(AuthBase):
+    """A fixed-window request counter of the rate limits, shared by every worker and replica
+    when there is no Redis (see :mod:`auth_service.rate_limit_storage`)."""
+
+    __tablename__ = "rate_limit_counters"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer)
+    # Seconds since the epoch, as the ``limits`` library counts them.
+    expires_at: Mapped[float] = mapped_column(Float, index=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from flask import Response, current_app, jsonify, request
 from flask_openapi3 import APIBlueprint, Tag
 
-from auth_service import accounts, login, sessions, throttle
+from auth_service import login, sessions, throttle
 from auth_service.current_user import (
     authenticate_marked_views,
     current_session_id,
@@ -58,8 +58,13 @@ def client_address() -> str:
 
 def register(body: RegisterRequest) -> tuple[Response, int]:
     """Create an account; answers with an access token and a refresh token."""
-    issued = accounts.register(
-        get_db(), get_hasher(), body.username, body.password, get_policies().session
+    issued = login.register(
+        get_db(),
+        get_hasher(),
+        body.username,
+        body.password,
+        client_address(),
+        get_policies().session,
     )
     return jsonify(issue_tokens(issued).model_dump()), 201
 
@@ -128,17 +133,21 @@ def me() -> Response:
     return jsonify(UserOut(id=user.id, username=user.username, roles=user.roles).model_dump())
 
 
-@api.post("/me/password", responses={204: None, **problems(401)}, security=bearer)
+@api.post("/me/password", responses={204: None, **problems(401, 429)}, security=bearer)
 @requires_user
 def change_password(body: ChangePasswordRequest) -> Response:
-    """Change your password (the current one is required); your other sessions end."""
+    """Change your password (the current one is required); your other sessions end. Wrong
+    current passwords are throttled like failed logins (429 with Retry-After)."""
     user = current_user()
-    accounts.change_password(
+    login.change_password(
         get_db(),
         get_hasher(),
+        user.username,
         user.id,
         body.current_password,
         body.new_password,
+        client_address(),
         keep_session=current_session_id(),
+        throttle_policy=get_policies().throttle,
     )
     return Response(status=204)

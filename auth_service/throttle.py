@@ -1,32 +1,58 @@
-"""Login throttling: progressive delays after failed logins, shared through the database.
+"""Password-guessing throttle: progressive delays after failed password checks (logins and
+password changes), shared by every worker and replica through the database.
 
-Two counters are kept, each keyed by a hash (no usernames or addresses stored in clear):
+Three counters, each with its own allowance of free failures:
 
-* the pair (username, client address): a guesser is slowed down on the account they attack;
-* the client address alone, with four times the allowance: one address guessing many names.
+* the pair (username, client address): ``free_attempts`` (5 by default);
+* the username alone, three times that (15): many addresses guessing one account;
+* the client address alone, four times that (20): one address guessing many names.
 
-After ``free_attempts`` failures a key is blocked for 1 s, then 2, 4, 8 … up to ``max_delay``;
-failures older than ``window`` are forgotten. There is deliberately no per-username lock: a
-stranger who fails on your name from their address blocks only themselves, never you.
+Once a counter has used its allowance, each further failure blocks it for 1 s, then 2, 4, 8 …
+up to ``max_delay``; a counter whose last failure is older than ``window`` starts again from
+zero. A blocked request is answered 429 before any password work and is not counted itself.
+A right password clears the pair's counter and gives back the failure it was counted as.
+
+**Known clients.** An address from which an account has logged in (or registered) within
+``KNOWN_CLIENT_DAYS`` is, for that account, judged by the pair counter alone: strangers failing
+on the name from elsewhere (username counter) or on other names from the same address, a NAT
+(address counter), do not lock it out. OWASP's "device cookie" idea, keyed by address because
+API clients keep no cookies. Only failures from that very address on that very account slow it
+down, and those only by the bounded back-off above, never for good.
+
+**Race.** An attempt is counted as a failure *before* the password is checked, in one
+transaction with the counters' rows locked, and given back if the password was right: parallel
+guesses cannot all pass a check made before any of them was recorded.
+
+Counter keys are HMAC-SHA-256 with a random secret per installation, kept in the auth database
+(created on first use): the tables hold no username or address, and, unlike a bare hash of an
+IPv4 address, none can be recovered by hashing all 2³² of them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import math
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from auth_service.models import LoginThrottle
+from auth_service.models import KnownClient, LoginThrottle, RateLimitCounter, Setting
 from common.clock import as_utc, utcnow
 from common.db import Database
 from common.errors import ApiError
 
+USERNAME_ALLOWANCE_FACTOR = 3
 IP_ALLOWANCE_FACTOR = 4
+KNOWN_CLIENT_DAYS = 90
+SECRET_SETTING = "throttle_hmac_key"  # noqa: S105 (the name of a row, not a secret)
+
+_secrets: dict[str, bytes] = {}  # per database URL: read once per process
 
 
 class TooManyAttempts(ApiError):
@@ -36,7 +62,7 @@ class TooManyAttempts(ApiError):
 
     def __init__(self, retry_after: int) -> None:
         super().__init__(
-            f"Too many failed logins; try again in {retry_after} seconds.",
+            f"Too many failed password attempts; try again in {retry_after} seconds.",
             headers={"Retry-After": str(retry_after)},
         )
 
@@ -48,14 +74,54 @@ class ThrottlePolicy:
     window: int = 900
 
 
-def _hash(kind: str, *parts: str) -> str:
-    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
-    return f"{kind}:{digest}"
+@dataclass(frozen=True)
+class _Counted:
+    """One counter as it was before this attempt was counted on it."""
+
+    key: str
+    failures: int  # 0: nothing counts on this key (a new row, or all given back)
+    last_failure_at: datetime
+    blocked_until: datetime | None
 
 
-def throttle_keys(username_key: str, client: str) -> dict[str, int]:
-    """Each key with the factor applied to the free attempts for it."""
-    return {_hash("pair", username_key, client): 1, _hash("ip", client): IP_ALLOWANCE_FACTOR}
+@dataclass(frozen=True)
+class Attempt:
+    """A password check in progress, already counted as a failure."""
+
+    at: datetime
+    pair_key: str
+    known_client_key: str
+    counted: tuple[_Counted, ...]
+
+
+def _insert(session: Session) -> Any:
+    return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
+
+
+def installation_secret(db: Database) -> bytes:
+    """The HMAC key of this installation, created on first use. Every worker and replica
+    reads the same row; two creating it at once agree, since only one insert lands."""
+    cached = _secrets.get(db.url)
+    if cached is not None:
+        return cached
+    with db.read() as session:
+        row = session.get(Setting, SECRET_SETTING)
+        value = row.value if row else None
+    if value is None:
+        with db.transaction() as session:
+            session.execute(
+                _insert(session)(Setting)
+                .values(key=SECRET_SETTING, value=secrets.token_hex(32))
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
+            value = session.get_one(Setting, SECRET_SETTING).value
+    _secrets[db.url] = bytes.fromhex(value)
+    return _secrets[db.url]
+
+
+def keyed_hash(secret: bytes, kind: str, *parts: str) -> str:
+    message = "\x1f".join(parts).encode("utf-8", "surrogatepass")
+    return f"{kind}:{hmac.new(secret, message, hashlib.sha256).hexdigest()}"
 
 
 def delay_for(failures: int, free_attempts: int, max_delay: int) -> int:
@@ -64,59 +130,110 @@ def delay_for(failures: int, free_attempts: int, max_delay: int) -> int:
     return min(max_delay, 2 ** min(failures - free_attempts, 30))
 
 
-def check(db: Database, username_key: str, client: str) -> None:
-    """Raise TooManyAttempts if any of the request's keys is blocked right now."""
-    now = utcnow()
-    with db.read() as session:
-        rows = session.scalars(
-            select(LoginThrottle).where(LoginThrottle.key.in_(throttle_keys(username_key, client)))
-        ).all()
-    waits = [
-        (as_utc(row.blocked_until) - now).total_seconds()
-        for row in rows
-        if row.blocked_until is not None and as_utc(row.blocked_until) > now
-    ]
-    if waits:
-        raise TooManyAttempts(max(1, math.ceil(max(waits))))
-
-
-def _insert_ignore(session: Session, key: str, now: datetime) -> None:
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(
-        insert(LoginThrottle)
+def _locked_row(session: Session, key: str, now: datetime) -> LoginThrottle:
+    """The counter's row, created if need be, locked until the transaction ends. One upsert
+    (a no-op update when the row exists) rather than insert-then-select: the row may be
+    deleted by another transaction in between (PostgreSQL, READ COMMITTED)."""
+    statement = (
+        _insert(session)(LoginThrottle)
         .values(key=key, failures=0, last_failure_at=now)
-        .on_conflict_do_nothing(index_elements=["key"])
+        .on_conflict_do_update(
+            index_elements=["key"], set_={"failures": LoginThrottle.__table__.c.failures}
+        )
+        .returning(LoginThrottle)
     )
+    return session.scalars(statement).one()
 
 
-def record_failure(db: Database, username_key: str, client: str, policy: ThrottlePolicy) -> None:
+def begin(db: Database, username_key: str, client: str, policy: ThrottlePolicy) -> Attempt:
+    """Count a password attempt as a failure, or raise TooManyAttempts (counting nothing) if
+    a counter that applies to it is blocked. Call :func:`succeeded` if the password was right.
+    """
+    secret = installation_secret(db)
+    pair_key = keyed_hash(secret, "pair", username_key, client)
+    known_client_key = keyed_hash(secret, "known", username_key, client)
     now = utcnow()
-    window = timedelta(seconds=policy.window)
     with db.transaction() as session:
-        for key, factor in throttle_keys(username_key, client).items():
-            _insert_ignore(session, key, now)
-            row = session.scalars(
-                select(LoginThrottle).where(LoginThrottle.key == key).with_for_update()
-            ).one()
-            if now - as_utc(row.last_failure_at) > window:
+        known = session.get(KnownClient, known_client_key)
+        is_known = known is not None and now - as_utc(known.last_seen_at) <= timedelta(
+            days=KNOWN_CLIENT_DAYS
+        )
+        factors = {pair_key: 1}
+        if not is_known:
+            factors[keyed_hash(secret, "user", username_key)] = USERNAME_ALLOWANCE_FACTOR
+            factors[keyed_hash(secret, "ip", client)] = IP_ALLOWANCE_FACTOR
+        # Always locked in the same order, so two attempts sharing keys never deadlock.
+        rows = [(_locked_row(session, key, now), factors[key]) for key in sorted(factors)]
+        waits = [
+            (as_utc(row.blocked_until) - now).total_seconds()
+            for row, _ in rows
+            if row.blocked_until is not None and as_utc(row.blocked_until) > now
+        ]
+        if waits:
+            raise TooManyAttempts(max(1, math.ceil(max(waits))))  # rolls back: nothing counted
+        counted = []
+        for row, factor in rows:
+            counted.append(_Counted(row.key, row.failures, row.last_failure_at, row.blocked_until))
+            if now - as_utc(row.last_failure_at) > timedelta(seconds=policy.window):
                 row.failures = 0
             row.failures += 1
             row.last_failure_at = now
             delay = delay_for(row.failures, policy.free_attempts * factor, policy.max_delay)
             row.blocked_until = now + timedelta(seconds=delay) if delay else None
+    return Attempt(now, pair_key, known_client_key, tuple(counted))
 
 
-def record_success(db: Database, username_key: str, client: str) -> None:
-    """A good password clears the pair's counter (not the address's: logging in to your own
-    account must not reset a guesser's budget for other accounts)."""
-    pair_key = next(iter(throttle_keys(username_key, client)))
+def succeeded(db: Database, attempt: Attempt) -> None:
+    """The password was right: clear the pair, give back the failure counted on the others
+    (not clear them: logging in must not reset a guesser's budget), and remember the client."""
     with db.transaction() as session:
-        session.execute(delete(LoginThrottle).where(LoginThrottle.key == pair_key))
+        # In the order begin() locks them (sorted keys), so the two never deadlock.
+        for before in sorted(attempt.counted, key=lambda counted: counted.key):
+            if before.key == attempt.pair_key:
+                session.execute(delete(LoginThrottle).where(LoginThrottle.key == before.key))
+                continue
+            row = session.scalars(
+                select(LoginThrottle).where(LoginThrottle.key == before.key).with_for_update()
+            ).one_or_none()
+            if row is None:
+                continue
+            if as_utc(row.last_failure_at) != attempt.at:
+                row.failures = max(0, row.failures - 1)  # others failed since: keep theirs
+            elif before.failures == 0:
+                session.delete(row)
+            else:  # nobody failed since: the counter goes back to exactly what it was
+                row.failures = before.failures
+                row.last_failure_at = before.last_failure_at
+                row.blocked_until = before.blocked_until
+        _remember(session, attempt.known_client_key, attempt.at)
+
+
+def remember_client(db: Database, username_key: str, client: str) -> None:
+    """Record ``client`` as a known client of this account (it just registered from there)."""
+    key = keyed_hash(installation_secret(db), "known", username_key, client)
+    with db.transaction() as session:
+        _remember(session, key, utcnow())
+
+
+def _remember(session: Session, key: str, now: datetime) -> None:
+    statement = _insert(session)(KnownClient).values(key=key, last_seen_at=now)
+    session.execute(
+        statement.on_conflict_do_update(index_elements=["key"], set_={"last_seen_at": now})
+    )
 
 
 def forget_old(db: Database, policy: ThrottlePolicy) -> None:
-    """Housekeeping: drop counters whose window and block are both over."""
-    cutoff = utcnow() - timedelta(seconds=max(policy.window, policy.max_delay))
+    """Housekeeping: drop counters whose window and block are both over, clients not seen for
+    KNOWN_CLIENT_DAYS, and rate-limit counters whose window has ended."""
+    now = utcnow()
+    cutoff = now - timedelta(seconds=max(policy.window, policy.max_delay))
     with db.transaction() as session:
         session.execute(delete(LoginThrottle).where(LoginThrottle.last_failure_at < cutoff))
+        session.execute(
+            delete(KnownClient).where(
+                KnownClient.last_seen_at < now - timedelta(days=KNOWN_CLIENT_DAYS)
+            )
+        )
+        session.execute(
+            delete(RateLimitCounter).where(RateLimitCounter.expires_at < now.timestamp())
+        )

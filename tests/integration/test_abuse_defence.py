@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
@@ -15,6 +17,7 @@ from requests.structures import CaseInsensitiveDict
 
 from tests.integration.conftest import start_stack
 from tests.integration.harness import STRONG_PASSWORD, Stack
+from tests.integration.test_token_lifecycle import query_auth_database
 
 REDIS_URL = os.environ.get("ESTANTE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REQUIRE_REDIS = os.environ.get("ESTANTE_REQUIRE_REDIS") == "1"
@@ -81,6 +84,72 @@ def test_one_address_guessing_many_names_is_throttled(throttled: Stack) -> None:
     assert login_from(throttled, "127.0.0.10", names[0], "wrong password")[0] == 401
 
 
+def test_many_addresses_guessing_one_name_are_throttled(throttled: Stack) -> None:
+    victim = throttled.register()["user"]["username"]  # registered from 127.0.0.1
+    # Three guesses from each address: 3 is the pair's allowance, the name's is 3 x 3 = 9.
+    statuses = [
+        login_from(throttled, f"127.0.1.{i // 3 + 1}", victim, f"guess {i}")[0] for i in range(10)
+    ]
+    assert statuses == [401] * 9 + [429]
+    # The victim, from the address they registered from, is not held up by the guessers.
+    assert login_from(throttled, "127.0.0.1", victim, STRONG_PASSWORD)[0] == 200
+
+
+def test_parallel_guesses_get_only_the_free_attempts(throttled: Stack) -> None:
+    victim = throttled.register()["user"]["username"]
+    with ThreadPoolExecutor(16) as pool:
+        statuses = list(
+            pool.map(
+                lambda i: login_from(throttled, "127.0.2.1", victim, f"guess {i}")[0], range(16)
+            )
+        )
+    # Every guess is counted before its password is checked, across both workers: exactly
+    # the three free ones are checked, the other thirteen are turned away.
+    assert sorted(statuses) == [401] * 3 + [429] * 13
+
+
+def test_password_change_guesses_are_throttled(throttled: Stack) -> None:
+    tokens = throttled.register()
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    responses = [
+        requests.post(
+            f"{throttled.auth_url}/me/password",
+            json={"current_password": f"guess {i}", "new_password": "a brand new secret"},
+            headers=headers,
+            timeout=10,
+        )
+        for i in range(4)
+    ]
+    assert [r.status_code for r in responses] == [401, 401, 401, 429]
+    blocked = responses[-1]
+    assert blocked.headers["Content-Type"] == "application/problem+json"
+    assert blocked.json()["type"] == "/problems/too-many-login-attempts"
+    assert int(blocked.headers["Retry-After"]) >= 1
+    assert all("Retry-After" not in r.headers for r in responses[:3])
+
+
+def test_throttle_records_name_no_user_and_no_address(throttled: Stack) -> None:
+    name = f"traceable_{uuid.uuid4().hex[:8]}"
+    source = "127.0.3.1"
+    throttled.register(name)
+    assert [login_from(throttled, source, name, "bad")[0] for _ in range(2)] == [401, 401]
+    assert login_from(throttled, source, name, STRONG_PASSWORD)[0] == 200  # a known client now
+    keys = [
+        row.key
+        for table in ("login_throttle", "known_clients")
+        for row in query_auth_database(throttled, f"SELECT key FROM {table}")
+    ]
+    assert {key.split(":")[0] for key in keys} >= {"user", "ip", "known"}
+    # Keyed hashes: neither the name nor the address in clear, nor their bare SHA-256.
+    bare = {
+        hashlib.sha256(value.encode()).hexdigest()
+        for value in (name, source, f"{name}\x1f{source}")
+    }
+    for key in keys:
+        assert name not in key and source not in key
+        assert key.split(":", 1)[1] not in bare
+
+
 def test_a_successful_login_clears_the_pair(throttled: Stack) -> None:
     user = throttled.register()["user"]["username"]
     source = "127.0.0.11"
@@ -134,7 +203,7 @@ def test_registration_is_rate_limited_across_workers(limited: Stack) -> None:
     # Two workers, one shared Redis counter: exactly four get through.
     assert statuses == [201] * 4 + [429] * 2
     assert response.headers["Content-Type"] == "application/problem+json"
-    assert int(response.headers["Retry-After"]) >= 1
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
 
 
 def test_refresh_is_rate_limited(limited: Stack) -> None:
@@ -145,3 +214,69 @@ def test_refresh_is_rate_limited(limited: Stack) -> None:
         for _ in range(7)
     ]
     assert statuses == [401] * 5 + [429] * 2
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def limited_in_database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    running = start_stack(
+        request,
+        tmp_path_factory.mktemp(f"db-limits-{request.param}"),
+        {
+            "RATE_LIMITS_ENABLED": "1",
+            "REDIS_URL": "",  # no Redis: the counters live in the auth database
+            "RATE_LIMIT_REGISTER": "4 per minute",
+            "RATE_LIMIT_REFRESH": "5 per minute",
+            "RATE_LIMIT_LOGIN": "100 per minute",
+            "LOGIN_THROTTLE_FREE_ATTEMPTS": "2",
+        },
+    )
+    yield running
+    running.stop()
+
+
+def test_request_limits_hold_across_workers_without_redis(limited_in_database: Stack) -> None:
+    responses = [
+        requests.post(
+            f"{limited_in_database.auth_url}/register",
+            json={"username": f"u{uuid.uuid4().hex[:10]}", "password": STRONG_PASSWORD},
+            timeout=10,
+        )
+        for _ in range(6)
+    ]
+    # Each request on a new connection, spread over both workers: one count in the database.
+    assert [r.status_code for r in responses] == [201] * 4 + [429] * 2
+    limited = responses[-1]
+    assert limited.headers["Content-Type"] == "application/problem+json"
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    for created in responses[:4]:
+        assert "Retry-After" not in created.headers  # only a 429 tells a client to wait
+        assert created.headers["X-RateLimit-Limit"] == "4"
+    assert [r.headers["X-RateLimit-Remaining"] for r in responses[:4]] == ["3", "2", "1", "0"]
+    refreshes = [
+        requests.post(
+            f"{limited_in_database.auth_url}/token/refresh",
+            json={"refresh_token": "nope"},
+            timeout=10,
+        ).status_code
+        for _ in range(7)
+    ]
+    assert refreshes == [401] * 5 + [429] * 2
+    # The counters hold client addresses: stored as keyed hashes only.
+    rows = query_auth_database(limited_in_database, "SELECT key FROM rate_limit_counters")
+    assert rows and all("127.0.0.1" not in row.key for row in rows)
+
+
+def test_retry_after_comes_only_with_a_429(limited_in_database: Stack) -> None:
+    user = f"nobody_{uuid.uuid4().hex[:8]}"  # the registrations were used up above
+    source = "127.0.4.1"
+    invalid = requests.post(f"{limited_in_database.auth_url}/login", json={}, timeout=10)
+    assert invalid.status_code == 422 and "Retry-After" not in invalid.headers
+    for _ in range(2):
+        status, headers, _ = login_from(limited_in_database, source, user, "wrong")
+        assert status == 401 and "Retry-After" not in headers
+    # The login throttle's own wait (1 s here) stands, not the limiter's window (a minute).
+    status, headers, _ = login_from(limited_in_database, source, user, "wrong")
+    assert status == 429
+    assert headers["Retry-After"] == "1"

@@ -7,6 +7,9 @@ test client. ``time_machine`` moves every clock the code reads (ours, PyJWT's, t
 
 from __future__ import annotations
 
+import threading
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,10 +21,11 @@ import pytest
 import time_machine
 from flask.testing import FlaskClient
 
+from auth_service import keys as keys_cli
 from auth_service.app import create_app as create_auth_app
 from auth_service.app import prepare as prepare_auth
 from auth_service.config import AuthSettings
-from auth_service.keys import KeyRing, RotationPolicy, generate_key
+from auth_service.keys import KeyRing, RotationPolicy, generate_key, key_files
 from books_service.app import create_app as create_books_app
 from books_service.app import prepare as prepare_books
 from books_service.config import BooksSettings
@@ -29,6 +33,8 @@ from books_service.jwks import JwksCache
 
 START = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery staple"
+LEEWAY = 5  # JWT_LEEWAY_SECONDS, set explicitly on both services
+HOME = "10.0.0.1"  # where the test users register from (a known client of their accounts)
 
 
 @dataclass
@@ -36,9 +42,14 @@ class Services:
     auth: FlaskClient
     books: FlaskClient
     clock: Any
+    keys_dir: Path
 
     def register(self, username: str = "traveller") -> dict[str, Any]:
-        response = self.auth.post("/register", json={"username": username, "password": PASSWORD})
+        response = self.auth.post(
+            "/register",
+            json={"username": username, "password": PASSWORD},
+            environ_base={"REMOTE_ADDR": HOME},
+        )
         assert response.status_code == 201, response.get_json()
         return response.get_json()
 
@@ -55,8 +66,15 @@ class Services:
             headers={"Authorization": f"Bearer {access_token}"},
         ).status_code
 
-    def login(self, username: str, password: str) -> Any:
-        return self.auth.post("/login", json={"username": username, "password": password})
+    def login(self, username: str, password: str, address: str = HOME) -> Any:
+        return self.auth.post(
+            "/login",
+            json={"username": username, "password": password},
+            environ_base={"REMOTE_ADDR": address},
+        )
+
+    def jwks_kids(self) -> set[str]:
+        return {k["kid"] for k in self.auth.get("/.well-known/jwks.json").get_json()["keys"]}
 
 
 @pytest.fixture
@@ -67,22 +85,26 @@ def services(tmp_path: Path) -> Iterator[Services]:
             argon2_memory_kib=8192,
             rate_limits_enabled=False,
             keys_reload_seconds=0,
+            jwt_leeway=LEEWAY,
         )
         prepare_auth(auth_settings)
         auth_app = create_auth_app(auth_settings)
-        books_settings = BooksSettings(data_dir=tmp_path)
+        books_settings = BooksSettings(data_dir=tmp_path, jwt_leeway=LEEWAY)
         prepare_books(books_settings)
         books_app = create_books_app(books_settings)
         auth = auth_app.test_client()
         books_app.extensions["estante.jwks"] = JwksCache(
-            "in-process", fetch=lambda _url, _timeout: auth.get("/.well-known/jwks.json").get_json()
+            "in-process",
+            fetch=lambda _url, _timeout: auth.get("/.well-known/jwks.json").get_json(),
+            clock=time.time,  # the travelling clock: its max age passes as the test moves on
         )
-        yield Services(auth, books_app.test_client(), clock)
+        yield Services(auth, books_app.test_client(), clock, auth_settings.signing_keys_dir)
 
 
 def test_an_access_token_lives_exactly_its_lifetime(services: Services) -> None:
     tokens = services.register()
-    services.clock.shift(timedelta(minutes=14, seconds=59))
+    # 15 minutes, and the leeway allowed for verifiers' clocks, not a second more.
+    services.clock.shift(timedelta(minutes=15, seconds=LEEWAY - 1))
     assert services.write(tokens["access_token"]) == 201
     assert services.active(tokens["access_token"])
     services.clock.shift(timedelta(seconds=2))
@@ -154,12 +176,16 @@ def test_login_delays_grow_and_are_forgotten(services: Services) -> None:
 
 def test_login_delay_is_capped(services: Services) -> None:
     services.register("capped")
-    for _ in range(30):
-        response = services.login("capped", "wrong")
-        if response.status_code == 429:
-            wait = int(response.headers["Retry-After"])
-            assert wait <= 900
-            services.clock.shift(timedelta(seconds=wait))
+    assert [services.login("capped", "wrong").status_code for _ in range(5)] == [401] * 5
+    waits = []
+    for _ in range(15):
+        blocked = services.login("capped", "wrong")
+        assert blocked.status_code == 429
+        waits.append(int(blocked.headers["Retry-After"]))
+        services.clock.shift(timedelta(seconds=waits[-1]))
+        # One more failure the moment the block ends: the delay doubles, up to the cap.
+        assert services.login("capped", "wrong").status_code == 401
+    assert waits == [2**n for n in range(10)] + [900] * 5  # 1 s … 512 s, then 15 min
     services.clock.shift(timedelta(seconds=900))
     assert services.login("capped", PASSWORD).status_code == 200
 
@@ -198,3 +224,172 @@ def test_tokens_name_the_key_that_signed_them(services: Services) -> None:
     jwt.decode(
         token, jwt.PyJWK(key).key, algorithms=["EdDSA"], audience="estante", issuer="estante-auth"
     )
+
+
+def test_many_addresses_guessing_one_name_are_throttled_by_name(services: Services) -> None:
+    services.register("alice")
+    # Three guesses from each of eight addresses: no (name, address) pair reaches its 5 free
+    # failures, but the name reaches its 15.
+    statuses = [
+        services.login("alice", f"guess {i}", f"10.1.0.{i // 3}").status_code for i in range(24)
+    ]
+    assert statuses == [401] * 15 + [429] * 9
+    # The owner, from an address they have used, is not held up by the strangers...
+    assert services.login("alice", PASSWORD).status_code == 200
+    # ...while a new address (a stranger, or the owner on a new device) waits out the block.
+    blocked = services.login("alice", PASSWORD, "10.2.0.1")
+    assert blocked.status_code == 429
+    assert blocked.headers["Retry-After"] == "1"
+    services.clock.shift(timedelta(seconds=1))
+    assert services.login("alice", PASSWORD, "10.2.0.1").status_code == 200
+
+
+def test_a_stranger_cannot_keep_an_account_locked(services: Services) -> None:
+    services.register("bob")
+    for i in range(15):
+        assert services.login("bob", "guess", f"10.5.{i}.1").status_code == 401
+    waits = []
+    for round_ in range(12):
+        # The stranger fails again the moment each block ends, from yet another address...
+        blocked = services.login("bob", "guess", f"10.6.{round_}.1")
+        assert blocked.status_code == 429
+        waits.append(int(blocked.headers["Retry-After"]))
+        # ...and the owner logs in from home all the while.
+        assert services.login("bob", PASSWORD).status_code == 200
+        services.clock.shift(timedelta(seconds=waits[-1]))
+        assert services.login("bob", "guess", f"10.7.{round_}.1").status_code == 401
+    # For new addresses the wait doubles, but never past the cap, and ends when they stop.
+    assert waits == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900]
+    services.clock.shift(timedelta(seconds=900))
+    assert services.login("bob", PASSWORD, "10.8.0.1").status_code == 200
+
+
+def test_a_shared_address_keeps_its_known_users_in(services: Services) -> None:
+    shared = "10.3.0.1"  # a NAT: one address, many people
+    services.register("regular")
+    assert services.login("regular", PASSWORD, shared).status_code == 200
+    services.register("newcomer")  # has never logged in from the shared address
+    # Someone behind it tries 20 names, none five times: the address is blocked...
+    names = [f"guess_{i}" for i in range(20)]
+    assert [services.login(name, "wrong", shared).status_code for name in names] == [401] * 20
+    assert services.login("someone_else", "wrong", shared).status_code == 429
+    # ...but not for an account that has logged in from there before.
+    assert services.login("regular", PASSWORD, shared).status_code == 200
+    # Someone new to the address waits out the block (1 s at first, 15 min at most).
+    blocked = services.login("newcomer", PASSWORD, shared)
+    assert blocked.status_code == 429
+    assert blocked.headers["Retry-After"] == "1"
+    services.clock.shift(timedelta(seconds=1))
+    assert services.login("newcomer", PASSWORD, shared).status_code == 200
+
+
+def test_wrong_current_passwords_are_throttled_like_failed_logins(services: Services) -> None:
+    tokens = services.register("changer")
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+
+    def change(current: str) -> Any:
+        return services.auth.post(
+            "/me/password",
+            json={"current_password": current, "new_password": "a brand new secret"},
+            headers=headers,
+            environ_base={"REMOTE_ADDR": HOME},
+        )
+
+    assert [change(f"guess {i}").status_code for i in range(5)] == [401] * 5
+    blocked = change(PASSWORD)  # even the right one: a blocked caller is not heard
+    assert blocked.status_code == 429
+    assert blocked.headers["Retry-After"] == "1"
+    assert blocked.get_json()["type"] == "/problems/too-many-login-attempts"
+    # One throttle for every password check: logging in is blocked too.
+    assert services.login("changer", PASSWORD).status_code == 429
+    services.clock.shift(timedelta(seconds=1))
+    assert change(PASSWORD).status_code == 204
+
+
+def test_parallel_guesses_cannot_outrun_the_throttle(services: Services) -> None:
+    services.register("raced")
+    app = services.auth.application
+    statuses: list[int] = []
+    start = threading.Barrier(16)
+
+    def guess(i: int) -> None:
+        client = app.test_client()
+        start.wait()
+        response = client.post(
+            "/login",
+            json={"username": "raced", "password": f"guess {i}"},
+            environ_base={"REMOTE_ADDR": "10.4.0.1"},
+        )
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # The clock stands still: exactly the five free failures get a password check.
+    assert sorted(statuses) == [401] * 5 + [429] * 11
+
+
+def test_a_retired_key_leaves_the_jwks_and_stops_verifying(services: Services) -> None:
+    user = services.register("keyholder")
+    old_kid = jwt.get_unverified_header(user["access_token"])["kid"]
+    services.clock.shift(timedelta(hours=1))
+    generate_key(services.keys_dir)  # what 'python -m auth_service.keys rotate' does
+    (new_kid,) = services.jwks_kids() - {old_kid}  # published at once...
+    services.clock.shift(timedelta(seconds=59))
+    last_old = services.login("keyholder", PASSWORD).get_json()["access_token"]
+    assert jwt.get_unverified_header(last_old)["kid"] == old_kid  # ...signing a minute later
+    services.clock.shift(timedelta(seconds=1))
+    first_new = services.login("keyholder", PASSWORD).get_json()["access_token"]
+    assert jwt.get_unverified_header(first_new)["kid"] == new_kid
+    # The old key's last token (a second old) lives its whole lifetime and leeway, everywhere.
+    services.clock.shift(timedelta(seconds=900 + LEEWAY - 2))
+    assert services.jwks_kids() == {old_kid, new_kid}
+    assert services.active(last_old)
+    assert services.write(last_old) == 201
+    # A minute after that the old key is retired from the JWKS...
+    services.clock.shift(timedelta(seconds=63))
+    assert services.jwks_kids() == {new_kid}
+    # ...and a token it signs (here a fresh one, as a thief of the old key could make) is
+    # refused: by the auth service at once, by the books service once its cached copy of the
+    # JWKS is older than JWKS_MAX_AGE_SECONDS (300) and it fetches the new one.
+    old_key = next(k for k in KeyRing.load(services.keys_dir).keys if k.kid == old_kid)
+
+    def signed_by_old_key() -> str:
+        now = int(time.time())
+        claims = jwt.decode(last_old, options={"verify_signature": False})
+        claims.update(iat=now, nbf=now, exp=now + 600, jti=uuid.uuid4().hex)
+        return jwt.encode(
+            claims,
+            old_key.private_pem,
+            algorithm="EdDSA",
+            headers={"kid": old_kid, "typ": "at+jwt"},
+        )
+
+    assert not services.active(signed_by_old_key())
+    services.clock.shift(timedelta(seconds=301))
+    assert services.write(signed_by_old_key()) == 401
+    current = services.login("keyholder", PASSWORD).get_json()["access_token"]
+    assert services.write(current) == 201
+
+
+def test_key_files_are_moved_only_when_no_configuration_could_still_publish_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The shell running 'keys prune' may not share the service's settings: here it says 30 s
+    # tokens and no activation delay, while the service may sign day-long tokens.
+    monkeypatch.setenv("ACCESS_TOKEN_TTL_SECONDS", "30")
+    monkeypatch.setenv("KEY_ACTIVATION_DELAY_SECONDS", "0")
+    with time_machine.travel(START, tick=False) as clock:
+        old = generate_key(tmp_path)
+        clock.shift(timedelta(days=1))
+        generate_key(tmp_path)
+        clock.shift(timedelta(hours=2))  # long retired for 30 s tokens, not for day-long ones
+        keys_cli.main(["prune", "--dir", str(tmp_path)])
+        assert old.exists()
+        clock.shift(timedelta(days=2))  # past the longest lifetime and delay allowed
+        keys_cli.main(["prune", "--dir", str(tmp_path)])
+        assert not old.exists()
+        assert (tmp_path / "retired" / old.name).exists()
+        assert len(key_files(tmp_path)) == 1
