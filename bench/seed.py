@@ -78,13 +78,13 @@ class Parts:
     """The pieces books are made of, as rows of the ``seed_*`` tables."""
 
     titles: list[tuple[int, str, str, str]]  # n, title, title_key, title words
-    descriptions: list[tuple[int, str, str]]  # n, description, folded
+    descriptions: list[tuple[int, str, str]]  # n, description, its words
     authors: list[tuple[int, str, str, str, str, str]]  # n, author, authors JSON, author_key,
     # folded names for search, names for the duplicate key
     author_keys: list[tuple[int, str]]  # n, a name the author filter finds the book by
     subjects: list[tuple[int, str, str]]  # n, subjects JSON, folded subjects for search
     subject_keys: list[tuple[int, str]]
-    publishers: list[tuple[int, str, str]]
+    publishers: list[tuple[int, str, str, str]]  # n, publisher, folded, its words
     # n (0..999), its three digits, and their weighted sums at each place in an ISBN: check
     # digits become three lookups and an addition instead of digit arithmetic per book.
     digits: list[tuple[int, str, int, int, int, int, int]]
@@ -118,10 +118,10 @@ def make_parts(seed: int = 42) -> Parts:
     parts = Parts([], [], [], [], [], [], [], [])
     for n in range(TITLES):
         title = phrase(2, 5).capitalize()
-        parts.titles.append((n, title, fold(title), words(title)))
+        parts.titles.append((n, title, words(title), words(title)))
     for n in range(DESCRIPTIONS):
         description = phrase(4, 10).capitalize() + "."
-        parts.descriptions.append((n, description, fold(description)))
+        parts.descriptions.append((n, description, words(description)))
     for n in range(AUTHOR_LISTS):
         authors = rng.choices(names, cum_weights=name_weights, k=1 if rng.random() < 0.9 else 2)
         authors = list(dict.fromkeys(authors))
@@ -131,8 +131,8 @@ def make_parts(seed: int = 42) -> Parts:
                 n,
                 author,
                 json.dumps(authors),
-                fold(author),
-                " ".join(fold(a) for a in authors),
+                words(author),
+                " ".join(words(a) for a in authors),
                 "\x1e".join(words(a) for a in authors),
             )
         )
@@ -140,9 +140,12 @@ def make_parts(seed: int = 42) -> Parts:
         parts.author_keys += [(n, key) for key in sorted(keys)]
     for n in range(SUBJECT_SETS):
         subjects = rng.sample(SUBJECTS, rng.randint(0, 3))
-        parts.subjects.append((n, json.dumps(subjects), " ".join(fold(s) for s in subjects)))
+        parts.subjects.append((n, json.dumps(subjects), " ".join(words(s) for s in subjects)))
         parts.subject_keys += [(n, fold(s)) for s in subjects]
-    parts.publishers = [(n, f"Editora {s}", fold(f"Editora {s}")) for n, s in enumerate(surnames)]
+    parts.publishers = [
+        (n, name, fold(name), words(name))
+        for n, name in enumerate(f"Editora {s}" for s in surnames)
+    ]
     for n in range(1000):
         d = [int(c) for c in f"{n:03d}"]
 
@@ -165,12 +168,12 @@ def make_parts(seed: int = 42) -> Parts:
 
 PART_TABLES = {
     "seed_titles": ("n", "title", "title_key", "title_words"),
-    "seed_descriptions": ("n", "description", "folded"),
+    "seed_descriptions": ("n", "description", "search"),
     "seed_authors": ("n", "author", "authors", "author_key", "search", "names"),
     "seed_author_keys": ("n", "name_key"),
     "seed_subjects": ("n", "subjects", "search"),
     "seed_subject_keys": ("n", "subject_key"),
-    "seed_publishers": ("n", "publisher", "folded"),
+    "seed_publishers": ("n", "publisher", "folded", "search"),
     "seed_digits": ("n", "digits", "w313", "w131", "w1098", "w765", "w432"),
 }
 
@@ -228,7 +231,7 @@ def book_select(dialect: Dialect, first: int, last: int) -> str:
     )
     search = (
         "a.search || CASE WHEN s.search <> '' THEN ' ' || s.search ELSE '' END"
-        " || ' ' || p.folded || ' ' || d.folded"
+        " || ' ' || p.search || ' ' || d.search"
         f" || CASE WHEN {has_isbn} THEN ' ' || {isbn13} || ' ' || {isbn10} ELSE '' END"
     )
     created = dialect.created_at(i)

@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Double, Select, cast, func, select
+from sqlalchemy import Select, false, func, literal, select
 from sqlalchemy.orm import Session
 
 from books_service import counts, search
 from books_service.models import Book, BookAuthor, BookSubject
-from books_service.pagination import Cursor, Order, Page, SortKey, read_page
+from books_service.pagination import Cursor, Order, Page, SortKey, read_page, read_tiered_page
 from books_service.records import fold
 from books_service.representation import COLUMNS, DELETED_COLUMNS, book_json
 
@@ -66,22 +66,24 @@ class BookPage:
     page: Page
 
 
-def order_for(sort: str | None, *, searching: bool, rank: Any = None) -> Order:
+def order_for(sort: str | None, *, searching: bool, tier: Any = None) -> Order:
     """``sort`` ("title", "-published_year", "relevance"...) as a complete order with the id as
-    tie-breaker; by default relevance when searching, else the id (the order books were added)."""
+    tie-breaker; by default relevance when searching, else the id (the order books were added).
+    Relevance is the search tier (see :mod:`books_service.search`), best first."""
     name = sort or ("relevance" if searching else "id")
     descending = name.startswith("-")
     field = name.removeprefix("-")
     if field == "relevance":
-        # Relevance is always best first; the rank is a double so a cursor holds it exactly.
-        return Order(name, (SortKey(cast(rank, Double), "float"), _ID))
+        # On SQLite the tiers are read one by one (read_tiered_page), not through this
+        # expression: it only names the cursor's first value.
+        return Order(name, (SortKey(tier if tier is not None else literal(0), "int"), _ID))
     if field == "id":
         return Order(name, (_ID,), descending)
     return Order(name, (SORT_KEYS[field], _ID), descending)
 
 
-def _filtered(session: Session, filters: Filters) -> tuple[Select, Any]:
-    """The live books matching ``filters`` (selecting nothing yet), and the search rank."""
+def _narrowed(filters: Filters) -> Select:
+    """The live books matching ``filters`` apart from the search (selecting nothing yet)."""
     statement = select().select_from(Book.__table__).where(_book.deleted_at.is_(None))
     if filters.author:
         # "IN (subquery)" rather than EXISTS: both databases then start from the name's index.
@@ -106,38 +108,50 @@ def _filtered(session: Session, filters: Filters) -> tuple[Select, Any]:
         statement = statement.where(_book.published_year >= filters.year_from)
     if filters.year_to is not None:
         statement = statement.where(_book.published_year <= filters.year_to)
-    rank = None
-    words = search.terms(filters.q) if filters.q else []
-    if words:
-        found = search.match(session.get_bind().dialect.name, words)
-        if found.joined is not None:
-            statement = statement.join(found.joined, found.joined.c.book_id == _book.id)
-        if found.condition is not None:
-            statement = statement.where(found.condition)
-        rank = found.rank
-    return statement, rank
+    return statement
 
 
 def list_books(
     session: Session, filters: Filters, *, sort: str | None, limit: int, cursor: str | None
 ) -> BookPage:
-    statement, rank = _filtered(session, filters)
-    if sort in ("relevance", "-relevance") and rank is None:
+    statement = _narrowed(filters)
+    words = tuple(search.terms(filters.q)) if filters.q else ()
+    found = search.Search(session.get_bind().dialect.name, words) if words else None
+    if filters.q and not words:
+        # Only punctuation, symbols or emoji: there is nothing to look for, so nothing is found.
+        statement = statement.where(false())
+    if sort == "relevance" and found is None:
         sort = None  # nothing to rank: the default order
-    order = order_for(sort, searching=rank is not None, rank=rank)
-    position = Cursor.decode(cursor, order) if cursor else None
-    page = read_page(
-        statement.add_columns(*COLUMNS),
-        order,
-        position,
-        limit,
-        lambda query: session.execute(query).all(),
+    order = order_for(
+        sort,
+        searching=found is not None,
+        tier=found.tier() if found and found.dialect == "postgresql" else None,
     )
-    if rank is None and not filters.narrows:
+    position = Cursor.decode(cursor, order) if cursor else None
+
+    def fetch(query: Select) -> list[Any]:
+        return list(session.execute(query).all())
+
+    matching = statement.where(found.condition(_book.id)) if found else statement
+    if found and order.name == "relevance" and found.dialect == "sqlite":
+        tiers = []
+        for tier in range(search.TIERS):
+            in_tier = found.sqlite_tier(tier)
+            # Joined to the search index and read in its rowid order from the position: SQLite
+            # then stops at the page's end instead of reading every match.
+            joined = statement.add_columns(*COLUMNS).join(in_tier, in_tier.c.book_id == _book.id)
+            tiers.append((joined, in_tier.c.book_id))
+        page = read_tiered_page(tiers, order, position, limit, fetch)
+    else:
+        page = read_page(matching.add_columns(*COLUMNS), order, position, limit, fetch)
+
+    if not filters.q and not filters.narrows:
         total = counts.live_books(session)
+    elif found and found.dialect == "sqlite" and not filters.narrows:
+        total = session.scalar(found.sqlite_count())
     else:
         total = session.scalar(
-            select(func.count()).select_from(statement.add_columns(_book.id).subquery())
+            select(func.count()).select_from(matching.add_columns(_book.id).subquery())
         )
     return BookPage([book_json(row._mapping) for row in page.rows], total or 0, page)
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, tuple_
+from sqlalchemy import ColumnElement, Integer, Select, literal, tuple_
 
 from common.clock import as_utc
 from common.errors import ApiError
@@ -164,7 +164,45 @@ def read_page(
             statement = statement.where(position < tuple_(*cursor.values))
     reverse = backwards != order.descending
     statement = statement.order_by(*(k.desc() if reverse else k.asc() for k in keys))
-    rows = list(fetch(statement.limit(limit + 1)))
+    return _page(list(fetch(statement.limit(limit + 1))), order, cursor, limit)
+
+
+def read_tiered_page(
+    tiers: Sequence[tuple[Select, ColumnElement[int]]],
+    order: Order,
+    cursor: Cursor | None,
+    limit: int,
+    fetch: Callable[[Select], Sequence[Any]],
+) -> Page:
+    """One page of an ascending order ``(tier, id)`` whose tiers are separate statements:
+    ``tiers[t]`` is the statement of tier t (not ordered or limited yet) and the id column it
+    is read in order of. A page takes what it needs from the tier of its position on, each
+    statement read from a position in its own order, so no tier is ever sorted whole (SQLite's
+    search index reads its matches in rowid order)."""
+    backwards = cursor is not None and cursor.backwards
+    tier, after = (
+        (cursor.values[0], cursor.values[1])
+        if cursor is not None and cursor.values is not None
+        else (len(tiers) - 1 if backwards else 0, None)
+    )
+    rows: list[Any] = []
+    while 0 <= tier < len(tiers) and len(rows) <= limit:
+        statement, book_id = tiers[tier]
+        statement = statement.add_columns(
+            literal(tier, Integer).label("page_key_0"), book_id.label("page_key_1")
+        )
+        if after is not None:
+            statement = statement.where(book_id < after if backwards else book_id > after)
+        statement = statement.order_by(book_id.desc() if backwards else book_id.asc())
+        rows += fetch(statement.limit(limit + 1 - len(rows)))
+        tier, after = tier + (-1 if backwards else 1), None
+    return _page(rows, order, cursor, limit)
+
+
+def _page(rows: list[Any], order: Order, cursor: Cursor | None, limit: int) -> Page:
+    """The page of ``rows``: up to ``limit + 1`` rows as read (backwards when the cursor goes
+    back), each ending with its position in ``order``."""
+    backwards = cursor is not None and cursor.backwards
     more = len(rows) > limit
     rows = rows[:limit]
     if backwards:

@@ -122,14 +122,16 @@ def derived_keys(record: Mapping[str, Any]) -> dict[str, Any]:
     ]
     year = record.get("published_year")
     return {
-        "title_key": fold(record["title"])[:TITLE_MAX],
-        "author_key": fold(record["author"])[:AUTHOR_MAX],
+        # Words only (folded, punctuation dropped): what both search engines index, so they
+        # split text alike; sorting by title or author then ignores punctuation too.
+        "title_key": words(record["title"])[:TITLE_MAX],
+        "author_key": words(record["author"])[:AUTHOR_MAX],
         "publisher_key": fold(record["publisher"])[:TEXT_MAX] if record.get("publisher") else None,
         "year_sort": NO_YEAR if year is None else year,
         "duplicate_key": duplicate_key(
             record["title"], record.get("authors") or [record["author"]]
         ),
-        "search_text": fold(" ".join(part for part in searchable if part)),
+        "search_text": words(" ".join(part for part in searchable if part)),
     }
 
 

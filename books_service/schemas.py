@@ -505,7 +505,9 @@ class BookQuery(PageQuery):
     q: query_text(200) | None = Field(  # type: ignore[valid-type]
         None,
         description="Full-text search in title, subtitle, authors, subjects, series, "
-        "publisher, description and ISBN; every word must match, as a prefix",
+        "publisher, description and ISBN; every word must match, the last one also as a "
+        "prefix (from three letters). Relevance: every word in the title, then in the title "
+        "and authors, then anywhere",
     )
     author: query_text(AUTHOR_MAX) | None = Field(  # type: ignore[valid-type]
         None, description="Books by this author (the whole name)"

@@ -1,94 +1,178 @@
-"""Full-text search: one interface, an engine per database, the same folding for both.
+"""Full-text search: one meaning, an engine per database.
 
-What is searched is three folded columns of each book (see :mod:`books_service.records`):
-``title_key`` (weighted most), ``author_key`` and ``search_text`` (subtitle, series, every author,
-subjects, publisher, description, ISBN-13 and ISBN-10). Accents and case are folded in Python on
-the way in and on the query, so "exupery" finds "Exupéry" on both databases without any
-database extension.
+What is searched is three columns of each book (see :mod:`books_service.records`):
+``title_key``, ``author_key`` and ``search_text`` (subtitle, series, every author, subjects,
+publisher, description, ISBN-13 and ISBN-10). All three are already folded (no accents, no
+case) and reduced to words separated by single spaces in Python, and so is the query: both
+engines' tokenizers then see the same words, and "exupery" finds "Exupéry", "1945" finds
+"1939-1945" and "2.0" finds "Web 2.0" alike on both, with no database extension.
 
-* **SQLite**: an FTS5 table ``books_fts`` over those columns (external content: the text is not
-  stored twice), holding only live books. Triggers created by the migration keep it in step
-  with ``books`` inside the writing transaction itself. Ranked by ``bm25``.
-* **PostgreSQL**: a GIN index on a weighted ``tsvector`` expression of the same columns (partial:
-  live books only), which PostgreSQL maintains itself. Ranked by ``ts_rank``.
+Every word of a query must match (AND); the last one also matches as a prefix once it has
+three characters ("dom casm" finds "Dom Casmurro" while the user types). Earlier words are
+whole words: the user has typed past them, and a prefix of every word would make each search
+merge the postings of every word sharing those prefixes.
 
-Every word of a query must match (AND), as a prefix once it has three characters ("exu" finds
-"Exupéry" while the user types); shorter words match whole words only, since a one- or
-two-letter prefix matches a large part of any big catalog and costs accordingly. Query text
-never reaches either engine's query syntax: it is reduced to words of letters and digits first.
+**Relevance** is where the words are found, in three tiers: every word in the title; every
+word in the title and the authors; anywhere. Within a tier, books come in id order. A book's
+tier depends on the book and the query alone (unlike bm25, which moves with every book added),
+so a page cursor ``(tier, id)`` stays valid while the catalog changes, and each tier can be
+read in the search index's own order:
+
+* **SQLite**: an FTS5 table ``books_fts`` over the three columns (external content, live books
+  only, kept in step by triggers inside the writing transaction). A tier is a column-filtered
+  MATCH read in rowid order from a position, so a page costs the same at any depth and in any
+  catalog size.
+* **PostgreSQL**: a GIN index on a stored, weighted ``tsvector`` column (title A, authors B,
+  rest D; live books only). The tier is computed from the stored vector of each match.
+
+Query text never reaches either engine's query syntax: it is reduced to words of letters and
+digits first.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, FromClause, func, literal_column, select, table, text
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    Subquery,
+    case,
+    func,
+    literal_column,
+    select,
+    table,
+    text,
+)
 
+from books_service.isbn import InvalidIsbn, normalise
 from books_service.records import fold
 
 MAX_TERMS = 16
 MIN_PREFIX = 3
 MAX_TERM_LENGTH = 64
-# bm25 weights of the FTS5 columns (title_key, author_key, search_text).
-SQLITE_WEIGHTS = (10.0, 4.0, 1.0)
-# The indexed expression: PostgreSQL uses the index only for this exact expression, which the
-# migration creates (a test checks the plan uses it). Weights: A title, B author, D the rest.
-PG_VECTOR_SQL = (
-    "setweight(to_tsvector('simple'::regconfig, books.title_key), 'A') || "
-    "setweight(to_tsvector('simple'::regconfig, books.author_key), 'B') || "
-    "setweight(to_tsvector('simple'::regconfig, books.search_text), 'D')"
-)
+TIERS = 3  # 0: every word in the title; 1: in the title and authors; 2: anywhere
 _WORD = re.compile(r"[^\W_]+")
-# "978-85-359-0277-8": hyphens inside a number are dropped, so an ISBN matches as one word.
-_HYPHENATED_NUMBER = re.compile(r"\b[0-9][0-9xX]*(?:-[0-9xX]+)+\b")
+# Digit groups joined by hyphens or dashes ("978-85-359-0277-8"), or by spaces
+# ("978 85 359 0277 8"), possibly ending in an ISBN-10's X.
+_DASH = r"[\-\u2010-\u2015]"
+_HYPHENATED_DIGITS = re.compile(rf"(?<![^\W_])[0-9]+(?:{_DASH}[0-9]+)*(?:{_DASH}?[xX])?(?![^\W_])")
+_SPACED_DIGITS = re.compile(r"(?<![^\W_])[0-9]+(?: [0-9]+)+(?: ?[xX])?(?![^\W_])")
+_DASHES = re.compile(r"[\s\-\u2010-\u2015]")
+SQLITE_COLUMNS = {"title": "{title_key}", "title and authors": "{title_key author_key}"}
+PG_WEIGHTS = {"title": "A", "title and authors": "AB"}
+# The stored vector (PostgreSQL only; created by migration books_0003).
+PG_VECTOR = literal_column("books.search_vector")
+
+
+def _isbn_or_none(candidate: str) -> str | None:
+    try:
+        return normalise(candidate)
+    except InvalidIsbn:
+        return None
+
+
+def _join_isbns(query: str) -> str:
+    """ISBNs typed with hyphens, dashes or spaces become one word, as they are indexed (the
+    ISBN-13 and the ISBN-10, digits only); so does the start of a hyphenated ISBN-13 being
+    typed ("978-85-35"). Other hyphenated numbers stay apart: "1939-1945" is two years."""
+
+    def hyphenated(match: re.Match[str]) -> str:
+        compact = _DASHES.sub("", match[0])
+        if _isbn_or_none(compact) or (compact.startswith(("978", "979")) and len(compact) <= 13):
+            return compact
+        return match[0]
+
+    def spaced(match: re.Match[str]) -> str:
+        compact = _DASHES.sub("", match[0])
+        return compact if _isbn_or_none(compact) else match[0]
+
+    return _SPACED_DIGITS.sub(spaced, _HYPHENATED_DIGITS.sub(hyphenated, query))
 
 
 def terms(query: str) -> list[str]:
-    """The query's words, folded, as the engines see them; operators and punctuation are dropped."""
-    query = _HYPHENATED_NUMBER.sub(lambda m: m[0].replace("-", ""), query)
-    return [word[:MAX_TERM_LENGTH] for word in _WORD.findall(fold(query))][:MAX_TERMS]
+    """The query's words, folded, as the engines see them; operators and punctuation are
+    dropped. A query with no letter or digit has no words (and matches nothing)."""
+    return [word[:MAX_TERM_LENGTH] for word in _WORD.findall(fold(_join_isbns(query)))][:MAX_TERMS]
+
+
+def _is_prefix(words: Sequence[str], position: int) -> bool:
+    return position == len(words) - 1 and len(words[position]) >= MIN_PREFIX
+
+
+def sqlite_match_expression(words: Sequence[str], columns: str | None = None) -> str:
+    """An FTS5 query: every word as a quoted string (no operator can slip through), the last
+    one a prefix from MIN_PREFIX characters on; ``columns`` an FTS5 column filter."""
+    phrase = " ".join(f'"{w}"*' if _is_prefix(words, i) else f'"{w}"' for i, w in enumerate(words))
+    return f"{columns}: ({phrase})" if columns else phrase
+
+
+def sqlite_tier_expression(words: Sequence[str], tier: int) -> str:
+    """The FTS5 query of the books in one relevance tier (and in no better one)."""
+    title = sqlite_match_expression(words, SQLITE_COLUMNS["title"])
+    if tier == 0:
+        return title
+    title_and_authors = sqlite_match_expression(words, SQLITE_COLUMNS["title and authors"])
+    if tier == 1:
+        return f"({title_and_authors}) NOT ({title})"
+    return f"({sqlite_match_expression(words)}) NOT ({title_and_authors})"
+
+
+def pg_tsquery_text(words: Sequence[str], weights: str = "") -> str:
+    """A tsquery: every word quoted, the last one a prefix from MIN_PREFIX characters on;
+    ``weights`` restricts the words to the columns of those weights."""
+    return " & ".join(
+        f"'{w}':{'*' if _is_prefix(words, i) else ''}{weights}"
+        if _is_prefix(words, i) or weights
+        else f"'{w}'"
+        for i, w in enumerate(words)
+    )
+
+
+def _tsquery(words: Sequence[str], weights: str = "") -> ColumnElement[str]:
+    return func.to_tsquery(literal_column("'simple'::regconfig"), pg_tsquery_text(words, weights))
+
+
+def _fts(expression: str, name: str) -> Subquery:
+    """The rowids FTS5 finds for ``expression``, as a subquery ``name`` with column book_id."""
+    return (
+        select(literal_column("books_fts.rowid").label("book_id"))
+        .select_from(table("books_fts"))
+        .where(text("books_fts MATCH :" + name).bindparams(**{name: expression}))
+        .subquery(name)
+    )
 
 
 @dataclass(frozen=True)
-class Match:
-    """How to find the books matching a query on one database: either a subquery of matching
-    ids with their rank to join (SQLite), or a condition on ``books`` (PostgreSQL). ``rank`` is
-    lower for better matches on both."""
+class Search:
+    """A query's words, and how each database finds and ranks the books they match."""
 
-    rank: ColumnElement[float]
-    joined: FromClause | None = None
-    condition: ColumnElement[bool] | None = None
+    dialect: str
+    words: tuple[str, ...]
 
+    def condition(self, book_id: ColumnElement[int]) -> ColumnElement[bool]:
+        """Books matching every word, wherever (for counts, filters and other sort orders)."""
+        if self.dialect == "postgresql":
+            return PG_VECTOR.op("@@")(_tsquery(self.words)).self_group()
+        return book_id.in_(select(_fts(sqlite_match_expression(self.words), "fts_any").c.book_id))
 
-def sqlite_match_expression(words: list[str]) -> str:
-    """An FTS5 query: every word as a quoted string (no operator can slip through), a prefix
-    from MIN_PREFIX characters on."""
-    return " ".join(f'"{w}"*' if len(w) >= MIN_PREFIX else f'"{w}"' for w in words)
+    def tier(self) -> ColumnElement[int]:
+        """PostgreSQL: the relevance tier of each matching book, from its stored vector."""
+        return case(
+            (PG_VECTOR.op("@@")(_tsquery(self.words, PG_WEIGHTS["title"])), 0),
+            (PG_VECTOR.op("@@")(_tsquery(self.words, PG_WEIGHTS["title and authors"])), 1),
+            else_=2,
+        ).cast(Integer)
 
+    def sqlite_tier(self, tier: int) -> Subquery:
+        """SQLite: the books of one tier, to be joined and read in ``book_id`` order."""
+        return _fts(sqlite_tier_expression(self.words, tier), f"fts_tier_{tier}")
 
-def pg_tsquery_text(words: list[str]) -> str:
-    return " & ".join(f"'{w}':*" if len(w) >= MIN_PREFIX else f"'{w}'" for w in words)
-
-
-def match(dialect: str, words: list[str]) -> Match:
-    if dialect == "postgresql":
-        vector = literal_column(f"({PG_VECTOR_SQL})")
-        query = func.to_tsquery(literal_column("'simple'::regconfig"), pg_tsquery_text(words))
-        return Match(
-            rank=-func.ts_rank(vector, query), condition=vector.op("@@")(query).self_group()
-        )
-    fts = table("books_fts")
-    weights = ", ".join(str(w) for w in SQLITE_WEIGHTS)
-    found = (
-        select(
-            literal_column("books_fts.rowid").label("book_id"),
-            literal_column(f"bm25(books_fts, {weights})").label("rank"),
-        )
-        .select_from(fts)
-        .where(
-            text("books_fts MATCH :fts_query").bindparams(fts_query=sqlite_match_expression(words))
-        )
-        .subquery("found")
-    )
-    return Match(rank=found.c.rank, joined=found)
+    def sqlite_count(self) -> Select[tuple[int]]:
+        """SQLite: how many live books match, counted in the search index alone (it holds
+        live books only), without reading any book."""
+        found = _fts(sqlite_match_expression(self.words), "fts_count")
+        return select(func.count()).select_from(found)

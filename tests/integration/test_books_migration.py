@@ -298,3 +298,55 @@ def test_downgrading_returns_to_the_foundation_schema(database_url: str) -> None
             assert counts.live_books(session) == len(OLD_BOOKS) - 1
     finally:
         database.dispose()
+
+
+def test_0003_makes_the_search_keys_words_and_rebuilds_the_search_index(
+    database_url: str,
+) -> None:
+    """0002 wrote folded text with its punctuation ("saint-exupery"); 0003 leaves words only,
+    which both databases' search engines split alike, and indexes the live books again."""
+    fill_foundation(database_url)
+    migrations.upgrade("books", database_url, "books_0002")
+    database = Database(database_url)
+    try:
+        with database.engine.begin() as connection:
+            # Deleted at 0002 (the update trigger takes it out of SQLite's index).
+            connection.execute(
+                text("UPDATE books SET deleted_at = :now, deleted_by = 'ana' WHERE id = 10"),
+                {"now": CREATED},
+            )
+            before = connection.execute(text("SELECT author_key FROM books WHERE id = 2")).scalar()
+    finally:
+        database.dispose()
+    assert before == "antoine de saint-exupery"
+    migrations.upgrade("books", database_url, "books_0003")
+    database = Database(database_url)
+    sqlite = database_url.startswith("sqlite")
+    try:
+        with database.engine.connect() as connection:
+            keys = {
+                row.id: (row.title_key, row.author_key, row.search_text)
+                for row in connection.execute(
+                    text("SELECT id, title_key, author_key, search_text FROM books")
+                )
+            }
+
+            def indexed(word: str) -> list[int]:
+                query = (
+                    "SELECT rowid FROM books_fts WHERE books_fts MATCH :w ORDER BY rowid"
+                    if sqlite
+                    else "SELECT id FROM books WHERE deleted_at IS NULL AND search_vector @@ "
+                    "to_tsquery('simple', :w) ORDER BY id"
+                )
+                return list(connection.execute(text(query), {"w": word}).scalars())
+
+            assert indexed("exupery") == [2]
+            assert indexed("casmurro") == [1]  # not the deleted book 10
+            assert indexed("quoted") == [9]
+    finally:
+        database.dispose()
+    assert keys[2] == ("o pequeno principe", "antoine de saint exupery", "antoine de saint exupery")
+    assert keys[9][0] == "星の王子さま quoted single"
+    assert keys[9][1] == "soren lukasz"
+    assert keys[7][1] == "neil gaiman terry pratchett"
+    assert keys[8] == ("t" * 500, "a" * 300, "a" * 300)
