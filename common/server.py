@@ -40,7 +40,8 @@ def worker_app() -> object:
     threads exist (they inherit the mask), SIGINT never reaches a worker: the main process
     alone drives the graceful stop, with the one SIGTERM it sends.
     """
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    if hasattr(signal, "pthread_sigmask"):  # POSIX only: Windows has no signal masks
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     module, _, factory = os.environ[APP_FACTORY_ENV].partition(":")
     return getattr(importlib.import_module(module), factory)()
 
