@@ -132,18 +132,21 @@ def list_books(
     def fetch(query: Select) -> list[Any]:
         return list(session.execute(query).all())
 
-    matching = statement.where(found.condition(_book.id)) if found else statement
+    def matching() -> Select:
+        return statement.where(found.condition(_book.id)) if found else statement
+
     if found and order.name == "relevance" and found.dialect == "sqlite":
-        tiers = []
-        for tier in range(search.TIERS):
-            in_tier = found.sqlite_tier(tier)
+
+        def tier_statement(tier: int) -> tuple[Select, Any]:
             # Joined to the search index and read in its rowid order from the position: SQLite
             # then stops at the page's end instead of reading every match.
+            in_tier = found.sqlite_tier(tier)
             joined = statement.add_columns(*COLUMNS).join(in_tier, in_tier.c.book_id == _book.id)
-            tiers.append((joined, in_tier.c.book_id))
-        page = read_tiered_page(tiers, order, position, limit, fetch)
+            return joined, in_tier.c.book_id
+
+        page = read_tiered_page(search.TIERS, tier_statement, order, position, limit, fetch)
     else:
-        page = read_page(matching.add_columns(*COLUMNS), order, position, limit, fetch)
+        page = read_page(matching().add_columns(*COLUMNS), order, position, limit, fetch)
 
     if not filters.q and not filters.narrows:
         total = counts.live_books(session)
@@ -151,7 +154,7 @@ def list_books(
         total = session.scalar(found.sqlite_count())
     else:
         total = session.scalar(
-            select(func.count()).select_from(matching.add_columns(_book.id).subquery())
+            select(func.count()).select_from(matching().add_columns(_book.id).subquery())
         )
     return BookPage([book_json(row._mapping) for row in page.rows], total or 0, page)
 

@@ -168,26 +168,27 @@ def read_page(
 
 
 def read_tiered_page(
-    tiers: Sequence[tuple[Select, ColumnElement[int]]],
+    tiers: int,
+    tier_statement: Callable[[int], tuple[Select, ColumnElement[int]]],
     order: Order,
     cursor: Cursor | None,
     limit: int,
     fetch: Callable[[Select], Sequence[Any]],
 ) -> Page:
-    """One page of an ascending order ``(tier, id)`` whose tiers are separate statements:
-    ``tiers[t]`` is the statement of tier t (not ordered or limited yet) and the id column it
-    is read in order of. A page takes what it needs from the tier of its position on, each
+    """One page of an ascending order ``(tier, id)`` whose ``tiers`` are separate statements:
+    ``tier_statement(t)`` is the statement of tier t (not ordered or limited yet) and the id
+    column it is read in order of. A page takes what it needs from the tier of its position on, each
     statement read from a position in its own order, so no tier is ever sorted whole (SQLite's
     search index reads its matches in rowid order)."""
     backwards = cursor is not None and cursor.backwards
     tier, after = (
         (cursor.values[0], cursor.values[1])
         if cursor is not None and cursor.values is not None
-        else (len(tiers) - 1 if backwards else 0, None)
+        else (tiers - 1 if backwards else 0, None)
     )
     rows: list[Any] = []
-    while 0 <= tier < len(tiers) and len(rows) <= limit:
-        statement, book_id = tiers[tier]
+    while 0 <= tier < tiers and len(rows) <= limit:
+        statement, book_id = tier_statement(tier)
         statement = statement.add_columns(
             literal(tier, Integer).label("page_key_0"), book_id.label("page_key_1")
         )
