@@ -22,6 +22,13 @@ ADMIN_PROBLEMS = problems(401, 403, 503)
 admin_api = APIBlueprint("admin", __name__, abp_tags=[admin_tag])
 
 
+@admin_api.before_request
+def administrators_only() -> None:
+    """Who may ask is settled before what was asked: a reader's malformed query is a 403, as
+    a well-formed one is, not a 422 (the views' query and path models are checked later)."""
+    require_roles(ADMINS)
+
+
 @admin_api.get(
     "/books/deleted",
     responses={
@@ -36,7 +43,6 @@ admin_api = APIBlueprint("admin", __name__, abp_tags=[admin_tag])
 )
 def deleted_books(query: PageQuery) -> Response:
     """Deleted books, with who deleted them and when (administrators)."""
-    require_roles(ADMINS)
     with get_db().read() as session:
         result = listing.list_deleted(session, limit=query.limit, cursor=query.cursor)
     return page_response(
@@ -51,7 +57,6 @@ def deleted_books(query: PageQuery) -> Response:
 )
 def deleted_book(path: BookPath) -> Response:
     """One deleted book (administrators)."""
-    require_roles(ADMINS)
     with get_db().read() as session:
         return book_response(catalog.read_deleted_book(session, path.book_id))
 
@@ -71,7 +76,6 @@ def deleted_book(path: BookPath) -> Response:
 )
 def deleted_book_history(path: BookPath, query: PageQuery) -> Response:
     """A deleted book's history, to decide between restoring and purging (administrators)."""
-    require_roles(ADMINS)
     with get_db().read() as session:
         catalog.read_deleted_book(session, path.book_id)
         entries, page, total = history.read(
@@ -91,7 +95,6 @@ def deleted_book_history(path: BookPath, query: PageQuery) -> Response:
 def restore_book(path: BookPath, query: WriteQuery) -> Response:
     """Bring a deleted book back (administrators). 409 if a live book has taken its ISBN, or
     its title and authors (the latter unless ``allow_duplicate=true``), as when adding it."""
-    require_roles(ADMINS)
     with get_db().transaction() as session:
         book = catalog.restore_book(
             session, path.book_id, by=current_username(), allow_duplicate=query.allow_duplicate
@@ -108,7 +111,6 @@ def restore_book(path: BookPath, query: WriteQuery) -> Response:
 def purge_book(path: BookPath) -> Response:
     """Remove a deleted book for good, with its history (administrators). A live book must be
     deleted first."""
-    require_roles(ADMINS)
     with get_db().transaction() as session:
         catalog.purge_book(session, path.book_id)
     return Response(status=204)
