@@ -148,7 +148,6 @@ class ServiceSettings(BaseSettings):
     audience: str = Field(DEFAULT_AUDIENCE, min_length=1, validation_alias=env("JWT_AUDIENCE"))
     # How far apart the issuer's and a verifier's clocks may be (tokens set nbf = iat).
     jwt_leeway: int = Field(5, ge=0, le=MAX_JWT_LEEWAY, validation_alias=env("JWT_LEEWAY_SECONDS"))
-    # How far apart the issuer's and a verifier's clocks may be (tokens set nbf = iat).
 
     # Set by each service: its own name, port and database (a SQLite file in data/ by default).
     database_file: ClassVar[str] = "estante.db"
