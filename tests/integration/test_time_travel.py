@@ -30,6 +30,7 @@ from books_service.app import create_app as create_books_app
 from books_service.app import prepare as prepare_books
 from books_service.config import BooksSettings
 from books_service.jwks import JwksCache
+from books_service.revocations import RevocationCache
 
 START = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery staple"
@@ -97,6 +98,12 @@ def services(tmp_path: Path) -> Iterator[Services]:
             "in-process",
             fetch=lambda _url, _timeout: auth.get("/.well-known/jwks.json").get_json(),
             clock=time.time,  # the travelling clock: its max age passes as the test moves on
+        )
+        # The revocation list too comes from the in-process auth service, never from a port.
+        books_app.extensions["estante.revocations"] = RevocationCache(
+            "in-process",
+            fetch=lambda _url, _timeout: auth.get("/.well-known/revocations.json").get_json(),
+            clock=time.time,
         )
         yield Services(auth, books_app.test_client(), clock, auth_settings.signing_keys_dir)
 
