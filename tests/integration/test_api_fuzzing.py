@@ -299,9 +299,10 @@ class Callers:
     def _unique(self, username: str) -> str:
         """A username not registered yet in this run (409 otherwise, which is fine but not
         what positive cases are for)."""
-        name = username
+        name, n = username, 0
         while name.casefold() in self.taken:
-            name = f"{username[:50]}_{len(self.taken)}"
+            n += 1
+            name = f"{username[:50]}_{n}"
         self.taken.add(name.casefold())
         return name
 
