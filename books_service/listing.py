@@ -3,6 +3,7 @@ objects on the hottest path). No HTTP here."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,6 +146,10 @@ def list_books(
             return joined, in_tier.c.book_id
 
         page = read_tiered_page(search.TIERS, tier_statement, order, position, limit, fetch)
+    elif found and order.name == "relevance":
+        page, total = _ranked_page(matching(), found, position, limit, fetch)
+        if total is not None:
+            return BookPage([book_json(row._mapping) for row in page.rows], total, page)
     else:
         page = read_page(matching().add_columns(*COLUMNS), order, position, limit, fetch)
 
@@ -157,6 +162,34 @@ def list_books(
             select(func.count()).select_from(matching().add_columns(_book.id).subquery())
         )
     return BookPage([book_json(row._mapping) for row in page.rows], total or 0, page)
+
+
+def _ranked_page(
+    matching: Select,
+    found: search.Search,
+    position: Cursor | None,
+    limit: int,
+    fetch: Callable[[Select], list[Any]],
+) -> tuple[Page, int | None]:
+    """PostgreSQL's relevance page. Its index cannot hand the matches over in tier order, so
+    each match is visited: one statement visits them once, for their tiers, their count and the
+    page's ids, over the matches' ids alone; the page's books are then read by id. The count is
+    None when the page is empty (a position past the end)."""
+    matches = matching.add_columns(_book.id.label("id"), found.tier().label("tier")).cte("matches")
+    total = select(func.count()).select_from(matches).scalar_subquery()
+    order = Order("relevance", (SortKey(matches.c.tier, "int"), SortKey(matches.c.id, "int")))
+    ids = read_page(
+        select(matches.c.id, total.label("total")).select_from(matches),
+        order,
+        position,
+        limit,
+        fetch,
+    )
+    by_id = {
+        row.id: row for row in fetch(select(*COLUMNS).where(_book.id.in_([r.id for r in ids.rows])))
+    }
+    books = Page([by_id[row.id] for row in ids.rows], ids.next, ids.prev, ids.last)
+    return books, ids.rows[0].total if ids.rows else None
 
 
 def list_deleted(session: Session, *, limit: int, cursor: str | None) -> BookPage:

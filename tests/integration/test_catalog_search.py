@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from books_service import search
+from books_service.pagination import Cursor
 from tests.integration.test_catalog_support import BACKENDS, Catalog, catalog_fixture
 
 SHELF: dict[str, dict[str, Any]] = {
@@ -231,9 +233,11 @@ def test_relevance_pages_walk_every_match_once_while_books_are_added(catalog: Ca
     assert seen == sorted(seen, key=lambda book_id: (tier_of[book_id], book_id))
 
 
-def test_relevance_pages_walk_back_from_the_last(catalog: Catalog) -> None:
+def test_relevance_pages_walk_back_from_the_last(
+    catalog: Catalog, shelf: dict[str, dict[str, Any]]
+) -> None:
     forwards = [b["id"] for b in catalog.walk("/books?q=quimera&limit=2")]
-    assert len(forwards) == 3
+    assert forwards == [shelf[name]["id"] for name in ("in_title", "in_author", "in_description")]
     page = catalog.request("GET", catalog.books(q="quimera", limit=2).links["last"]["url"])
     backwards: list[int] = []
     while True:
@@ -243,3 +247,7 @@ def test_relevance_pages_walk_back_from_the_last(catalog: Catalog) -> None:
             break
         page = catalog.request("GET", page.links["prev"]["url"])
     assert backwards == forwards
+    # A position past the last match: an empty page that still counts every match.
+    past = Cursor("relevance", (search.TIERS - 1, 2**62), False).encode()
+    empty = catalog.books(q="quimera", cursor=past)
+    assert (empty.json(), empty.headers["X-Total-Count"]) == ([], "3")
