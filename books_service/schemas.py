@@ -41,7 +41,9 @@ from common.text import line, paragraphs, query_text
 # RFC 9110's "#entity-tag": a comma-separated list (empty elements allowed) of optionally weak
 # quoted tags; a quoted tag may hold commas.
 _ETAG = r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"'
-_ETAG_LIST = re.compile(rf"[ \t]*(?:{_ETAG})?(?:[ \t]*,[ \t]*(?:{_ETAG})?)*[ \t]*")
+# Each run of spaces has one place to go (after a tag, or after a comma), so a header that does
+# not match fails in linear time: spaces on both sides of the comma made it exponential.
+_ETAG_LIST = re.compile(rf"[ \t]*(?:{_ETAG}[ \t]*)?(?:,[ \t]*(?:{_ETAG}[ \t]*)?)*")
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 YEAR_MIN, YEAR_MAX = -9999, 9999

@@ -27,6 +27,7 @@ from tests.integration.harness import (
     requests_total,
     wait_until_healthy,
 )
+from tests.integration.tcp_proxy import TcpProxy
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 REDIS_URL = os.environ.get("ESTANTE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -38,6 +39,7 @@ class Cluster:
     url: str
     auth: list[Service]
     books: list[Service]
+    books_database: TcpProxy  # the books replicas reach PostgreSQL through it
 
     @property
     def auth_url(self) -> str:
@@ -95,7 +97,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     base = tmp_path_factory.mktemp("cluster")
     request_postgres = _postgres_server()
     auth_db = request_postgres.create_database("cluster_auth")
-    books_db = request_postgres.create_database("cluster_books")
+    books_database = TcpProxy(("127.0.0.1", 5432), free_port()).start()
+    books_db = request_postgres.create_database("cluster_books").replace(
+        "127.0.0.1:5432", f"127.0.0.1:{books_database.port}"
+    )
     proxy_port = free_port()
     shared = {
         "ESTANTE_ENV": "test",
@@ -147,8 +152,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             stderr=(run_dir / "error.log").open("wb"),
         )
         wait_until_healthy(f"http://127.0.0.1:{proxy_port}/api/books", nginx)
-        yield Cluster(f"http://127.0.0.1:{proxy_port}", auth, books)
+        yield Cluster(f"http://127.0.0.1:{proxy_port}", auth, books, books_database)
     finally:
+        books_database.stop()
         if nginx is not None:
             nginx.terminate()
             nginx.wait(timeout=10)
@@ -311,6 +317,32 @@ def test_metrics_are_not_served_through_the_proxy(cluster: Cluster) -> None:
         assert "estante_http_requests_total" in metrics
     # And everything else passes as before.
     assert requests.get(f"{cluster.books_url}/healthz", timeout=10).status_code == 200
+
+
+def test_a_database_outage_reaches_clients_as_the_services_503(cluster: Cluster) -> None:
+    """With the database away every replica answers 503 (problem+json, Retry-After). The proxy
+    must pass that on, not count it as a failed replica: taking each replica out in turn would
+    leave clients with nginx's own 502 page, even for a while after the database is back."""
+    book = requests.get(f"{cluster.books_url}/books", timeout=10)
+    assert book.status_code == 200
+    cluster.books_database.stop()
+    try:
+        for _ in range(6):  # more than the replicas, so each is asked more than once
+            response = requests.get(f"{cluster.books_url}/books?limit=1", timeout=30)
+            assert response.status_code == 503, response.text
+            assert response.headers["Content-Type"] == "application/problem+json"
+            assert response.headers["Retry-After"] == "5"
+    finally:
+        cluster.books_database.start()
+    deadline = time.monotonic() + 20
+    while requests.get(f"{cluster.books_url}/books", timeout=30).status_code != 200:
+        assert time.monotonic() < deadline, "the replicas did not come back with the database"
+        time.sleep(0.2)
+    # Served by every replica again at once: none was taken out of the proxy's rotation.
+    statuses = {
+        requests.get(f"{cluster.books_url}/books", timeout=30).status_code for _ in range(4)
+    }
+    assert statuses == {200}
 
 
 def test_killing_a_books_replica_mid_load_loses_no_acknowledged_write(cluster: Cluster) -> None:
