@@ -32,7 +32,8 @@ from common.errors import ApiError, Conflict, NotFound
 # Ids are 32-bit integers in both databases; anything outside cannot name a book.
 MAX_ID = 2**31 - 1
 # Turns a merged JSON document into a complete, valid record (or raises a 422).
-Validator = Callable[[dict[str, Any]], dict[str, Any]]
+# (the patched document, the stored values it kept as they were) -> a valid record
+Validator = Callable[[dict[str, Any], Mapping[str, Any]], dict[str, Any]]
 
 
 class BookNotFound(NotFound):
@@ -294,7 +295,13 @@ def patch_book(
     like a whole new record, so a patch can never leave a book invalid."""
     book = _locked(session, book_id)
     _check(book, precondition)
-    record = validate(patch_document(book, patch))
+    document = patch_document(book, patch)
+    kept = {
+        name: value
+        for name, value in _current(book).items()
+        if name not in patch and name in document and document[name] == value
+    }
+    record = validate(document, kept)
     return _change(session, book, complete(record), by=by, allow_duplicate=allow_duplicate)
 
 

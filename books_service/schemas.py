@@ -6,6 +6,7 @@ from __future__ import annotations
 import calendar
 import ipaddress
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -16,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     RootModel,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -288,9 +290,23 @@ class BookFields(BaseModel):
 BookIn = BookFields
 
 
-def validate_record(document: dict[str, Any]) -> dict[str, Any]:
-    """A whole JSON document (a patched book) as a valid record, or a 422."""
-    return BookFields.model_validate(document).record()
+def validate_record(
+    document: dict[str, Any], kept: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """A whole JSON document (a patched book) as a valid record, or a 422. Fields in ``kept``
+    hold the stored values the patch left alone, and are not judged again: a value stored
+    under older, looser rules (a 979-0 ISBN, say) must not turn every later patch of the book
+    into a 422 about a field the client never sent. Any other invalid field still is one."""
+    try:
+        return BookFields.model_validate(document).record()
+    except ValidationError as error:
+        invalid = {str(e["loc"][0]) if e["loc"] else "" for e in error.errors()}
+        if not kept or not invalid <= set(kept):
+            raise
+    record = BookFields.model_validate(
+        {k: v for k, v in document.items() if k not in invalid}
+    ).record()
+    return {**record, **{name: kept[name] for name in invalid}}
 
 
 class BookPatch(BaseModel):

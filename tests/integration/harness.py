@@ -130,6 +130,15 @@ class Stack:
     def keys_dir(self) -> Path:
         return self.data_dir / "keys"
 
+    def database_url(self, service: str) -> str:
+        """The database ``service`` ("auth" or "books") runs on: its own URL, or its SQLite
+        file in the data directory."""
+        env = (self.auth if service == "auth" else self.books).env
+        return (
+            env.get(f"{service.upper()}_DATABASE_URL")
+            or f"sqlite:///{self.data_dir / f'{service}.db'}"
+        )
+
     def register(
         self, username: str | None = None, password: str = STRONG_PASSWORD
     ) -> dict[str, Any]:

@@ -32,12 +32,7 @@ def run_backup_command(stack: Stack, *args: str) -> subprocess.CompletedProcess[
 
 
 def database_urls(stack: Stack) -> dict[str, str]:
-    if stack.backend == "sqlite":
-        return {name: f"sqlite:///{stack.data_dir / f'{name}.db'}" for name in ("auth", "books")}
-    return {
-        "auth": stack.auth.env["AUTH_DATABASE_URL"],
-        "books": stack.books.env["BOOKS_DATABASE_URL"],
-    }
+    return {name: stack.database_url(name) for name in ("auth", "books")}
 
 
 def snapshot(stack: Stack) -> dict[str, dict[str, list[str]]]:
@@ -99,12 +94,7 @@ def wipe(stack: Stack) -> None:
     if stack.backend == "sqlite":
         shutil.rmtree(stack.data_dir)
         return
-    for service in ("auth", "books"):
-        url = (
-            stack.auth.env["AUTH_DATABASE_URL"]
-            if service == "auth"
-            else stack.books.env["BOOKS_DATABASE_URL"]
-        )
+    for url in database_urls(stack).values():
         with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
 

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 import requests
+from sqlalchemy import text
 
+from common.db import Database
 from tests.integration.test_catalog_support import (
     BACKENDS,
     Catalog,
@@ -364,3 +366,35 @@ def test_history_comes_in_pages(catalog: Catalog) -> None:
     assert_problem(catalog.get(f"/books/{book['id']}/history", limit=0), 422)
     assert_problem(catalog.get(f"/books/{book['id']}/history", cursor="zzz"), 422)
     assert_problem(catalog.get("/books/999999999/history"), 404)
+
+
+def test_a_patch_does_not_judge_values_stored_under_older_rules(catalog: Catalog) -> None:
+    """Rules only tighten: a 979-0 ISBN (an ISMN) or a cover URL with a password in it were
+    accepted once. A patch that leaves such a field alone must still work; a patch that sets
+    one is judged by today's rules."""
+    book = catalog.add(title="Partitura Antiga", author="Compositor")
+    database = Database(catalog.stack.database_url("books"))
+    try:
+        with database.engine.begin() as connection:
+            connection.execute(
+                text("UPDATE books SET isbn = :isbn, cover_url = :cover WHERE id = :id"),
+                {"isbn": "9790260000438", "cover": "https://u:p@ex.org/c.jpg", "id": book["id"]},
+            )
+    finally:
+        database.dispose()
+    url = f"/books/{book['id']}"
+    patched = catalog.request("PATCH", url, json={"copies": 2}, headers=catalog.librarian)
+    assert patched.status_code == 200, patched.text
+    assert (patched.json()["copies"], patched.json()["isbn"]) == (2, "9790260000438")
+    assert patched.json()["cover_url"] == "https://u:p@ex.org/c.jpg"
+    # Setting them, or another invalid field, is judged as always.
+    for body, field in (
+        ({"isbn": "979-0-2600-0043-8"}, "isbn"),
+        ({"cover_url": "https://u:p@ex.org/d.jpg"}, "cover_url"),
+        ({"page_count": 0}, "page_count"),
+    ):
+        refused = assert_problem(
+            catalog.request("PATCH", url, json=body, headers=catalog.librarian), 422
+        )
+        assert [e["field"] for e in refused["errors"]] == [field], refused
+    assert catalog.get(url).json()["version"] == patched.json()["version"]
