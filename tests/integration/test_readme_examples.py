@@ -67,3 +67,23 @@ def test_the_token_lifecycle_examples_run(stack: Stack) -> None:
     assert '"refresh_token":' in out
     assert '"active":true' in out
     assert '"username":"user2_readme"' in out
+
+
+def test_the_api_sections_book_life_runs(stack: Stack) -> None:
+    block = next(b for b in shell_examples() if "merge-patch+json" in b and "AUTH=" in b)
+    script = (
+        block.replace("http://localhost:5001", stack.auth_url).replace(
+            "http://localhost:5002", stack.books_url
+        )
+        # Then show where the book went: its URL answers 404 once deleted.
+        + '\ncurl -s -o /dev/null -w "after delete: %{http_code}\\n" $BOOKS$BOOK\n'
+    )
+    result = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    out = re.sub(r'":\s+', '":', result.stdout)
+    assert '"copies":2' in out and '"version":2' in out  # the patch was applied
+    assert '"action":"updated"' in out  # and recorded
+    assert re.search(r"(?im)^X-Total-Count: \d+", out)
+    assert "after delete: 404" in out
