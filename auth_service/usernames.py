@@ -8,7 +8,7 @@ from __future__ import annotations
 from common.usernames import (
     MAX_LENGTH,
     MIN_LENGTH,
-    is_valid_username,
+    is_stored_username,
     lookup_key,
     normalise,
     username_problem,
@@ -17,7 +17,7 @@ from common.usernames import (
 __all__ = [
     "MAX_LENGTH",
     "MIN_LENGTH",
-    "is_valid_username",
+    "is_stored_username",
     "lookup_key",
     "normalise",
     "username_problem",

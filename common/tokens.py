@@ -8,7 +8,8 @@ key is looked up, the token must say what it is and carry well-formed claims:
   that the same key signed for another purpose is not an access token;
 * ``iss``, ``aud``, ``sub``, ``exp``, ``iat``, ``nbf``, ``jti``, ``type: access``, ``username``
   and ``roles`` are present, of the right type and bounded in size (``username`` must be a name
-  that could be registered: the Books Service stores it), and ``sid`` when present is too.
+  some version of the Auth Service could have stored, older rules' included: the Books Service
+  stores it), and ``sid`` when present is too.
 
 The claims are read before the signature is checked; that is sound because the signature then
 covers exactly the bytes that were read, and a refusal says nothing about why. Every refusal is
@@ -26,7 +27,7 @@ from flask_jwt_extended import JWTManager
 from jwt import InvalidTokenError
 
 from common.problem_json import problem
-from common.usernames import is_valid_username
+from common.usernames import is_stored_username
 
 ALGORITHM = "EdDSA"
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 (RFC 9068 media type, not a secret)
@@ -92,8 +93,8 @@ def check_claims(claims: dict[str, Any]) -> None:
         raise NotAnAccessToken("exp, iat and nbf must be integers")
     if not _is_short_text(claims["jti"], MAX_JTI_LENGTH):
         raise NotAnAccessToken("jti is not a short identifier")
-    if not is_valid_username(claims["username"]):
-        raise NotAnAccessToken("username is not a valid username")
+    if not is_stored_username(claims["username"]):
+        raise NotAnAccessToken("username is not a name the Auth Service could have stored")
     roles = claims["roles"]
     if not (
         isinstance(roles, list)

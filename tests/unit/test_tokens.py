@@ -53,6 +53,32 @@ def test_tokens_carry_the_promised_header_and_claims(client: FlaskClient) -> Non
     assert claims["jti"] and claims["sid"]
 
 
+def test_a_name_stored_under_the_first_rule_gets_working_tokens(client: FlaskClient) -> None:
+    # "-_-" could be registered before names needed a letter or digit: it may be in a database,
+    # its owner logs in, and the token must then work, not be a 401 everywhere.
+    from auth_service.models import User
+
+    app = client.application
+    hasher = app.extensions["estante.hasher"]
+    with app.extensions["estante.db"].transaction() as session:
+        session.add(
+            User(username="-_-", username_key="-_-", password_hash=hasher.hash("old passphrase"))
+        )
+    response = client.post("/login", json={"username": "-_-", "password": "old passphrase"})
+    assert response.status_code == 200, response.get_json()
+    token = response.get_json()["access_token"]
+    me = client.get("/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200 and me.get_json()["username"] == "-_-"
+    assert client.post("/validate", json={"token": token}).get_json()["active"] is True
+    refreshed = client.post(
+        "/token/refresh", json={"refresh_token": response.get_json()["refresh_token"]}
+    )
+    assert refreshed.status_code == 200
+    # New accounts still need a letter or digit.
+    refused = client.post("/register", json={"username": "_-_", "password": "a fine passphrase"})
+    assert refused.status_code == 422
+
+
 def test_a_token_does_not_verify_with_another_key_or_audience(client: FlaskClient) -> None:
     token, jwks = issued(client)
     other = Ed25519PrivateKey.generate().public_key()
