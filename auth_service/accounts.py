@@ -127,16 +127,29 @@ def check_password(db: Database, hasher: Hasher, username: str, password: str) -
 def log_in(
     db: Database, hasher: Hasher, user: User, password: str, policy: sessions.SessionPolicy
 ) -> sessions.Issued:
-    """Open a session for a user whose password was just checked."""
+    """Open a session for ``user``, as :func:`check_password` read it: ``password`` was just
+    verified against that copy's hash.
+
+    The account may have changed since (the check is slow, and nothing was locked): with its
+    row locked, it must still hold the very hash that was verified and be enabled. A password
+    changed or reset (``create-admin --promote``) meanwhile, or the account deleted, answers
+    InvalidCredentials, as the check would now; disabled meanwhile, AccountDisabled. Only then
+    is an outdated hash upgraded, so a fresh password is never overwritten with the old one."""
     if user.is_disabled:
         raise AccountDisabled()
-    new_hash = hasher.hash(password) if hasher.needs_rehash(user.password_hash) else None
+    verified = user.password_hash
+    # Hashed before the transaction: it is the slow part and must not hold the write lock.
+    new_hash = hasher.hash(password) if hasher.needs_rehash(verified) else None
     with db.transaction() as session:
-        user = session.get_one(User, user.id)
+        current = session.get(User, user.id, with_for_update=True)
+        if current is None or current.password_hash != verified:
+            raise InvalidCredentials()
+        if current.is_disabled:
+            raise AccountDisabled()
         if new_hash:
-            user.password_hash = new_hash
-        user.last_login_at = utcnow()
-        return sessions.start(session, user, policy)
+            current.password_hash = new_hash
+        current.last_login_at = utcnow()
+        return sessions.start(session, current, policy)
 
 
 def change_password(
