@@ -188,7 +188,8 @@ def _ranked_page(
     by_id = {
         row.id: row for row in fetch(select(*COLUMNS).where(_book.id.in_([r.id for r in ids.rows])))
     }
-    books = Page([by_id[row.id] for row in ids.rows], ids.next, ids.prev, ids.last)
+    # A book purged between the two statements is simply not on the page.
+    books = Page([by_id[r.id] for r in ids.rows if r.id in by_id], ids.next, ids.prev, ids.last)
     return books, ids.rows[0].total if ids.rows else None
 
 

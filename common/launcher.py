@@ -11,6 +11,7 @@ stop in well under a second.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -18,10 +19,10 @@ import sys
 import time
 from types import FrameType
 
-from common.config import PROJECT_ROOT
+from common.config import PROJECT_ROOT, ServiceSettings
 
 SERVICES = ("auth_service", "books_service")
-STOP_TIMEOUT_SECONDS = 20
+STOP_MARGIN_SECONDS = 10
 # Closing the terminal (SIGHUP) stops the services too: out of its process group, they would
 # otherwise keep running with nobody to stop them.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -34,18 +35,26 @@ def start(service: str) -> subprocess.Popen[bytes]:
     )
 
 
-def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+def stop_all(processes: list[subprocess.Popen[bytes]], timeout: float) -> None:
     for process in processes:
         if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+            process.send_signal(signal.SIGTERM)  # its main process stops its workers
+        else:
+            # It died on its own (killed, say): workers it left behind, in its process group,
+            # would hold the port with nobody to stop them.
+            _signal_group(process, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
     for process in processes:
         try:
             process.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            # Its own process group: this takes its workers too.
-            os.killpg(process.pid, signal.SIGKILL)
+            _signal_group(process, signal.SIGKILL)  # its own group: its workers too
             process.wait()
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # nobody left in it
+        os.killpg(process.pid, signum)
 
 
 def main() -> int:
@@ -68,7 +77,8 @@ def main() -> int:
                 break
             time.sleep(0.2)
     finally:
-        stop_all(processes)
+        # The services' own grace for requests in flight, and a little more to exit.
+        stop_all(processes, ServiceSettings().shutdown_timeout + STOP_MARGIN_SECONDS)
     if stopping:
         print("stopped", file=sys.stderr)
     return exit_code

@@ -424,3 +424,34 @@ def test_a_weak_first_admin_password_is_refused_at_start(tmp_path: Path) -> None
     assert result.returncode == 2
     assert "ESTANTE_ADMIN_PASSWORD" in result.stderr
     assert "password" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_make_run_stops_the_workers_a_crashed_service_leaves(tmp_path: Path) -> None:
+    """A service whose main process dies (the OOM killer, say) leaves its workers behind, in
+    its process group; the launcher then stops everything, those workers included, so no port
+    stays held by processes nobody would stop."""
+    launcher, log, auth_port, _ = start_launcher(tmp_path)
+    try:
+        children = Path(f"/proc/{launcher.pid}/task/{launcher.pid}/children").read_text().split()
+        auth_main = next(
+            int(pid)
+            for pid in children
+            if "auth_service" in Path(f"/proc/{pid}/cmdline").read_text()
+        )
+        os.kill(auth_main, signal.SIGKILL)
+        assert launcher.wait(timeout=60) != 0
+    finally:
+        stop_launcher(launcher)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            os.killpg(auth_main, 0)  # anyone left in the dead service's group?
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+    try:
+        requests.get(f"http://127.0.0.1:{auth_port}/healthz", timeout=1)
+        raise AssertionError(f"port {auth_port} still answers after the launcher stopped")
+    except requests.ConnectionError:
+        pass
