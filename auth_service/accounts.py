@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -175,21 +175,29 @@ def list_users(session: Session, page: int, per_page: int) -> tuple[Sequence[Use
     return users, total
 
 
+def _is_active_admin() -> ColumnElement[bool]:
+    return and_(User.role == "admin", User.disabled_at.is_(None))
+
+
+def _lock_active_admins(session: Session) -> None:
+    """Lock the row of every active administrator, in id order, before anything is read: two
+    transactions that each demote, disable or delete a different administrator then run one
+    after the other, and the second counts what the first left (without this, on PostgreSQL,
+    each locked only its own target and counted the other as still active: both committed, and
+    no administrator was left). Id order, so two such transactions never deadlock. SQLite
+    serialises write transactions anyway."""
+    session.execute(select(User.id).where(_is_active_admin()).order_by(User.id).with_for_update())
+
+
 def _active_admins(session: Session) -> int:
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(User)
-            .where(User.role == "admin", User.disabled_at.is_(None))
-        )
-        or 0
-    )
+    return session.scalar(select(func.count()).select_from(User).where(_is_active_admin())) or 0
 
 
 def update_user(
     db: Database, user_id: int, *, role: str | None = None, disabled: bool | None = None
 ) -> User:
     with db.transaction() as session:
+        _lock_active_admins(session)
         user = get_user(session, user_id, for_update=True)
         was_active_admin = user.role == "admin" and not user.is_disabled
         if role is not None and role != user.role:
@@ -209,6 +217,7 @@ def update_user(
 
 def delete_user(db: Database, user_id: int) -> None:
     with db.transaction() as session:
+        _lock_active_admins(session)
         user = get_user(session, user_id, for_update=True)
         was_active_admin = user.role == "admin" and not user.is_disabled
         revocations.revoke_user_tokens(session, user.id, "user deleted")

@@ -5,18 +5,21 @@ PostgreSQL. Real databases, both of them; no HTTP and no sleeps."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
 from auth_service import accounts, sessions
 from auth_service.models import LoginSession, User
 from auth_service.passwords import Hasher
 from common import migrations
 from common.db import Database
+from tests.conftest import PostgresServer
 
 PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "a brand new passphrase"
@@ -115,3 +118,82 @@ def test_an_unchanged_account_logs_in_and_its_hash_is_upgraded(db: Database) -> 
         stored = session.get_one(User, registered.id).password_hash
     assert stored != registered.password_hash and not HASHER.needs_rehash(stored)
     accounts.check_password(db, HASHER, "racer", PASSWORD)
+
+
+@pytest.fixture
+def postgres_db(postgres: PostgresServer) -> Iterator[Database]:
+    url = postgres.create_database("admins")
+    migrations.upgrade("auth", url)
+    database = Database(url)
+    yield database
+    database.dispose()
+
+
+def waiting_on_a_lock(db: Database) -> bool:
+    with db.read() as session:
+        return bool(
+            session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            )
+        )
+
+
+LAST_ADMIN_CHANGES = {
+    "demote": lambda db, uid: accounts.update_user(db, uid, role="librarian"),
+    "disable": lambda db, uid: accounts.update_user(db, uid, disabled=True),
+    "delete": lambda db, uid: accounts.delete_user(db, uid),
+}
+
+
+@pytest.mark.parametrize(
+    ("first", "second"), [("demote", "demote"), ("delete", "disable"), ("disable", "delete")]
+)
+def test_two_administrators_removed_at_once_leave_one(
+    postgres_db: Database, monkeypatch: pytest.MonkeyPatch, first: str, second: str
+) -> None:
+    db = postgres_db
+    one = accounts.ensure_admin(db, HASHER, "admin.one", PASSWORD)
+    two = accounts.ensure_admin(db, HASHER, "admin.two", PASSWORD)
+    # The first change stops, transaction open, right after it counted the administrators
+    # left; the second then runs as far as it can before the first commits.
+    counted, release = threading.Event(), threading.Event()
+    count = accounts._active_admins
+
+    def count_then_hold(session: Session) -> int:
+        left = count(session)
+        if threading.current_thread().name == "first":
+            counted.set()
+            assert release.wait(30)
+        return left
+
+    monkeypatch.setattr(accounts, "_active_admins", count_then_hold)
+    outcomes: dict[str, object] = {}
+
+    def run(name: str, change: str, user_id: int) -> None:
+        try:
+            LAST_ADMIN_CHANGES[change](db, user_id)
+            outcomes[name] = "done"
+        except accounts.LastAdministrator as refused:
+            outcomes[name] = refused
+
+    threads = {
+        "first": threading.Thread(target=run, args=("first", first, one.id), name="first"),
+        "second": threading.Thread(target=run, args=("second", second, two.id), name="second"),
+    }
+    threads["first"].start()
+    assert counted.wait(30)
+    threads["second"].start()
+    # The second either finishes (it did not wait for the first: the race) or waits on a lock
+    # the first holds; only then does the first commit.
+    while threads["second"].is_alive() and not waiting_on_a_lock(db):
+        threads["second"].join(0.01)
+    release.set()
+    for thread in threads.values():
+        thread.join(30)
+    assert outcomes["first"] == "done"
+    assert isinstance(outcomes["second"], accounts.LastAdministrator)
+    with db.read() as session:
+        assert accounts._active_admins(session) == 1
