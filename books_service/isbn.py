@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015]")  # spaces, hyphens and Unicode dashes
+SEPARATORS = re.compile(r"[\s\-\u2010-\u2015]")  # spaces, hyphens and Unicode dashes
 
 
 class InvalidIsbn(ValueError):
@@ -38,7 +38,7 @@ def to_isbn10(isbn13: str) -> str | None:
 
 def normalise(value: str) -> str:
     """The ISBN-13 for any valid ISBN-10 or ISBN-13; InvalidIsbn says what is wrong."""
-    compact = _SEPARATORS.sub("", value).upper()
+    compact = SEPARATORS.sub("", value).upper()
     if len(compact) == 10:
         if not (compact[:9].isascii() and compact[:9].isdigit()) or compact[9] not in "0123456789X":
             raise InvalidIsbn("an ISBN-10 is 9 digits and a check digit (0-9 or X)")

@@ -67,7 +67,7 @@ class BookPage:
     page: Page
 
 
-def order_for(sort: str | None, *, searching: bool, tier: Any = None) -> Order:
+def order_for(sort: str | None, *, searching: bool) -> Order:
     """``sort`` ("title", "-published_year", "relevance"...) as a complete order with the id as
     tie-breaker; by default relevance when searching, else the id (the order books were added).
     Relevance is the search tier (see :mod:`books_service.search`), best first."""
@@ -75,9 +75,9 @@ def order_for(sort: str | None, *, searching: bool, tier: Any = None) -> Order:
     descending = name.startswith("-")
     field = name.removeprefix("-")
     if field == "relevance":
-        # On SQLite the tiers are read one by one (read_tiered_page), not through this
-        # expression: it only names the cursor's first value.
-        return Order(name, (SortKey(tier if tier is not None else literal(0), "int"), _ID))
+        # Each database reads its tiers its own way (read_tiered_page, _ranked_page); this
+        # order only says what a cursor holds: (tier, id).
+        return Order(name, (SortKey(literal(0), "int"), _ID))
     if field == "id":
         return Order(name, (_ID,), descending)
     return Order(name, (SORT_KEYS[field], _ID), descending)
@@ -123,11 +123,7 @@ def list_books(
         statement = statement.where(false())
     if sort == "relevance" and found is None:
         sort = None  # nothing to rank: the default order
-    order = order_for(
-        sort,
-        searching=found is not None,
-        tier=found.tier() if found and found.dialect == "postgresql" else None,
-    )
+    order = order_for(sort, searching=found is not None)
     position = Cursor.decode(cursor, order) if cursor else None
 
     def fetch(query: Select) -> list[Any]:

@@ -48,7 +48,7 @@ from sqlalchemy import (
     text,
 )
 
-from books_service.isbn import InvalidIsbn, normalise
+from books_service.isbn import SEPARATORS, InvalidIsbn, normalise
 from books_service.records import fold
 
 MAX_TERMS = 16
@@ -61,7 +61,6 @@ _WORD = re.compile(r"[^\W_]+")
 _DASH = r"[\-\u2010-\u2015]"
 _HYPHENATED_DIGITS = re.compile(rf"(?<![^\W_])[0-9]+(?:{_DASH}[0-9]+)*(?:{_DASH}?[xX])?(?![^\W_])")
 _SPACED_DIGITS = re.compile(r"(?<![^\W_])[0-9]+(?: [0-9]+)+(?: ?[xX])?(?![^\W_])")
-_DASHES = re.compile(r"[\s\-\u2010-\u2015]")
 SQLITE_COLUMNS = {"title": "{title_key}", "title and authors": "{title_key author_key}"}
 PG_WEIGHTS = {"title": "A", "title and authors": "AB"}
 # The stored vector (PostgreSQL only; created by migration books_0003).
@@ -81,13 +80,13 @@ def _join_isbns(query: str) -> str:
     typed ("978-85-35"). Other hyphenated numbers stay apart: "1939-1945" is two years."""
 
     def hyphenated(match: re.Match[str]) -> str:
-        compact = _DASHES.sub("", match[0])
+        compact = SEPARATORS.sub("", match[0])
         if _isbn_or_none(compact) or (compact.startswith(("978", "979")) and len(compact) <= 13):
             return compact
         return match[0]
 
     def spaced(match: re.Match[str]) -> str:
-        compact = _DASHES.sub("", match[0])
+        compact = SEPARATORS.sub("", match[0])
         return compact if _isbn_or_none(compact) else match[0]
 
     return _SPACED_DIGITS.sub(spaced, _HYPHENATED_DIGITS.sub(hyphenated, query))
@@ -100,7 +99,9 @@ def terms(query: str) -> list[str]:
 
 
 def _is_prefix(words: Sequence[str], position: int) -> bool:
-    return position == len(words) - 1 and len(words[position]) >= MIN_PREFIX
+    # The last word is being typed; a word cut at MAX_TERM_LENGTH is the start of a longer one.
+    word = words[position]
+    return (position == len(words) - 1 and len(word) >= MIN_PREFIX) or len(word) >= MAX_TERM_LENGTH
 
 
 def sqlite_match_expression(words: Sequence[str], columns: str | None = None) -> str:

@@ -34,6 +34,8 @@ SHELF: dict[str, dict[str, Any]] = {
     "in_title": {"title": "Quimera", "author": "Fulano"},
     "in_author": {"title": "Contos", "author": "Beltrano Quimera"},
     "in_description": {"title": "Ensaios", "author": "Sicrano", "description": "uma quimera"},
+    # A word longer than any query term is kept (64 characters): found by its start.
+    "long": {"title": "Um " + "supercalifragilistico" * 4, "author": "Poppins"},
     # Numbers, versions, addresses: PostgreSQL's parser would keep "1939-1945", "2.0" or an
     # e-mail address as one token each; both databases must find their words.
     "war": {"title": "Segunda Guerra, 1939-1945", "author": "Historiadora"},
@@ -111,6 +113,7 @@ def found(catalog: Catalog, shelf: dict[str, dict[str, Any]], q: str, **params: 
         ("contato", ["web"]),
         ("livraria", ["web"]),
         ("catalogo", ["web"]),
+        ("supercalifragilistico" * 4 + " poppins", ["long"]),
         ("nothing like this", []),
     ],
 )

@@ -62,6 +62,12 @@ def test_engine_queries_quote_every_word_and_the_last_is_a_prefix_from_three_let
     assert pg_tsquery_text(["exu", "ex"]) == "'exu' & 'ex'"
 
 
+def test_a_word_cut_to_the_longest_term_is_the_start_of_a_longer_one() -> None:
+    long, short = "x" * MAX_TERM_LENGTH, "yy"
+    assert sqlite_match_expression([long, short]) == f'"{long}"* "{short}"'
+    assert pg_tsquery_text([long, short]) == f"'{long}':* & '{short}'"
+
+
 def test_tiers_are_column_filters_that_exclude_the_better_tiers() -> None:
     assert sqlite_tier_expression(["dom", "cas"], 0) == '{title_key}: ("dom" "cas"*)'
     assert sqlite_tier_expression(["dom", "cas"], 1) == (
