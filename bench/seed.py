@@ -358,16 +358,21 @@ def seed(
                 foreign_keys = [] if dialect.sqlite else _foreign_keys(connection)
                 for table, name, _ in foreign_keys:
                     connection.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
-                connection.execute(
-                    text("UPDATE book_counts SET live = live + :n WHERE slot = 0"), {"n": count}
-                )
                 if dialect.sqlite:
                     _load(connection, parts, dialect, first, first + count - 1)
             if not dialect.sqlite:
                 # Committed first: the loaders need the indexes gone, and run beside each other.
-                _load_postgres(engine, parts, dialect, first, first + count - 1)
+                # So a load that fails must put the database back as it found it itself.
+                try:
+                    _load_postgres(engine, parts, dialect, first, first + count - 1)
+                except BaseException:
+                    _undo_postgres_load(engine, first, [sql for _, _, sql in saved], foreign_keys)
+                    raise
             done(f"{count:,} books loaded")
             with connection.begin():
+                connection.execute(
+                    text("UPDATE book_counts SET live = live + :n WHERE slot = 0"), {"n": count}
+                )
                 if dialect.sqlite:
                     for _, _, sql in sorted(saved, key=lambda item: item[0] != "index"):
                         connection.execute(text(sql))
@@ -421,6 +426,20 @@ def _load_postgres(engine: Engine, parts: Parts, dialect: Dialect, first: int, l
         halves = [(first, middle), (middle + 1, last)]
         for future in [pool.submit(run, low, high) for low, high in halves if low <= high]:
             future.result()
+
+
+def _undo_postgres_load(
+    engine: Engine, first: int, indexes: list[str], foreign_keys: list[tuple[str, str, str]]
+) -> None:
+    """After a failed load: the books it added (a half may have committed) go, and the indexes
+    and foreign keys dropped for it come back."""
+    with engine.connect() as connection, connection.begin():
+        for table, column in (("book_subjects", "book_id"), ("book_authors", "book_id")):
+            connection.execute(
+                text(f"DELETE FROM {table} WHERE {column} >= :first"), {"first": first}
+            )
+        connection.execute(text("DELETE FROM books WHERE id >= :first"), {"first": first})
+    _build_postgres_indexes(engine, indexes, foreign_keys)
 
 
 def _load_statements(dialect: Dialect, first: int, last: int) -> list[str]:

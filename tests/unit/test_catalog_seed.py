@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select, text
 
+from bench import seed as seed_module
 from bench.seed import seed
 from books_service import counts, listing
 from books_service.isbn import normalise
@@ -60,5 +62,42 @@ def test_seeded_books_are_what_the_service_would_store(url: str) -> None:
             else:
                 indexed = "SELECT count(*) FROM books WHERE search_vector IS NOT NULL"
             assert session.scalar(text(indexed)) == 500
+    finally:
+        database.dispose()
+
+
+def test_a_failed_postgres_load_leaves_the_database_as_it_was(
+    postgres: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL's loaders run after the indexes are dropped and committed: a load that
+    fails takes out what it added and puts every index and foreign key back."""
+    url = postgres.create_database("seed_failure")
+    seed(url, 100)
+    database = Database(url)
+
+    def state() -> tuple[Any, ...]:
+        with database.read() as session:
+            return (
+                session.scalar(text("SELECT count(*) FROM books")),
+                session.scalar(text("SELECT count(*) FROM book_authors")),
+                counts.live_books(session),
+                sorted(session.scalars(text("SELECT indexdef FROM pg_indexes"))),
+                sorted(session.scalars(text("SELECT conname FROM pg_constraint"))),
+            )
+
+    try:
+        before = state()
+        real_load, calls = seed_module._load, []
+
+        def load_then_fail(*args: Any) -> None:
+            calls.append(args)
+            real_load(*args)  # the half is loaded...
+            if len(calls) == 2:
+                raise RuntimeError("the machine went away")  # ...and its transaction rolls back
+
+        monkeypatch.setattr(seed_module, "_load", load_then_fail)
+        with pytest.raises(RuntimeError):
+            seed(url, 1000)
+        assert state() == before
     finally:
         database.dispose()
