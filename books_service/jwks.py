@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import threading
 import time
 import urllib.request
@@ -110,8 +111,9 @@ def read_json_file(path: Path | None) -> object | None:
 def write_json_file(path: Path | None, document: object) -> None:
     if path is None:
         return
-    # Write then rename: a reader (another worker) never sees half a file.
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # Write then rename: a reader (another worker) never sees half a file. A random name, not
+    # the process id: replicas in containers share the data volume and often the same pids.
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     try:
         temporary.write_text(json.dumps(document), encoding="utf-8")
         os.replace(temporary, path)
