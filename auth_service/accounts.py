@@ -88,6 +88,7 @@ def register(
     password: str,
     policy: sessions.SessionPolicy,
     *,
+    sign: sessions.AccessTokenSigner,
     role: str | None = None,
 ) -> sessions.Issued:
     """Create a user and open their first session. The caller has validated the name and
@@ -97,7 +98,8 @@ def register(
     taken = UsernameTaken(f"The username '{name}' is already taken.")
     # Hash before the write transaction: it is the slow part and must not hold the write lock.
     password_hash = hasher.hash(password)
-    with db.transaction() as session:
+
+    def attempt(session: Session) -> sessions.Issued:
         if find_user(session, name) is not None:
             raise taken
         user = User(
@@ -111,7 +113,9 @@ def register(
             session.flush()
         except IntegrityError:  # a concurrent registration won the race for this name
             raise taken from None
-        return sessions.start(session, user, policy)
+        return sessions.start(session, user, policy, sign)
+
+    return sessions.issuing(db, attempt)
 
 
 def check_password(db: Database, hasher: Hasher, username: str, password: str) -> User:
@@ -125,7 +129,13 @@ def check_password(db: Database, hasher: Hasher, username: str, password: str) -
 
 
 def log_in(
-    db: Database, hasher: Hasher, user: User, password: str, policy: sessions.SessionPolicy
+    db: Database,
+    hasher: Hasher,
+    user: User,
+    password: str,
+    policy: sessions.SessionPolicy,
+    *,
+    sign: sessions.AccessTokenSigner,
 ) -> sessions.Issued:
     """Open a session for ``user``, as :func:`check_password` read it: ``password`` was just
     verified against that copy's hash.
@@ -134,13 +144,15 @@ def log_in(
     row locked, it must still hold the very hash that was verified and be enabled. A password
     changed or reset (``create-admin --promote``) meanwhile, or the account deleted, answers
     InvalidCredentials, as the check would now; disabled meanwhile, AccountDisabled. Only then
-    is an outdated hash upgraded, so a fresh password is never overwritten with the old one."""
+    is an outdated hash upgraded, so a fresh password is never overwritten with the old one.
+    The access token is signed in that transaction too (see :func:`sessions.issuing`)."""
     if user.is_disabled:
         raise AccountDisabled()
     verified = user.password_hash
     # Hashed before the transaction: it is the slow part and must not hold the write lock.
     new_hash = hasher.hash(password) if hasher.needs_rehash(verified) else None
-    with db.transaction() as session:
+
+    def attempt(session: Session) -> sessions.Issued:
         current = session.get(User, user.id, with_for_update=True)
         if current is None or current.password_hash != verified:
             raise InvalidCredentials()
@@ -149,7 +161,9 @@ def log_in(
         if new_hash:
             current.password_hash = new_hash
         current.last_login_at = utcnow()
-        return sessions.start(session, current, policy)
+        return sessions.start(session, current, policy, sign)
+
+    return sessions.issuing(db, attempt, not_before=user.tokens_not_before)
 
 
 def change_password(
@@ -220,7 +234,7 @@ def delete_user(db: Database, user_id: int) -> None:
         _lock_active_admins(session)
         user = get_user(session, user_id, for_update=True)
         was_active_admin = user.role == "admin" and not user.is_disabled
-        revocations.revoke_user_tokens(session, user.id, "user deleted")
+        sessions.revoke_user_sessions(session, user.id, "user deleted")
         session.delete(user)
         session.flush()
         if was_active_admin and _active_admins(session) == 0:

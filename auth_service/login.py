@@ -17,6 +17,7 @@ def log_in(
     *,
     session_policy: sessions.SessionPolicy,
     throttle_policy: throttle.ThrottlePolicy,
+    sign: sessions.AccessTokenSigner,
 ) -> sessions.Issued:
     # Blocked callers are turned away before any password work: cheap for us, slow for them.
     # Others are counted as failing until the password proves otherwise (no check-then-record
@@ -24,7 +25,7 @@ def log_in(
     attempt = throttle.begin(db, usernames.lookup_key(username), client, throttle_policy)
     user = accounts.check_password(db, hasher, username, password)
     throttle.succeeded(db, attempt)
-    return accounts.log_in(db, hasher, user, password, session_policy)
+    return accounts.log_in(db, hasher, user, password, session_policy, sign=sign)
 
 
 def change_password(
@@ -53,7 +54,9 @@ def register(
     password: str,
     client: str,
     session_policy: sessions.SessionPolicy,
+    *,
+    sign: sessions.AccessTokenSigner,
 ) -> sessions.Issued:
-    issued = accounts.register(db, hasher, username, password, session_policy)
+    issued = accounts.register(db, hasher, username, password, session_policy, sign=sign)
     throttle.remember_client(db, usernames.lookup_key(issued.user.username), client)
     return issued

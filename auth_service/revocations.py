@@ -7,16 +7,23 @@ transaction as the change, and published (``/.well-known/revocations.json``) for
 * per user a "not before" time: every access token of the user issued before it is refused
   (disabled, deleted, role changed, logged out everywhere, promoted or password reset by the
   CLI);
-* per session (the token's ``sid`` claim) the sessions that ended on their own (logout,
-  RFC 7009 revocation, refresh-token reuse, the other sessions on a password change).
+* per session (the token's ``sid`` claim) every session that ended (logout, RFC 7009
+  revocation, refresh-token reuse, the other sessions on a password change, and each session a
+  user-wide revocation ended).
+
+A change that ends sessions records each of them, even when it also records the user's "not
+before" (logout everywhere, disabled, promoted, deleted): a verifier then refuses those
+sessions' tokens whatever their ``iat`` says, so neither a token signed a moment late nor a
+replica's clock running ahead lets one through.
 
 An entry matters only while a token it names can be unexpired, so the published list covers
 one access-token lifetime and the table is pruned after the longest lifetime allowed.
 
-Tokens carry their issue time (``iat``) in whole seconds, so a "not before" is rounded up to
-the next whole second: every token issued before it, even within the same second, is refused.
-A token issued in the rest of that second would be refused as well, so issuing waits for the
-next second when the user was revoked within the last one (:func:`wait_until_issuable`).
+Tokens carry their issue time (``iat``) in whole seconds, so a "not before" becomes the whole
+second after it: every token issued until then, even within the same second, is refused. A
+token issued in the rest of that second would be refused as well, so issuing waits for the
+next second when the user was revoked within the last one (:func:`check_issuable`,
+:func:`wait_until_issuable`), outside any transaction.
 """
 
 from __future__ import annotations
@@ -41,8 +48,18 @@ RETENTION = timedelta(days=1, minutes=5)
 CLOCK_MARGIN = timedelta(minutes=2)
 
 
+class RevokedWithinTheSecond(Exception):
+    """A token issued now would be born revoked: wait until ``not_before``'s next second."""
+
+    def __init__(self, not_before: datetime) -> None:
+        super().__init__("the user was revoked less than a second ago")
+        self.not_before = not_before
+
+
 def _second_after(moment: datetime) -> int:
-    return math.ceil(as_utc(moment).timestamp())
+    """The first whole second after ``moment``: the first ``iat`` a token issued after it can
+    carry (a token issued at ``moment`` itself, or before, has an earlier one)."""
+    return math.floor(as_utc(moment).timestamp()) + 1
 
 
 def _record(db_session: Session, entries: Iterable[TokenRevocation], now: datetime) -> None:
@@ -90,16 +107,9 @@ def published(db_session: Session, access_token_ttl: timedelta) -> dict[str, Any
     for user_id, session_id, revoked_at in rows:
         if session_id is None:
             users[str(user_id)] = max(users.get(str(user_id), 0), _second_after(revoked_at))
-    # A session's tokens were all issued by the time it ended: a later "not before" of its
-    # user covers them, and listing the session too would only make the list longer.
-    sessions = sorted(
-        {
-            session_id
-            for user_id, session_id, revoked_at in rows
-            if session_id is not None
-            and users.get(str(user_id), 0) <= math.floor(as_utc(revoked_at).timestamp())
-        }
-    )
+    # Every ended session is listed, even when a later "not before" of its user seems to cover
+    # it: that holds only if every token of it was issued, by a clock that agrees, before it.
+    sessions = sorted({session_id for _, session_id, _ in rows if session_id is not None})
     return {
         "issued_at": math.floor(now.timestamp()),
         "window": int((access_token_ttl + CLOCK_MARGIN).total_seconds()),
@@ -108,20 +118,34 @@ def published(db_session: Session, access_token_ttl: timedelta) -> dict[str, Any
     }
 
 
-def issued_too_early(user: User, issued_at: object) -> bool:
+def issued_too_early(user: User, issued_at: int) -> bool:
     """Whether an access token of ``user`` with this ``iat`` claim is revoked."""
-    if isinstance(issued_at, bool) or not isinstance(issued_at, int | float):
-        return True
     if user.tokens_not_before is None:
         return False
     return issued_at < _second_after(user.tokens_not_before)
 
 
-def wait_until_issuable(user: User) -> None:
-    """Make sure a token issued now is not born revoked: right after a revocation of this user
-    (less than a second ago), wait for the next whole second."""
-    if user.tokens_not_before is None:
-        return
-    delay = _second_after(user.tokens_not_before) - utcnow().timestamp()
-    if 0 < delay <= 1:
+def _wait_needed(not_before: datetime | None) -> float:
+    """Seconds until a token issued now is not born revoked by ``not_before``. Only within the
+    second after a revocation: a "not before" further ahead is another replica's clock running
+    ahead, which waiting here would not mend (docs/security.md: clocks must agree)."""
+    if not_before is None:
+        return 0
+    delay = _second_after(not_before) - utcnow().timestamp()
+    return delay if 0 < delay <= 1 else 0
+
+
+def check_issuable(user: User) -> None:
+    """Raise RevokedWithinTheSecond if a token of ``user`` issued now would be born revoked.
+    Called with the user's row locked, in the issuing transaction, which must then be rolled
+    back and tried again after :func:`wait_until_issuable` (never wait holding the lock)."""
+    if user.tokens_not_before is not None and _wait_needed(user.tokens_not_before):
+        raise RevokedWithinTheSecond(user.tokens_not_before)
+
+
+def wait_until_issuable(not_before: datetime | None) -> None:
+    """Right after a revocation (less than a second ago), wait for the next whole second.
+    Outside any transaction."""
+    delay = _wait_needed(not_before)
+    if delay:
         time.sleep(delay + 0.001)

@@ -23,7 +23,7 @@ from auth_service.schemas import (
     TokenResponse,
     UserOut,
 )
-from auth_service.tokens import issue_tokens
+from auth_service.tokens import sign_access_token, token_response
 from common.db import get_db
 from common.json_body import no_json_body, require_json_body
 from common.openapi import problems
@@ -65,8 +65,9 @@ def register(body: RegisterRequest) -> tuple[Response, int]:
         body.password,
         client_address(),
         get_policies().session,
+        sign=sign_access_token,
     )
-    return jsonify(issue_tokens(issued).model_dump()), 201
+    return jsonify(token_response(issued).model_dump()), 201
 
 
 def log_in(body: LoginRequest) -> Response:
@@ -80,8 +81,9 @@ def log_in(body: LoginRequest) -> Response:
         client_address(),
         session_policy=policies.session,
         throttle_policy=policies.throttle,
+        sign=sign_access_token,
     )
-    return jsonify(issue_tokens(issued).model_dump())
+    return jsonify(token_response(issued).model_dump())
 
 
 for blueprint, deprecated in ((api, False), (legacy_api, True)):
@@ -99,8 +101,10 @@ for blueprint, deprecated in ((api, False), (legacy_api, True)):
 @api.post("/token/refresh", responses={200: TokenResponse, **problems(401, 429)})
 def refresh(body: RefreshRequest) -> Response:
     """Exchange a refresh token for a new access token and a new refresh token (rotation)."""
-    issued = sessions.rotate(get_db(), body.refresh_token, get_policies().session)
-    return jsonify(issue_tokens(issued).model_dump())
+    issued = sessions.rotate(
+        get_db(), body.refresh_token, get_policies().session, sign=sign_access_token
+    )
+    return jsonify(token_response(issued).model_dump())
 
 
 @api.post("/logout", responses={204: None})

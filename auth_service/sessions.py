@@ -6,6 +6,13 @@ copied: the whole session is revoked, the thief's copy and the owner's alike (re
 RFC 9700 4.14.2). One exception keeps honest clients working: within a short grace period the
 immediate predecessor of the newest token may be presented again, because a client whose
 response was lost retries with the token it still has.
+
+Access tokens are signed inside the transaction that opens or continues their session, with
+the user's row locked (:func:`issuing`). Every change that revokes a user's tokens locks that
+row first, so it comes either wholly before (the token is issued under it: not born revoked,
+see :func:`auth_service.revocations.check_issuable`) or wholly after (its revocation covers the
+token: the session is recorded as ended, the token's ``iat`` is before the user's "not
+before"). No token is signed after the revocation that should cover it.
 """
 
 from __future__ import annotations
@@ -13,8 +20,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -23,9 +32,13 @@ from auth_service import revocations
 from auth_service.models import LoginSession, RefreshToken, User
 from common.clock import as_utc, utcnow
 from common.db import Database
-from common.errors import Unauthorized
+from common.errors import ServiceUnavailable, Unauthorized
 
 TOKEN_BYTES = 32
+# How many times issuing is tried when each try finds its user revoked within the last second.
+ISSUE_ATTEMPTS = 3
+
+T = TypeVar("T")
 
 
 class InvalidRefreshToken(Unauthorized):
@@ -43,12 +56,66 @@ class SessionPolicy:
     reuse_grace: timedelta
 
 
+class RevokedJustNow(ServiceUnavailable):
+    """Issuing kept finding its user revoked within the last second (a token issued then would
+    be born revoked): rare, and over in a second."""
+
+    type = "/problems/revoked-just-now"
+    title = "Revoked just now"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This account's tokens were revoked a moment ago; try again in a second.",
+            headers={"Retry-After": "1"},
+        )
+
+
+# Signs the access token of (user, session id). Called inside the issuing transaction.
+AccessTokenSigner = Callable[[User, str], str]
+
+
 @dataclass(frozen=True)
 class Issued:
     user: User
     session_id: str
     refresh_token: str
     refresh_expires_at: datetime
+    access_token: str
+
+
+def issuing(
+    db: Database, attempt: Callable[[Session], T], *, not_before: datetime | None = None
+) -> T:
+    """Run ``attempt`` (it opens or continues a session, and signs its access token with the
+    user's row locked) in a write transaction, and return what it returns.
+
+    A user revoked within the last second cannot be issued a token yet (its ``iat`` would fall
+    before the "not before"): the attempt then raises, its transaction is rolled back, and it
+    is tried again once that second has passed. Every wait is outside any transaction (on
+    SQLite a write transaction holds the whole database). ``not_before``, the user's as read
+    before (if known), lets the first try wait up front."""
+    revocations.wait_until_issuable(not_before)
+    for tries_left in reversed(range(ISSUE_ATTEMPTS)):
+        try:
+            with db.transaction() as db_session:
+                return attempt(db_session)
+        except revocations.RevokedWithinTheSecond as revoked:
+            if not tries_left:
+                raise RevokedJustNow() from None
+            revocations.wait_until_issuable(revoked.not_before)
+    raise AssertionError("unreachable")
+
+
+def _issue(
+    user: User,
+    session_id: str,
+    refresh_token: tuple[str, datetime],
+    sign: AccessTokenSigner,
+) -> Issued:
+    """The tokens of a session, in the transaction that holds ``user``'s row locked."""
+    revocations.check_issuable(user)
+    token, expires_at = refresh_token
+    return Issued(user, session_id, token, expires_at, sign(user, session_id))
 
 
 def hash_token(token: str) -> str:
@@ -76,16 +143,18 @@ def _new_refresh_token(
     return token, expires_at
 
 
-def start(db_session: Session, user: User, policy: SessionPolicy) -> Issued:
-    """Open a session for a user who just proved who they are (login or registration)."""
+def start(
+    db_session: Session, user: User, policy: SessionPolicy, sign: AccessTokenSigner
+) -> Issued:
+    """Open a session for a user who just proved who they are (login or registration), with
+    the user's row locked (or just inserted); run it through :func:`issuing`."""
     now = utcnow()
     login = LoginSession(
         id=uuid.uuid4().hex, user_id=user.id, created_at=now, expires_at=now + policy.max_age
     )
     db_session.add(login)
     db_session.flush()
-    token, expires_at = _new_refresh_token(db_session, login, policy, now)
-    return Issued(user, login.id, token, expires_at)
+    return _issue(user, login.id, _new_refresh_token(db_session, login, policy, now), sign)
 
 
 def revoke_session(db_session: Session, session_id: str, reason: str) -> None:
@@ -102,7 +171,11 @@ def revoke_user_sessions(
     db_session: Session, user_id: int, reason: str, *, keep: str | None = None
 ) -> None:
     """End the user's sessions (all, or all but ``keep``); their access tokens are refused
-    too, by the Books Service as well (see :mod:`auth_service.revocations`)."""
+    too, by the Books Service as well (see :mod:`auth_service.revocations`): every session
+    ended is recorded, and when all end, so is the user's "not before"."""
+    # The user's row first, as issuing locks it: a login or refresh of this user either
+    # committed before (its session is ended here) or waits for this transaction.
+    db_session.execute(select(User.id).where(User.id == user_id).with_for_update())
     statement = update(LoginSession).where(
         LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None)
     )
@@ -113,56 +186,71 @@ def revoke_user_sessions(
             LoginSession.id, LoginSession.user_id
         )
     ).all()
-    if keep:
-        revocations.revoke_session_tokens(db_session, ended, reason)
-    else:
+    revocations.revoke_session_tokens(db_session, ended, reason)
+    if not keep:
         revocations.revoke_user_tokens(db_session, user_id, reason)
 
 
-def rotate(db: Database, presented: str, policy: SessionPolicy) -> Issued:
-    """Exchange a refresh token for a new one. Raises InvalidRefreshToken on any failure.
+def rotate(
+    db: Database, presented: str, policy: SessionPolicy, *, sign: AccessTokenSigner
+) -> Issued:
+    """Exchange a refresh token for a new one and a new access token. Raises
+    InvalidRefreshToken on any failure.
 
-    Runs as one write transaction with the token's row locked, so two concurrent refreshes
-    with the same token are decided one after the other.
+    One write transaction with the user's, the session's and the token's rows locked, in that
+    order (the order every writer takes them): two concurrent refreshes with the same token are
+    decided one after the other, and a revocation of the user either precedes the refresh or
+    covers the access token it signs.
     """
-    revoked_for_reuse = False
-    with db.transaction() as db_session:
-        now = utcnow()
-        token = db_session.scalars(
-            select(RefreshToken)
-            .where(RefreshToken.token_hash == hash_token(presented))
-            .with_for_update()
-        ).one_or_none()
-        if token is None:
+    hashed = hash_token(presented)
+    issued = issuing(db, lambda db_session: _rotate(db_session, hashed, policy, sign))
+    if issued is None:  # the reuse was detected and the session revoked (committed)
+        raise InvalidRefreshToken("The refresh token was already used; the session is revoked.")
+    return issued
+
+
+def _rotate(
+    db_session: Session, hashed: str, policy: SessionPolicy, sign: AccessTokenSigner
+) -> Issued | None:
+    now = utcnow()
+    found = db_session.execute(
+        select(RefreshToken.session_id, LoginSession.user_id)
+        .join(LoginSession, LoginSession.id == RefreshToken.session_id)
+        .where(RefreshToken.token_hash == hashed)
+    ).one_or_none()
+    if found is None:
+        raise InvalidRefreshToken()
+    user = db_session.get(User, found.user_id, with_for_update=True)
+    login = db_session.get(LoginSession, found.session_id, with_for_update=True)
+    token = db_session.scalars(
+        select(RefreshToken).where(RefreshToken.token_hash == hashed).with_for_update()
+    ).one_or_none()
+    if user is None or login is None or token is None:  # deleted meanwhile
+        raise InvalidRefreshToken()
+    if login.revoked_at is not None or as_utc(login.expires_at) <= now:
+        raise InvalidRefreshToken()
+    # Disabling a user revokes their sessions in the same transaction, so this is only a
+    # guard; a revocation written here would be rolled back by the raise anyway.
+    if user.is_disabled:
+        raise InvalidRefreshToken()
+    if token.used_at is None:
+        if as_utc(token.expires_at) <= now:
             raise InvalidRefreshToken()
-        login = db_session.get_one(LoginSession, token.session_id, with_for_update=True)
-        user = db_session.get_one(User, login.user_id)
-        if login.revoked_at is not None or as_utc(login.expires_at) <= now:
-            raise InvalidRefreshToken()
-        # Disabling a user revokes their sessions in the same transaction, so this is only a
-        # guard; a revocation written here would be rolled back by the raise anyway.
-        if user.is_disabled:
-            raise InvalidRefreshToken()
-        if token.used_at is None:
-            if as_utc(token.expires_at) <= now:
-                raise InvalidRefreshToken()
-            token.used_at = now
-            new_token, expires_at = _new_refresh_token(db_session, login, policy, now, token)
-            return Issued(user, login.id, new_token, expires_at)
-        if _is_retry_of_lost_response(db_session, token, policy, now):
-            # Retire the child the client never received and issue a fresh one in its place.
-            db_session.execute(
-                update(RefreshToken)
-                .where(RefreshToken.parent_id == token.id, RefreshToken.used_at.is_(None))
-                .values(used_at=now)
-            )
-            new_token, expires_at = _new_refresh_token(db_session, login, policy, now, token)
-            return Issued(user, login.id, new_token, expires_at)
-        revoke_session(db_session, login.id, "refresh token reused")
-        revoked_for_reuse = True
-    # Outside the block, so the revocation above is committed before we refuse.
-    assert revoked_for_reuse
-    raise InvalidRefreshToken("The refresh token was already used; the session is revoked.")
+        token.used_at = now
+        successor = _new_refresh_token(db_session, login, policy, now, token)
+        return _issue(user, login.id, successor, sign)
+    if _is_retry_of_lost_response(db_session, token, policy, now):
+        # Retire the child the client never received and issue a fresh one in its place.
+        db_session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.parent_id == token.id, RefreshToken.used_at.is_(None))
+            .values(used_at=now)
+        )
+        successor = _new_refresh_token(db_session, login, policy, now, token)
+        return _issue(user, login.id, successor, sign)
+    # Committed before the caller refuses: the session stays revoked.
+    revoke_session(db_session, login.id, "refresh token reused")
+    return None
 
 
 def _is_retry_of_lost_response(

@@ -57,22 +57,22 @@ def _signing_key_for_this_request() -> SigningKey:
     return g.estante_signing_key
 
 
-def issue_tokens(issued: sessions.Issued) -> TokenResponse:
+def sign_access_token(user: User, session_id: str) -> str:
+    """The access token of ``user`` in session ``session_id``, signed now. Called in the
+    transaction that issues it, with the user's row locked (:func:`sessions.issuing`)."""
+    return create_access_token(
+        identity=str(user.id),
+        additional_claims={"username": user.username, "roles": user.roles, "sid": session_id},
+    )
+
+
+def token_response(issued: sessions.Issued) -> TokenResponse:
     user = issued.user
     g.user_id = user.id  # the access log names who logged in, registered or refreshed
-    revocations.wait_until_issuable(user)
-    token = create_access_token(
-        identity=str(user.id),
-        additional_claims={
-            "username": user.username,
-            "roles": user.roles,
-            "sid": issued.session_id,
-        },
-    )
     ttl = int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds())
     refresh_in = int((issued.refresh_expires_at - utcnow()).total_seconds())
     return TokenResponse(
-        access_token=token,
+        access_token=issued.access_token,
         expires_in=ttl,
         refresh_token=issued.refresh_token,
         refresh_expires_in=max(0, refresh_in),

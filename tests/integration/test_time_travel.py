@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +21,7 @@ import pytest
 import time_machine
 from flask.testing import FlaskClient
 
+from auth_service import accounts
 from auth_service import keys as keys_cli
 from auth_service.app import create_app as create_auth_app
 from auth_service.app import prepare as prepare_auth
@@ -31,6 +32,7 @@ from books_service.app import prepare as prepare_books
 from books_service.config import BooksSettings
 from books_service.jwks import JwksCache
 from books_service.revocations import RevocationCache
+from common.db import Database
 
 START = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery staple"
@@ -400,3 +402,110 @@ def test_key_files_are_moved_only_when_no_configuration_could_still_publish_them
         assert not old.exists()
         assert (tmp_path / "retired" / old.name).exists()
         assert len(key_files(tmp_path)) == 1
+
+
+def wait_with_a_change_midway(
+    services: Services, monkeypatch: pytest.MonkeyPatch, change: Callable[[], None]
+) -> None:
+    """The next wait of the auth service (issuing waits out the second after a revocation)
+    moves the clock instead of sleeping, and ``change`` happens 0.3 s into it."""
+    done: list[bool] = []
+
+    def travel(seconds: float) -> None:
+        if done:
+            services.clock.shift(timedelta(seconds=seconds))
+            return
+        done.append(True)
+        services.clock.shift(timedelta(seconds=0.3))
+        change()
+        services.clock.shift(timedelta(seconds=max(0.0, seconds - 0.3)))
+
+    monkeypatch.setattr(time, "sleep", travel)
+
+
+def another_administrator(services: Services) -> Database:
+    """The auth database, with an administrator (so that the test's user may stop being one)."""
+    app = services.auth.application
+    db = app.extensions["estante.db"]
+    accounts.ensure_admin(db, app.extensions["estante.hasher"], "boss", PASSWORD)
+    return db
+
+
+def test_a_user_disabled_while_a_refresh_waits_gets_no_working_token(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokens = services.register("waiter")
+    uid = tokens["user"]["id"]
+    db = another_administrator(services)
+    services.clock.shift(timedelta(seconds=10.1))
+    # A role change: the sessions go on, but tokens issued before 10.1 are refused, so a
+    # token issued within that second would be born revoked: issuing waits for second 11.
+    accounts.update_user(db, uid, role="admin")
+    services.clock.shift(timedelta(seconds=0.1))
+    # While the refresh waits, at 10.5, the user is disabled: their sessions end, and tokens
+    # issued before second 11 are refused. A token signed at 11.001 has iat 11.
+    wait_with_a_change_midway(
+        services, monkeypatch, lambda: accounts.update_user(db, uid, disabled=True)
+    )
+    refreshed = services.refresh(tokens["refresh_token"])
+    if refreshed.status_code == 200:  # a token, signed after the disable: refused everywhere
+        token = refreshed.get_json()["access_token"]
+        assert services.write(token) == 401
+        assert not services.active(token)
+    assert refreshed.status_code == 401
+    listed = services.auth.get("/.well-known/revocations.json").get_json()
+    assert (
+        jwt.decode(tokens["access_token"], options={"verify_signature": False})["sid"]
+        in (listed["sessions"])
+    )
+
+
+def test_a_role_changed_while_a_refresh_waits_is_the_role_it_gets(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokens = services.register("promoted")
+    uid = tokens["user"]["id"]
+    db = another_administrator(services)
+    services.clock.shift(timedelta(seconds=10.1))
+    accounts.update_user(db, uid, role="admin")
+    services.clock.shift(timedelta(seconds=0.1))
+    # Demoted to reader at 10.5, while the refresh waits for second 11: the token it then
+    # signs must carry the new role, not the one read before the wait.
+    wait_with_a_change_midway(
+        services, monkeypatch, lambda: accounts.update_user(db, uid, role="reader")
+    )
+    refreshed = services.refresh(tokens["refresh_token"])
+    assert refreshed.status_code == 200
+    token = refreshed.get_json()["access_token"]
+    assert jwt.decode(token, options={"verify_signature": False})["roles"] == ["reader"]
+    assert refreshed.get_json()["user"]["roles"] == ["reader"]
+    assert services.write(token) == 403
+    assert services.active(token)
+
+
+def test_issuing_never_waits_in_a_transaction_nor_for_ever(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokens = services.register("impatient")
+    uid = tokens["user"]["id"]
+    db = another_administrator(services)
+    services.clock.shift(timedelta(seconds=10.1))
+    accounts.update_user(db, uid, role="admin")  # tokens issued before second 11 are refused
+    waits: list[float] = []
+
+    def stand_still(seconds: float) -> None:
+        # Nothing is locked while issuing waits: another write goes through meanwhile.
+        accounts.set_default_role(db, "librarian")
+        waits.append(seconds)
+
+    monkeypatch.setattr(time, "sleep", stand_still)  # ...and the clock stands still
+    stuck = services.refresh(tokens["refresh_token"])
+    assert stuck.status_code == 503 and stuck.headers["Retry-After"] == "1"
+    assert len(waits) == 2 and all(0.9 < wait < 0.91 for wait in waits)  # to second 11
+    # Nothing was spent: once the second has passed, the same refresh token works.
+    services.clock.shift(timedelta(seconds=0.9))
+    refreshed = services.refresh(tokens["refresh_token"])
+    assert refreshed.status_code == 200
+    claims = jwt.decode(refreshed.get_json()["access_token"], options={"verify_signature": False})
+    assert claims["iat"] == START.timestamp() + 11 and claims["roles"] == ["admin"]
+    assert services.write(refreshed.get_json()["access_token"]) == 201

@@ -31,6 +31,10 @@ HASHER = Hasher(time_cost=2, memory_kib=8192)
 OLD_HASHER = Hasher(time_cost=1, memory_kib=8192)
 
 
+def sign(user: User, session_id: str) -> str:
+    return f"access token of {user.id} in {session_id}"
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
@@ -49,7 +53,7 @@ def db(database_url: str) -> Iterator[Database]:
 
 
 def register(db: Database, name: str = "racer", *, hasher: Hasher = HASHER) -> User:
-    return accounts.register(db, hasher, name, PASSWORD, POLICY).user
+    return accounts.register(db, hasher, name, PASSWORD, POLICY, sign=sign).user
 
 
 def live_sessions(db: Database, user_id: int) -> int:
@@ -67,7 +71,7 @@ def test_a_password_changed_during_a_login_refuses_it(db: Database) -> None:
     checked = accounts.check_password(db, HASHER, "racer", PASSWORD)
     accounts.change_password(db, HASHER, registered.id, PASSWORD, NEW_PASSWORD, None)
     with pytest.raises(accounts.InvalidCredentials):
-        accounts.log_in(db, HASHER, checked, PASSWORD, POLICY)
+        accounts.log_in(db, HASHER, checked, PASSWORD, POLICY, sign=sign)
     assert live_sessions(db, registered.id) == 0
     # The new password stands, not overwritten by a hash of the old one.
     accounts.check_password(db, HASHER, "racer", NEW_PASSWORD)
@@ -80,7 +84,7 @@ def test_an_account_disabled_during_a_login_gets_no_session(db: Database) -> Non
     checked = accounts.check_password(db, HASHER, "racer", PASSWORD)
     accounts.update_user(db, registered.id, disabled=True)
     with pytest.raises(accounts.AccountDisabled):
-        accounts.log_in(db, HASHER, checked, PASSWORD, POLICY)
+        accounts.log_in(db, HASHER, checked, PASSWORD, POLICY, sign=sign)
     assert live_sessions(db, registered.id) == 0
 
 
@@ -93,11 +97,10 @@ def test_an_account_promoted_during_a_login_is_not_handed_to_its_first_owner(
     checked = accounts.check_password(db, HASHER, "racer", PASSWORD)
     accounts.ensure_admin(db, HASHER, "racer", NEW_PASSWORD, promote=True)
     with pytest.raises(accounts.InvalidCredentials):
-        accounts.log_in(db, HASHER, checked, PASSWORD, POLICY)
+        accounts.log_in(db, HASHER, checked, PASSWORD, POLICY, sign=sign)
     assert live_sessions(db, registered.id) == 0
-    issued = accounts.log_in(
-        db, HASHER, accounts.check_password(db, HASHER, "racer", NEW_PASSWORD), NEW_PASSWORD, POLICY
-    )
+    checked = accounts.check_password(db, HASHER, "racer", NEW_PASSWORD)
+    issued = accounts.log_in(db, HASHER, checked, NEW_PASSWORD, POLICY, sign=sign)
     assert issued.user.role == "admin"
 
 
@@ -106,13 +109,13 @@ def test_an_account_deleted_during_a_login_is_an_unknown_user(db: Database) -> N
     checked = accounts.check_password(db, HASHER, "racer", PASSWORD)
     accounts.delete_user(db, registered.id)
     with pytest.raises(accounts.InvalidCredentials):  # not a 500
-        accounts.log_in(db, HASHER, checked, PASSWORD, POLICY)
+        accounts.log_in(db, HASHER, checked, PASSWORD, POLICY, sign=sign)
 
 
 def test_an_unchanged_account_logs_in_and_its_hash_is_upgraded(db: Database) -> None:
     registered = register(db, hasher=OLD_HASHER)
     checked = accounts.check_password(db, HASHER, "racer", PASSWORD)
-    issued = accounts.log_in(db, HASHER, checked, PASSWORD, POLICY)
+    issued = accounts.log_in(db, HASHER, checked, PASSWORD, POLICY, sign=sign)
     assert issued.user.id == registered.id and live_sessions(db, registered.id) == 2
     with db.read() as session:
         stored = session.get_one(User, registered.id).password_hash
