@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, jsonify
+from flask import Response, jsonify
 from flask_openapi3 import APIBlueprint
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,7 +19,7 @@ class RevocationList(BaseModel):
             "examples": [
                 {
                     "issued_at": 1767225600,
-                    "window": 1020,
+                    "window": 86580,
                     "users": {"7": 1767225000},
                     "sessions": ["8d1ecf653ac34b6aabac8e7c67dd86db"],
                 }
@@ -29,7 +29,9 @@ class RevocationList(BaseModel):
 
     issued_at: int = Field(description="When this list was made (seconds since the epoch).")
     window: int = Field(
-        description="Seconds of revocations listed: one access-token lifetime and a margin."
+        description="Seconds of revocations listed: the longest access-token lifetime the "
+        "settings allow, the largest clock leeway and a margin, whatever the issuer's own "
+        "lifetime is (a token may have been issued under a longer one)."
     )
     users: dict[str, int] = Field(
         description="Per user (`sub`): the first `iat` still accepted; an access token of "
@@ -42,9 +44,8 @@ class RevocationList(BaseModel):
 def revocation_list() -> Response:
     """Revoked access tokens that have not expired yet, for services that verify tokens
     locally (the Books Service fetches it every few seconds)."""
-    ttl = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
     with get_db().read() as session:
-        document = revocations.published(session, ttl)
+        document = revocations.published(session)
     response = jsonify(RevocationList(**document).model_dump())
     # Never served from a cache: a stale copy would let revoked tokens through for longer.
     response.cache_control.no_cache = True

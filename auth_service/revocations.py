@@ -16,8 +16,9 @@ before" (logout everywhere, disabled, promoted, deleted): a verifier then refuse
 sessions' tokens whatever their ``iat`` says, so neither a token signed a moment late nor a
 replica's clock running ahead lets one through.
 
-An entry matters only while a token it names can be unexpired, so the published list covers
-one access-token lifetime and the table is pruned after the longest lifetime allowed.
+An entry matters only while a token it names can be unexpired: the list covers, and the table
+keeps, the longest access-token lifetime the settings allow (a day) plus the largest leeway and
+a margin (:data:`WINDOW`), whatever this replica's own lifetime is.
 
 Tokens carry their issue time (``iat``) in whole seconds, so a "not before" becomes the whole
 second after it: every token issued until then, even within the same second, is refused. A
@@ -37,15 +38,21 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from auth_service.config import MAX_ACCESS_TOKEN_TTL
 from auth_service.models import TokenRevocation, User
 from common.clock import as_utc, utcnow
+from common.config import MAX_JWT_LEEWAY
 
-# The longest access-token lifetime ACCESS_TOKEN_TTL_SECONDS allows, plus a margin: an entry
-# older than this can name no unexpired token, whatever the setting was when it was written.
-RETENTION = timedelta(days=1, minutes=5)
-# Published entries outlive the tokens they name by this much: verifiers accept a token a
-# little past its expiry (their clock leeway) and clocks are never quite together.
+# Entries outlive the tokens they name by this much beyond the verifiers' leeway: clocks are
+# never quite together.
 CLOCK_MARGIN = timedelta(minutes=2)
+# How long an entry is published, and kept: the longest access-token lifetime the settings
+# allow, the largest leeway a verifier may grant beyond it, and the margin. Not this replica's
+# ACCESS_TOKEN_TTL_SECONDS: a token may have been signed under a longer one (before the setting
+# was lowered, or by a replica configured otherwise), and an entry that dropped out of the list
+# before such a token expired would let it through again. Key retirement reasons the same way.
+WINDOW = timedelta(seconds=MAX_ACCESS_TOKEN_TTL + MAX_JWT_LEEWAY) + CLOCK_MARGIN
+RETENTION = WINDOW
 
 
 class RevokedWithinTheSecond(Exception):
@@ -93,14 +100,14 @@ def revoke_session_tokens(
     )
 
 
-def published(db_session: Session, access_token_ttl: timedelta) -> dict[str, Any]:
+def published(db_session: Session) -> dict[str, Any]:
     """The revocation list: ``users`` maps a ``sub`` to the first second its tokens may have
     been issued at (a token with an earlier ``iat`` is revoked); ``sessions`` lists revoked
     ``sid``s."""
     now = utcnow()
     rows = db_session.execute(
         select(TokenRevocation.user_id, TokenRevocation.session_id, TokenRevocation.revoked_at)
-        .where(TokenRevocation.revoked_at >= now - access_token_ttl - CLOCK_MARGIN)
+        .where(TokenRevocation.revoked_at >= now - WINDOW)
         .order_by(TokenRevocation.id)
     ).all()
     users: dict[str, int] = {}
@@ -112,7 +119,7 @@ def published(db_session: Session, access_token_ttl: timedelta) -> dict[str, Any
     sessions = sorted({session_id for _, session_id, _ in rows if session_id is not None})
     return {
         "issued_at": math.floor(now.timestamp()),
-        "window": int((access_token_ttl + CLOCK_MARGIN).total_seconds()),
+        "window": int(WINDOW.total_seconds()),
         "users": users,
         "sessions": sessions,
     }

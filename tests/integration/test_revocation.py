@@ -261,7 +261,7 @@ def test_the_revocation_list_is_public_and_names_only_what_is_needed(stack: Stac
     assert "no-cache" in response.headers["Cache-Control"]
     document = response.json()
     assert set(document) == {"issued_at", "window", "users", "sessions"}
-    assert document["window"] >= 900
+    assert document["window"] >= 86400
     assert sid(user["access_token"]) in document["sessions"]
     assert str(user["user"]["id"]) not in document["users"]
     assert (
@@ -419,30 +419,41 @@ def test_the_first_admin_from_the_environment_never_takes_over_an_account(
         stack.stop()
 
 
-def test_the_list_covers_one_token_lifetime_and_the_table_is_pruned(tmp_path: Path) -> None:
+def test_the_list_covers_the_longest_token_lifetime_and_the_table_is_pruned(
+    tmp_path: Path,
+) -> None:
     from auth_service import revocations
+    from auth_service.config import MAX_ACCESS_TOKEN_TTL
     from auth_service.models import TokenRevocation
     from common import migrations
+    from common.config import MAX_JWT_LEEWAY
     from common.db import Database
 
     url = f"sqlite:///{tmp_path / 'auth.db'}"
     migrations.upgrade("auth", url)
     db = Database(url)
-    ttl = timedelta(minutes=15)
+    # A day-long token (the longest ACCESS_TOKEN_TTL_SECONDS allows), accepted for the
+    # largest leeway after: its revocation must stay listed that long, and a margin.
+    longest = timedelta(seconds=MAX_ACCESS_TOKEN_TTL + MAX_JWT_LEEWAY) + revocations.CLOCK_MARGIN
     try:
         with time_machine.travel("2030-01-01T12:00:00.250Z", tick=False) as clock:
             with db.transaction() as session:
                 revocations.revoke_user_tokens(session, 7, "test")
                 revocations.revoke_session_tokens(session, [("a" * 32, 8)], "test")
             with db.read() as session:
-                listed = revocations.published(session, ttl)
+                listed = revocations.published(session)
             # Rounded up: a token issued in that same second, before the revocation, is refused.
             assert listed["users"] == {"7": 1893499201}
             assert listed["sessions"] == ["a" * 32]
-            clock.shift(ttl + revocations.CLOCK_MARGIN + timedelta(seconds=1))
+            assert listed["window"] == longest.total_seconds()
+            # Long past this service's 15 minutes, still listed...
+            clock.shift(longest - timedelta(seconds=1))
             with db.read() as session:
-                assert revocations.published(session, ttl)["users"] == {}
-            clock.shift(revocations.RETENTION)
+                assert revocations.published(session)["sessions"] == ["a" * 32]
+            # ...until no token it names can be unexpired, whatever lifetime it was issued with.
+            clock.shift(timedelta(seconds=2))
+            with db.read() as session:
+                assert revocations.published(session)["users"] == {}
             with db.transaction() as session:
                 revocations.revoke_user_tokens(session, 9, "test")
             with db.read() as session:

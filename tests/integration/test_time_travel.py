@@ -509,3 +509,34 @@ def test_issuing_never_waits_in_a_transaction_nor_for_ever(
     claims = jwt.decode(refreshed.get_json()["access_token"], options={"verify_signature": False})
     assert claims["iat"] == START.timestamp() + 11 and claims["roles"] == ["admin"]
     assert services.write(refreshed.get_json()["access_token"]) == 201
+
+
+def test_a_revocation_outlives_tokens_issued_under_a_longer_lifetime(services: Services) -> None:
+    # A replica signing two-hour tokens (or this one, before its lifetime was lowered to the
+    # 15 minutes the publishing replica has): its session is ended through the other replica.
+    long_lived = create_auth_app(
+        AuthSettings(
+            data_dir=services.keys_dir.parent,
+            argon2_memory_kib=8192,
+            rate_limits_enabled=False,
+            keys_reload_seconds=0,
+            jwt_leeway=LEEWAY,
+            access_token_ttl=7200,
+        )
+    ).test_client()
+    tokens = long_lived.post(
+        "/register", json={"username": "longlived", "password": PASSWORD}
+    ).get_json()
+    token = tokens["access_token"]
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 7200
+    assert (
+        services.auth.post("/logout", json={"refresh_token": tokens["refresh_token"]}).status_code
+        == 204
+    )
+    assert services.write(token) == 401
+    # An hour later, long past the publishing replica's own token lifetime.
+    services.clock.shift(timedelta(hours=1))
+    assert services.write(token) == 401
+    listed = services.auth.get("/.well-known/revocations.json").get_json()
+    assert claims["sid"] in listed["sessions"] and listed["window"] >= 86400
