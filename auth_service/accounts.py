@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from auth_service import revocations, sessions, usernames
-from auth_service.models import DEFAULT_ROLE, ROLES, Setting, User
+from auth_service.models import DEFAULT_ROLE, MAX_USER_ID, ROLES, Setting, User
 from auth_service.passwords import Hasher
 from common.clock import utcnow
 from common.db import Database
@@ -64,7 +64,7 @@ def find_user(session: Session, username: str) -> User | None:
 
 
 def get_user(session: Session, user_id: int, *, for_update: bool = False) -> User:
-    in_range = 1 <= user_id <= 2**31 - 1  # ids are 32-bit: anything else names nobody
+    in_range = 1 <= user_id <= MAX_USER_ID
     user = session.get(User, user_id, with_for_update=for_update) if in_range else None
     if user is None:
         raise UserNotFound(user_id)

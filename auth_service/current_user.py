@@ -15,7 +15,7 @@ from flask import current_app, g, request
 from flask_jwt_extended import get_jwt, verify_jwt_in_request
 
 from auth_service import revocations
-from auth_service.models import LoginSession, User
+from auth_service.models import User
 from common.db import get_db
 from common.errors import Forbidden, Unauthorized
 
@@ -56,17 +56,9 @@ class AdminRequired(Forbidden):
 
 def authenticated_user() -> User:
     verify_jwt_in_request()
-    claims = get_jwt()
-    subject = str(claims["sub"])
     with get_db().read() as session:
-        user = session.get(User, int(subject)) if subject.isdigit() else None
-        login = session.get(LoginSession, claims["sid"]) if claims.get("sid") else None
-    if (
-        user is None
-        or user.is_disabled
-        or (login is not None and login.revoked_at)
-        or revocations.issued_too_early(user, claims.get("iat"))
-    ):
+        user = revocations.live_user(session, get_jwt())
+    if user is None:
         raise TokenRevoked()
     g.user_id = user.id
     g.current_user = user

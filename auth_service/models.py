@@ -12,6 +12,8 @@ from common.db import service_metadata
 
 ROLES = ("admin", "librarian", "reader")
 DEFAULT_ROLE = "librarian"
+# User ids are 32-bit integers: a larger number names nobody (and must not reach a query).
+MAX_USER_ID = 2**31 - 1
 
 
 class AuthBase(DeclarativeBase):

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,7 +39,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from auth_service.config import MAX_ACCESS_TOKEN_TTL
-from auth_service.models import TokenRevocation, User
+from auth_service.models import MAX_USER_ID, LoginSession, TokenRevocation, User
 from common.clock import as_utc, utcnow
 from common.config import MAX_JWT_LEEWAY
 
@@ -130,6 +130,26 @@ def issued_too_early(user: User, issued_at: int) -> bool:
     if user.tokens_not_before is None:
         return False
     return issued_at < _second_after(user.tokens_not_before)
+
+
+def live_user(db_session: Session, claims: Mapping[str, Any]) -> User | None:
+    """The user of an access token, if the token is still live; None if it is revoked: its
+    user deleted or disabled, issued before the user's "not before", or its session ended.
+
+    The one check of every place the Auth Service accepts an access token (``/me`` and the
+    other protected endpoints, ``/validate``, ``/introspect``, ``/revoke``). ``claims`` come
+    from a verified token, so :func:`common.tokens.check_claims` vouches for their form:
+    ``sub`` is a string of digits, ``iat`` an integer, ``sid`` (if there) a short string."""
+    user_id = int(claims["sub"])
+    user = db_session.get(User, user_id) if 1 <= user_id <= MAX_USER_ID else None
+    if user is None or user.is_disabled or issued_too_early(user, claims["iat"]):
+        return None
+    session_id = claims.get("sid")
+    if session_id is not None:
+        login = db_session.get(LoginSession, session_id)
+        if login is not None and login.revoked_at is not None:
+            return None
+    return user
 
 
 def _wait_needed(not_before: datetime | None) -> float:

@@ -256,6 +256,15 @@ def test_names_registered_under_an_older_rule_keep_working(
     assert judged_everywhere(stack, token) == (201, True, True, 200)
 
 
+@pytest.mark.parametrize("sub", ["9" * 19, "2147483648", "0"])
+def test_a_subject_no_user_can_have_names_nobody(stack: Stack, real_token: str, sub: str) -> None:
+    # Well formed (1 to 19 digits) but beyond any 32-bit user id: the Auth Service finds no
+    # such user (it never asks the database, which would fail on the number), the Books
+    # Service, which has no users, accepts what the key signed.
+    token = sign_with_service_key(stack, real_user_claims(real_token, sub=sub))
+    assert judged_everywhere(stack, token) == (201, False, False, 401)
+
+
 @pytest.mark.parametrize("kind", list(NOT_ACCESS_TOKENS))
 def test_tokens_that_are_not_access_tokens_are_refused_everywhere(
     stack: Stack, real_token: str, kind: str
