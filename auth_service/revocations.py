@@ -134,7 +134,10 @@ def issued_too_early(user: User, issued_at: int) -> bool:
 
 def live_user(db_session: Session, claims: Mapping[str, Any]) -> User | None:
     """The user of an access token, if the token is still live; None if it is revoked: its
-    user deleted or disabled, issued before the user's "not before", or its session ended.
+    user deleted or disabled, issued before the user's "not before", or its session ended or
+    not one of this user's. Sessions are never deleted but with their user, so a ``sid`` that
+    names none is a deleted user's token whose ``sub`` was given out again (migration
+    auth_0003 could, once, on SQLite): it must not reach the new owner of the id.
 
     The one check of every place the Auth Service accepts an access token (``/me`` and the
     other protected endpoints, ``/validate``, ``/introspect``, ``/revoke``). ``claims`` come
@@ -147,7 +150,7 @@ def live_user(db_session: Session, claims: Mapping[str, Any]) -> User | None:
     session_id = claims.get("sid")
     if session_id is not None:
         login = db_session.get(LoginSession, session_id)
-        if login is not None and login.revoked_at is not None:
+        if login is None or login.user_id != user.id or login.revoked_at is not None:
             return None
     return user
 

@@ -22,8 +22,9 @@ import jwt
 import pytest
 import requests
 import time_machine
-from sqlalchemy import select
+from sqlalchemy import select, text
 
+from common.clock import utcnow
 from common.config import PROJECT_ROOT
 from tests.integration.conftest import start_stack
 from tests.integration.harness import STRONG_PASSWORD, Stack, build_stack, free_port
@@ -231,15 +232,55 @@ def test_revoking_a_token_and_reusing_a_refresh_token_reach_the_books_service(st
 
 
 def test_a_token_older_than_its_user_names_someone_else(stack: Stack) -> None:
-    # SQLite gives the id of a deleted newest user to the next one: the old token's sub then
-    # names a stranger, whom it must not reach.
+    # Ids are not given out again (AUTOINCREMENT on SQLite, a sequence on PostgreSQL)...
     gone = stack.register()
     assert admin(stack, "DELETE", f"/users/{gone['user']['id']}").status_code == 204
     newcomer = stack.register()
+    assert newcomer["user"]["id"] != gone["user"]["id"]
     assert me(stack, gone["access_token"]) == 401
     assert not active(stack, gone["access_token"])
     assert_revoked_by_books(stack, gone["access_token"])
     assert me(stack, newcomer["access_token"]) == 200
+
+
+def test_a_token_whose_user_id_was_given_out_again_reaches_nobody(stack: Stack) -> None:
+    # ...except, once, by migration auth_0003 on SQLite: it seeded AUTOINCREMENT with the
+    # highest id left, so the ids of the newest users deleted before it were given out again.
+    # Such a user is made here by hand: the old token's sub names them, its sid a session that
+    # went with the deleted user. It must not reach them.
+    from auth_service.passwords import Hasher
+    from common.db import create_db_engine
+
+    gone = stack.register()
+    uid = gone["user"]["id"]
+    assert admin(stack, "DELETE", f"/users/{uid}").status_code == 204
+    name = f"heir_{uid}"
+    engine = create_db_engine(
+        stack.auth.env.get("AUTH_DATABASE_URL") or f"sqlite:///{stack.data_dir / 'auth.db'}"
+    )
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO users (id, username, username_key, password_hash, role, "
+                    "created_at, updated_at) VALUES (:id, :name, :name, :hash, 'librarian', "
+                    ":now, :now)"
+                ),
+                {"id": uid, "name": name, "hash": Hasher().hash(STRONG_PASSWORD), "now": utcnow()},
+            )
+    finally:
+        engine.dispose()
+    heir = login(stack, name)
+    assert heir["user"]["id"] == uid
+    assert me(stack, gone["access_token"]) == 401
+    assert not active(stack, gone["access_token"])
+    assert (
+        requests.post(
+            f"{stack.auth_url}/logout-all", headers=bearer(gone["access_token"]), timeout=10
+        ).status_code
+        == 401
+    )
+    assert me(stack, heir["access_token"]) == 200
 
 
 def test_the_revocation_list_is_public_and_names_only_what_is_needed(stack: Stack) -> None:

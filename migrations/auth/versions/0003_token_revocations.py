@@ -19,6 +19,15 @@ def upgrade() -> None:
     sqlite = op.get_bind().dialect.name == "sqlite"
     # On SQLite the table is rebuilt with AUTOINCREMENT, so a deleted user's id is never given
     # to the next one (its unexpired tokens would name them). The rows are copied as they are.
+    #
+    # What this cannot do: the sequence starts at the highest id left, so the ids of the newest
+    # users deleted *before* this upgrade are given out once more (SQLite without AUTOINCREMENT
+    # did that too). No table remembers them to seed it higher: their sessions went with them
+    # (ON DELETE CASCADE, foreign keys on since auth_0001) and token_revocations starts here.
+    # What covers it: the Auth Service refuses an access token whose session (``sid``) is not
+    # one of its user's (revocations.live_user), and every token such a deleted user held names
+    # a session deleted with them. The Books Service has no users to confuse: the token acts as
+    # the deleted user there, as it did before this upgrade, until it expires.
     with op.batch_alter_table(
         "users",
         recreate="always" if sqlite else "auto",
