@@ -111,9 +111,7 @@ def refresh(body: RefreshRequest) -> Response:
 def logout(body: RefreshRequest) -> Response:
     """End the session the refresh token belongs to (its access tokens stop validating)."""
     with get_db().transaction() as session:
-        record = sessions.refresh_token_record(session, body.refresh_token)
-        if record is not None:
-            sessions.revoke_session(session, record.session_id, "logout")
+        sessions.end_session_of(session, body.refresh_token, "logout")
     # The same answer whether or not the token was known: nothing to learn from it.
     return Response(status=204)
 

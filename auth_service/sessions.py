@@ -167,6 +167,15 @@ def revoke_session(db_session: Session, session_id: str, reason: str) -> None:
     revocations.revoke_session_tokens(db_session, ended, reason)
 
 
+def end_session_of(db_session: Session, refresh_token: str, reason: str) -> None:
+    """End the session this refresh token belongs to, whatever the token's state (current,
+    spent by a rotation, expired): what ``/logout`` and ``/revoke`` do with one. An unknown
+    token ends nothing."""
+    record = refresh_token_record(db_session, refresh_token)
+    if record is not None:
+        revoke_session(db_session, record.session_id, reason)
+
+
 def revoke_user_sessions(
     db_session: Session, user_id: int, reason: str, *, keep: str | None = None
 ) -> None:

@@ -9,7 +9,7 @@ from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 from auth_service import __version__, sessions
 from auth_service.schemas import Introspection, Jwks, TokenRequest
-from auth_service.tokens import get_keyring, introspect
+from auth_service.tokens import MAX_TOKEN_LENGTH, get_keyring, introspect
 from common.db import get_db
 from common.json_body import BodyNotAnObject, no_json_body
 from common.openapi import ServiceIndex
@@ -112,17 +112,27 @@ def introspect_token() -> Response:
 @no_json_body
 def revoke() -> Response:
     """RFC 7009: end the session of this refresh or access token. Answers 200 for any token
-    value, known or not, and even without one; only a body that cannot be read is refused."""
+    value, known or not, and even without one; only a body that cannot be read is refused.
+
+    A refresh token ends its session whatever its state, as ``/logout`` does (one spent by a
+    rotation too: its session is the one to end); an access token only while it is live."""
     try:
         body = token_request()
     except (ValidationError, BodyNotAnObject):
         return Response(status=200)
     db = get_db()
-    claims = introspect(db, body.token)
-    session_id = claims.get("sid") if claims.get("active") else None
-    if session_id:
+    token = body.token
+    if not (0 < len(token) <= MAX_TOKEN_LENGTH and token.isascii()):
+        return Response(status=200)  # none of ours: no work
+    if token.count(".") == 2:
+        claims = introspect(db, token, access_only=True)
+        session_id = claims.get("sid") if claims.get("active") else None
+        if session_id:
+            with db.transaction() as session:
+                sessions.revoke_session(session, session_id, "revoked")
+    else:
         with db.transaction() as session:
-            sessions.revoke_session(session, session_id, "revoked")
+            sessions.end_session_of(session, token, "revoked")
     return Response(status=200)
 
 

@@ -330,6 +330,17 @@ def test_revoke_always_answers_200_and_revokes(stack: Stack) -> None:
     assert refresh(stack, other["refresh_token"]).status_code == 401
 
 
+def test_revoking_a_spent_refresh_token_ends_its_session_as_logout_does(stack: Stack) -> None:
+    for path, body in (("/revoke", "token"), ("/logout", "refresh_token")):
+        first = stack.register()
+        second = refresh(stack, first["refresh_token"]).json()
+        # The first refresh token is spent; its session goes on in the second.
+        answer = post(stack, path, json={body: first["refresh_token"]})
+        assert answer.status_code in (200, 204), path
+        assert refresh(stack, second["refresh_token"]).status_code == 401, path
+        assert validate(stack, second["access_token"]) == {"active": False}, path
+
+
 def test_refresh_input_errors(stack: Stack) -> None:
     assert refresh(stack, "").status_code == 422
     assert post(stack, "/token/refresh", json={"refresh_token": 5}).status_code == 422
