@@ -3,7 +3,7 @@ No HTTP here."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.exc import IntegrityError
@@ -167,18 +167,38 @@ def log_in(
 
 
 def change_password(
-    db: Database, hasher: Hasher, user_id: int, current: str, new: str, keep_session: str | None
+    db: Database,
+    hasher: Hasher,
+    user_id: int,
+    current: str,
+    new: str,
+    keep_session: str | None,
+    *,
+    also: Callable[[Session], None] | None = None,
 ) -> None:
-    """Set a new password; every other session of the user is revoked."""
+    """Set a new password; every other session of the user is revoked. ``also`` runs in the
+    same transaction once the change is certain (the throttle records the success there).
+
+    As for a login, the account may change while the passwords are hashed: with its row
+    locked, it must still hold the hash ``current`` was verified against. Changed or reset
+    meanwhile (``create-admin --promote``: the old owner must not take the account back) is
+    InvalidCredentials; deleted meanwhile UserNotFound, disabled AccountDisabled."""
     with db.read() as session:
         user = get_user(session, user_id)
-    if not hasher.verify(user.password_hash, current):
+    verified = user.password_hash
+    if not hasher.verify(verified, current):
         raise InvalidCredentials()
     new_hash = hasher.hash(new)
     with db.transaction() as session:
-        user = session.get_one(User, user_id)
+        user = get_user(session, user_id, for_update=True)
+        if user.password_hash != verified:
+            raise InvalidCredentials()
+        if user.is_disabled:
+            raise AccountDisabled()
         user.password_hash = new_hash
         sessions.revoke_user_sessions(session, user_id, "password changed", keep=keep_session)
+        if also is not None:
+            also(session)
 
 
 def list_users(session: Session, page: int, per_page: int) -> tuple[Sequence[User], int]:

@@ -43,8 +43,15 @@ def change_password(
     """Change a password; a wrong current password counts like a failed login (a stolen
     access token must not give unlimited guesses at the password)."""
     attempt = throttle.begin(db, usernames.lookup_key(username), client, throttle_policy)
-    accounts.change_password(db, hasher, user_id, current, new, keep_session)
-    throttle.succeeded(db, attempt)
+    accounts.change_password(
+        db,
+        hasher,
+        user_id,
+        current,
+        new,
+        keep_session,
+        also=lambda session: throttle.record_success(session, attempt),
+    )
 
 
 def register(

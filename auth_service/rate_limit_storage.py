@@ -55,6 +55,9 @@ class DatabaseStorage(Storage):
         return throttle.keyed_hash(throttle.installation_secret(self.db), "limit", key)
 
     def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        # Before the transaction: the key's secret may have to be read or created, in a
+        # transaction of its own, which must not wait for this one's write lock (SQLite).
+        hashed = self._key(key)
         now = time.time()
         table = RateLimitCounter.__table__
         expired = table.c.expires_at <= now
@@ -62,7 +65,7 @@ class DatabaseStorage(Storage):
             dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
             statement = (
                 dialect.insert(RateLimitCounter)
-                .values(key=self._key(key), hits=amount, expires_at=now + expiry)
+                .values(key=hashed, hits=amount, expires_at=now + expiry)
                 .on_conflict_do_update(
                     index_elements=["key"],
                     # Both expressions read the row as it was: a window that has ended
@@ -81,10 +84,11 @@ class DatabaseStorage(Storage):
         return hits
 
     def _row(self, key: str) -> tuple[int, float] | None:
+        hashed = self._key(key)
         with self.db.read() as session:
             row = session.execute(
                 select(RateLimitCounter.hits, RateLimitCounter.expires_at).where(
-                    RateLimitCounter.key == self._key(key),
+                    RateLimitCounter.key == hashed,
                     RateLimitCounter.expires_at > time.time(),
                 )
             ).one_or_none()
@@ -111,5 +115,6 @@ class DatabaseStorage(Storage):
             return session.execute(delete(RateLimitCounter)).rowcount
 
     def clear(self, key: str) -> None:
+        hashed = self._key(key)
         with self.db.transaction() as session:
-            session.execute(delete(RateLimitCounter).where(RateLimitCounter.key == self._key(key)))
+            session.execute(delete(RateLimitCounter).where(RateLimitCounter.key == hashed))

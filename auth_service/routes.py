@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from flask import Response, current_app, jsonify, request
 from flask_openapi3 import APIBlueprint, Tag
 
-from auth_service import login, sessions, throttle
+from auth_service import accounts, login, sessions, throttle
 from auth_service.current_user import (
+    TokenRevoked,
     authenticate_marked_views,
     current_session_id,
     current_user,
@@ -141,15 +142,20 @@ def change_password(body: ChangePasswordRequest) -> Response:
     """Change your password (the current one is required); your other sessions end. Wrong
     current passwords are throttled like failed logins (429 with Retry-After)."""
     user = current_user()
-    login.change_password(
-        get_db(),
-        get_hasher(),
-        user.username,
-        user.id,
-        body.current_password,
-        body.new_password,
-        client_address(),
-        keep_session=current_session_id(),
-        throttle_policy=get_policies().throttle,
-    )
+    try:
+        login.change_password(
+            get_db(),
+            get_hasher(),
+            user.username,
+            user.id,
+            body.current_password,
+            body.new_password,
+            client_address(),
+            keep_session=current_session_id(),
+            throttle_policy=get_policies().throttle,
+        )
+    except (accounts.UserNotFound, accounts.AccountDisabled):
+        # Deleted or disabled since the token was checked: it is revoked now, as a moment
+        # later it would have been found to be.
+        raise TokenRevoked() from None
     return Response(status=204)

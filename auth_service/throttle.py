@@ -187,25 +187,31 @@ def succeeded(db: Database, attempt: Attempt) -> None:
     """The password was right: clear the pair, give back the failure counted on the others
     (not clear them: logging in must not reset a guesser's budget), and remember the client."""
     with db.transaction() as session:
-        # In the order begin() locks them (sorted keys), so the two never deadlock.
-        for before in sorted(attempt.counted, key=lambda counted: counted.key):
-            if before.key == attempt.pair_key:
-                session.execute(delete(LoginThrottle).where(LoginThrottle.key == before.key))
-                continue
-            row = session.scalars(
-                select(LoginThrottle).where(LoginThrottle.key == before.key).with_for_update()
-            ).one_or_none()
-            if row is None:
-                continue
-            if as_utc(row.last_failure_at) != attempt.at:
-                row.failures = max(0, row.failures - 1)  # others failed since: keep theirs
-            elif before.failures == 0:
-                session.delete(row)
-            else:  # nobody failed since: the counter goes back to exactly what it was
-                row.failures = before.failures
-                row.last_failure_at = before.last_failure_at
-                row.blocked_until = before.blocked_until
-        _remember(session, attempt.known_client_key, attempt.at)
+        record_success(session, attempt)
+
+
+def record_success(session: Session, attempt: Attempt) -> None:
+    """:func:`succeeded`, in a write transaction of the caller's (a password change records it
+    with the new password)."""
+    # In the order begin() locks them (sorted keys), so the two never deadlock.
+    for before in sorted(attempt.counted, key=lambda counted: counted.key):
+        if before.key == attempt.pair_key:
+            session.execute(delete(LoginThrottle).where(LoginThrottle.key == before.key))
+            continue
+        row = session.scalars(
+            select(LoginThrottle).where(LoginThrottle.key == before.key).with_for_update()
+        ).one_or_none()
+        if row is None:
+            continue
+        if as_utc(row.last_failure_at) != attempt.at:
+            row.failures = max(0, row.failures - 1)  # others failed since: keep theirs
+        elif before.failures == 0:
+            session.delete(row)
+        else:  # nobody failed since: the counter goes back to exactly what it was
+            row.failures = before.failures
+            row.last_failure_at = before.last_failure_at
+            row.blocked_until = before.blocked_until
+    _remember(session, attempt.known_client_key, attempt.at)
 
 
 def remember_client(db: Database, username_key: str, client: str) -> None:

@@ -6,7 +6,7 @@ PostgreSQL. Real databases, both of them; no HTTP and no sleeps."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -200,3 +200,48 @@ def test_two_administrators_removed_at_once_leave_one(
     assert isinstance(outcomes["second"], accounts.LastAdministrator)
     with db.read() as session:
         assert accounts._active_admins(session) == 1
+
+
+class HasherWithAChangeMidway(Hasher):
+    """Hashes the new password only after ``change`` ran: what happens meanwhile, between the
+    check of the current password and the write, in a password change."""
+
+    def __init__(self, change: Callable[[], object]) -> None:
+        super().__init__(time_cost=2, memory_kib=8192)
+        self.change = change
+
+    def hash(self, password: str) -> str:
+        self.change()
+        return super().hash(password)
+
+
+def test_an_account_promoted_during_a_password_change_stays_promoted(db: Database) -> None:
+    # The first owner of the name changes the password with the one they know while the
+    # account is promoted (new password, sessions ended): they must not take it back.
+    registered = register(db)
+    hasher = HasherWithAChangeMidway(
+        lambda: accounts.ensure_admin(db, HASHER, "racer", NEW_PASSWORD, promote=True)
+    )
+    with pytest.raises(accounts.InvalidCredentials):
+        accounts.change_password(db, hasher, registered.id, PASSWORD, "the first owner's", None)
+    assert accounts.check_password(db, HASHER, "racer", NEW_PASSWORD).role == "admin"
+
+
+@pytest.mark.parametrize(
+    ("change", "refusal"),
+    [
+        (lambda db, uid: accounts.delete_user(db, uid), accounts.UserNotFound),
+        (lambda db, uid: accounts.update_user(db, uid, disabled=True), accounts.AccountDisabled),
+    ],
+    ids=["deleted", "disabled"],
+)
+def test_an_account_removed_during_a_password_change_is_refused_not_a_500(
+    db: Database, change: Callable[[Database, int], object], refusal: type[Exception]
+) -> None:
+    registered = register(db)
+    hasher = HasherWithAChangeMidway(lambda: change(db, registered.id))
+    with pytest.raises(refusal):  # was NoResultFound for a delete, and a 500
+        accounts.change_password(db, hasher, registered.id, PASSWORD, NEW_PASSWORD, None)
+    with db.read() as session:
+        user = session.get(User, registered.id)
+    assert user is None or HASHER.verify(user.password_hash, PASSWORD)

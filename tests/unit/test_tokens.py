@@ -79,6 +79,29 @@ def test_a_name_stored_under_the_first_rule_gets_working_tokens(client: FlaskCli
     assert refused.status_code == 422
 
 
+def test_a_user_deleted_during_their_password_change_gets_a_401(client: FlaskClient) -> None:
+    from auth_service import accounts
+    from auth_service.passwords import Hasher
+
+    token, _ = issued(client)
+    app = client.application
+    db = app.extensions["estante.db"]
+
+    class DeletesFirst(Hasher):  # the user is deleted between the two password checks
+        def hash(self, password: str) -> str:
+            accounts.delete_user(db, 1)
+            return super().hash(password)
+
+    app.extensions["estante.hasher"] = DeletesFirst(memory_kib=8192)
+    response = client.post(
+        "/me/password",
+        json={"current_password": "a fine passphrase", "new_password": "another passphrase"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 401, response.get_json()  # was a 500
+    assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+
+
 def test_a_token_does_not_verify_with_another_key_or_audience(client: FlaskClient) -> None:
     token, jwks = issued(client)
     other = Ed25519PrivateKey.generate().public_key()
