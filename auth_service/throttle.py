@@ -17,7 +17,11 @@ A right password clears the pair's counter and gives back the failure it was cou
 on the name from elsewhere (username counter) or on other names from the same address, a NAT
 (address counter), do not lock it out. OWASP's "device cookie" idea, keyed by address because
 API clients keep no cookies. Only failures from that very address on that very account slow it
-down, and those only by the bounded back-off above, never for good.
+down, and those only by the bounded back-off above. An address new to the account is judged by
+all three counters: a stranger who keeps failing on the name keeps such addresses out (a new
+device, a changed address; every address right after migration auth_0004), and one sharing a
+known address gets fresh guesses after each of the owner's logins there (docs/security.md,
+"Brute force and abuse", says exactly what holds).
 
 **Race.** An attempt is counted as a failure *before* the password is checked, in one
 transaction with the counters' rows locked, and given back if the password was right: parallel

@@ -253,7 +253,7 @@ def test_many_addresses_guessing_one_name_are_throttled_by_name(services: Servic
     assert services.login("alice", PASSWORD, "10.2.0.1").status_code == 200
 
 
-def test_a_stranger_cannot_keep_an_account_locked(services: Services) -> None:
+def test_a_stranger_keeps_new_addresses_out_but_not_known_ones(services: Services) -> None:
     services.register("bob")
     for i in range(15):
         assert services.login("bob", "guess", f"10.5.{i}.1").status_code == 401
@@ -263,14 +263,36 @@ def test_a_stranger_cannot_keep_an_account_locked(services: Services) -> None:
         blocked = services.login("bob", "guess", f"10.6.{round_}.1")
         assert blocked.status_code == 429
         waits.append(int(blocked.headers["Retry-After"]))
-        # ...and the owner logs in from home all the while.
+        # ...the owner logs in from home all the while, but not from a new address (a new
+        # phone, a changed mobile address), which is refused until the block ends...
         assert services.login("bob", PASSWORD).status_code == 200
+        assert services.login("bob", PASSWORD, f"10.9.{round_}.1").status_code == 429
         services.clock.shift(timedelta(seconds=waits[-1]))
+        # ...and only for a moment: one failure the stranger makes then blocks it again.
         assert services.login("bob", "guess", f"10.7.{round_}.1").status_code == 401
-    # For new addresses the wait doubles, but never past the cap, and ends when they stop.
+    # For new addresses the wait doubles, up to the cap, and lasts as long as the stranger
+    # goes on: one failure per 15 minutes keeps them out. It ends when the stranger stops.
     assert waits == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900]
+    assert services.login("bob", PASSWORD, "10.8.0.1").status_code == 429
     services.clock.shift(timedelta(seconds=900))
     assert services.login("bob", PASSWORD, "10.8.0.1").status_code == 200
+
+
+def test_a_guesser_behind_a_known_shared_address_gets_fresh_guesses_after_each_login(
+    services: Services,
+) -> None:
+    # Behind a NAT the owner uses, a guesser is judged by the pair (name, address) alone,
+    # like the owner: and each login of the owner clears the pair.
+    shared = "10.3.0.9"
+    services.register("carol")
+    assert services.login("carol", PASSWORD, shared).status_code == 200  # a known client
+    for _ in range(3):
+        assert [services.login("carol", "guess", shared).status_code for _ in range(5)] == (
+            [401] * 5
+        )
+        assert services.login("carol", "guess", shared).status_code == 429  # the pair's block
+        services.clock.shift(timedelta(seconds=1))
+        assert services.login("carol", PASSWORD, shared).status_code == 200  # clears it
 
 
 def test_a_shared_address_keeps_its_known_users_in(services: Services) -> None:
