@@ -67,6 +67,9 @@ class LoginSession(AuthBase):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_reason: Mapped[str | None] = mapped_column(String(64))
+    # No access token of this session expires later (revocations.py: how long a revocation of
+    # them must stay listed). Unknown (None) means "up to the longest lifetime allowed".
+    access_tokens_expire_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RefreshToken(AuthBase):
@@ -93,8 +96,9 @@ class TokenRevocation(AuthBase):
 
     Either a user's "not before" (``session_id`` empty) or one session's end. Kept without a
     foreign key, so a deleted user's entry outlives the user; pruned once no token it names
-    can still be unexpired.
-    """
+    can still be accepted: ``expires_at``, when the last of them expires plus the verifiers'
+    leeway and a margin (revocations.GRACE). Written without one (by a replica older than
+    migration auth_0005), it is kept for the longest lifetime a token may have had."""
 
     __tablename__ = "token_revocations"
 
@@ -103,6 +107,7 @@ class TokenRevocation(AuthBase):
     session_id: Mapped[str | None] = mapped_column(String(32))
     revoked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     reason: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class LoginThrottle(AuthBase):

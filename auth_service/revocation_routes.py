@@ -19,7 +19,7 @@ class RevocationList(BaseModel):
             "examples": [
                 {
                     "issued_at": 1767225600,
-                    "window": 86580,
+                    "grace": 180,
                     "users": {"7": 1767225000},
                     "sessions": ["8d1ecf653ac34b6aabac8e7c67dd86db"],
                 }
@@ -28,10 +28,10 @@ class RevocationList(BaseModel):
     )
 
     issued_at: int = Field(description="When this list was made (seconds since the epoch).")
-    window: int = Field(
-        description="Seconds of revocations listed: the longest access-token lifetime the "
-        "settings allow, the largest clock leeway and a margin, whatever the issuer's own "
-        "lifetime is (a token may have been issued under a longer one)."
+    grace: int = Field(
+        description="Seconds a revocation stays listed after the last access token it names "
+        "has expired: the largest clock leeway a verifier may grant, and a margin. Until "
+        "then it is listed, whatever lifetime the token was issued with."
     )
     users: dict[str, int] = Field(
         description="Per user (`sub`): the first `iat` still accepted; an access token of "

@@ -16,9 +16,17 @@ before" (logout everywhere, disabled, promoted, deleted): a verifier then refuse
 sessions' tokens whatever their ``iat`` says, so neither a token signed a moment late nor a
 replica's clock running ahead lets one through.
 
-An entry matters only while a token it names can be unexpired: the list covers, and the table
-keeps, the longest access-token lifetime the settings allow (a day) plus the largest leeway and
-a margin (:data:`WINDOW`), whatever this replica's own lifetime is.
+An entry matters only while a token it names can be unexpired. Every access token's expiry is
+recorded, as it is issued, on its session (:func:`record_expiry`: the latest wins), so an
+entry knows when the last token it names expires (a user's: the latest of their sessions').
+It is listed, and kept, until then plus the largest leeway a verifier may grant and a margin
+(:data:`GRACE`): about 20 minutes with the default 15-minute tokens, a day for tokens issued
+under the longest lifetime the settings allow, whatever this replica's own lifetime is. Where
+no expiry is known (an entry written by a replica older than migration auth_0005, a session no
+token was recorded for), the longest lifetime the settings allow bounds it
+(:data:`UNKNOWN_EXPIRY_WINDOW`); and while replicas of that older release may still have signed
+tokens nobody recorded, every entry is listed at least until those have expired
+(:data:`LEGACY_TOKENS_SETTING`).
 
 Tokens carry their issue time (``iat``) in whole seconds, so a "not before" becomes the whole
 second after it: every token issued until then, even within the same second, is refused. A
@@ -31,28 +39,34 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from auth_service.config import MAX_ACCESS_TOKEN_TTL
-from auth_service.models import MAX_USER_ID, LoginSession, TokenRevocation, User
+from auth_service.models import MAX_USER_ID, LoginSession, Setting, TokenRevocation, User
 from common.clock import as_utc, utcnow
 from common.config import MAX_JWT_LEEWAY
 
 # Entries outlive the tokens they name by this much beyond the verifiers' leeway: clocks are
 # never quite together.
 CLOCK_MARGIN = timedelta(minutes=2)
-# How long an entry is published, and kept: the longest access-token lifetime the settings
-# allow, the largest leeway a verifier may grant beyond it, and the margin. Not this replica's
-# ACCESS_TOKEN_TTL_SECONDS: a token may have been signed under a longer one (before the setting
-# was lowered, or by a replica configured otherwise), and an entry that dropped out of the list
-# before such a token expired would let it through again. Key retirement reasons the same way.
-WINDOW = timedelta(seconds=MAX_ACCESS_TOKEN_TTL + MAX_JWT_LEEWAY) + CLOCK_MARGIN
-RETENTION = WINDOW
+# How long an entry is published, and kept, after the last token it names has expired: the
+# largest leeway a verifier may grant beyond ``exp``, and the margin.
+GRACE = timedelta(seconds=MAX_JWT_LEEWAY) + CLOCK_MARGIN
+# Where no expiry is recorded, the longest access-token lifetime the settings allow bounds it:
+# so long after it was made is an entry without an expiry (written by a replica older than
+# migration auth_0005) listed, and kept.
+UNKNOWN_EXPIRY_WINDOW = timedelta(seconds=MAX_ACCESS_TOKEN_TTL) + GRACE
+# Set by migration auth_0005 where an earlier release had issued tokens: until then, its
+# replicas (which record no expiry) may have signed tokens that are still unexpired, so every
+# entry is listed at least that long.
+LEGACY_TOKENS_SETTING = "legacy_tokens_unexpired_until"
+# The columns of an ended session that its revocation needs (UPDATE ... RETURNING them).
+ENDED_SESSION = (LoginSession.id, LoginSession.user_id, LoginSession.access_tokens_expire_at)
 
 
 class RevokedWithinTheSecond(Exception):
@@ -69,32 +83,105 @@ def _second_after(moment: datetime) -> int:
     return math.floor(as_utc(moment).timestamp()) + 1
 
 
+def record_expiry(login: LoginSession, expires_at: datetime) -> None:
+    """Note that an access token of session ``login``, expiring at ``expires_at``, is being
+    issued (in its issuing transaction, with its user's row locked: a revocation of the user
+    locks it first, so it sees every token issued before it)."""
+    recorded = login.access_tokens_expire_at
+    # A token signed under a shorter lifetime than an earlier one expires sooner.
+    if recorded is None or as_utc(recorded) < as_utc(expires_at):
+        login.access_tokens_expire_at = expires_at
+
+
+def _latest_expiry_of_user(db_session: Session, user_id: int) -> datetime | None:
+    """When the last access token of this user expires; None if some session's is unknown."""
+    latest, unknown = db_session.execute(
+        select(
+            func.max(LoginSession.access_tokens_expire_at),
+            func.count() - func.count(LoginSession.access_tokens_expire_at),
+        ).where(LoginSession.user_id == user_id)
+    ).one()
+    return None if unknown else latest
+
+
+def _expiry_of_entries(db_session: Session, now: datetime) -> Callable[[datetime | None], datetime]:
+    """When an entry made now, naming tokens that expire by a given time (None: unknown), may
+    be dropped."""
+    legacy = db_session.get(Setting, LEGACY_TOKENS_SETTING)
+    legacy_until = as_utc(datetime.fromisoformat(legacy.value)) if legacy else None
+
+    def listed_until(tokens_expire_at: datetime | None) -> datetime:
+        if tokens_expire_at is None:  # recorded by nobody: bounded by the longest lifetime
+            return now + UNKNOWN_EXPIRY_WINDOW
+        until = as_utc(tokens_expire_at) + GRACE
+        return until if legacy_until is None else max(until, legacy_until)
+
+    return listed_until
+
+
+def _still_listed(now: datetime) -> ColumnElement[bool]:
+    return or_(
+        TokenRevocation.expires_at >= now,
+        and_(
+            TokenRevocation.expires_at.is_(None),
+            TokenRevocation.revoked_at >= now - UNKNOWN_EXPIRY_WINDOW,
+        ),
+    )
+
+
+def _no_longer_listed(now: datetime) -> ColumnElement[bool]:
+    # Not not_(_still_listed(now)): in SQL, NOT (NULL >= now OR false) is NULL, not true.
+    return or_(
+        TokenRevocation.expires_at < now,
+        and_(
+            TokenRevocation.expires_at.is_(None),
+            TokenRevocation.revoked_at < now - UNKNOWN_EXPIRY_WINDOW,
+        ),
+    )
+
+
 def _record(db_session: Session, entries: Iterable[TokenRevocation], now: datetime) -> None:
-    db_session.add_all(entries)
-    db_session.execute(delete(TokenRevocation).where(TokenRevocation.revoked_at < now - RETENTION))
+    # An entry whose tokens have all expired is not worth a row: it would never be listed.
+    db_session.add_all(
+        entry for entry in entries if entry.expires_at is None or entry.expires_at >= now
+    )
+    db_session.execute(delete(TokenRevocation).where(_no_longer_listed(now)))
 
 
 def revoke_user_tokens(db_session: Session, user_id: int, reason: str) -> None:
     """Refuse every access token of this user issued until now, wherever it is checked."""
     now = utcnow()
+    # The user's row first (issuing locks it too), then what their sessions recorded.
     db_session.execute(update(User).where(User.id == user_id).values(tokens_not_before=now))
-    _record(
-        db_session,
-        [TokenRevocation(user_id=user_id, session_id=None, revoked_at=now, reason=reason)],
-        now,
+    tokens_expire_at = _latest_expiry_of_user(db_session, user_id)
+    entry = TokenRevocation(
+        user_id=user_id,
+        session_id=None,
+        revoked_at=now,
+        reason=reason,
+        expires_at=_expiry_of_entries(db_session, now)(tokens_expire_at),
     )
+    _record(db_session, [entry], now)
 
 
 def revoke_session_tokens(
-    db_session: Session, ended: Iterable[tuple[str, int]], reason: str
+    db_session: Session, ended: Iterable[tuple[str, int, datetime | None]], reason: str
 ) -> None:
-    """Refuse the access tokens of these ``(session id, user id)`` sessions, just ended."""
+    """Refuse the access tokens of these sessions, just ended: ``(session id, user id, when
+    its last access token expires)`` (the columns :data:`ENDED_SESSION`)."""
     now = utcnow()
+    listed_until = _expiry_of_entries(db_session, now)
     _record(
         db_session,
         [
-            TokenRevocation(user_id=user_id, session_id=sid, revoked_at=now, reason=reason)
-            for sid, user_id in ended
+            TokenRevocation(
+                user_id=user_id,
+                session_id=sid,
+                revoked_at=now,
+                reason=reason,
+                expires_at=listed_until(tokens_expire_at),
+            )
+            for sid, user_id, tokens_expire_at in ended
         ],
         now,
     )
@@ -103,11 +190,11 @@ def revoke_session_tokens(
 def published(db_session: Session) -> dict[str, Any]:
     """The revocation list: ``users`` maps a ``sub`` to the first second its tokens may have
     been issued at (a token with an earlier ``iat`` is revoked); ``sessions`` lists revoked
-    ``sid``s."""
+    ``sid``s. Only entries naming a token that may still be accepted somewhere."""
     now = utcnow()
     rows = db_session.execute(
         select(TokenRevocation.user_id, TokenRevocation.session_id, TokenRevocation.revoked_at)
-        .where(TokenRevocation.revoked_at >= now - WINDOW)
+        .where(_still_listed(now))
         .order_by(TokenRevocation.id)
     ).all()
     users: dict[str, int] = {}
@@ -119,7 +206,7 @@ def published(db_session: Session) -> dict[str, Any]:
     sessions = sorted({session_id for _, session_id, _ in rows if session_id is not None})
     return {
         "issued_at": math.floor(now.timestamp()),
-        "window": int(WINDOW.total_seconds()),
+        "grace": int(GRACE.total_seconds()),
         "users": users,
         "sessions": sessions,
     }

@@ -70,8 +70,14 @@ class RevokedJustNow(ServiceUnavailable):
         )
 
 
+@dataclass(frozen=True)
+class AccessToken:
+    token: str
+    expires_at: datetime  # its exp claim
+
+
 # Signs the access token of (user, session id). Called inside the issuing transaction.
-AccessTokenSigner = Callable[[User, str], str]
+AccessTokenSigner = Callable[[User, str], AccessToken]
 
 
 @dataclass(frozen=True)
@@ -108,14 +114,18 @@ def issuing(
 
 def _issue(
     user: User,
-    session_id: str,
+    login: LoginSession,
     refresh_token: tuple[str, datetime],
     sign: AccessTokenSigner,
 ) -> Issued:
-    """The tokens of a session, in the transaction that holds ``user``'s row locked."""
+    """The tokens of a session, in the transaction that holds ``user``'s row locked. The
+    access token's expiry is recorded on the session in that transaction, so a revocation,
+    which locks the user's row first, knows how long it must stay listed."""
     revocations.check_issuable(user)
     token, expires_at = refresh_token
-    return Issued(user, session_id, token, expires_at, sign(user, session_id))
+    access = sign(user, login.id)
+    revocations.record_expiry(login, access.expires_at)
+    return Issued(user, login.id, token, expires_at, access.token)
 
 
 def hash_token(token: str) -> str:
@@ -154,7 +164,7 @@ def start(
     )
     db_session.add(login)
     db_session.flush()
-    return _issue(user, login.id, _new_refresh_token(db_session, login, policy, now), sign)
+    return _issue(user, login, _new_refresh_token(db_session, login, policy, now), sign)
 
 
 def revoke_session(db_session: Session, session_id: str, reason: str) -> None:
@@ -162,7 +172,7 @@ def revoke_session(db_session: Session, session_id: str, reason: str) -> None:
         update(LoginSession)
         .where(LoginSession.id == session_id, LoginSession.revoked_at.is_(None))
         .values(revoked_at=utcnow(), revoked_reason=reason)
-        .returning(LoginSession.id, LoginSession.user_id)
+        .returning(*revocations.ENDED_SESSION)
     ).all()
     revocations.revoke_session_tokens(db_session, ended, reason)
 
@@ -192,7 +202,7 @@ def revoke_user_sessions(
         statement = statement.where(LoginSession.id != keep)
     ended = db_session.execute(
         statement.values(revoked_at=utcnow(), revoked_reason=reason).returning(
-            LoginSession.id, LoginSession.user_id
+            *revocations.ENDED_SESSION
         )
     ).all()
     revocations.revoke_session_tokens(db_session, ended, reason)
@@ -247,7 +257,7 @@ def _rotate(
             raise InvalidRefreshToken()
         token.used_at = now
         successor = _new_refresh_token(db_session, login, policy, now, token)
-        return _issue(user, login.id, successor, sign)
+        return _issue(user, login, successor, sign)
     if _is_retry_of_lost_response(db_session, token, policy, now):
         # Retire the child the client never received and issue a fresh one in its place.
         db_session.execute(
@@ -256,7 +266,7 @@ def _rotate(
             .values(used_at=now)
         )
         successor = _new_refresh_token(db_session, login, policy, now, token)
-        return _issue(user, login.id, successor, sign)
+        return _issue(user, login, successor, sign)
     # Committed before the caller refuses: the session stays revoked.
     revoke_session(db_session, login.id, "refresh token reused")
     return None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+import jwt as pyjwt
 from flask import Flask, current_app, g
 from flask_jwt_extended import create_access_token, decode_token
 from jwt import PyJWTError
@@ -55,13 +57,16 @@ def _signing_key_for_this_request() -> SigningKey:
     return g.estante_signing_key
 
 
-def sign_access_token(user: User, session_id: str) -> str:
+def sign_access_token(user: User, session_id: str) -> sessions.AccessToken:
     """The access token of ``user`` in session ``session_id``, signed now. Called in the
     transaction that issues it, with the user's row locked (:func:`sessions.issuing`)."""
-    return create_access_token(
+    token = create_access_token(
         identity=str(user.id),
         additional_claims={"username": user.username, "roles": user.roles, "sid": session_id},
     )
+    # Its exp as signed, read back rather than recomputed from a clock of our own.
+    expires = pyjwt.decode(token, options={"verify_signature": False})["exp"]
+    return sessions.AccessToken(token, datetime.fromtimestamp(expires, UTC))
 
 
 def token_response(issued: sessions.Issued) -> TokenResponse:

@@ -25,7 +25,8 @@ from typing import Any
 from books_service.jwks import fetch_json, read_json_file, write_json_file
 
 log = logging.getLogger("estante.revocations")
-# Every revoked session of the last access-token lifetime: generous, yet bounded.
+# The sessions ended within one access-token lifetime (some 200,000 at 35 bytes each):
+# generous, yet bounded.
 MAX_REVOCATIONS_BYTES = 8 * 1024 * 1024
 # After a failed fetch, the least wait before the next one, so an unreachable auth service
 # costs one slow request per worker and second at most, even with max_age 0.

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import DateTime, bindparam, select, text
 
-from auth_service.models import AuthBase
+from auth_service import revocations
+from auth_service.config import MAX_ACCESS_TOKEN_TTL
+from auth_service.models import AuthBase, LoginSession, TokenRevocation
 from books_service.models import BooksBase
 from common import migrations
-from common.db import create_db_engine
+from common.clock import as_utc, utcnow
+from common.db import Database, create_db_engine
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -97,6 +101,94 @@ def test_upgrading_the_auth_database_keeps_every_account(database_url: str) -> N
     # And back down, for operators who must roll back.
     migrations.downgrade("auth", database_url, "auth_0001")
     assert migrations.current_revision("auth", database_url) == "auth_0001"
+
+
+def test_a_fresh_database_lists_revocations_only_while_their_tokens_live(
+    database_url: str,
+) -> None:
+    # No earlier release ever issued a token here: no rollout to wait for.
+    migrations.upgrade("auth", database_url)
+    db = Database(database_url)
+    try:
+        with db.transaction() as session:
+            revocations.revoke_session_tokens(session, [("n" * 32, 2, utcnow())], "test")
+        with db.read() as session:
+            entry = session.scalars(select(TokenRevocation)).one()
+    finally:
+        db.dispose()
+    assert as_utc(entry.expires_at) - utcnow() <= revocations.GRACE
+
+
+def test_revocations_without_an_expiry_stay_listed_for_the_longest_lifetime(
+    database_url: str,
+) -> None:
+    # Before auth_0005 no expiry was recorded: a revocation was listed for the longest
+    # lifetime a token could have had. The upgrade must not shorten that for what it finds,
+    # nor for what a replica of the previous release writes during a rolling upgrade.
+    migrations.upgrade("auth", database_url, "auth_0004")
+    engine = create_db_engine(database_url)
+    at = bindparam("at", type_=DateTime(timezone=True))
+    window = revocations.UNKNOWN_EXPIRY_WINDOW
+    recent, old = "r" * 32, "o" * 32
+    insert_revocation = text(
+        "INSERT INTO token_revocations (user_id, session_id, revoked_at, reason) "
+        "VALUES (1, :sid, :at, 'logout')"
+    ).bindparams(at)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO users (id, username, username_key, password_hash, role, "
+                    "created_at, updated_at) VALUES (1, 'Ana', 'ana', 'h', 'librarian', :at, :at)"
+                ).bindparams(at),
+                {"at": utcnow()},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO sessions (id, user_id, created_at, expires_at) "
+                    "VALUES (:sid, 1, :at, :at)"
+                ).bindparams(at),
+                {"sid": recent, "at": utcnow()},
+            )
+            connection.execute(
+                insert_revocation, {"sid": recent, "at": utcnow() - window + timedelta(minutes=5)}
+            )
+            connection.execute(
+                insert_revocation, {"sid": old, "at": utcnow() - window - timedelta(minutes=5)}
+            )
+        upgraded = utcnow()
+        migrations.upgrade("auth", database_url)
+        with engine.begin() as connection:  # a replica of the previous release, still running
+            connection.execute(insert_revocation, {"sid": "p" * 32, "at": utcnow()})
+        db = Database(database_url)
+        try:
+            with db.read() as session:
+                login = session.get_one(LoginSession, recent)
+                listed = revocations.published(session)["sessions"]
+            with db.transaction() as session:  # the next revocation prunes what is not listed
+                revocations.revoke_session_tokens(session, [("n" * 32, 2, utcnow())], "test")
+            with db.read() as session:
+                kept = {
+                    entry.session_id: entry.expires_at
+                    for entry in session.scalars(select(TokenRevocation))
+                }
+        finally:
+            db.dispose()
+    finally:
+        engine.dispose()
+    # Every token issued before the upgrade is covered by what its session records.
+    tokens_expire_at = as_utc(login.access_tokens_expire_at)
+    assert tokens_expire_at - upgraded >= timedelta(seconds=MAX_ACCESS_TOKEN_TTL)
+    assert listed == ["p" * 32, recent]
+    assert set(kept) == {"n" * 32, "p" * 32, recent}
+    # While replicas of the previous release may still sign tokens whose expiry nobody records
+    # (a day of rollout), and until those expire, every revocation is listed: this one names
+    # tokens that have just expired, yet stays two days.
+    legacy_until = as_utc(kept["n" * 32])
+    assert legacy_until - upgraded >= timedelta(days=2) + revocations.GRACE
+    assert legacy_until - upgraded < timedelta(days=2, minutes=5)
+    migrations.downgrade("auth", database_url, "auth_0004")
+    assert migrations.current_revision("auth", database_url) == "auth_0004"
 
 
 def test_upgrading_the_books_database_keeps_every_book(database_url: str) -> None:

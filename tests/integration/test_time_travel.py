@@ -20,6 +20,7 @@ import jwt
 import pytest
 import time_machine
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from auth_service import accounts
 from auth_service import keys as keys_cli
@@ -27,6 +28,8 @@ from auth_service.app import create_app as create_auth_app
 from auth_service.app import prepare as prepare_auth
 from auth_service.config import AuthSettings
 from auth_service.keys import KeyRing, RotationPolicy, generate_key, key_files
+from auth_service.models import TokenRevocation
+from auth_service.revocations import GRACE
 from books_service.app import create_app as create_books_app
 from books_service.app import prepare as prepare_books
 from books_service.config import BooksSettings
@@ -75,6 +78,9 @@ class Services:
             json={"username": username, "password": password},
             environ_base={"REMOTE_ADDR": address},
         )
+
+    def revocations(self) -> dict[str, Any]:
+        return self.auth.get("/.well-known/revocations.json").get_json()
 
     def jwks_kids(self) -> set[str]:
         return {k["kid"] for k in self.auth.get("/.well-known/jwks.json").get_json()["keys"]}
@@ -533,10 +539,10 @@ def test_issuing_never_waits_in_a_transaction_nor_for_ever(
     assert services.write(refreshed.get_json()["access_token"]) == 201
 
 
-def test_a_revocation_outlives_tokens_issued_under_a_longer_lifetime(services: Services) -> None:
-    # A replica signing two-hour tokens (or this one, before its lifetime was lowered to the
-    # 15 minutes the publishing replica has): its session is ended through the other replica.
-    long_lived = create_auth_app(
+def two_hour_replica(services: Services) -> FlaskClient:
+    """A replica signing two-hour tokens (or this one, before its lifetime was lowered to the
+    15 minutes the other replica has)."""
+    return create_auth_app(
         AuthSettings(
             data_dir=services.keys_dir.parent,
             argon2_memory_kib=8192,
@@ -546,19 +552,105 @@ def test_a_revocation_outlives_tokens_issued_under_a_longer_lifetime(services: S
             access_token_ttl=7200,
         )
     ).test_client()
+
+
+def test_a_revocation_outlives_tokens_issued_under_a_longer_lifetime(services: Services) -> None:
+    # The session starts at a two-hour replica and is ended through the other one.
+    long_lived = two_hour_replica(services)
     tokens = long_lived.post(
         "/register", json={"username": "longlived", "password": PASSWORD}
     ).get_json()
     token = tokens["access_token"]
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["exp"] - claims["iat"] == 7200
+    # The session goes on at the 15-minute replica: its newest token expires first.
+    services.clock.shift(timedelta(minutes=1))
+    refreshed = services.refresh(tokens["refresh_token"]).get_json()
+    assert refreshed["expires_in"] == 900
     assert (
-        services.auth.post("/logout", json={"refresh_token": tokens["refresh_token"]}).status_code
+        services.auth.post(
+            "/logout", json={"refresh_token": refreshed["refresh_token"]}
+        ).status_code
         == 204
     )
     assert services.write(token) == 401
     # An hour later, long past the publishing replica's own token lifetime.
     services.clock.shift(timedelta(hours=1))
     assert services.write(token) == 401
-    listed = services.auth.get("/.well-known/revocations.json").get_json()
-    assert claims["sid"] in listed["sessions"] and listed["window"] >= 86400
+    assert claims["sid"] in services.revocations()["sessions"]
+    # Listed until the token has expired and no verifier's leeway can take it any more...
+    expires = datetime.fromtimestamp(claims["exp"], UTC)
+    services.clock.move_to(expires + GRACE - timedelta(seconds=1))
+    assert claims["sid"] in services.revocations()["sessions"]
+    # ...and no longer.
+    services.clock.move_to(expires + GRACE + timedelta(seconds=1))
+    assert services.revocations()["sessions"] == []
+
+
+def test_a_revocation_is_listed_only_while_a_token_it_names_can_be_accepted(
+    services: Services,
+) -> None:
+    tokens = services.register("leaver")
+    services.clock.shift(timedelta(minutes=5))
+    last = services.refresh(tokens["refresh_token"]).get_json()  # the latest expiry: 20 min
+    services.clock.shift(timedelta(minutes=1))
+    assert (
+        services.auth.post("/logout-all", headers=bearer(last["access_token"])).status_code == 204
+    )
+    claims = jwt.decode(last["access_token"], options={"verify_signature": False})
+    expires = datetime.fromtimestamp(claims["exp"], UTC)
+    # Past its exp, within the leeway a verifier grants: refused as revoked, not as expired.
+    services.clock.move_to(expires + timedelta(seconds=LEEWAY - 1))
+    response = services.books.post(
+        "/books", json={"title": "t", "author": "a"}, headers=bearer(last["access_token"])
+    )
+    assert response.status_code == 401
+    assert "revoked" in response.get_json()["detail"]
+    listed = services.revocations()
+    assert claims["sid"] in listed["sessions"] and claims["sub"] in listed["users"]
+    assert listed["grace"] == GRACE.total_seconds()
+    services.clock.move_to(expires + GRACE - timedelta(seconds=1))
+    assert claims["sid"] in services.revocations()["sessions"]
+    # Some 20 minutes after the logout, not a day: every token of the user has long expired.
+    services.clock.move_to(expires + GRACE + timedelta(seconds=1))
+    assert services.revocations() | {"issued_at": 0} == {
+        "issued_at": 0,
+        "grace": GRACE.total_seconds(),
+        "users": {},
+        "sessions": [],
+    }
+    # The next revocation prunes the rows too: the table holds what the list may still need.
+    other = services.register("stayer")
+    assert (
+        services.auth.post("/logout-all", headers=bearer(other["access_token"])).status_code == 204
+    )
+    with services.auth.application.extensions["estante.db"].read() as session:
+        assert set(session.scalars(select(TokenRevocation.user_id))) == {other["user"]["id"]}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_users_revocation_lasts_as_long_as_their_longest_lived_token(
+    services: Services,
+) -> None:
+    # Two sessions: one at a two-hour replica, the newer one with a 15-minute token. Changing
+    # the role revokes every token of the user: listed until the two-hour one has expired.
+    long_lived = two_hour_replica(services).post(
+        "/register",
+        json={"username": "twosessions", "password": PASSWORD},
+        environ_base={"REMOTE_ADDR": HOME},
+    )
+    token = long_lived.get_json()["access_token"]
+    services.clock.shift(timedelta(minutes=1))
+    assert services.login("twosessions", PASSWORD).status_code == 200
+    claims = jwt.decode(token, options={"verify_signature": False})
+    accounts.update_user(another_administrator(services), int(claims["sub"]), role="reader")
+    expires = datetime.fromtimestamp(claims["exp"], UTC)
+    services.clock.move_to(expires - timedelta(minutes=1))
+    assert services.write(token) == 401  # revoked (the role it carries is no longer theirs)
+    services.clock.move_to(expires + GRACE - timedelta(seconds=1))
+    assert claims["sub"] in services.revocations()["users"]
+    services.clock.move_to(expires + GRACE + timedelta(seconds=1))
+    assert services.revocations()["users"] == {}

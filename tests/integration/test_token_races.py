@@ -14,10 +14,11 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from auth_service import accounts, sessions
-from auth_service.models import LoginSession, User
+from auth_service import accounts, revocations, sessions
+from auth_service.models import LoginSession, TokenRevocation, User
 from auth_service.passwords import Hasher
 from common import migrations
+from common.clock import as_utc, utcnow
 from common.db import Database
 from tests.conftest import PostgresServer
 
@@ -31,8 +32,10 @@ HASHER = Hasher(time_cost=2, memory_kib=8192)
 OLD_HASHER = Hasher(time_cost=1, memory_kib=8192)
 
 
-def sign(user: User, session_id: str) -> str:
-    return f"access token of {user.id} in {session_id}"
+def sign(user: User, session_id: str) -> sessions.AccessToken:
+    return sessions.AccessToken(
+        f"access token of {user.id} in {session_id}", utcnow() + timedelta(minutes=15)
+    )
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -245,3 +248,69 @@ def test_an_account_removed_during_a_password_change_is_refused_not_a_500(
     with db.read() as session:
         user = session.get(User, registered.id)
     assert user is None or HASHER.verify(user.password_hash, PASSWORD)
+
+
+def end_the_session(db: Database, refresh_token: str, _user_id: int) -> None:
+    with db.transaction() as session:  # POST /logout
+        sessions.end_session_of(session, refresh_token, "logout")
+
+
+def end_every_session(db: Database, _refresh_token: str, user_id: int) -> None:
+    with db.transaction() as session:  # POST /logout-all
+        sessions.revoke_user_sessions(session, user_id, "logout everywhere")
+
+
+@pytest.mark.parametrize("end", [end_the_session, end_every_session], ids=["logout", "all"])
+def test_a_session_ended_during_a_refresh_stays_listed_until_the_new_token_expires(
+    postgres_db: Database, monkeypatch: pytest.MonkeyPatch, end: Callable[..., None]
+) -> None:
+    # The refresh signs a two-hour token and stops, its transaction open, right after it
+    # recorded that expiry; the session is ended meanwhile. The ending waits for the refresh
+    # and must then list the session (and user) as long as the two-hour token lives, not as
+    # long as the one-minute token the login signed.
+    db = postgres_db
+
+    def sign_for(user: User, session_id: str) -> sessions.AccessToken:
+        refreshing = threading.current_thread().name == "refresh"
+        lifetime = timedelta(hours=2) if refreshing else timedelta(minutes=1)
+        return sessions.AccessToken(f"{user.id}/{session_id}", utcnow() + lifetime)
+
+    user = accounts.register(db, HASHER, "refresher", PASSWORD, POLICY, sign=sign_for).user
+    login = accounts.log_in(db, HASHER, user, PASSWORD, POLICY, sign=sign_for)
+    recorded, release = threading.Event(), threading.Event()
+    record = revocations.record_expiry
+
+    def record_then_hold(*args: object) -> None:
+        record(*args)  # type: ignore[arg-type]
+        if threading.current_thread().name == "refresh":
+            recorded.set()
+            assert release.wait(30)
+
+    monkeypatch.setattr(revocations, "record_expiry", record_then_hold)
+    issued: list[sessions.Issued] = []
+    refresh = threading.Thread(
+        target=lambda: issued.append(
+            sessions.rotate(db, login.refresh_token, POLICY, sign=sign_for)
+        ),
+        name="refresh",
+    )
+    refresh.start()
+    assert recorded.wait(30)
+    ending = threading.Thread(target=end, args=(db, login.refresh_token, user.id))
+    ending.start()
+    while ending.is_alive() and not waiting_on_a_lock(db):
+        ending.join(0.01)
+    release.set()
+    refresh.join(30)
+    ending.join(30)
+    assert issued, "the refresh came first and succeeded"
+    with db.read() as session:
+        ended = session.get_one(LoginSession, login.session_id)
+        entries = session.scalars(select(TokenRevocation)).all()
+    assert ended.revoked_at is not None
+    new_token_expires = as_utc(ended.access_tokens_expire_at)
+    assert new_token_expires > utcnow() + timedelta(minutes=119)
+    listed = {entry.session_id: as_utc(entry.expires_at) for entry in entries}
+    assert listed[login.session_id] == new_token_expires + revocations.GRACE
+    if end is end_every_session:
+        assert listed[None] == new_token_expires + revocations.GRACE

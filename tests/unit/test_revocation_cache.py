@@ -27,7 +27,7 @@ class FakeClock:
 
 
 def document(users: dict[str, Any] | None = None, sessions: list[Any] | None = None) -> dict:
-    return {"issued_at": 100, "window": 1020, "users": users or {}, "sessions": sessions or []}
+    return {"issued_at": 100, "grace": 180, "users": users or {}, "sessions": sessions or []}
 
 
 def claims(sub: str = "7", iat: Any = 500, sid: Any = "s1") -> dict[str, Any]:
