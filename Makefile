@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help install install-dev run test lint format lock clean admin openapi backup restore bench bench-servers
+.PHONY: help install install-dev run test lint format lock clean admin openapi backup restore bench bench-servers bench-refresh
 BACKUP_DIR ?= backups/$(shell date -u +%Y%m%dT%H%M%SZ)
 
 help:
@@ -67,6 +67,10 @@ bench: install-dev
 bench-servers: install-dev
 	@command -v wrk >/dev/null || { echo "bench-servers needs wrk: apt-get install wrk"; exit 2; }
 	$(PY) -m bench.servers
+
+# In process, no wrk: TREE=../other-checkout measures that code instead, for a side-by-side.
+bench-refresh: install-dev
+	$(PY) -m bench.refresh $(if $(TREE),--tree $(TREE))
 
 openapi: install
 	$(PY) -m common.openapi_export
