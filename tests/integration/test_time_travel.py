@@ -86,16 +86,22 @@ class Services:
         return {k["kid"] for k in self.auth.get("/.well-known/jwks.json").get_json()["keys"]}
 
 
+def auth_settings_in(data_dir: Path, **overrides: Any) -> AuthSettings:
+    """The Auth Service's settings in these tests (cheap hashes, no rate limits)."""
+    return AuthSettings(
+        data_dir=data_dir,
+        argon2_memory_kib=8192,
+        rate_limits_enabled=False,
+        keys_reload_seconds=0,
+        jwt_leeway=LEEWAY,
+        **overrides,
+    )
+
+
 @pytest.fixture
 def services(tmp_path: Path) -> Iterator[Services]:
     with time_machine.travel(START, tick=False) as clock:
-        auth_settings = AuthSettings(
-            data_dir=tmp_path,
-            argon2_memory_kib=8192,
-            rate_limits_enabled=False,
-            keys_reload_seconds=0,
-            jwt_leeway=LEEWAY,
-        )
+        auth_settings = auth_settings_in(tmp_path)
         prepare_auth(auth_settings)
         auth_app = create_auth_app(auth_settings)
         books_settings = BooksSettings(data_dir=tmp_path, jwt_leeway=LEEWAY)
@@ -543,14 +549,7 @@ def two_hour_replica(services: Services) -> FlaskClient:
     """A replica signing two-hour tokens (or this one, before its lifetime was lowered to the
     15 minutes the other replica has)."""
     return create_auth_app(
-        AuthSettings(
-            data_dir=services.keys_dir.parent,
-            argon2_memory_kib=8192,
-            rate_limits_enabled=False,
-            keys_reload_seconds=0,
-            jwt_leeway=LEEWAY,
-            access_token_ttl=7200,
-        )
+        auth_settings_in(services.keys_dir.parent, access_token_ttl=7200)
     ).test_client()
 
 
