@@ -71,7 +71,7 @@ def get_user(path: UserPath) -> Response:
 @api.patch("/users/<int:user_id>", responses={200: UserDetail, **ADMIN_ONLY, **problems(404, 409)})
 def update_user(path: UserPath, body: UserPatch) -> Response:
     """Change a user's role, or disable (their sessions end at once) or re-enable them."""
-    user = accounts.update_user(get_db(), path.user_id, role=body.role, disabled=body.disabled)
+    user = accounts.update_user(get_db(), path.user_id, role=body.new_role, disabled=body.disabled)
     return jsonify(user_detail(user).model_dump())
 
 

@@ -27,5 +27,7 @@ def field_errors(error: ValidationError) -> list[dict[str, str]]:
     for item in error.errors(include_url=False, include_input=False):
         loc = [str(part) for part in item["loc"] if part != "__root__"]
         message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "is not a field that can be sent here (misspelt, or read-only)"
         items.append({"field": ".".join(loc) or "body", "message": message, "type": item["type"]})
     return items

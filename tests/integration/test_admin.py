@@ -124,6 +124,71 @@ def test_bad_role_changes_are_refused(admin_stack: Stack, admin_headers: dict[st
     )
 
 
+def test_a_user_is_changed_in_the_shape_it_is_read(
+    admin_stack: Stack, admin_headers: dict[str, str]
+) -> None:
+    """GET shows ``roles``: sending ``roles`` back changes the role (and the old ``role``
+    still works)."""
+    user = admin_stack.register()
+    path = f"/users/{user['user']['id']}"
+    shown = admin(admin_stack, "GET", path, admin_headers).json()
+    assert shown["roles"] == ["librarian"]
+    demoted = admin(admin_stack, "PATCH", path, admin_headers, json={"roles": ["reader"]})
+    assert demoted.status_code == 200, demoted.text
+    assert demoted.json()["roles"] == ["reader"]
+    assert admin(admin_stack, "GET", path, admin_headers).json()["roles"] == ["reader"]
+    back = admin(admin_stack, "PATCH", path, admin_headers, json={"role": "librarian"})
+    assert back.json()["roles"] == ["librarian"]
+    both = admin(
+        admin_stack, "PATCH", path, admin_headers, json={"role": "reader", "roles": ["reader"]}
+    )
+    assert both.status_code == 200 and both.json()["roles"] == ["reader"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"rol": "reader"}, "rol"),
+        ({"roles": ["reader"], "disabld": True}, "disabld"),
+        ({"username": "renamed"}, "username"),
+        ({}, "body"),
+        ({"roles": None, "disabled": None}, "body"),
+        ({"roles": []}, "roles"),
+        ({"roles": ["reader", "admin"]}, "roles"),
+        ({"roles": "reader"}, "roles"),
+        ({"role": "admin", "roles": ["reader"]}, "body"),
+    ],
+)
+def test_a_user_change_that_is_a_mistake_is_refused_and_changes_nothing(
+    admin_stack: Stack, admin_headers: dict[str, str], change: dict[str, Any], field: str
+) -> None:
+    user = admin_stack.register()
+    path = f"/users/{user['user']['id']}"
+    before = admin(admin_stack, "GET", path, admin_headers).json()
+    response = admin(admin_stack, "PATCH", path, admin_headers, json=change)
+    assert response.status_code == 422, response.text
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert [error["field"] for error in response.json()["errors"]] == [field]
+    assert admin(admin_stack, "GET", path, admin_headers).json() == before
+
+
+def test_a_settings_change_with_an_unknown_field_is_refused(
+    admin_stack: Stack, admin_headers: dict[str, str]
+) -> None:
+    response = admin(
+        admin_stack,
+        "PUT",
+        "/settings",
+        admin_headers,
+        json={"default_role": "reader", "defualt_role": "reader"},
+    )
+    assert response.status_code == 422
+    assert [error["field"] for error in response.json()["errors"]] == ["defualt_role"]
+    assert admin(admin_stack, "GET", "/settings", admin_headers).json() == {
+        "default_role": "librarian"
+    }
+
+
 def test_a_disabled_user_is_locked_out_at_once(
     admin_stack: Stack, admin_headers: dict[str, str]
 ) -> None:
