@@ -21,7 +21,7 @@ from tests.integration.harness import STRONG_PASSWORD, Stack
 def run_backup_command(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **stack.auth.env, **stack.books.env}
     return subprocess.run(
-        [sys.executable, "-m", "common.backup", *args],
+        [sys.executable, "-m", "ops.backup", *args],
         env=env,
         cwd=PROJECT_ROOT,
         capture_output=True,

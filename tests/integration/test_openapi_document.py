@@ -13,7 +13,7 @@ import requests
 from jsonschema import Draft202012Validator
 
 from common.openapi import METHODS, WITHOUT_DATABASE
-from common.openapi_export import OPENAPI_DIR, render
+from ops.openapi_export import OPENAPI_DIR, render
 from tests.integration.harness import Stack, build_stack, free_port
 from tests.integration.tcp_proxy import TcpProxy
 
