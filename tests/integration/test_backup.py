@@ -15,7 +15,7 @@ from sqlalchemy import inspect, text
 
 from common.config import PROJECT_ROOT
 from common.db import create_db_engine
-from tests.integration.harness import STRONG_PASSWORD, Stack
+from tests.support.harness import STRONG_PASSWORD, Stack
 
 
 def run_backup_command(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import requests
 
 from common.config import PROJECT_ROOT
-from tests.integration.harness import (
+from tests.support.harness import (
     STRONG_PASSWORD,
     Stack,
     build_stack,

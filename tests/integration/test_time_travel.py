@@ -36,6 +36,7 @@ from books_service.config import BooksSettings
 from books_service.jwks import JwksCache
 from books_service.revocations import RevocationCache
 from common.db import Database
+from tests.support.clients import bearer
 
 START = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery staple"
@@ -625,10 +626,6 @@ def test_a_revocation_is_listed_only_while_a_token_it_names_can_be_accepted(
     )
     with services.auth.application.extensions["estante.db"].read() as session:
         assert set(session.scalars(select(TokenRevocation.user_id))) == {other["user"]["id"]}
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_a_users_revocation_lasts_as_long_as_their_longest_lived_token(
