@@ -69,7 +69,7 @@ def test_key_rotation_while_requests_flow(rotating: Stack) -> None:
             [
                 sys.executable,
                 "-m",
-                "auth_service.keys",
+                "auth_service.key_commands",
                 "rotate",
                 "--dir",
                 str(rotating.keys_dir()),

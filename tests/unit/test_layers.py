@@ -80,3 +80,86 @@ def test_no_test_module_imports_another_and_support_imports_none() -> None:
         if is_test_module(module)
     ]
     assert not offending, "shared test code belongs in tests/support/:\n" + "\n".join(offending)
+
+
+PACKAGES = ["auth_service", "books_service", "common", "ops", "bench", "tests/support"]
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def package_imports(package_dir: Path, root: Path = ROOT) -> dict[str, set[str]]:
+    """For each module of the package, the package's modules it imports (anywhere in it;
+    ``from package import module`` imports the package's ``__init__`` first, so both count)."""
+    modules = {module_name(path, root): path for path in package_dir.glob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        targets: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:  # relative: from the module's own package upwards
+                    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+                    for _ in range(node.level - 1):
+                        package = package.rpartition(".")[0]
+                    base = f"{package}.{base}" if base else package
+                targets.add(base)
+                targets.update(f"{base}.{alias.name}" for alias in node.names)
+        graph[name] = {target for target in targets if target in modules} - {name}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle of ``graph`` (its modules in order, the first repeated), or None."""
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(module: str) -> list[str] | None:
+        if module in visiting:
+            return [*visiting[visiting.index(module) :], module]
+        if module in done:
+            return None
+        visiting.append(module)
+        for target in sorted(graph[module]):
+            cycle = visit(target)
+            if cycle:
+                return cycle
+        visiting.pop()
+        done.add(module)
+        return None
+
+    for module in sorted(graph):
+        cycle = visit(module)
+        if cycle:
+            return cycle
+    return None
+
+
+def test_find_cycle_finds_a_circle_hidden_in_a_function(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "config.py").write_text(
+        "def policy():\n    from pkg.keys import Policy\n    return Policy()\n"
+    )
+    (package / "keys.py").write_text("from pkg import config\n")
+    (package / "app.py").write_text("from . import keys\n")
+    graph = package_imports(package, root=tmp_path)
+    assert graph["pkg.app"] == {"pkg", "pkg.keys"}
+    cycle = find_cycle(graph)
+    assert cycle is not None and cycle[0] == cycle[-1]
+    assert sorted(cycle[:-1]) == ["pkg.config", "pkg.keys"]
+    del graph["pkg.config"]
+    graph["pkg.keys"] = set()
+    assert find_cycle(graph) is None
+
+
+def test_no_package_has_an_import_cycle() -> None:
+    for package in PACKAGES:
+        cycle = find_cycle(package_imports(ROOT / package))
+        assert cycle is None, f"{package}: import circle " + " -> ".join(cycle or [])
