@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from common.config import PROJECT_ROOT
-from tests.integration.harness import STRONG_PASSWORD, Stack
+from tests.support.harness import STRONG_PASSWORD, Stack
 
 GENERATOR = Path(sys.executable).with_name("openapi-python-client")
 OPENAPI_DIR = PROJECT_ROOT / "docs" / "openapi"

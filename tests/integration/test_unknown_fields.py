@@ -9,11 +9,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.integration.harness import STRONG_PASSWORD, Stack
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+from tests.support.clients import bearer
+from tests.support.harness import STRONG_PASSWORD, Stack
 
 
 def refused_fields(response: requests.Response) -> set[str]:
