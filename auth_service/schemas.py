@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, model_validator
 from pydantic_core import PydanticCustomError
 
 from auth_service import passwords, usernames
@@ -181,22 +181,10 @@ class UserDetail(UserOut):
     disabled: bool
 
 
-class UserPage(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"items": [USER_DETAIL_EXAMPLE], "page": 1, "per_page": 50, "total": 1}]
-        }
-    )
+class UserList(RootModel[list[UserDetail]]):
+    """One page of users, oldest first (a JSON array, as every list)."""
 
-    items: list[UserDetail]
-    page: int
-    per_page: int
-    total: int
-
-
-class PageQuery(BaseModel):
-    page: int = Field(1, ge=1, le=1_000_000)
-    per_page: int = Field(50, ge=1, le=200)
+    model_config = ConfigDict(json_schema_extra={"examples": [[USER_DETAIL_EXAMPLE]]})
 
 
 class UserPath(BaseModel):
