@@ -11,11 +11,15 @@ from flask_openapi3 import APIBlueprint, Tag
 from books_service import __version__, catalog, history, listing
 from books_service.admin_routes import admin_api
 from books_service.auth import current_username, require_token_for_writes
-from books_service.catalog import DuplicateBook
+from books_service.catalog import DuplicateBook, VersionMismatch
 from books_service.merge_patch import MEDIA_TYPE as MERGE_PATCH
-from books_service.preconditions import Precondition, not_modified
-from books_service.representation import etag, values_of
-from books_service.responses import ETAG_HEADER, book_response, duplicate_problem
+from books_service.representation import values_of
+from books_service.responses import (
+    ETAG_HEADER,
+    book_response,
+    duplicate_problem,
+    version_mismatch_problem,
+)
 from books_service.schemas import (
     BookFields,
     BookList,
@@ -30,6 +34,7 @@ from books_service.schemas import (
 )
 from common.db import get_db
 from common.errors import ApiError
+from common.etag import Precondition, Versions, not_modified_response, version_etag
 from common.json_body import require_json_body
 from common.openapi import ServiceIndex, header, problems
 from common.paging import PAGE_HEADERS, PageQuery, page_response
@@ -69,6 +74,7 @@ api.before_request(require_token_for_writes)
 api.before_request(require_merge_patch)
 api.before_request(require_json_body)
 api.register_error_handler(DuplicateBook, duplicate_problem)
+api.register_error_handler(VersionMismatch, version_mismatch_problem)
 
 
 def book_answer(description: str, **headers: dict[str, Any]) -> dict[str, Any]:
@@ -79,10 +85,11 @@ def book_answer(description: str, **headers: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def precondition(headers: IfMatch) -> Precondition:
-    """What the client's If-Match asks for (428 when it sends none and the server requires it)."""
+def accepted_versions(book_id: int, headers: IfMatch) -> Versions | None:
+    """The versions of the book the client's If-Match accepts (428 when it sends none and the
+    server requires it); the catalog checks them under the book's lock."""
     required = current_app.config["ESTANTE_SETTINGS"].require_if_match
-    return Precondition(headers.if_match, required=required)
+    return Precondition(headers.if_match, required=required).versions(book_id)
 
 
 @api.get(
@@ -134,10 +141,8 @@ def get_book(path: BookPath, header: IfNoneMatch) -> Response:
     """One book (public), with its ETag; 304 when If-None-Match names the current one."""
     with get_db().read() as session:
         values = catalog.read_book(session, path.book_id)
-    current = etag(values["id"], values["version"])
-    if not_modified(header.if_none_match, current):
-        return Response(status=304, headers={"ETag": current})
-    return book_response(values)
+    current = version_etag(values["id"], values["version"])
+    return not_modified_response(header.if_none_match, current) or book_response(values)
 
 
 @api.post(
@@ -175,7 +180,7 @@ def replace_book(path: BookPath, query: WriteQuery, header: IfMatch, body: BookF
             path.book_id,
             body.record(),
             by=current_username(),
-            precondition=precondition(header),
+            versions=accepted_versions(path.book_id, header),
             allow_duplicate=query.allow_duplicate,
         )
         values = values_of(book)
@@ -196,7 +201,7 @@ def patch_book(path: BookPath, query: WriteQuery, header: IfMatch, body: BookPat
             path.book_id,
             body.patch(),
             by=current_username(),
-            precondition=precondition(header),
+            versions=accepted_versions(path.book_id, header),
             allow_duplicate=query.allow_duplicate,
         )
         values = values_of(book)
@@ -220,7 +225,10 @@ def delete_book(path: BookPath, header: IfMatch) -> Response:
     """Delete a book: it disappears from every read; an administrator can restore it."""
     with get_db().transaction() as session:
         catalog.delete_book(
-            session, path.book_id, by=current_username(), precondition=precondition(header)
+            session,
+            path.book_id,
+            by=current_username(),
+            versions=accepted_versions(path.book_id, header),
         )
     return Response(status=204)
 
