@@ -52,9 +52,10 @@ _AUGMENTED = {
     "Hang": {"Kore"},
     "Bopo": {"Hanb"},
 }
+_AUGMENTED_ONLY = frozenset({"Hanb", "Jpan", "Kore"})
 # What Latin may join in "Highly Restrictive" (TR39 5.2): Han with Hiragana and Katakana, with
 # Bopomofo, or with Hangul.
-_HIGHLY_RESTRICTIVE = frozenset({"Hanb", "Jpan", "Kore"})
+_HIGHLY_RESTRICTIVE = _AUGMENTED_ONLY
 # "Moderately Restrictive": Latin and any one other Recommended script except these two,
 # whose letters copy Latin's (Cherokee's too, but it is not a Recommended script).
 _LATIN_LOOKALIKES = frozenset({"Cyrl", "Grek"})
@@ -146,13 +147,17 @@ def resolved_scripts(text: str, *, without: str | None = None) -> frozenset[str]
 
 
 def _script_names(text: str) -> list[str]:
-    """The scripts of the letters of ``text`` by name, in order of first use."""
+    """The scripts of ``text`` by name, in order of first use: each character's own, or for
+    a Common or Inherited one (a digit, a mark), those it is used with, if it has any."""
     names: list[str] = []
     for ch in text:
+        found = _augmented_scripts(ch)
         code = scripts.script(ch)
-        name = scripts.script_name(code, default=code)
-        if code not in (COMMON, INHERITED) and name not in names:
-            names.append(name.replace("_", " "))
+        codes = [code] if code not in (COMMON, INHERITED) else sorted(found or ())
+        for each in codes:
+            name = scripts.script_name(each, default=each).replace("_", " ")
+            if each not in _AUGMENTED_ONLY and name not in names:
+                names.append(name)
     return names
 
 
