@@ -18,12 +18,12 @@ Nothing here knows about HTTP or the database.
 from __future__ import annotations
 
 import functools
+import json
 import unicodedata
 from collections.abc import Iterable
+from importlib import resources
+from typing import Any
 
-from confusable_homoglyphs.confusables import (  # type: ignore[import-untyped]  # untyped package
-    confusables_data,
-)
 from fontTools import unicodedata as scripts  # type: ignore[import-untyped]  # untyped package
 
 from common import usernames
@@ -75,6 +75,16 @@ def _clean(text: str) -> str:
 
 
 @functools.cache
+def confusables_data() -> dict[str, list[dict[str, Any]]]:
+    """confusable-homoglyphs' ``confusables.json``, read from the package itself when first
+    needed. Not through the package's module: that reads the file at import (a fifth of a
+    second, for every start of every worker) from wherever CONFUSABLE_DATA points."""
+    data = resources.files("confusable_homoglyphs").joinpath("confusables.json")
+    loaded: dict[str, list[dict[str, Any]]] = json.loads(data.read_text(encoding="utf-8"))
+    return loaded
+
+
+@functools.cache
 def prototypes() -> dict[str, str]:
     """confusables.txt as it is: each source character and its prototype (one or more
     characters). confusable-homoglyphs stores each of the file's lines in both directions,
@@ -85,13 +95,14 @@ def prototypes() -> dict[str, str]:
       source, since the package's generator added each line's source before its prototype
       (and a prototype is never itself a source: the file's mapping is idempotent).
     """
-    order = {key: index for index, key in enumerate(confusables_data)}
+    data = confusables_data()
+    order = {key: index for index, key in enumerate(data)}
     mapping: dict[str, str] = {}
-    for key, entries in confusables_data.items():
+    for key, entries in data.items():
         if len(entries) != 1:
             continue
         target = entries[0]["c"]
-        if len(confusables_data[target]) == 1 and order[target] < order[key]:
+        if len(data[target]) == 1 and order[target] < order[key]:
             continue  # ``key`` is the prototype of the single source ``target``
         source = _clean(key)
         if len(source) != 1:

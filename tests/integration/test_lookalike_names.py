@@ -18,7 +18,7 @@ from auth_service.lookalikes import skeleton_key
 from common import migrations
 from common.config import PROJECT_ROOT
 from common.db import create_db_engine
-from tests.integration.harness import STRONG_PASSWORD, Stack
+from tests.support.harness import STRONG_PASSWORD, Stack
 
 CYRILLIC_A = "\u0430"
 # Names on the shared stack must be new each time; digits are Common to every script.
