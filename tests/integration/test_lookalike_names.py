@@ -213,6 +213,17 @@ def test_the_command_says_no_collisions_when_names_differ(
     found = command(env, "confusable-users")
     assert found.returncode == 0, found.stderr
     assert found.stdout.startswith("no collisions")
+    made = subprocess.run(
+        ["make", "--no-print-directory", "confusable-users"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert "no collisions" in made.stdout
 
 
 def test_create_admin_refuses_a_name_reading_like_an_account(
@@ -227,4 +238,8 @@ def test_create_admin_refuses_a_name_reading_like_an_account(
     mixed = command(env, "create-admin", "--username", f"{CYRILLIC_A}na")
     assert mixed.returncode == 2
     assert "mixes letters of Cyrillic and Latin" in mixed.stderr
+    # Nor is the first administrator from the environment taken for the look-alike account.
+    bootstrap = command({**env, "ESTANTE_ADMIN_USERNAME": "ΑΝΑ"}, "confusable-users")
+    assert bootstrap.returncode == 2
+    assert "ESTANTE_ADMIN_USERNAME: The username 'ΑΝΑ' reads like" in bootstrap.stderr
     assert set(stored_skeletons(url)) == {1}
