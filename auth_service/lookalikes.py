@@ -9,9 +9,10 @@ Two rules keep a new username from passing for another one:
   themselves. Two names with one key read alike (``ace`` and ``ace`` spelled in Cyrillic,
   ``larry`` and ``Iarry``, ``bob`` and ``b0b``); a new name must not take an account's key.
 
-No list here is our own. The confusables are Unicode's ``confusables.txt`` as the
-confusable-homoglyphs package ships it, the scripts Unicode's ``ScriptExtensions.txt`` as
-fontTools ships it (docs/security.md says which versions, and why these two packages).
+No list of look-alikes here is our own. The confusables are Unicode's ``confusables.txt`` as
+the confusable-homoglyphs package ships it, the scripts Unicode's ``ScriptExtensions.txt`` as
+fontTools ships it (docs/security.md says which versions, and why these two packages); the
+two short tables written out below are excerpts of Unicode's data that neither package has.
 Nothing here knows about HTTP or the database.
 """
 
@@ -52,10 +53,9 @@ _AUGMENTED = {
     "Hang": {"Kore"},
     "Bopo": {"Hanb"},
 }
-_AUGMENTED_ONLY = frozenset({"Hanb", "Jpan", "Kore"})
-# What Latin may join in "Highly Restrictive" (TR39 5.2): Han with Hiragana and Katakana, with
-# Bopomofo, or with Hangul.
-_HIGHLY_RESTRICTIVE = _AUGMENTED_ONLY
+# Those writing systems: what Latin may join in "Highly Restrictive" (TR39 5.2), as Han with
+# Hiragana and Katakana, with Bopomofo, or with Hangul.
+_COMBINED = frozenset({"Hanb", "Jpan", "Kore"})
 # "Moderately Restrictive": Latin and any one other Recommended script except these two,
 # whose letters copy Latin's (Cherokee's too, but it is not a Recommended script).
 _LATIN_LOOKALIKES = frozenset({"Cyrl", "Grek"})
@@ -68,9 +68,10 @@ RECOMMENDED_SCRIPTS = frozenset(
 )
 
 
-def _clean(text: str) -> str:
-    # confusable-homoglyphs took the characters from confusables.txt's comments, which wrap
-    # right-to-left characters in LEFT-TO-RIGHT MARKs to keep the file readable.
+def clean(text: str) -> str:
+    """``text`` of confusable-homoglyphs' data without the LEFT-TO-RIGHT MARKs it copied:
+    it took the characters from confusables.txt's comments, which wrap right-to-left ones in
+    them to keep the file readable."""
     return text.replace("\u200e", "")
 
 
@@ -104,10 +105,10 @@ def prototypes() -> dict[str, str]:
         target = entries[0]["c"]
         if len(data[target]) == 1 and order[target] < order[key]:
             continue  # ``key`` is the prototype of the single source ``target``
-        source = _clean(key)
+        source = clean(key)
         if len(source) != 1:
             raise ValueError(f"confusables data: {key!r} is not one character")
-        mapping[source] = _clean(target)
+        mapping[source] = clean(target)
     return mapping
 
 
@@ -167,7 +168,7 @@ def _script_names(text: str) -> list[str]:
         codes = [code] if code not in (COMMON, INHERITED) else sorted(found or ())
         for each in codes:
             name = scripts.script_name(each, default=each).replace("_", " ")
-            if each not in _AUGMENTED_ONLY and name not in names:
+            if each not in _COMBINED and name not in names:
                 names.append(name)
     return names
 
@@ -188,7 +189,7 @@ def mixed_script_problem(username: str) -> str | None:
         return None
     others = resolved_scripts(username, without=LATIN)
     if others is not None:
-        if others & _HIGHLY_RESTRICTIVE:
+        if others & _COMBINED:
             return None
         if others & RECOMMENDED_SCRIPTS and not others & _LATIN_LOOKALIKES:
             return None

@@ -180,7 +180,7 @@ def test_the_prototypes_are_unicode_data_read_in_the_right_direction() -> None:
     assert not {ch for prototype in mapping.values() for ch in prototype} & mapping.keys()
     # The characters are what the data names them (LEFT-TO-RIGHT MARKs removed).
     names = {
-        lookalikes._clean(entry["c"]): entry["n"] for entries in data.values() for entry in entries
+        lookalikes.clean(entry["c"]): entry["n"] for entries in data.values() for entry in entries
     }
     for source, prototype in mapping.items():
         for text in (source, prototype):
