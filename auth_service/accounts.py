@@ -4,7 +4,7 @@ No HTTP here."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from sqlalchemy import ColumnElement, and_, func, select, text
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +16,7 @@ from auth_service.passwords import Hasher
 from common.clock import utcnow
 from common.db import Database
 from common.errors import ApiError, Conflict, Forbidden, NotFound, Unauthorized
+from common.pagination import Cursor, Order, Page, SortKey, read_page
 
 DEFAULT_ROLE_SETTING = "default_role"
 
@@ -248,12 +249,22 @@ def change_password(
             also(session)
 
 
-def list_users(session: Session, page: int, per_page: int) -> tuple[Sequence[User], int]:
+# Users are listed oldest first: by id, the order they were created in.
+USERS_ORDER = Order("users", (SortKey(User.id, "int"),))
+
+
+def list_users(session: Session, *, limit: int, cursor: str | None) -> tuple[list[User], Page, int]:
+    """One page of users from ``cursor`` (keyset, as every list: a user added or deleted
+    meanwhile never makes a walk through the pages repeat or skip one), and how many there are."""
+    page = read_page(
+        select(User),
+        USERS_ORDER,
+        Cursor.decode(cursor, USERS_ORDER) if cursor else None,
+        limit,
+        lambda query: session.execute(query).all(),
+    )
     total = session.scalar(select(func.count()).select_from(User)) or 0
-    users = session.scalars(
-        select(User).order_by(User.id).offset((page - 1) * per_page).limit(per_page)
-    ).all()
-    return users, total
+    return [row[0] for row in page.rows], page, total
 
 
 def _is_active_admin() -> ColumnElement[bool]:
