@@ -101,7 +101,8 @@ class Database:
 
 
 def get_db() -> Database:
-    return current_app.extensions["estante.db"]
+    db: Database = current_app.extensions["estante.db"]
+    return db
 
 
 def init_db(app: Any, url: str) -> Database:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
@@ -70,7 +70,7 @@ class RevocationList(BaseModel):
 EMPTY = RevocationList(issued_at=0, grace=0, users={}, sessions=[])
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     # JSON also allows NaN and Infinity: neither is a time.
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
