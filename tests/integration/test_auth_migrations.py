@@ -164,7 +164,7 @@ def test_revocations_without_an_expiry_stay_listed_for_the_longest_lifetime(
         try:
             with db.read() as session:
                 login = session.get_one(LoginSession, recent)
-                listed = revocations.published(session)["sessions"]
+                listed = revocations.published(session).sessions
             with db.transaction() as session:  # the next revocation prunes what is not listed
                 revocations.revoke_session_tokens(session, [("n" * 32, 2, utcnow())], "test")
             with db.read() as session:
