@@ -250,7 +250,7 @@ def change_password(
 
 
 # Users are listed oldest first: by id, the order they were created in.
-USERS_ORDER = Order("users", (SortKey(User.id, "int"),))
+USERS_ORDER = Order("users", (SortKey(User.__table__.c.id, "int"),))
 
 
 def list_users(session: Session, *, limit: int, cursor: str | None) -> tuple[list[User], Page, int]:

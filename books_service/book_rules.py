@@ -199,26 +199,31 @@ Description = paragraphs(DESCRIPTION_MAX)
 Isbn = Annotated[
     str, Field(max_length=40, examples=["978-85-359-0277-8"]), AfterValidator(normalise_isbn)
 ]
-Language = stated(
-    Annotated[str, Field(max_length=8, examples=["pt"]), AfterValidator(normalise_language)],
-    pattern=r"^\s*[A-Za-z]{2,3}\s*$",
-)
-CoverUrl = stated(
-    Annotated[
-        str,
-        Field(max_length=URL_MAX, examples=["https://covers.example.org/dom-casmurro.jpg"]),
-        AfterValidator(check_cover_url),
-    ],
-    pattern=r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#]+(?:[/?#]\S*)?\s*$",
-)
-PartialDate = stated(
-    Annotated[
-        str,
-        Field(max_length=10, examples=["1899", "1899-05"]),
-        AfterValidator(check_partial_date),
-    ],
-    pattern=r"^[0-9]{4}(?:-(?:0[1-9]|1[0-2])(?:-(?:0[1-9]|[12][0-9]|3[01]))?)?$",
-)
+Language = Annotated[
+    str,
+    Field(max_length=8, examples=["pt"], json_schema_extra={"pattern": r"^\s*[A-Za-z]{2,3}\s*$"}),
+    AfterValidator(normalise_language),
+]
+CoverUrl = Annotated[
+    str,
+    Field(
+        max_length=URL_MAX,
+        examples=["https://covers.example.org/dom-casmurro.jpg"],
+        json_schema_extra={"pattern": r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#]+(?:[/?#]\S*)?\s*$"},
+    ),
+    AfterValidator(check_cover_url),
+]
+PartialDate = Annotated[
+    str,
+    Field(
+        max_length=10,
+        examples=["1899", "1899-05"],
+        json_schema_extra={
+            "pattern": r"^[0-9]{4}(?:-(?:0[1-9]|1[0-2])(?:-(?:0[1-9]|[12][0-9]|3[01]))?)?$"
+        },
+    ),
+    AfterValidator(check_partial_date),
+]
 Year = Annotated[int, Field(ge=YEAR_MIN, le=YEAR_MAX)]
 
 

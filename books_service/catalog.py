@@ -280,7 +280,8 @@ def patch_document(book: Book, patch: Mapping[str, Any]) -> dict[str, Any]:
     ):
         if patch.get(given) is not None and follower not in patch:
             document.pop(follower, None)
-    return merge_patch.apply(document, dict(patch))
+    patched: dict[str, Any] = merge_patch.apply(document, dict(patch))
+    return patched
 
 
 def patch_book(

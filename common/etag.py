@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from flask import Response
 from pydantic_core import PydanticCustomError
 from werkzeug.http import parse_etags
-from werkzeug.wrappers import Response
 
 from common.errors import ApiError
 

@@ -143,11 +143,11 @@ class Page:
 
 
 def read_page(
-    statement: Select,
+    statement: Select[Any],
     order: Order,
     cursor: Cursor | None,
     limit: int,
-    fetch: Callable[[Select], Sequence[Any]],
+    fetch: Callable[[Select[Any]], Sequence[Any]],
 ) -> Page:
     """One page of ``statement`` (which must not be ordered or limited yet). ``fetch`` runs a
     statement and returns its rows. The order's key values are added at the end of each row
@@ -169,11 +169,11 @@ def read_page(
 
 def read_tiered_page(
     tiers: int,
-    tier_statement: Callable[[int], tuple[Select, ColumnElement[int]]],
+    tier_statement: Callable[[int], tuple[Select[Any], ColumnElement[int]]],
     order: Order,
     cursor: Cursor | None,
     limit: int,
-    fetch: Callable[[Select], Sequence[Any]],
+    fetch: Callable[[Select[Any]], Sequence[Any]],
 ) -> Page:
     """One page of an ascending order ``(tier, id)`` whose ``tiers`` are separate statements:
     ``tier_statement(t)`` is the statement of tier t (not ordered or limited yet) and the id

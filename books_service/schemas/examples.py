@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import JsonValue
 
-NEW_BOOK_EXAMPLES: list[dict[str, Any]] = [
+NEW_BOOK_EXAMPLES: list[JsonValue] = [
     {"title": "Dom Casmurro", "author": "Machado de Assis"},
     {
         "title": "Dom Casmurro",
@@ -20,8 +20,8 @@ NEW_BOOK_EXAMPLES: list[dict[str, Any]] = [
         "copies": 2,
     },
 ]
-PATCH_EXAMPLES: list[dict[str, Any]] = [{"copies": 2, "subjects": ["Romance"], "publisher": None}]
-BOOK_EXAMPLE: dict[str, Any] = {
+PATCH_EXAMPLES: list[JsonValue] = [{"copies": 2, "subjects": ["Romance"], "publisher": None}]
+BOOK_EXAMPLE: dict[str, JsonValue] = {
     "id": 1,
     "title": "Dom Casmurro",
     "subtitle": None,
@@ -46,7 +46,7 @@ BOOK_EXAMPLE: dict[str, Any] = {
     "updated_at": "2025-01-31T12:00:00Z",
     "updated_by": "user1",
 }
-HISTORY_EXAMPLE: list[dict[str, Any]] = [
+HISTORY_EXAMPLE: list[JsonValue] = [
     {
         "version": 1,
         "action": "created",

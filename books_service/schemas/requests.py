@@ -42,7 +42,7 @@ class BookQuery(PageQuery):
     """Paging, sorting, filtering and searching ``GET /books``. Text is matched ignoring case
     and accents."""
 
-    sort: SortName | None = Field(  # type: ignore[valid-type]
+    sort: SortName | None = Field(
         None,
         description="Order, '-' for descending; 'id' breaks ties. Default: relevance with q, "
         "else id (the order books were added). Books without a year sort as the oldest.",
