@@ -14,7 +14,7 @@ from books_service.schemas import BookList, BookOut, BookPath, History, WriteQue
 from common.db import get_db
 from common.json_body import no_json_body
 from common.openapi import problems
-from common.paging import PAGE_HEADERS, PageQuery, page_response
+from common.paging import PageQuery, page_answer, page_response
 
 ADMINS = frozenset({"admin"})
 admin_tag = Tag(name="administration", description="Deleted books: restore or purge")
@@ -33,11 +33,9 @@ def administrators_only() -> None:
 @admin_api.get(
     "/books/deleted",
     responses={
-        200: {
-            "description": "One page of deleted books, most recently deleted first",
-            "content": {"application/json": {"schema": BookList.model_json_schema()}},
-            "headers": PAGE_HEADERS,
-        },
+        200: page_answer(
+            "One page of deleted books, most recently deleted first", BookList.model_json_schema()
+        ),
         **ADMIN_PROBLEMS,
     },
     security=bearer,
@@ -65,11 +63,9 @@ def deleted_book(path: BookPath) -> Response:
 @admin_api.get(
     "/books/deleted/<int:book_id>/history",
     responses={
-        200: {
-            "description": "The deleted book's changes, oldest first (one page)",
-            "content": {"application/json": {"schema": History.model_json_schema()}},
-            "headers": PAGE_HEADERS,
-        },
+        200: page_answer(
+            "The deleted book's changes, oldest first (one page)", History.model_json_schema()
+        ),
         **ADMIN_PROBLEMS,
         **problems(404),
     },

@@ -37,7 +37,7 @@ from common.errors import ApiError
 from common.etag import Precondition, Versions, not_modified_response, version_etag
 from common.json_body import require_json_body
 from common.openapi import ServiceIndex, header, problems
-from common.paging import PAGE_HEADERS, PageQuery, page_response
+from common.paging import PageQuery, page_answer, page_response
 
 books_tag = Tag(name="books", description="The catalog")
 bearer = [{"bearerAuth": []}]
@@ -94,13 +94,7 @@ def accepted_versions(book_id: int, headers: IfMatch) -> Versions | None:
 
 @api.get(
     "/books",
-    responses={
-        200: {
-            "description": "One page of books (a JSON array)",
-            "content": {"application/json": {"schema": BookList.model_json_schema()}},
-            "headers": PAGE_HEADERS,
-        }
-    },
+    responses={200: page_answer("One page of books (a JSON array)", BookList.model_json_schema())},
 )
 def list_books(query: BookQuery) -> Response:
     """List, filter, sort and search the catalog (public), a page at a time: follow the Link
@@ -236,11 +230,9 @@ def delete_book(path: BookPath, header: IfMatch) -> Response:
 @api.get(
     "/books/<int:book_id>/history",
     responses={
-        200: {
-            "description": "The book's changes, oldest first (one page)",
-            "content": {"application/json": {"schema": History.model_json_schema()}},
-            "headers": PAGE_HEADERS,
-        },
+        200: page_answer(
+            "The book's changes, oldest first (one page)", History.model_json_schema()
+        ),
         **problems(404),
     },
 )
