@@ -244,13 +244,15 @@ class BookRecord(BaseModel):
         None,
         min_length=1,
         max_length=AUTHORS_MAX,
-        description="Ordered names; derived from author when absent ('A; B & C' gives three)",
+        description="Ordered names; derived from author when absent ('A; B & C' gives three). "
+        "Required unless author is given",
     )
     author: Author | None = Field(  # type: ignore[valid-type]
         None,
         validate_default=True,
         examples=["Machado de Assis"],
-        description="Display string; derived from authors when absent",
+        description="Display string; derived from authors when absent. Required unless authors "
+        "is given",
     )
     isbn: Isbn | None = Field(None, description="ISBN-10 or ISBN-13; stored as the ISBN-13")
     publisher: ShortText | None = None  # type: ignore[valid-type]
