@@ -10,7 +10,7 @@ BACKUP_DIR ?= backups/$(shell date -u +%Y%m%dT%H%M%SZ)
 help:
 	@echo "make run      start both services (SQLite in data/, keys generated on first start)"
 	@echo "make test     run the whole test suite and measure its coverage"
-	@echo "make lint     ruff check + format check"
+	@echo "make lint     ruff check + format check + mypy (strict on the domain modules)"
 	@echo "make admin USERNAME=name [PROMOTE=1]   create an administrator (or promote a user)"
 	@echo "make confusable-users   list accounts whose names read alike (changes nothing)"
 	@echo "make openapi  rewrite docs/openapi/*.json from the services' schemas"
@@ -87,6 +87,7 @@ openapi: install
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: install-dev
 	$(VENV)/bin/ruff check --fix .

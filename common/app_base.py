@@ -22,6 +22,10 @@ class AsciiIntegerConverter(IntegerConverter):
     regex = r"[0-9]+"
 
 
+# The security requirement of an operation that needs an access token: ``security=BEARER``.
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+
+
 def create_base_app(
     import_name: str, settings: ServiceSettings, *, title: str, version: str, description: str = ""
 ) -> OpenAPI:

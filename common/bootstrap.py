@@ -49,6 +49,7 @@ REQUIRED_MODULES = (
     "typer",
     "rich",
     "confusable_homoglyphs",
+    "fontTools",
 )
 EXIT_NO_ENVIRONMENT = 3
 
