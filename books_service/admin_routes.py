@@ -11,6 +11,7 @@ from books_service.auth import current_username, require_roles
 from books_service.representation import values_of
 from books_service.responses import book_response
 from books_service.schemas import BookList, BookOut, BookPath, History, WriteQuery
+from common.app_base import BEARER
 from common.db import get_db
 from common.json_body import no_json_body
 from common.openapi import problems
@@ -18,7 +19,7 @@ from common.paging import PageQuery, page_answer, page_response
 
 ADMINS = frozenset({"admin"})
 admin_tag = Tag(name="administration", description="Deleted books: restore or purge")
-bearer = [{"bearerAuth": []}]
+bearer = BEARER
 ADMIN_PROBLEMS = problems(401, 403, 503)
 admin_api = APIBlueprint("admin", __name__, abp_tags=[admin_tag])
 

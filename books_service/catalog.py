@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import delete, select, text
 from sqlalchemy.exc import IntegrityError
@@ -89,7 +89,7 @@ def read_book(session: Session, book_id: int) -> Mapping[str, Any]:
     )
     if row is None:
         raise BookNotFound(book_id)
-    return row
+    return cast(Mapping[str, Any], row)  # RowMapping's keys are typed str | Column; ours are str
 
 
 def read_deleted_book(session: Session, book_id: int) -> Mapping[str, Any]:
@@ -106,7 +106,7 @@ def read_deleted_book(session: Session, book_id: int) -> Mapping[str, Any]:
     )
     if row is None:
         raise BookNotFound(book_id)
-    return row
+    return cast(Mapping[str, Any], row)  # RowMapping's keys are typed str | Column; ours are str
 
 
 def _locked(session: Session, book_id: int, *, deleted: bool = False) -> Book:
@@ -280,7 +280,7 @@ def patch_document(book: Book, patch: Mapping[str, Any]) -> dict[str, Any]:
     ):
         if patch.get(given) is not None and follower not in patch:
             document.pop(follower, None)
-    patched: dict[str, Any] = merge_patch.apply(document, dict(patch))
+    patched: dict[str, Any] = merge_patch.apply(document, dict(patch))  # an object, patched
     return patched
 
 

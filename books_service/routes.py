@@ -32,6 +32,7 @@ from books_service.schemas import (
     IfNoneMatch,
     WriteQuery,
 )
+from common.app_base import BEARER
 from common.db import get_db
 from common.errors import ApiError
 from common.etag import Precondition, Versions, not_modified_response, version_etag
@@ -40,7 +41,7 @@ from common.openapi import ServiceIndex, header, problems
 from common.paging import PageQuery, page_answer, page_response
 
 books_tag = Tag(name="books", description="The catalog")
-bearer = [{"bearerAuth": []}]
+bearer = BEARER
 # Every write: no/bad token 401, a token without a writer role 403, keys unavailable 503.
 WRITE_PROBLEMS = problems(401, 403, 503)
 # Changing a book: it may be gone (404), a duplicate (409), changed since the client read it
@@ -203,7 +204,7 @@ def patch_book(path: BookPath, query: WriteQuery, header: IfMatch, body: BookPat
 
 
 # flask-openapi3 documents every body as application/json; PATCH takes merge patches as well.
-_patch_body = api.paths["/books/{book_id}"].patch.requestBody  # type: ignore[union-attr]
+_patch_body = api.paths["/books/{book_id}"].patch.requestBody
 _patch_body.content[MERGE_PATCH] = _patch_body.content["application/json"]
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pydantic import JsonValue
+from pydantic.config import JsonDict
 
 NEW_BOOK_EXAMPLES: list[JsonValue] = [
     {"title": "Dom Casmurro", "author": "Machado de Assis"},
@@ -21,7 +22,7 @@ NEW_BOOK_EXAMPLES: list[JsonValue] = [
     },
 ]
 PATCH_EXAMPLES: list[JsonValue] = [{"copies": 2, "subjects": ["Romance"], "publisher": None}]
-BOOK_EXAMPLE: dict[str, JsonValue] = {
+BOOK_EXAMPLE: JsonDict = {
     "id": 1,
     "title": "Dom Casmurro",
     "subtitle": None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -47,20 +47,20 @@ class BookQuery(PageQuery):
         description="Order, '-' for descending; 'id' breaks ties. Default: relevance with q, "
         "else id (the order books were added). Books without a year sort as the oldest.",
     )
-    q: query_text(200) | None = Field(  # type: ignore[valid-type]
+    q: Annotated[str, query_text(200)] | None = Field(
         None,
         description="Full-text search in title, subtitle, authors, subjects, series, "
         "publisher, description and ISBN; every word must match, the last one also as a "
         "prefix (from three letters). Relevance: every word in the title, then in the title "
         "and authors, then anywhere",
     )
-    author: query_text(AUTHOR_MAX) | None = Field(  # type: ignore[valid-type]
+    author: Annotated[str, query_text(AUTHOR_MAX)] | None = Field(
         None, description="Books by this author (the whole name)"
     )
     isbn: Isbn | None = Field(None, description="ISBN-10 or ISBN-13")
     language: Language | None = Field(None, description="ISO 639-1 or 639-3 code")
-    subject: query_text(SUBJECT_MAX) | None = None  # type: ignore[valid-type]
-    publisher: query_text(TEXT_MAX) | None = Field(  # type: ignore[valid-type]
+    subject: Annotated[str, query_text(SUBJECT_MAX)] | None = None
+    publisher: Annotated[str, query_text(TEXT_MAX)] | None = Field(
         None, description="The whole name"
     )
     year_from: Year | None = Field(None, description="published_year at least")

@@ -82,7 +82,7 @@ class BookPatch(BaseModel):
     language: Language | None = None
     page_count: int | None = Field(None, ge=1, le=PAGE_COUNT_MAX)
     subjects: list[Subject] | None = Field(None, max_length=SUBJECTS_MAX)
-    description: Description | None = None  # type: ignore[valid-type]
+    description: Description | None = None
     cover_url: CoverUrl | None = None
     series: ShortText | None = None
     series_index: float | None = Field(None, ge=0, le=SERIES_INDEX_MAX, allow_inf_nan=False)
