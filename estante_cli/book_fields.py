@@ -3,18 +3,16 @@ list of options, turned into the JSON members the Books Service takes."""
 
 from __future__ import annotations
 
-import inspect
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
 from estante_cli.errors import CliError
+from estante_cli.options import with_options
 
-F = TypeVar("F", bound=Callable[..., Any])
 PANEL = "Book fields"
 
 
@@ -49,19 +47,7 @@ FIELDS: list[tuple[str, str, Any]] = [
     ("copies", "copies", _option(int | None, "How many copies you have.")),
 ]
 MEMBERS = {parameter: member for parameter, member, _ in FIELDS}
-
-
-def with_book_fields(command: F) -> F:
-    """Give ``command`` (which takes ``**fields``) one option per book field: Typer reads the
-    signature, so the options are declared once for every command that takes them."""
-    signature = inspect.signature(command, eval_str=True)
-    parameters = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
-    parameters += [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=kind)
-        for name, _, kind in FIELDS
-    ]
-    command.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
-    return command
+with_book_fields = with_options([(parameter, kind) for parameter, _, kind in FIELDS])
 
 
 def from_options(fields: dict[str, Any]) -> dict[str, Any]:

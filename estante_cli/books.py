@@ -10,6 +10,7 @@ from estante_cli import output, paging
 from estante_cli.book_fields import FileOption, from_options, read_json_file, with_book_fields
 from estante_cli.context import api
 from estante_cli.errors import ApiProblem, CliError
+from estante_cli.options import filter_params, with_filters
 
 app = typer.Typer(
     help="Search, show, add, edit and delete books. Reading is public; writing needs "
@@ -19,10 +20,6 @@ app = typer.Typer(
 )
 
 MAX_PAGE = 500
-SORTS = (
-    "title, -title, author, -author, published_year, -published_year, created_at, "
-    "-created_at, updated_at, -updated_at, id, -id, relevance"
-)
 BookId = Annotated[
     int, typer.Argument(help="The book's id.", min=1, show_default=False, metavar="ID")
 ]
@@ -49,43 +46,26 @@ def _examples(*lines: str) -> str:
         "estante books search --all --json > catalog.json",
     )
 )
+@with_filters
 def search(
     ctx: typer.Context,
     query: Annotated[
         str | None,
         typer.Argument(help="Words to look for in titles, authors, subjects, ISBNs and more."),
     ] = None,
-    author: Annotated[str | None, typer.Option(help="Books by this author (whole name).")] = None,
-    subject: Annotated[str | None, typer.Option(help="Books with this subject.")] = None,
-    language: Annotated[str | None, typer.Option(help="ISO 639 language code.")] = None,
-    publisher: Annotated[str | None, typer.Option(help="Publisher (whole name).")] = None,
-    isbn: Annotated[str | None, typer.Option(help="ISBN-10 or ISBN-13.")] = None,
-    year_from: Annotated[int | None, typer.Option(help="Published in or after this year.")] = None,
-    year_to: Annotated[int | None, typer.Option(help="Published in or before this year.")] = None,
-    sort: Annotated[str | None, typer.Option(help=f"Order ('-' for descending): {SORTS}.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="How many books to show at most.")] = 20,
     all_books: Annotated[
         bool, typer.Option("--all", help="Every matching book, however many.")
     ] = False,
     as_json: JsonFlag = False,
+    **filters: Any,
 ) -> None:
     """Search the catalog (no login needed). Without words or filters: every book, oldest first."""
     client = api(ctx)
-    params = {
-        "q": query,
-        "author": author,
-        "subject": subject,
-        "language": language,
-        "publisher": publisher,
-        "isbn": isbn,
-        "year_from": year_from,
-        "year_to": year_to,
-        "sort": sort,
-    }
     listing = paging.read(
-        lambda url, query: client.books.request("GET", url, params=query),
+        lambda url, params: client.books.request("GET", url, params=params),
         "/books",
-        {name: value for name, value in params.items() if value is not None},
+        filter_params(filters, query),
         limit=None if all_books else limit,
         page_size=MAX_PAGE,
     )

@@ -3,13 +3,15 @@ become a line on stderr and an exit status."""
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import typer
 from typer.core import TyperGroup
 
-from estante_cli import __version__, books, output, session, users
+from estante_cli import __version__, books, export, imports, output, session, users
 from estante_cli.context import State
 from estante_cli.credentials import default_config_dir
 from estante_cli.errors import EXIT_INTERRUPTED, CliError
@@ -31,6 +33,10 @@ class EstanteGroup(TyperGroup):
         except KeyboardInterrupt:
             output.error("interrupted")
             ctx.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:
+            # The reader went away (`estante ... | head`): nothing more to say, to anyone.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(1)
         except OSError as problem:  # a file that cannot be read or written
             where = f"{problem.filename}: " if problem.filename else ""
             output.error(f"{where}{problem.strerror or problem}")
@@ -106,6 +112,8 @@ def global_options(
 session.register(app)
 app.add_typer(books.app, name="books")
 app.add_typer(users.app, name="users")
+imports.register(app)
+export.register(app)
 
 
 def main() -> None:
