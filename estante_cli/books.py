@@ -15,6 +15,12 @@ from estante_cli.options import filter_params, with_filters
 app = typer.Typer(
     help="Search, show, add, edit and delete books. Reading is public; writing needs "
     "`estante login` as a librarian or administrator.",
+    epilog="[bold]Examples[/bold]\n\n"
+    "estante books search --author 'Machado de Assis'\n"
+    "estante books show 12\n"
+    "estante books add --title 'Dom Casmurro' --author 'Machado de Assis'\n"
+    "estante books edit 12 --copies 2\n"
+    "estante books delete 12",
     no_args_is_help=True,
     rich_markup_mode="rich",
 )

@@ -198,7 +198,15 @@ def list_imports(
     output.notice(f"{len(listing.items)} of {total} imports")
 
 
-@imports_app.callback(invoke_without_command=True)
+@imports_app.callback(
+    invoke_without_command=True,
+    epilog=_examples(
+        "estante imports",
+        "estante imports show 7",
+        "estante imports cancel 7",
+        "estante imports rejects 7 -o fix-me.csv",
+    ),
+)
 def imports_default(
     ctx: typer.Context,
     as_json: JsonFlag = False,

@@ -14,6 +14,10 @@ from estante_cli.errors import ApiProblem, CliError
 
 app = typer.Typer(
     help="List and manage user accounts (administrators only).",
+    epilog="[bold]Examples[/bold]\n\n"
+    "estante users list\n"
+    "estante users role alice reader\n"
+    "estante users disable bob",
     no_args_is_help=True,
     rich_markup_mode="rich",
 )
