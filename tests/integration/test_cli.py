@@ -1,0 +1,268 @@
+"""The estante command against the real services: each command runs as its own process
+(``python -m estante_cli``), over HTTP, with its own home and config directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from common.config import PROJECT_ROOT
+from tests.integration.conftest import start_stack
+from tests.integration.harness import STRONG_PASSWORD, Stack
+
+ADMIN = "cli.admin"
+ADMIN_PASSWORD = "a long admin passphrase"
+
+
+@pytest.fixture(scope="module", params=["sqlite"])
+def cli_stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """One pair of services for the module: the command is an HTTP client, so one database
+    backend is enough (the services' own tests cover both)."""
+    running = start_stack(
+        request,
+        tmp_path_factory.mktemp("cli"),
+        {"ESTANTE_ADMIN_USERNAME": ADMIN, "ESTANTE_ADMIN_PASSWORD": ADMIN_PASSWORD},
+    )
+    yield running
+    running.stop()
+
+
+@dataclass
+class Person:
+    """Someone with an account and a home of their own, running estante."""
+
+    stack: Stack
+    home: Path
+    username: str
+    password: str = STRONG_PASSWORD
+
+    @property
+    def credentials(self) -> Path:
+        return self.home / ".config" / "estante" / "credentials.json"
+
+    def run(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(PROJECT_ROOT),
+            "HOME": str(self.home),
+            "XDG_CONFIG_HOME": str(self.home / ".config"),
+            "ESTANTE_AUTH_URL": self.stack.auth_url,
+            "ESTANTE_BOOKS_URL": self.stack.books_url,
+            "COLUMNS": "200",
+        }
+        return subprocess.run(
+            [sys.executable, "-m", "estante_cli", *args],
+            input=stdin if stdin is not None else "",
+            capture_output=True,
+            text=True,
+            cwd=self.home,
+            env=env,
+            timeout=120,
+        )
+
+    def ok(self, *args: str, stdin: str | None = None) -> str:
+        result = self.run(*args, stdin=stdin)
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+        return result.stdout
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.ok(*args, "--json"))
+
+    def login(self) -> Person:
+        self.ok("login", "-u", self.username, "--password-stdin", stdin=self.password + "\n")
+        return self
+
+    def saved_session(self) -> dict[str, Any]:
+        logins = json.loads(self.credentials.read_text())["logins"]
+        return dict(logins[self.stack.auth_url])
+
+
+def fresh_isbn() -> str:
+    """An ISBN-13 no other test uses (the catalog refuses a second live book with one)."""
+    digits = "978" + str(uuid.uuid4().int)[:9]
+    check = (10 - sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(digits)) % 10) % 10
+    return digits + str(check)
+
+
+def person(stack: Stack, tmp_path: Path, username: str | None = None, **kw: Any) -> Person:
+    home = tmp_path / f"home-{uuid.uuid4().hex[:8]}"
+    home.mkdir()
+    if username is None:
+        username = f"cli_{uuid.uuid4().hex[:10]}"
+        stack.register(username)
+    return Person(stack, home, username, **kw)
+
+
+@pytest.fixture
+def librarian(cli_stack: Stack, tmp_path: Path) -> Person:
+    return person(cli_stack, tmp_path).login()
+
+
+@pytest.fixture
+def admin(cli_stack: Stack, tmp_path: Path) -> Person:
+    return person(cli_stack, tmp_path, ADMIN, password=ADMIN_PASSWORD).login()
+
+
+def test_login_from_standard_input_keeps_a_private_refresh_token_and_no_password(
+    cli_stack: Stack, tmp_path: Path
+) -> None:
+    alice = person(cli_stack, tmp_path)
+    result = alice.run(
+        "login", "--username", alice.username, "--password-stdin", stdin=alice.password + "\n"
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"Logged in as {alice.username} (librarian)" in result.stdout
+    assert stat.S_IMODE(alice.credentials.stat().st_mode) == 0o600
+    assert stat.S_IMODE(alice.credentials.parent.stat().st_mode) == 0o700
+    text = alice.credentials.read_text()
+    assert alice.password not in text
+    assert alice.saved_session()["refresh_token"]
+    assert alice.json("whoami")["username"] == alice.username
+
+
+def test_a_wrong_password_is_one_line_and_saves_nothing(cli_stack: Stack, tmp_path: Path) -> None:
+    alice = person(cli_stack, tmp_path)
+    result = alice.run("login", "-u", alice.username, "--password-stdin", stdin="wrong pass\n")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and "(401)" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not alice.credentials.exists()
+
+
+def test_a_book_is_added_found_shown_edited_and_deleted(librarian: Person) -> None:
+    title = f"Memórias Póstumas {uuid.uuid4().hex[:6]}"
+    added = librarian.json(
+        "books", "add", "--title", title, "--author", "Machado de Assis", "--year", "1881",
+        "--subject", "Romance", "--subject", "Sátira", "--isbn", fresh_isbn(),
+    )  # fmt: skip
+    book_id = str(added["id"])
+    assert added["authors"] == ["Machado de Assis"] and added["subjects"] == ["Romance", "Sátira"]
+
+    found = librarian.json("books", "search", title)
+    assert [b["id"] for b in found] == [added["id"]]
+    table = librarian.ok("books", "search", "--author", "Machado de Assis", "--all")
+    assert title in table
+
+    shown = librarian.ok("books", "show", book_id)
+    assert title in shown and f'"{book_id}-1"' in shown  # the ETag, for --if-match
+
+    changed = librarian.json("books", "edit", book_id, "--copies", "3", "--clear", "subjects")
+    assert changed["copies"] == 3 and changed["subjects"] == [] and changed["version"] == 2
+    assert librarian.json("books", "show", book_id)["copies"] == 3
+
+    assert "Deleted book" in librarian.ok("books", "delete", book_id, "--yes")
+    gone = librarian.run("books", "show", book_id)
+    assert gone.returncode == 1 and "(404)" in gone.stderr
+
+
+def test_a_book_can_come_from_a_json_file_with_options_on_top(librarian: Person) -> None:
+    source = librarian.home / "book.json"
+    source.write_text(json.dumps({"title": "Quincas Borba", "author": "Machado", "copies": 5}))
+    added = librarian.json(
+        "books", "add", "--file", str(source), "--author", "Machado de Assis", "--allow-duplicate"
+    )
+    assert added["authors"] == ["Machado de Assis"] and added["copies"] == 5
+
+
+def test_an_edit_of_a_book_changed_since_it_was_read_is_refused(librarian: Person) -> None:
+    added = librarian.json("books", "add", "--title", "Helena", "--author", "Machado de Assis",
+                           "--allow-duplicate")  # fmt: skip
+    book_id = str(added["id"])
+    read_etag = f'"{book_id}-1"'
+    librarian.ok("books", "edit", book_id, "--copies", "2")  # someone else's change
+
+    stale = librarian.run("books", "edit", book_id, "--copies", "7", "--if-match", read_etag)
+    assert stale.returncode == 1
+    assert "(412)" in stale.stderr and f"estante books show {book_id}" in stale.stderr
+    assert librarian.json("books", "show", book_id)["copies"] == 2
+
+
+def test_a_delete_asks_first_and_no_keeps_the_book(librarian: Person) -> None:
+    added = librarian.json("books", "add", "--title", "Iaiá Garcia", "--author", "Machado",
+                           "--allow-duplicate")  # fmt: skip
+    answer = librarian.run("books", "delete", str(added["id"]), stdin="n\n")
+    assert answer.returncode == 1 and "not deleted" in answer.stderr
+    assert librarian.json("books", "show", str(added["id"]))["title"] == "Iaiá Garcia"
+
+
+def test_invalid_fields_are_listed_on_one_line(librarian: Person) -> None:
+    result = librarian.run("books", "add", "--title", " ", "--author", "A", "--isbn", "123",
+                           "--language", "zz")  # fmt: skip
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert "(422)" in line and "title" in line and "isbn" in line and "language" in line
+
+
+def test_an_administrator_changes_a_role_and_a_reader_is_refused(
+    admin: Person, cli_stack: Stack, tmp_path: Path
+) -> None:
+    bob = person(cli_stack, tmp_path)
+    listed = admin.json("users", "list")
+    assert bob.username in [u["username"] for u in listed]
+
+    changed = admin.json("users", "role", bob.username, "reader")
+    assert changed["roles"] == ["reader"]
+    assert admin.json("users", "show", str(changed["id"]))["roles"] == ["reader"]
+
+    bob.login()
+    refused = bob.run("users", "list")
+    assert refused.returncode == 1
+    assert "(403)" in refused.stderr and "admin role" in refused.stderr
+    no_write = bob.run("books", "add", "--title", "T", "--author", "A")
+    assert no_write.returncode == 1 and "(403)" in no_write.stderr
+
+
+def test_a_disabled_user_is_logged_out_everywhere(
+    admin: Person, cli_stack: Stack, tmp_path: Path
+) -> None:
+    carol = person(cli_stack, tmp_path).login()
+    assert admin.json("users", "disable", carol.username)["disabled"] is True
+    # Her access token may still be cached; a refresh shows the session is gone.
+    session = carol.saved_session()
+    session["access_expires_at"] = 0
+    carol.credentials.write_text(
+        json.dumps({"version": 1, "logins": {cli_stack.auth_url: session}})
+    )
+    result = carol.run("whoami")
+    assert result.returncode == 4 and "estante login" in result.stderr
+    assert admin.json("users", "enable", carol.username)["disabled"] is False
+
+
+def test_an_expired_access_token_is_renewed_and_the_new_refresh_token_kept(
+    librarian: Person, cli_stack: Stack
+) -> None:
+    before = librarian.saved_session()
+    expired = {**before, "access_expires_at": 0}
+    librarian.credentials.write_text(
+        json.dumps({"version": 1, "logins": {cli_stack.auth_url: expired}})
+    )
+    assert librarian.json("whoami")["username"] == librarian.username
+    after = librarian.saved_session()
+    assert after["refresh_token"] != before["refresh_token"]
+    assert after["access_expires_at"] > 0
+    assert stat.S_IMODE(librarian.credentials.stat().st_mode) == 0o600
+
+
+def test_logout_ends_the_session_and_deletes_the_file(librarian: Person, cli_stack: Stack) -> None:
+    refresh_token = librarian.saved_session()["refresh_token"]
+    assert "Logged out" in librarian.ok("logout")
+    assert not librarian.credentials.exists()
+    refused = requests.post(
+        f"{cli_stack.auth_url}/token/refresh", json={"refresh_token": refresh_token}, timeout=10
+    )
+    assert refused.status_code == 401
+    after = librarian.run("books", "add", "--title", "T", "--author", "A")
+    assert after.returncode == 4 and "not logged in" in after.stderr
