@@ -146,7 +146,7 @@ def import_file(
                 markup=False,
             )
         return
-    job = _follow(client, job)
+    job, interrupted = _follow(client, job)
     rejects_file = None
     if job.get("rejected"):
         rejects_file = _save_rejects(client, job["id"], rejects or _rejects_path(file))
@@ -154,6 +154,8 @@ def import_file(
         output.print_json(job)
     else:
         _summary(job, rejects_file)
+    if interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
     if job.get("state") != "succeeded" or job.get("rejected"):
         raise typer.Exit(EXIT_FAILED)
 
@@ -178,13 +180,12 @@ def list_imports(
         output.print_json(listing.items)
         return
     output.table(
-        ("ID", "State", "File", "Format", "Rows", "Created", "Updated", "Skipped", "Rejected"),
+        ("ID", "State", "File", "Rows", "Created", "Updated", "Skipped", "Rejected"),
         (
             (
-                ("dry run " if job.get("dry_run") else "") + str(job["id"]),
-                job.get("state"),
+                job["id"],
+                ("dry run " if job.get("dry_run") else "") + str(job.get("state")),
                 job.get("filename"),
-                job.get("format"),
                 _rows(job),
                 job.get("created"),
                 job.get("updated"),
@@ -287,8 +288,9 @@ def _upload(client: Api, file: Path, form: dict[str, str]) -> dict[str, Any]:
     return job
 
 
-def _follow(client: Api, job: dict[str, Any]) -> dict[str, Any]:
-    """Poll the job until it ends, with a progress bar; Ctrl-C asks the service to cancel."""
+def _follow(client: Api, job: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Poll the job until it ends, with a progress bar; Ctrl-C asks the service to cancel.
+    The job as it ended, and whether it was interrupted."""
     job_id = job["id"]
     delay = 0.1
     try:
@@ -299,8 +301,8 @@ def _follow(client: Api, job: dict[str, Any]) -> dict[str, Any]:
                 delay = min(delay * 2, MAX_POLL_SECONDS)
                 job = client.authorized(client.books, "GET", f"/imports/{job_id}").json()
     except KeyboardInterrupt:
-        return _cancel_after_interrupt(client, job_id)
-    return job
+        return _cancel_after_interrupt(client, job_id), True
+    return job, False
 
 
 def _cancel_after_interrupt(client: Api, job_id: int) -> dict[str, Any]:
@@ -371,7 +373,7 @@ def _summary(job: dict[str, Any], rejects_file: Path | None) -> None:
         output.out.print(f"error: {job['error']}", markup=False)
     if dry:
         output.out.print("Nothing was written (dry run).", markup=False)
-    if job.get("preview"):
+    if dry and job.get("preview"):
         output.table(
             ("Row", "Action", "Title", "Author", "ISBN", "Reason"),
             (

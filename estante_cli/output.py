@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 # Rich looks up sys.stdout/sys.stderr at each write, so tests that swap them see the output.
-out = Console(highlight=False, soft_wrap=False)
+out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -266,3 +267,103 @@ def test_logout_ends_the_session_and_deletes_the_file(librarian: Person, cli_sta
     assert refused.status_code == 401
     after = librarian.run("books", "add", "--title", "T", "--author", "A")
     assert after.returncode == 4 and "not logged in" in after.stderr
+
+
+# Import and export -----------------------------------------------------------------------------
+
+GOODREADS_HEADER = (
+    "Book Id,Title,Author,Author l-f,Additional Authors,ISBN,ISBN13,My Rating,Average Rating,"
+    "Publisher,Binding,Number of Pages,Year Published,Original Publication Year,Date Read,"
+    "Date Added,Bookshelves,Bookshelves with positions,Exclusive Shelf,My Review,Spoiler,"
+    "Private Notes,Read Count,Owned Copies"
+)
+
+
+@pytest.fixture
+def import_api(cli_stack: Stack) -> None:
+    """The import/export endpoints, if this tree's Books Service has them yet."""
+    paths = requests.get(f"{cli_stack.books_url}/openapi.json", timeout=10).json()["paths"]
+    if "/imports" not in paths:
+        pytest.skip("this tree's Books Service has no import API (POST /imports) yet")
+
+
+def goodreads_file(directory: Path, author: str, titles: list[str]) -> Path:
+    """A Goodreads export of one book per title (an empty title is a row to reject), with the
+    export's quirks: formula-wrapped ISBNs, an empty one, a series in the title, a/b/c dates."""
+    rows = [GOODREADS_HEADER]
+    for number, title in enumerate(titles, start=1):
+        book_id = uuid.uuid4().int % 10**9
+        isbn = f'"=""{fresh_isbn()}"""' if number == 1 else '"="""""'
+        rows.append(
+            f'{book_id},"{title}",{author},"{author}",,"=""""",{isbn},4,4.1,Ace,Paperback,300,'
+            f"1990,1965,2020/10/25,2020/01/01,,,read,,,,1,1"
+        )
+    path = directory / "goodreads_library_export.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.usefixtures("import_api")
+def test_a_goodreads_import_with_a_bad_row_fails_and_its_rejects_import_once_fixed(
+    librarian: Person,
+) -> None:
+    author = f"Author {uuid.uuid4().hex[:8]}"
+    source = goodreads_file(librarian.home, author, ["Dune (Dune, #1)", "Emma", ""])
+
+    result = librarian.run("import", str(source))
+    assert result.returncode == 1, result.stderr
+    assert "succeeded" in result.stdout
+    assert re.search(r"created\s+2\b", result.stdout)
+    assert re.search(r"rejected\s+1\b", result.stdout)
+    rejects = librarian.home / "goodreads_library_export.rejects.csv"
+    assert f"Rejected rows: {rejects}" in result.stdout
+    header, bad_row = rejects.read_text(encoding="utf-8").splitlines()[:2]
+    assert header.startswith(GOODREADS_HEADER) and header.endswith("reason")
+    assert author in bad_row
+
+    fixed = rejects.read_text(encoding="utf-8").replace(f",,{author},", f",Persuasion,{author},")
+    assert fixed != rejects.read_text(encoding="utf-8")
+    rejects.write_text(fixed, encoding="utf-8")
+    again = librarian.run("import", str(rejects))
+    assert again.returncode == 0, (again.stdout, again.stderr)
+    assert re.search(r"created\s+1\b", again.stdout)
+
+    titles = {book["title"] for book in librarian.json("books", "search", "--author", author)}
+    assert titles == {"Dune", "Emma", "Persuasion"}
+    job = librarian.json("imports", "list")[0]
+    assert job["filename"] == rejects.name and job["state"] == "succeeded"
+    assert librarian.json("imports", "show", str(job["id"]))["created"] == 1
+
+
+@pytest.mark.usefixtures("import_api")
+def test_a_dry_run_shows_what_would_happen_and_writes_nothing(librarian: Person) -> None:
+    author = f"Author {uuid.uuid4().hex[:8]}"
+    source = goodreads_file(librarian.home, author, ["Mansfield Park", "Sanditon"])
+
+    result = librarian.run("import", str(source), "--dry-run")
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    assert "Dry run" in result.stdout and "Nothing was written" in result.stdout
+    assert re.search(r"would be created\s+2\b", result.stdout)
+    assert "Mansfield Park" in result.stdout  # the preview of the first rows
+    assert librarian.json("books", "search", "--author", author) == []
+
+
+@pytest.mark.usefixtures("import_api")
+def test_an_export_goes_to_a_file_or_to_standard_output(librarian: Person) -> None:
+    author = f"Author {uuid.uuid4().hex[:8]}"
+    for title in ("Ubik", "Valis"):
+        librarian.ok("books", "add", "--title", title, "--author", author)
+
+    target = librarian.home / "catalog.jsonl"
+    result = librarian.run("export", "--author", author, "--sort", "title", "-o", str(target))
+    assert result.returncode == 0, result.stderr
+    assert f"as estante-jsonl to {target}" in result.stdout
+    exported = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
+    assert [book["title"] for book in exported] == ["Ubik", "Valis"]
+    assert [p.name for p in target.parent.iterdir() if p.name.endswith(".part")] == []
+
+    piped = librarian.run("export", "--author", author, "--format", "estante-csv")
+    assert piped.returncode == 0, piped.stderr
+    lines = piped.stdout.splitlines()
+    assert lines[0].startswith("id,title") and len(lines) == 3  # only the CSV on stdout
+    assert "Exported" in piped.stderr
