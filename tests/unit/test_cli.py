@@ -353,3 +353,9 @@ def test_the_launcher_runs_the_command_from_any_directory(tmp_path: Path) -> Non
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("estante ")
+
+
+def test_docs_cli_shows_every_command() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
+    for path in all_command_paths(typer.main.get_command(app))[1:]:
+        assert "estante " + " ".join(path) in docs, path
