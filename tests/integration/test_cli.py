@@ -19,8 +19,7 @@ import pytest
 import requests
 
 from common.config import PROJECT_ROOT
-from tests.integration.conftest import start_stack
-from tests.integration.harness import STRONG_PASSWORD, Stack
+from tests.support.harness import STRONG_PASSWORD, Stack, start_stack
 
 ADMIN = "cli.admin"
 ADMIN_PASSWORD = "a long admin passphrase"

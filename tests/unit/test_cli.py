@@ -3,6 +3,7 @@ paging and summaries. Anything that needs the services is in tests/integration/t
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import socket
@@ -359,3 +360,18 @@ def test_docs_cli_shows_every_command() -> None:
     docs = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
     for path in all_command_paths(typer.main.get_command(app))[1:]:
         assert "estante " + " ".join(path) in docs, path
+
+
+def test_the_command_imports_no_code_of_the_services() -> None:
+    """It talks to them over HTTP only: it must run where only it is installed."""
+    package = Path(__file__).resolve().parents[2] / "estante_cli"
+    imported = {
+        (path.name, (node.module or "") if isinstance(node, ast.ImportFrom) else alias.name)
+        for path in package.glob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    ours = {"auth_service", "books_service", "web_service", "common", "ops", "tests"}
+    offending = [(name, module) for name, module in imported if module.split(".")[0] in ours]
+    assert offending == []
