@@ -30,11 +30,17 @@ def cli_stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     """One pair of services for the module: the command is an HTTP client, so one database
-    backend is enough (the services' own tests cover both)."""
+    backend is enough (the services' own tests cover both). A refresh token spent twice ends
+    its session at once, without the usual grace for retries: a command that did that would
+    be caught."""
     running = start_stack(
         request,
         tmp_path_factory.mktemp("cli"),
-        {"ESTANTE_ADMIN_USERNAME": ADMIN, "ESTANTE_ADMIN_PASSWORD": ADMIN_PASSWORD},
+        {
+            "ESTANTE_ADMIN_USERNAME": ADMIN,
+            "ESTANTE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "REFRESH_REUSE_GRACE_SECONDS": "0",
+        },
     )
     yield running
     running.stop()
@@ -53,8 +59,8 @@ class Person:
     def credentials(self) -> Path:
         return self.home / ".config" / "estante" / "credentials.json"
 
-    def run(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        env = {
+    def env(self) -> dict[str, str]:
+        return {
             **os.environ,
             "PYTHONPATH": str(PROJECT_ROOT),
             "HOME": str(self.home),
@@ -63,14 +69,27 @@ class Person:
             "ESTANTE_BOOKS_URL": self.stack.books_url,
             "COLUMNS": "200",
         }
+
+    def run(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "estante_cli", *args],
             input=stdin if stdin is not None else "",
             capture_output=True,
             text=True,
             cwd=self.home,
-            env=env,
+            env=self.env(),
             timeout=120,
+        )
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "estante_cli", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=self.home,
+            env=self.env(),
         )
 
     def ok(self, *args: str, stdin: str | None = None) -> str:
@@ -88,6 +107,13 @@ class Person:
     def saved_session(self) -> dict[str, Any]:
         logins = json.loads(self.credentials.read_text())["logins"]
         return dict(logins[self.stack.auth_url])
+
+    def expire_access_token(self) -> None:
+        """As if the saved access token had expired: the next command must refresh."""
+        expired = {**self.saved_session(), "access_expires_at": 0}
+        self.credentials.write_text(
+            json.dumps({"version": 1, "logins": {self.stack.auth_url: expired}})
+        )
 
 
 def fresh_isbn() -> str:
@@ -230,12 +256,7 @@ def test_a_disabled_user_is_logged_out_everywhere(
 ) -> None:
     carol = person(cli_stack, tmp_path).login()
     assert admin.json("users", "disable", carol.username)["disabled"] is True
-    # Her access token may still be cached; a refresh shows the session is gone.
-    session = carol.saved_session()
-    session["access_expires_at"] = 0
-    carol.credentials.write_text(
-        json.dumps({"version": 1, "logins": {cli_stack.auth_url: session}})
-    )
+    carol.expire_access_token()  # the next command must ask the Auth Service
     result = carol.run("whoami")
     assert result.returncode == 4 and "estante login" in result.stderr
     assert admin.json("users", "enable", carol.username)["disabled"] is False
@@ -245,15 +266,25 @@ def test_an_expired_access_token_is_renewed_and_the_new_refresh_token_kept(
     librarian: Person, cli_stack: Stack
 ) -> None:
     before = librarian.saved_session()
-    expired = {**before, "access_expires_at": 0}
-    librarian.credentials.write_text(
-        json.dumps({"version": 1, "logins": {cli_stack.auth_url: expired}})
-    )
+    librarian.expire_access_token()
     assert librarian.json("whoami")["username"] == librarian.username
     after = librarian.saved_session()
     assert after["refresh_token"] != before["refresh_token"]
     assert after["access_expires_at"] > 0
     assert stat.S_IMODE(librarian.credentials.stat().st_mode) == 0o600
+
+
+def test_commands_running_at_once_share_one_refresh(librarian: Person) -> None:
+    """Refresh tokens rotate: two commands spending the same one would leave a retired token
+    in the file (or the session revoked). They take turns, and the session survives."""
+    librarian.expire_access_token()
+    running = [librarian.start("whoami", "--json") for _ in range(4)]
+    for process in running:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        assert json.loads(out)["username"] == librarian.username
+    librarian.expire_access_token()
+    assert librarian.json("whoami")["username"] == librarian.username
 
 
 def test_logout_ends_the_session_and_deletes_the_file(librarian: Person, cli_stack: Stack) -> None:
