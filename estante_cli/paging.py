@@ -28,10 +28,11 @@ def read(
     *,
     limit: int | None,
     page_size: int,
-    size_param: str = "limit",
+    size_param: str | None = "limit",
 ) -> Listing:
     """Up to ``limit`` items (all when None) from ``path``; ``fetch(path_or_url, params)``
-    sends one GET."""
+    sends one GET. Without ``size_param`` the service's own page size is used (for a listing
+    whose size parameter is not known in advance)."""
     items: list[dict[str, Any]] = []
     total: int | None = None
     for page_items, page_total in pages(fetch, path, params, limit, page_size, size_param):
@@ -48,11 +49,11 @@ def pages(
     params: dict[str, Any],
     limit: int | None,
     page_size: int,
-    size_param: str,
+    size_param: str | None,
 ) -> Iterator[tuple[list[dict[str, Any]], int | None]]:
     size = min(page_size, limit) if limit else page_size
     url: str | None = path
-    query: dict[str, Any] = {**params, size_param: size}
+    query: dict[str, Any] = {**params, size_param: size} if size_param else dict(params)
     page_number = 1
     while url:
         response = fetch(url, query)

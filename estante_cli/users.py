@@ -137,9 +137,9 @@ def _read(client: Api, limit: int | None) -> paging.Listing:
                 problem.message += " (user administration needs the admin role)"
             raise
 
-    return paging.read(
-        fetch, "/admin/users", {}, limit=limit, page_size=PAGE_SIZE, size_param="per_page"
-    )
+    # No page size asked for: the listing is moving from ?page=&per_page= to ?limit= with Link
+    # headers, and either service answers its default pages, which paging.read follows.
+    return paging.read(fetch, "/admin/users", {}, limit=limit, page_size=PAGE_SIZE, size_param=None)
 
 
 def _user_id(client: Api, user: str) -> int:

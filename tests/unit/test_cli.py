@@ -285,17 +285,20 @@ def test_link_header_pages_are_followed_until_the_limit() -> None:
     assert asked == [("/books", {"q": "x", "limit": 3}), (f"{base}/books?limit=2&cursor=abc", {})]
 
 
-def test_numbered_pages_are_read_until_the_total() -> None:
+def test_numbered_pages_are_read_until_the_total_at_the_services_page_size() -> None:
     users = [{"id": n} for n in range(1, 6)]
+    asked: list[dict[str, Any]] = []
 
     def fetch(url: str, params: dict[str, Any]) -> httpx.Response:
-        start = (params.get("page", 1) - 1) * params["per_page"]
-        items = users[start : start + params["per_page"]]
-        body = {"items": items, "page": params.get("page", 1), "per_page": 2, "total": 5}
+        asked.append(params)
+        number = params.get("page", 1)
+        items = users[(number - 1) * 2 : number * 2]  # the service's default: 2 a page
+        body = {"items": items, "page": number, "per_page": 2, "total": 5}
         return page(body, "http://auth.example/admin/users")
 
-    listing = paging.read(fetch, "/admin/users", {}, limit=None, page_size=2, size_param="per_page")
+    listing = paging.read(fetch, "/admin/users", {}, limit=None, page_size=200, size_param=None)
     assert listing.items == users and listing.total == 5
+    assert asked == [{}, {"page": 2}, {"page": 3}]
 
 
 # Import summaries and file names ---------------------------------------------------------------
