@@ -43,7 +43,7 @@ class Service:
     def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """The answer, whatever its status; connection failures raised as :class:`Unreachable`."""
         with self._connection_errors():
-            return self.http.request(method, self.url(path), **kwargs)
+            return self.http.request(method, self._target(path, kwargs), **kwargs)
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """The answer; an error status raised as :class:`ApiProblem`."""
@@ -54,12 +54,19 @@ class Service:
         """A streamed answer (status checked; read its body with ``iter_bytes``)."""
         with (
             self._connection_errors(),
-            self.http.stream(method, self.url(path), **kwargs) as response,
+            self.http.stream(method, self._target(path, kwargs), **kwargs) as response,
         ):
             if response.is_error:
                 response.read()
                 self.check(response)
             yield response
+
+    def _target(self, path: str, kwargs: dict[str, Any]) -> httpx.URL:
+        """The URL with ``params`` added to the query it already has (a next-page link's
+        cursor): httpx would replace that query with ``params``, even an empty one."""
+        url = httpx.URL(self.url(path))
+        params = kwargs.pop("params", None)
+        return url.copy_merge_params(params) if params else url
 
     def check(self, response: httpx.Response) -> httpx.Response:
         if response.is_error:

@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 
+from estante_cli.errors import CliError
+
 Fetch = Callable[[str, dict[str, Any]], httpx.Response]
 
 
@@ -55,6 +57,7 @@ def pages(
     url: str | None = path
     query: dict[str, Any] = {**params, size_param: size} if size_param else dict(params)
     page_number = 1
+    followed: set[str] = set()
     while url:
         response = fetch(url, query)
         body = response.json()
@@ -73,3 +76,6 @@ def pages(
         following = response.links.get("next", {}).get("url")
         # The Link URL carries the whole query (filters, sort, cursor): it is followed as is.
         url, query = (str(response.url.join(following)), {}) if following else (None, {})
+        if url in followed:
+            raise CliError(f"the service's next page is one already read ({url})")
+        followed.add(url or "")

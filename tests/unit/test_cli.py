@@ -20,6 +20,7 @@ import typer
 from typer.testing import CliRunner
 
 from estante_cli import imports, paging
+from estante_cli.client import Service
 from estante_cli.credentials import CredentialStore, Login
 from estante_cli.errors import CliError, problem_line
 from estante_cli.export import BY_SUFFIX, ExportFormat
@@ -283,6 +284,52 @@ def test_link_header_pages_are_followed_until_the_limit() -> None:
     listing = paging.read(fetch, "/books", {"q": "x"}, limit=3, page_size=500)
     assert [b["id"] for b in listing.items] == [1, 2, 3] and listing.total == 5
     assert asked == [("/books", {"q": "x", "limit": 3}), (f"{base}/books?limit=2&cursor=abc", {})]
+
+
+def test_next_links_are_sent_with_their_cursor_and_a_loop_is_refused() -> None:
+    """Through the real HTTP client (on an in-memory transport): a next link's query must
+    reach the service as it is (httpx drops a URL's query when given params)."""
+    books = [{"id": n} for n in range(1, 8)]
+    seen: list[str] = []
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        start = int(request.url.params.get("cursor", "0"))
+        size = int(request.url.params["limit"])
+        headers = {"X-Total-Count": "7"}
+        if start + size < len(books):
+            headers["Link"] = f'</books?limit={size}&cursor={start + size}>; rel="next"'
+        return httpx.Response(200, json=books[start : start + size], headers=headers)
+
+    service = Service("Books Service", "http://books.example", httpx.Client(
+        transport=httpx.MockTransport(serve)))  # fmt: skip
+    listing = paging.read(
+        lambda url, params: service.request("GET", url, params=params),
+        "/books",
+        {"q": "x"},
+        limit=None,
+        page_size=3,
+    )
+    assert listing.items == books
+    assert seen == [
+        "http://books.example/books?q=x&limit=3",
+        "http://books.example/books?limit=3&cursor=3",
+        "http://books.example/books?limit=3&cursor=6",
+    ]
+
+    def same_page_again(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=[{"id": 1}], headers={"Link": '</books>; rel="next"'})
+
+    stuck = Service("Books Service", "http://books.example", httpx.Client(
+        transport=httpx.MockTransport(same_page_again)))  # fmt: skip
+    with pytest.raises(CliError, match="already read"):
+        paging.read(
+            lambda url, params: stuck.request("GET", url, params=params),
+            "/books",
+            {},
+            limit=None,
+            page_size=3,
+        )
 
 
 def test_numbered_pages_are_read_until_the_total_at_the_services_page_size() -> None:
