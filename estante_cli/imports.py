@@ -174,7 +174,6 @@ def list_imports(
         {},
         limit=limit,
         page_size=PAGE_SIZE,
-        size_param="per_page",
     )
     if as_json:
         output.print_json(listing.items)

@@ -1,6 +1,7 @@
 """Reading a listing a page at a time, whichever of the services' two paging styles it uses:
-a JSON array with RFC 8288 ``Link`` headers (``/books``, ``/imports``), or an object with
-``items``, ``page``, ``per_page`` and ``total`` (``/admin/users`` until it moves to the first)."""
+a JSON array with RFC 8288 ``Link`` headers (every listing now), or an object with ``items``,
+``page``, ``per_page`` and ``total`` (``/admin/users`` of Auth Services older than this command,
+which may still be running on a server)."""
 
 from __future__ import annotations
 

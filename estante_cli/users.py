@@ -22,7 +22,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-PAGE_SIZE = 200
+PAGE_SIZE = 500
 UserRef = Annotated[
     str, typer.Argument(help="The user's id or username.", show_default=False, metavar="USER")
 ]
@@ -79,7 +79,7 @@ def role(
     as_json: JsonFlag = False,
 ) -> None:
     """Give a user a role. Tokens they already hold keep the old role until they expire."""
-    _patch(ctx, user, {"role": new_role.value}, as_json)
+    _patch(ctx, user, {"roles": [new_role.value]}, as_json)
 
 
 @app.command(epilog=_examples("estante users disable alice"))
@@ -137,9 +137,7 @@ def _read(client: Api, limit: int | None) -> paging.Listing:
                 problem.message += " (user administration needs the admin role)"
             raise
 
-    # No page size asked for: the listing is moving from ?page=&per_page= to ?limit= with Link
-    # headers, and either service answers its default pages, which paging.read follows.
-    return paging.read(fetch, "/admin/users", {}, limit=limit, page_size=PAGE_SIZE, size_param=None)
+    return paging.read(fetch, "/admin/users", {}, limit=limit, page_size=PAGE_SIZE)
 
 
 def _user_id(client: Api, user: str) -> int:
