@@ -278,6 +278,12 @@ def _upload(client: Api, file: Path, form: dict[str, str]) -> dict[str, Any]:
             if problem.status == 403:
                 problem.message += " (importing needs the librarian or admin role)"
             raise
+        except KeyboardInterrupt:
+            raise CliError(
+                f"interrupted while sending {file.name}; if the Books Service had it all, the "
+                "import may have started anyway: `estante imports` lists it",
+                EXIT_INTERRUPTED,
+            ) from None
         finally:
             for handle in opened:
                 handle.close()

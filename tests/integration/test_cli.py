@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import stat
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -397,3 +399,33 @@ def test_an_export_goes_to_a_file_or_to_standard_output(librarian: Person) -> No
     lines = piped.stdout.splitlines()
     assert lines[0].startswith("id,title") and len(lines) == 3  # only the CSV on stdout
     assert "Exported" in piped.stderr
+
+
+@pytest.mark.usefixtures("import_api")
+def test_ctrl_c_during_an_import_cancels_it_at_the_service(librarian: Person) -> None:
+    author = f"Author {uuid.uuid4().hex[:8]}"
+    source = goodreads_file(librarian.home, author, [f"Volume {n}" for n in range(100_000)])
+    headers = {"Authorization": f"Bearer {librarian.saved_session()['access_token']}"}
+
+    def jobs() -> list[dict[str, Any]]:
+        answer = requests.get(f"{librarian.stack.books_url}/imports", headers=headers, timeout=10)
+        return [job for job in answer.json() if job["filename"] == source.name]
+
+    def started(job: dict[str, Any]) -> bool:
+        return job["id"] not in before and job["state"] == "running" and job["rows_done"] > 0
+
+    before = {job["id"] for job in jobs()}
+    running = librarian.start("import", str(source))
+    deadline = time.monotonic() + 60
+    while not any(started(job) for job in jobs()):  # the upload is over: the command follows
+        assert running.poll() is None and time.monotonic() < deadline, running.communicate()
+        time.sleep(0.1)
+    time.sleep(0.3)
+    running.send_signal(signal.SIGINT)
+    out, err = running.communicate(timeout=60)
+
+    assert running.returncode == 130, (out, err)
+    assert "asking the Books Service to cancel import" in err
+    [job] = [job for job in jobs() if job["id"] not in before]
+    assert job["state"] == "cancelled" and job["rows_done"] < 100_000
+    assert "cancelled" in out
