@@ -429,3 +429,28 @@ def test_ctrl_c_during_an_import_cancels_it_at_the_service(librarian: Person) ->
     [job] = [job for job in jobs() if job["id"] not in before]
     assert job["state"] == "cancelled" and job["rows_done"] < 100_000
     assert "cancelled" in out
+
+
+@pytest.mark.usefixtures("import_api")
+def test_any_csv_imports_with_a_mapping_and_a_wrong_one_changes_nothing(
+    librarian: Person,
+) -> None:
+    author = f"Autora {uuid.uuid4().hex[:8]}"
+    source = librarian.home / "loja.csv"
+    source.write_text(f"Titulo;Autoria;Paginas\nA Hora da Estrela;{author};87\n", encoding="utf-8")
+
+    wrong = librarian.run(
+        "import", str(source), "--format", "csv", "--mapping", "Titulo=title,Nada=author"
+    )
+    assert wrong.returncode == 1
+    [line] = wrong.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "Nada" in line
+    assert librarian.json("books", "search", "--author", author) == []
+
+    mapping = librarian.home / "mapping.json"
+    columns = {"Titulo": "title", "Autoria": "author", "Paginas": "page_count"}
+    mapping.write_text(json.dumps(columns))
+    result = librarian.run("import", str(source), "--format", "csv", "--mapping", str(mapping))
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    [book] = librarian.json("books", "search", "--author", author)
+    assert book["title"] == "A Hora da Estrela" and book["page_count"] == 87
