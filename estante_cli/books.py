@@ -11,16 +11,18 @@ from estante_cli.book_fields import FileOption, from_options, read_json_file, wi
 from estante_cli.context import api
 from estante_cli.errors import ApiProblem, CliError
 from estante_cli.options import filter_params, with_filters
+from estante_cli.output import examples
 
 app = typer.Typer(
     help="Search, show, add, edit and delete books. Reading is public; writing needs "
     "`estante login` as a librarian or administrator.",
-    epilog="[bold]Examples[/bold]\n\n"
-    "estante books search --author 'Machado de Assis'\n"
-    "estante books show 12\n"
-    "estante books add --title 'Dom Casmurro' --author 'Machado de Assis'\n"
-    "estante books edit 12 --copies 2\n"
-    "estante books delete 12",
+    epilog=examples(
+        "estante books search --author 'Machado de Assis'",
+        "estante books show 12",
+        "estante books add --title 'Dom Casmurro' --author 'Machado de Assis'",
+        "estante books edit 12 --copies 2",
+        "estante books delete 12",
+    ),
     no_args_is_help=True,
     rich_markup_mode="rich",
 )
@@ -40,12 +42,8 @@ IfMatch = Annotated[
 ]
 
 
-def _examples(*lines: str) -> str:
-    return "[bold]Examples[/bold]\n\n" + "\n".join(lines)
-
-
 @app.command(
-    epilog=_examples(
+    epilog=examples(
         "estante books search 'dom casmurro'",
         "estante books search --author 'Machado de Assis' --sort published_year",
         "estante books search --subject Romance --language pt --year-from 1850 --year-to 1900",
@@ -91,7 +89,7 @@ def search(
 
 
 @app.command(
-    epilog=_examples(
+    epilog=examples(
         "estante books show 12",
         "estante books show 12 --history",
         "estante books show 12 --json | jq .version",
@@ -126,7 +124,7 @@ def show(
 
 
 @app.command(
-    epilog=_examples(
+    epilog=examples(
         "estante books add --title 'Dom Casmurro' --author 'Machado de Assis' --year 1899",
         "estante books add --title 'Good Omens' --author 'Terry Pratchett' "
         "--author 'Neil Gaiman' --isbn 978-0-06-085398-3 --subject Fantasy",
@@ -162,7 +160,7 @@ def add(
 
 
 @app.command(
-    epilog=_examples(
+    epilog=examples(
         "estante books edit 12 --copies 3",
         "estante books edit 12 --subject Romance --subject 'Literatura brasileira'",
         "estante books edit 12 --clear series --clear series_index",
@@ -223,7 +221,7 @@ def edit(
 
 
 @app.command(
-    epilog=_examples("estante books delete 12", "estante books delete 12 --yes"),
+    epilog=examples("estante books delete 12", "estante books delete 12 --yes"),
 )
 def delete(
     ctx: typer.Context,

@@ -12,6 +12,7 @@ import typer
 from estante_cli import files, output
 from estante_cli.context import api
 from estante_cli.options import filter_params, with_filters
+from estante_cli.output import examples
 
 
 class ExportFormat(StrEnum):
@@ -34,13 +35,12 @@ BY_SUFFIX = {
     ".xml": ExportFormat.marcxml,
 }
 
-EXPORT_EPILOG = (
-    "[bold]Examples[/bold]\n\n"
-    "estante export -o catalog.csv\n"
-    "estante export -o catalog.jsonl\n"
-    "estante export --format marcxml --language pt -o portuguese.xml\n"
-    "estante export --format calibre --author 'Machado de Assis' -o machado.csv\n"
-    "estante export --format estante-jsonl --q dickens | jq .title"
+EXPORT_EPILOG = examples(
+    "estante export -o catalog.csv",
+    "estante export -o catalog.jsonl",
+    "estante export --format marcxml --language pt -o portuguese.xml",
+    "estante export --format calibre --author 'Machado de Assis' -o machado.csv",
+    "estante export --format estante-jsonl --q dickens | jq .title",
 )
 
 

@@ -19,6 +19,7 @@ from estante_cli.client import Api
 from estante_cli.context import api
 from estante_cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, ApiProblem, CliError
 from estante_cli.mapping import parse_mapping
+from estante_cli.output import examples
 from estante_cli.progress import CountingReader, JobProgress, bytes_progress, format_seconds
 
 FINISHED = ("succeeded", "failed", "cancelled")
@@ -56,10 +57,6 @@ imports_app = typer.Typer(
     help="List, show and cancel imports (librarians and administrators); alone, lists the latest.",
     rich_markup_mode="rich",
 )
-
-
-def _examples(*lines: str) -> str:
-    return "[bold]Examples[/bold]\n\n" + "\n".join(lines)
 
 
 def import_file(
@@ -160,7 +157,7 @@ def import_file(
         raise typer.Exit(EXIT_FAILED)
 
 
-@imports_app.command("list", epilog=_examples("estante imports list", "estante imports --json"))
+@imports_app.command("list", epilog=examples("estante imports list", "estante imports --json"))
 def list_imports(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(min=1, help="Show at most this many.")] = 20,
@@ -200,7 +197,7 @@ def list_imports(
 
 @imports_app.callback(
     invoke_without_command=True,
-    epilog=_examples(
+    epilog=examples(
         "estante imports",
         "estante imports show 7",
         "estante imports cancel 7",
@@ -216,7 +213,7 @@ def imports_default(
         ctx.invoke(list_imports, ctx=ctx, limit=20, as_json=as_json)
 
 
-@imports_app.command(epilog=_examples("estante imports show 7", "estante imports show 7 --json"))
+@imports_app.command(epilog=examples("estante imports show 7", "estante imports show 7 --json"))
 def show(ctx: typer.Context, job_id: JobId, as_json: JsonFlag = False) -> None:
     """One import: its state, counts, rate and, for a dry run, the preview."""
     client = api(ctx)
@@ -227,7 +224,7 @@ def show(ctx: typer.Context, job_id: JobId, as_json: JsonFlag = False) -> None:
         _summary(job, None)
 
 
-@imports_app.command(epilog=_examples("estante imports cancel 7"))
+@imports_app.command(epilog=examples("estante imports cancel 7"))
 def cancel(ctx: typer.Context, job_id: JobId, as_json: JsonFlag = False) -> None:
     """Stop an import; the batches it has already written stay."""
     client = api(ctx)
@@ -240,7 +237,7 @@ def cancel(ctx: typer.Context, job_id: JobId, as_json: JsonFlag = False) -> None
 
 @imports_app.command(
     "rejects",
-    epilog=_examples("estante imports rejects 7 -o fix-me.csv", "estante imports rejects 7"),
+    epilog=examples("estante imports rejects 7 -o fix-me.csv", "estante imports rejects 7"),
 )
 def download_rejects(
     ctx: typer.Context,
@@ -418,7 +415,7 @@ def _duration(job: dict[str, Any]) -> str:
     return f" in {format_seconds(seconds) if seconds >= 60 else f'{seconds:.1f} s'}{rate}"
 
 
-IMPORT_EPILOG = _examples(
+IMPORT_EPILOG = examples(
     "estante import goodreads_library_export.csv --dry-run",
     "estante import goodreads_library_export.csv",
     "estante import librarything.tsv --encoding cp1252 --on-duplicate update",

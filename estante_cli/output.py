@@ -18,6 +18,11 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
 
 
+def examples(*lines: str) -> str:
+    """A command's help epilog: example command lines (Rich markup)."""
+    return "[bold]Examples[/bold]\n\n" + "\n".join(lines)
+
+
 def print_json(data: Any) -> None:
     """JSON for scripts: plain (no colours), UTF-8, one document."""
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")

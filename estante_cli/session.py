@@ -10,6 +10,7 @@ import typer
 from estante_cli import output
 from estante_cli.context import api
 from estante_cli.errors import CliError
+from estante_cli.output import examples
 
 
 def login(
@@ -89,16 +90,15 @@ def whoami(
     output.out.print(f"{user['username']} ({roles}) at {client.auth.base_url}", markup=False)
 
 
-LOGIN_EPILOG = (
-    "[bold]Examples[/bold]\n\n"
-    "estante login\n"
-    "estante login --username alice\n"
-    "printf '%s\\n' \"$ESTANTE_PASSWORD\" | estante login -u alice --password-stdin\n"
-    "estante --auth-url https://auth.example.org login -u alice"
+LOGIN_EPILOG = examples(
+    "estante login",
+    "estante login --username alice",
+    "printf '%s\\n' \"$ESTANTE_PASSWORD\" | estante login -u alice --password-stdin",
+    "estante --auth-url https://auth.example.org login -u alice",
 )
 
 
 def register(app: typer.Typer) -> None:
     app.command(epilog=LOGIN_EPILOG)(login)
-    app.command(epilog="[bold]Examples[/bold]\n\nestante logout\nestante logout --local")(logout)
-    app.command(epilog="[bold]Examples[/bold]\n\nestante whoami\nestante whoami --json")(whoami)
+    app.command(epilog=examples("estante logout", "estante logout --local"))(logout)
+    app.command(epilog=examples("estante whoami", "estante whoami --json"))(whoami)

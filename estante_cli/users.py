@@ -11,13 +11,15 @@ from estante_cli import output, paging
 from estante_cli.client import Api
 from estante_cli.context import api
 from estante_cli.errors import ApiProblem, CliError
+from estante_cli.output import examples
 
 app = typer.Typer(
     help="List and manage user accounts (administrators only).",
-    epilog="[bold]Examples[/bold]\n\n"
-    "estante users list\n"
-    "estante users role alice reader\n"
-    "estante users disable bob",
+    epilog=examples(
+        "estante users list",
+        "estante users role alice reader",
+        "estante users disable bob",
+    ),
     no_args_is_help=True,
     rich_markup_mode="rich",
 )
@@ -35,11 +37,7 @@ class Role(StrEnum):
     reader = "reader"
 
 
-def _examples(*lines: str) -> str:
-    return "[bold]Examples[/bold]\n\n" + "\n".join(lines)
-
-
-@app.command("list", epilog=_examples("estante users list", "estante users list --json"))
+@app.command("list", epilog=examples("estante users list", "estante users list --json"))
 def list_users(
     ctx: typer.Context,
     limit: Annotated[int | None, typer.Option(min=1, help="Show at most this many.")] = None,
@@ -62,7 +60,7 @@ def list_users(
     output.notice(f"{len(listing.items)} of {total} users")
 
 
-@app.command(epilog=_examples("estante users show 3", "estante users show alice --json"))
+@app.command(epilog=examples("estante users show 3", "estante users show alice --json"))
 def show(ctx: typer.Context, user: UserRef, as_json: JsonFlag = False) -> None:
     """One user: roles, state, when created and last logged in."""
     client = api(ctx)
@@ -70,7 +68,7 @@ def show(ctx: typer.Context, user: UserRef, as_json: JsonFlag = False) -> None:
 
 
 @app.command(
-    epilog=_examples("estante users role alice reader", "estante users role 3 librarian"),
+    epilog=examples("estante users role alice reader", "estante users role 3 librarian"),
 )
 def role(
     ctx: typer.Context,
@@ -82,13 +80,13 @@ def role(
     _patch(ctx, user, {"roles": [new_role.value]}, as_json)
 
 
-@app.command(epilog=_examples("estante users disable alice"))
+@app.command(epilog=examples("estante users disable alice"))
 def disable(ctx: typer.Context, user: UserRef, as_json: JsonFlag = False) -> None:
     """Disable a user: they cannot log in, and their sessions end at once."""
     _patch(ctx, user, {"disabled": True}, as_json)
 
 
-@app.command(epilog=_examples("estante users enable alice"))
+@app.command(epilog=examples("estante users enable alice"))
 def enable(ctx: typer.Context, user: UserRef, as_json: JsonFlag = False) -> None:
     """Let a disabled user log in again."""
     _patch(ctx, user, {"disabled": False}, as_json)
