@@ -116,7 +116,7 @@ def show(
         output.table(
             ("Version", "When", "Who", "Action", "Changes"),
             (
-                (c["version"], c["changed_at"], c["changed_by"], c["action"], _changes(c))
+                (c["version"], c["changed_at"], c["changed_by"], _action(c), _changes(c))
                 for c in changes
             ),
             title="History",
@@ -316,6 +316,17 @@ BOOK_ROWS = (
 def _book_rows(book: dict[str, Any], etag: str | None) -> list[tuple[str, Any]]:
     rows = [(label, book[name]) for name, label in BOOK_ROWS if book.get(name) not in (None, [])]
     return [*rows, ("ETag", etag)] if etag else rows
+
+
+def _action(entry: dict[str, Any]) -> str:
+    """The action, and the import, file and row it came from when an import made it."""
+    origin = entry.get("origin")
+    if not isinstance(origin, dict) or origin.get("import") is None:
+        return str(entry["action"])
+    return (
+        f"{entry['action']} by import {origin['import']} "
+        f"({origin.get('file', '?')}, row {origin.get('row', '?')})"
+    )
 
 
 def _changes(entry: dict[str, Any]) -> str:

@@ -360,8 +360,11 @@ def test_a_goodreads_import_with_a_bad_row_fails_and_its_rejects_import_once_fix
     assert again.returncode == 0, (again.stdout, again.stderr)
     assert re.search(r"created\s+1\b", again.stdout)
 
-    titles = {book["title"] for book in librarian.json("books", "search", "--author", author)}
-    assert titles == {"Dune", "Emma", "Persuasion"}
+    imported = librarian.json("books", "search", "--author", author)
+    assert {book["title"] for book in imported} == {"Dune", "Emma", "Persuasion"}
+    dune = next(book for book in imported if book["title"] == "Dune")
+    history = librarian.ok("books", "show", str(dune["id"]), "--history")
+    assert f"({source.name}, row 1)" in history and "created by import" in history
     job = librarian.json("imports", "list")[0]
     assert job["filename"] == rejects.name and job["state"] == "succeeded"
     assert librarian.json("imports", "show", str(job["id"]))["created"] == 1
