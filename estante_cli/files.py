@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 
+from estante_cli.errors import CliError
 from estante_cli.progress import bytes_progress
 
 
@@ -29,6 +30,8 @@ def save(response: httpx.Response, destination: Path | None, description: str) -
             stream.flush()
             return written
         directory = destination.parent
+        if not directory.is_dir():
+            raise CliError(f"{destination}: there is no directory {directory}")
         descriptor, temporary = tempfile.mkstemp(
             prefix=f".{destination.name}.", suffix=".part", dir=directory
         )

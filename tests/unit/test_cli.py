@@ -19,7 +19,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from estante_cli import imports, paging
+from estante_cli import files, imports, paging
 from estante_cli.client import Service
 from estante_cli.credentials import CredentialStore, Login
 from estante_cli.errors import CliError, problem_line
@@ -27,6 +27,7 @@ from estante_cli.export import BY_SUFFIX, ExportFormat
 from estante_cli.launcher import write_launcher
 from estante_cli.main import app
 from estante_cli.mapping import parse_mapping
+from estante_cli.progress import CountingReader
 
 runner = CliRunner()
 
@@ -425,3 +426,29 @@ def test_the_command_imports_no_code_of_the_services() -> None:
     ours = {"auth_service", "books_service", "web_service", "common", "ops", "tests"}
     offending = [(name, module) for name, module in imported if module.split(".")[0] in ours]
     assert offending == []
+
+
+def test_an_upload_streams_the_file_with_its_length_and_counts_its_bytes(tmp_path: Path) -> None:
+    source = tmp_path / "books.csv"
+    source.write_bytes(b"Title,Author\n" + b"A Book,An Author\n" * 20_000)
+    received: dict[str, Any] = {}
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        received["length"] = int(request.headers["Content-Length"])
+        received["body"] = request.read()
+        return httpx.Response(202, json={"id": 1})
+
+    counted: list[int] = []
+    client = httpx.Client(transport=httpx.MockTransport(serve))
+    with source.open("rb") as handle:
+        reader = CountingReader(handle, counted.append)
+        client.post("http://books.example/imports", files={"file": ("books.csv", reader)})
+    assert sum(counted) == source.stat().st_size
+    assert received["length"] == len(received["body"]) > source.stat().st_size
+    assert source.read_bytes() in received["body"]
+
+
+def test_an_export_into_a_missing_directory_is_one_clear_error(tmp_path: Path) -> None:
+    response = httpx.Response(200, content=b"id,title\n")
+    with pytest.raises(CliError, match="there is no directory"):
+        files.save(response, tmp_path / "nowhere" / "catalog.csv", "exporting")
