@@ -110,6 +110,7 @@ class Api:
     def __init__(
         self, auth_url: str, books_url: str, store: CredentialStore, seconds: float = 30.0
     ) -> None:
+        self.seconds = seconds
         self.http = httpx.Client(
             timeout=timeout(seconds), headers={"User-Agent": USER_AGENT}, follow_redirects=False
         )

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from estante_cli import files, output, paging
-from estante_cli.client import Api
+from estante_cli.client import Api, timeout
 from estante_cli.context import api
 from estante_cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, ApiProblem, CliError
 from estante_cli.mapping import parse_mapping
@@ -23,6 +23,9 @@ from estante_cli.output import examples
 from estante_cli.progress import CountingReader, JobProgress, bytes_progress, format_seconds
 
 FINISHED = ("succeeded", "failed", "cancelled")
+# After the last byte of a large upload the service may take a while to answer (it checks the
+# head of the file and stores the rest): the upload waits this long for its answer.
+UPLOAD_ANSWER_SECONDS = 600.0
 PAGE_SIZE = 100
 # Polling starts fast (small files finish in well under a second) and slows to this.
 MAX_POLL_SECONDS = 1.0
@@ -269,7 +272,13 @@ def _upload(client: Api, file: Path, form: dict[str, str]) -> dict[str, Any]:
         try:
             # The whole upload must fit in the access token's life: ask for a long one.
             response = client.authorized(
-                client.books, "POST", "/imports", data=form, build=body, margin=300
+                client.books,
+                "POST",
+                "/imports",
+                data=form,
+                build=body,
+                margin=300,
+                timeout=timeout(max(client.seconds, UPLOAD_ANSWER_SECONDS)),
             )
         except ApiProblem as problem:
             if problem.status == 403:
