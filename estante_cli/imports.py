@@ -380,6 +380,10 @@ def _summary(job: dict[str, Any], rejects_file: Path | None) -> None:
             (verb.format("rejected"), job.get("rejected")),
         ]
     )
+    if job.get("state") not in FINISHED and isinstance(job.get("rate"), int | float):
+        eta = job.get("eta_seconds")
+        left = f", about {format_seconds(eta)} left" if isinstance(eta, int | float) else ""
+        output.out.print(f"{job['rate']:,.0f} rows/s{left}", markup=False)
     if job.get("error"):
         output.out.print(f"error: {job['error']}", markup=False)
     if dry:

@@ -383,6 +383,17 @@ def test_a_dry_run_summary_shows_the_counts_and_the_preview(
     assert "goodreads.rejects.csv" in shown
 
 
+def test_a_running_import_shows_its_rate_and_what_is_left(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    job = {"id": 8, "state": "running", "rows_total": 1000, "rows_done": 400, "rate": 1234.5}
+    job |= {"eta_seconds": 75, "created": 400, "updated": 0, "skipped": 0, "rejected": 0}
+    imports._summary(job, None)
+    shown = capsys.readouterr().out
+    assert "Import 8: running" in shown and "400/1000" in shown
+    assert "1,234 rows/s, about 1:15 left" in shown
+
+
 def test_rejects_are_written_beside_the_file_with_its_extension() -> None:
     assert imports._rejects_path(Path("/data/library.tsv")) == Path("/data/library.rejects.tsv")
 
