@@ -32,7 +32,9 @@ $(VENV)/.dev-installed: requirements-dev.lock | $(PY)
 	$(PY) -m pip install --quiet --require-hashes -r requirements-dev.lock
 	@touch $@ $(VENV)/.runtime-installed
 
+# The estante command: .venv/bin/estante runs this checkout's estante_cli (see estante_cli/launcher.py).
 install: $(VENV)/.runtime-installed
+	@$(PY) -m estante_cli.launcher $(VENV)/bin/estante
 
 install-dev: $(VENV)/.dev-installed node_modules/.installed
 
