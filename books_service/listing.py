@@ -113,8 +113,16 @@ def _narrowed(filters: Filters) -> Select:
 
 
 def list_books(
-    session: Session, filters: Filters, *, sort: str | None, limit: int, cursor: str | None
+    session: Session,
+    filters: Filters,
+    *,
+    sort: str | None,
+    limit: int,
+    cursor: str | None,
+    count: bool = True,
 ) -> BookPage:
+    """A page of the live books matching ``filters``, and how many match in all (0 without
+    ``count``: an export reading page after page needs no total)."""
     statement = _narrowed(filters)
     words = tuple(search.terms(filters.q)) if filters.q else ()
     found = search.Search(session.get_bind().dialect.name, words) if words else None
@@ -149,7 +157,9 @@ def list_books(
     else:
         page = read_page(matching().add_columns(*COLUMNS), order, position, limit, fetch)
 
-    if not filters.q and not filters.narrows:
+    if not count:
+        total = 0
+    elif not filters.q and not filters.narrows:
         total = counts.live_books(session)
     elif found and found.dialect == "sqlite" and not filters.narrows:
         total = session.scalar(found.sqlite_count())
