@@ -20,7 +20,6 @@ import csv
 import os
 import random
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,8 +33,7 @@ from psycopg import sql
 
 from bench.seed import vocabulary
 from books_service.isbn import isbn13_check_digit
-from common.config import PROJECT_ROOT
-from tests.integration.harness import Service, build_stack
+from tests.support.harness import Stack, build_stack
 
 POSTGRES_ADMIN = os.environ.get(
     "ESTANTE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -125,7 +123,8 @@ class RssSampler:
         self._thread.join()
 
 
-def librarian_token(stack) -> str:  # type: ignore[no-untyped-def]
+def librarian_token(stack: Stack) -> str:
+    """New accounts are librarians by default."""
     return stack.register()["access_token"]
 
 
@@ -244,10 +243,9 @@ def main() -> None:
             path = Path(tmp) / f"goodreads_library_export_{size}.csv"
             started = time.perf_counter()
             generate(path, size)
-            print(
-                f"generated {size:,} rows ({path.stat().st_size / 2**20:,.0f} MiB) in {time.perf_counter() - started:.0f} s",
-                file=sys.stderr,
-            )
+            mib = path.stat().st_size / 2**20
+            seconds = time.perf_counter() - started
+            print(f"generated {size:,} rows ({mib:,.0f} MiB) in {seconds:.0f} s", file=sys.stderr)
             for backend in args.backends.split(","):
                 results.append(run_one(backend, size, path, args.timeout))
             path.unlink()
@@ -260,8 +258,8 @@ def main() -> None:
     for r in results:
         exports = r.get("export", {})
         lines.append(
-            f"| {r['backend']} | {r['rows']:,} | {r['state']} | {r['rate']:,.0f} | {r['seconds']:.1f} | "
-            f"{r['peak_rss_mib']:.0f} | "
+            f"| {r['backend']} | {r['rows']:,} | {r['state']} | {r['rate']:,.0f} | "
+            f"{r['seconds']:.1f} | {r['peak_rss_mib']:.0f} | "
             + " | ".join(f"{exports.get(f, 0):,.0f}" for f in EXPORT_FORMATS)
             + " |"
         )
@@ -272,5 +270,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    _ = (PROJECT_ROOT, subprocess, Service)
     main()

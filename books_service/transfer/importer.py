@@ -327,7 +327,8 @@ def _new_ids(session: Session, n: int) -> list[int]:
         return list(
             session.execute(
                 text(
-                    "SELECT nextval(pg_get_serial_sequence('books', 'id')) FROM generate_series(1, :n)"
+                    "SELECT nextval(pg_get_serial_sequence('books', 'id')) "
+                    "FROM generate_series(1, :n)"
                 ),
                 {"n": n},
             ).scalars()

@@ -1,14 +1,11 @@
-"""The one place imports check a row: the same rules as ``POST /books``, so a row the API would
-refuse is rejected with the same reasons."""
+"""The one place imports check a row: :func:`books_service.book_rules.validate_book`, the rules
+of ``POST /books``, so a row the API would refuse is rejected with the same reasons."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
-
-from books_service.schemas import BookFields
-from common.problem_json import field_errors
+from books_service import book_rules
 
 
 class InvalidRow(ValueError):
@@ -18,8 +15,6 @@ class InvalidRow(ValueError):
 def validate_book(fields: dict[str, Any]) -> dict[str, Any]:
     """A complete, valid record from a row's fields, or InvalidRow saying what is wrong."""
     try:
-        return BookFields.model_validate(fields).record()
-    except ValidationError as error:
-        raise InvalidRow(
-            "; ".join(f"{e['field']}: {e['message']}" for e in field_errors(error))
-        ) from None
+        return book_rules.validate_book(fields)
+    except book_rules.ValidationError as error:
+        raise InvalidRow("; ".join(f"{e['field']}: {e['message']}" for e in error.errors)) from None
