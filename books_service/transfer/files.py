@@ -24,6 +24,7 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
+_CONTROL_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13))
 # What a catalog file not in UTF-8 is in practice; charset-normalizer picks among these.
 _LEGACY = ("cp1252", "latin_1", "iso8859_15", "cp1250", "mac_roman", "cp437", "cp850")
 
@@ -98,14 +99,15 @@ def looks_binary(sample: bytes) -> bool:
         return False
     if b"\x00" in sample:
         return True
-    controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 13, 12))
+    sample = sample[:SAMPLE_BYTES]
+    controls = len(sample) - len(sample.translate(None, _CONTROL_BYTES))
     return controls > len(sample) // 50
 
 
 def detect_encoding(sample: bytes) -> str:
     """The file's encoding from its first bytes: a byte-order mark; UTF-16 without one (every
-    other byte NUL); UTF-8 if the bytes are valid UTF-8; else a legacy 8-bit encoding as
-    charset-normalizer judges it (Windows-1252 when in doubt)."""
+    other byte NUL); UTF-8 if the bytes are valid UTF-8; else Windows-1252 if they are valid
+    Windows-1252; else the legacy 8-bit encoding charset-normalizer judges likeliest."""
     for bom, encoding in _BOMS:
         if sample.startswith(bom):
             return encoding
@@ -119,11 +121,13 @@ def detect_encoding(sample: bytes) -> str:
         raise FileProblem("This is not a text file (it holds binary data).")
     if _decodes(sample, "utf-8"):
         return "utf-8"
+    if _decodes(sample, "cp1252"):
+        # What LibraryThing and Excel write; on a short sample charset-normalizer cannot tell
+        # it from its neighbours (cp1250, latin-1), which decode the same bytes differently.
+        return "cp1252"
     best = from_bytes(sample[:SAMPLE_BYTES], cp_isolation=list(_LEGACY)).best()
-    guess = best.encoding if best is not None else "cp1252"
-    if not _decodes(sample, guess):
-        guess = "cp1252" if _decodes(sample, "cp1252") else "latin_1"
-    return guess
+    guess = best.encoding if best is not None else "latin_1"
+    return guess if _decodes(sample, guess) else "latin_1"
 
 
 def check_encoding(name: str) -> str:

@@ -191,8 +191,10 @@ def inspect(
     if format_name == "marcxml" or (
         format_name is None and text_head.lstrip("\ufeff \r\n\t").startswith("<")
     ):
-        marc.check_xml_head(head)
+        marc.check_xml_head(head, complete=complete)
         return Inspection("marcxml", chosen)
+    if format_name is None and not text_head.lstrip("\ufeff \t\r\n").startswith(("[", "{")):
+        csvfile.check_head(text_head)  # too many columns, a huge cell: refused before guessing
     found = format_name or detect(head, text_head)
     if mapping and found != "csv":
         raise FileProblem("A mapping is only for format csv (a spreadsheet of your own).")

@@ -40,7 +40,7 @@ _DATE = re.compile(r"^[0-9]{4}(?:-[0-9]{2}(?:-[0-9]{2})?)?$")
 _YEAR = re.compile(r"(?<![0-9])([0-9]{4})(?![0-9])")
 _BRACKET_YEAR = re.compile(r"^\[(-?[0-9]{1,4})\]$")
 _PAGES = re.compile(r"([0-9]+)\s*(?:p\b|pp\b|pages|páginas|pág|S\.|Seiten)", re.IGNORECASE)
-_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 
 
 def unpunctuate(value: str | None) -> str | None:
@@ -216,16 +216,19 @@ def read_xml(stream: BinaryIO, encoding: str = "", mapping: Any = None) -> Itera
         raise FileProblem(f"The MARCXML is not well-formed: {error}.") from None
 
 
-def check_xml_head(head: bytes) -> None:
+def check_xml_head(head: bytes, *, complete: bool = False) -> None:
+    """The first part of a MARCXML file (the whole of it when ``complete``): well-formed XML
+    whose root is a collection or a record."""
     parser = ET.XMLPullParser(events=("start",))
     try:
         parser.feed(head)
-        for _event, element in parser.read_events():
-            if _local(element.tag) not in ("collection", "record"):
-                raise FileProblem(
-                    "The XML is not MARCXML (its root is neither collection nor record)."
-                )
-            return
+        root = next(iter(parser.read_events()), None)
+        if root is not None and _local(root[1].tag) not in ("collection", "record"):
+            raise FileProblem("The XML is not MARCXML (its root is neither collection nor record).")
+        if complete:
+            parser.close()
+            for _ in parser.read_events():
+                pass
     except ET.ParseError as error:
         raise FileProblem(f"The MARCXML is not well-formed: {error}.") from None
 

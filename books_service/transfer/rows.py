@@ -16,7 +16,7 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NEUTRALISED = re.compile(r"'+[=+\-@\t\r]")
 _FORMULA_WRAPPED = re.compile(r'^="(.*)"$', re.DOTALL)
 _NUMBER = re.compile(r"[+-]?[0-9]+")
-_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 class FileProblem(Exception):
