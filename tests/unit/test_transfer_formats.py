@@ -273,12 +273,12 @@ def test_estante_formats_are_lossless(name: str, written: list[dict[str, Any]]) 
     assert _read_back(name, data) == expected
 
 
+CALIBRE_HELD = ("title", "authors", "isbn", "publisher", "language", "subjects", "series")
+MARC_HELD = (*CALIBRE_HELD, "page_count", "series_index", "copies", "cover_url", "description")
 HELD = {
-    "calibre": ("title", "authors", "isbn", "publisher", "language", "subjects", "series"),
-    "marc": ("title", "authors", "isbn", "publisher", "page_count", "language", "subjects", "series",
-             "series_index", "copies", "cover_url", "description", "subtitle", "published_date",
-             "published_year"),
-}  # fmt: skip
+    "calibre": CALIBRE_HELD,
+    "marc": (*MARC_HELD, "subtitle", "published_date", "published_year"),
+}
 HELD["marcxml"] = HELD["marc"]
 
 
@@ -298,9 +298,16 @@ def test_calibre_and_marc_keep_what_they_can_hold(name: str, written: list[dict[
 
 
 def test_pymarc_reads_our_binary_marc() -> None:
-    data = b"".join(marc.write_binary([{"id": 7, "title": "Dom Casmurro", "author": "Machado de Assis",
-                                         "authors": ["Machado de Assis"], "isbn": "9788535902778",
-                                         "language": "pt", "created_at": "2026-01-01T00:00:00Z"}]))  # fmt: skip
+    written = {
+        "id": 7,
+        "title": "Dom Casmurro",
+        "author": "Machado de Assis",
+        "authors": ["Machado de Assis"],
+        "isbn": "9788535902778",
+        "language": "pt",
+        "created_at": "2026-01-01T00:00:00Z",
+    }
+    data = b"".join(marc.write_binary([written]))
     record = next(iter(pymarc.MARCReader(io.BytesIO(data), to_unicode=True)))
     assert record["245"]["a"] == "Dom Casmurro"
     assert record["020"]["a"] == "9788535902778"
@@ -308,8 +315,8 @@ def test_pymarc_reads_our_binary_marc() -> None:
 
 
 def test_calibre_export_is_quoted_with_a_bom_and_neutralised() -> None:
-    data = b"".join(calibre.write([{"id": 1, "title": "=HYPERLINK(1)", "author": "A", "authors": ["A"],
-                                     "created_at": "2026-01-01T00:00:00Z"}]))  # fmt: skip
+    written = {"id": 1, "title": "=HYPERLINK(1)", "author": "A", "authors": ["A"]}
+    data = b"".join(calibre.write([{**written, "created_at": "2026-01-01T00:00:00Z"}]))
     text = data.decode("utf-8")
     assert text.startswith('\ufeff"title"')
     assert '"\'=HYPERLINK(1)"' in text
@@ -336,7 +343,7 @@ def test_rejects_files_read_again_as_they_are() -> None:
     assert next(iter(pymarc.MARCReader(io.BytesIO(out))))["999"]["a"] == "title: Field required"
     xml_rows = read("library_records.xml")[1]
     out = b"".join(marc.xml_rejects([(xml_rows[2].original, "no title")]))
-    assert list(marc.read_xml(io.BytesIO(out)))[0].source_id == "ocm0003"
+    assert next(iter(marc.read_xml(io.BytesIO(out)))).source_id == "ocm0003"
 
 
 def test_a_json_array_is_read_in_pieces() -> None:
