@@ -3,6 +3,7 @@ worker under a lease. No HTTP here."""
 
 from __future__ import annotations
 
+import os
 import socket
 import uuid
 from datetime import datetime, timedelta
@@ -20,7 +21,16 @@ from common.errors import Conflict, NotFound
 
 _job = ImportJob.__table__.c
 ORDER = Order("imports", (SortKey(_job.id, "int"),), descending=True)
-WORKER_ID = f"{socket.gethostname()[:60]}:{uuid.uuid4().hex[:12]}"
+_worker_ids: dict[int, str] = {}
+
+
+def worker_id() -> str:
+    """This process's name in ``claimed_by``: host, pid and a random part (a pid is reused
+    after a restart). Per process: Granian's workers are forked after this module is loaded."""
+    pid = os.getpid()
+    if pid not in _worker_ids:
+        _worker_ids[pid] = f"{socket.gethostname()[:60]}:{pid}:{uuid.uuid4().hex[:8]}"
+    return _worker_ids[pid]
 
 
 class ImportNotFound(NotFound):
@@ -165,7 +175,7 @@ def anything_to_claim(session: Session) -> bool:
     return session.scalar(select(_job.id).where(_claimable(now)).limit(1)) is not None
 
 
-def claim(session: Session, lease_seconds: float, worker: str = WORKER_ID) -> int | None:
+def claim(session: Session, lease_seconds: float, worker: str | None = None) -> int | None:
     """Take the oldest queued job, or a running one whose holder stopped renewing its lease.
     The UPDATE re-checks the condition: of two workers racing for one job, one wins."""
     now = utcnow()
@@ -180,7 +190,7 @@ def claim(session: Session, lease_seconds: float, worker: str = WORKER_ID) -> in
         .where(_job.id == job_id, _claimable(now))
         .values(
             state="running",
-            claimed_by=worker,
+            claimed_by=worker or worker_id(),
             lease_expires_at=now + timedelta(seconds=lease_seconds),
             started_at=func.coalesce(_job.started_at, now),
         )
@@ -189,13 +199,15 @@ def claim(session: Session, lease_seconds: float, worker: str = WORKER_ID) -> in
 
 
 def renew(
-    session: Session, job_id: int, lease_seconds: float, worker: str = WORKER_ID, **values: Any
+    session: Session, job_id: int, lease_seconds: float, worker: str | None = None, **values: Any
 ) -> bool:
     """Extend the lease (and set ``values``) if this worker still holds a running job: False
     when it was cancelled or taken over, and the caller must stop."""
     result = session.execute(
         update(ImportJob)
-        .where(_job.id == job_id, _job.claimed_by == worker, _job.state == "running")
+        .where(
+            _job.id == job_id, _job.claimed_by == (worker or worker_id()), _job.state == "running"
+        )
         .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds), **values)
     )
     return result.rowcount == 1

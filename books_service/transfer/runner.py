@@ -44,8 +44,9 @@ class LostJob(Exception):
     """The job was cancelled or taken over: the batch in hand must not commit."""
 
 
-def run(db: Database, job_id: int, tuning: Tuning, worker: str = jobs.WORKER_ID) -> str:
+def run(db: Database, job_id: int, tuning: Tuning, worker: str | None = None) -> str:
     """Process a claimed job to its end (or until it is lost); returns its state."""
+    worker = worker or jobs.worker_id()
     with db.read() as session:
         job = jobs.get(session, job_id)
         spec = formats.FORMATS[job.format]
@@ -166,7 +167,7 @@ class Worker:
             job_id = jobs.claim(session, self.tuning.lease_seconds)
         if job_id is None:
             return False
-        log.info("import %s: claimed by %s", job_id, jobs.WORKER_ID)
+        log.info("import %s: claimed by %s", job_id, jobs.worker_id())
         try:
             run(self.db, job_id, self.tuning)
         except DBAPIError:
@@ -176,7 +177,7 @@ class Worker:
             _finish(
                 self.db,
                 job_id,
-                jobs.WORKER_ID,
+                jobs.worker_id(),
                 "failed",
                 error=f"internal error ({type(error).__name__})",
             )
