@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from books_service.schemas import BookQuery, PageQuery
 from books_service.transfer import formats, jobs
 from books_service.transfer.formats import EXPORT_FORMATS, FORMATS, IMPORT_FORMATS
 from books_service.transfer.rows import FileProblem
+from books_service.transfer.schemas import ImportJobList, ImportJobOut
 from common.db import Database, get_db
 from common.errors import ApiError, NotFound
 from common.json_body import no_json_body
@@ -80,7 +82,7 @@ IMPORT_FORM = {
                 "type": "object",
                 "required": ["file"],
                 "properties": {
-                    "file": {"type": "string", "format": "binary"},
+                    "file": {"type": "string", "format": "binary", "description": "The file"},
                     "format": {"type": "string", "enum": ["auto", *IMPORT_FORMATS]},
                     "encoding": {"type": "string", "examples": ["cp1252"]},
                     "on_duplicate": {"type": "string", "enum": list(ON_DUPLICATE)},
@@ -90,13 +92,24 @@ IMPORT_FORM = {
                         "description": 'JSON object {"<column>": "<field>"} (format csv)',
                     },
                 },
-            }
+            },
+            "example": {
+                "file": "Book Id,Title,Author,Exclusive Shelf\r\n1,Dune,Frank Herbert,read\r\n",
+                "format": "auto",
+                "on_duplicate": "skip",
+                "dry_run": True,
+            },
         }
     },
 }
 JOB_ANSWER = {
     "description": "The import job",
-    "content": {"application/json": {"schema": {"type": "object"}}},
+    "content": {"application/json": {"schema": ImportJobOut.model_json_schema()}},
+}
+JOB_PAGE = {
+    "description": "A page of import jobs, newest first",
+    "content": {"application/json": {"schema": ImportJobList.model_json_schema()}},
+    "headers": PAGE_HEADERS,
 }
 
 
@@ -199,7 +212,7 @@ def create_import() -> Response:
     "/imports",
     tags=[imports_tag],
     responses={
-        200: {**JOB_ANSWER, "description": "A page of jobs, newest first", "headers": PAGE_HEADERS},
+        200: JOB_PAGE,
         **problems(401, 403),
     },
     security=bearer,
@@ -342,8 +355,12 @@ def export_books(query: ExportQuery) -> Response:
     assert spec.write is not None
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     rows = _export_rows(get_db(), filters, query.sort)
+    # The first page is read before the answer starts: a database that is down is a 503, not
+    # a 200 that breaks off.
+    first = next(rows, None)
+    books = itertools.chain([first] if first is not None else [], rows)
     return Response(
-        stream_with_context(spec.write(rows)),
+        stream_with_context(spec.write(books)),
         content_type=spec.media_type,
         headers={
             "Content-Disposition": f'attachment; filename="estante-{stamp}.{spec.extension}"',
