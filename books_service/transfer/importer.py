@@ -93,8 +93,9 @@ def _lookup(session: Session, column: Any, key: Any, values: set[Any], *where: A
     return found
 
 
-def plan(session: Session, rows: Sequence[Row], context: Context) -> list[Planned]:
-    """Classify a batch's rows (reads only)."""
+def check(rows: Sequence[Row]) -> list[Planned]:
+    """Each row checked with the API's rules and its derived keys computed: the work that
+    needs no database (the runner does it for the next batch while this one is written)."""
     planned: list[Planned] = []
     for row in rows:
         if row.error is not None or row.fields is None:
@@ -106,8 +107,15 @@ def plan(session: Session, rows: Sequence[Row], context: Context) -> list[Planne
             planned.append(Planned(row, "reject", reason=str(error)))
             continue
         planned.append(Planned(row, "create", record, derived_keys(record)))
+    return planned
 
+
+def plan(session: Session, planned: list[Planned], context: Context) -> list[Planned]:
+    """Classify a checked batch against the catalog (reads only); again from the start when
+    a batch is planned a second time."""
     valid = [p for p in planned if p.record is not None]
+    for item in valid:
+        item.action, item.book_id, item.reason, item.new_source = "create", None, None, False
     live = _book.c.deleted_at.is_(None)
     by_isbn = _lookup(
         session,
