@@ -52,6 +52,7 @@ CSV_COLUMNS = [
     "updated_at",
     "updated_by",
 ]
+READ_ONLY = frozenset(CSV_COLUMNS) - set(EDITABLE_FIELDS) | {"deleted_at", "deleted_by", "_reason"}
 INTEGERS = ("published_year", "page_count", "copies")
 DECIMALS = ("series_index",)
 LISTS = ("authors", "subjects")
@@ -135,7 +136,9 @@ def map_object(value: Any) -> tuple[dict[str, Any] | None, str | None, str | Non
     """(fields, source id, error) of one JSON value."""
     if not isinstance(value, dict):
         return None, None, "not a JSON object"
-    fields = {k: v for k, v in value.items() if k in EDITABLE_FIELDS and v is not None}
+    # What an export adds (read-only) and a rejects file's reason are left out; any other
+    # member goes to the rules, which refuse it, as the API does.
+    fields = {k: v for k, v in value.items() if k not in READ_ONLY and v is not None}
     source = value.get("id")
     source_id = str(source) if isinstance(source, int | str) and source != "" else None
     return fields, source_id, None

@@ -205,6 +205,13 @@ def inspect(
     header = csvfile.check_head(text_head)
     if found == "csv":
         return Inspection(found, chosen, header, generic.check_mapping(mapping, header))
+    if found == "estante-csv":
+        unknown = [c for c in header if c not in estante.CSV_COLUMNS and c != csvfile.REASON]
+        if unknown:
+            raise FileProblem(
+                f"Columns Estante's CSV does not have: {', '.join(unknown[:10])}. For a "
+                "spreadsheet of your own, give format=csv and a mapping of its columns."
+            )
     missing = FORMATS[found].signature - set(header)
     if missing:
         raise FileProblem(

@@ -13,11 +13,11 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from books_service.models import FINISHED, ImportJob, ImportReject
-from books_service.pagination import Cursor, Order, Page, SortKey, read_page
 from books_service.transfer import files
 from books_service.transfer.formats import Inspection
 from common.clock import as_utc, isoformat, utcnow
 from common.errors import Conflict, NotFound
+from common.pagination import Cursor, Order, Page, SortKey, read_page
 
 _job = ImportJob.__table__.c
 ORDER = Order("imports", (SortKey(_job.id, "int"),), descending=True)

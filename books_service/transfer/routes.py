@@ -17,8 +17,8 @@ from sqlalchemy import select
 from books_service import listing
 from books_service.auth import WRITER_ROLES, current_username, require_roles
 from books_service.models import ImportReject
-from books_service.responses import PAGE_HEADERS, json_response, page_response
-from books_service.schemas import BookQuery, PageQuery
+from books_service.responses import json_response
+from books_service.schemas import BookQuery
 from books_service.transfer import formats, jobs
 from books_service.transfer.formats import EXPORT_FORMATS, FORMATS, IMPORT_FORMATS
 from books_service.transfer.rows import FileProblem
@@ -27,6 +27,7 @@ from common.db import Database, get_db
 from common.errors import ApiError, NotFound
 from common.json_body import no_json_body
 from common.openapi import header, problems
+from common.paging import PageQuery, page_answer, page_response
 
 imports_tag = Tag(name="imports", description="Bring a catalog in: import jobs")
 export_tag = Tag(name="export", description="Take the catalog out")
@@ -106,11 +107,7 @@ JOB_ANSWER = {
     "description": "The import job",
     "content": {"application/json": {"schema": ImportJobOut.model_json_schema()}},
 }
-JOB_PAGE = {
-    "description": "A page of import jobs, newest first",
-    "content": {"application/json": {"schema": ImportJobList.model_json_schema()}},
-    "headers": PAGE_HEADERS,
-}
+JOB_PAGE = page_answer("A page of import jobs, newest first", ImportJobList.model_json_schema())
 
 
 def _field_error(field: str, message: str) -> UnknownImportField:
