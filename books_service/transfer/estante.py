@@ -91,19 +91,21 @@ def number_cell(value: Any) -> str:
     return str(value)
 
 
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return neutralise(value)
+    if isinstance(value, bool | int | float):
+        return neutralise(number_cell(value))
+    return neutralise(str(value))
+
+
 def csv_row(book: dict[str, Any]) -> list[str]:
-    cells = []
-    for name in CSV_COLUMNS:
-        value = book.get(name)
-        if name in LISTS:
-            cells.append(neutralise(list_cell(value or [])))
-        elif value is None:
-            cells.append("")
-        elif isinstance(value, int | float):
-            cells.append(neutralise(number_cell(value)))
-        else:
-            cells.append(neutralise(str(value)))
-    return cells
+    return [
+        neutralise(list_cell(book.get(name) or [])) if name in LISTS else _cell(book.get(name))
+        for name in CSV_COLUMNS
+    ]
 
 
 def map_csv(cell: Callable[[str], str | None]) -> tuple[dict[str, Any], str | None]:

@@ -13,6 +13,7 @@ from books_service.isbn import InvalidIsbn, normalise
 
 # A cell that a spreadsheet would run as a formula (OWASP's list); exports prefix it with "'".
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FIRST_OF_RISKY = frozenset("=+-@\t\r'")
 _NEUTRALISED = re.compile(r"'+[=+\-@\t\r]")
 _FORMULA_WRAPPED = re.compile(r'^="(.*)"$', re.DOTALL)
 _NUMBER = re.compile(r"[+-]?[0-9]+")
@@ -39,7 +40,11 @@ class Row:
 def neutralise(value: str) -> str:
     """A CSV cell safe to open in a spreadsheet: one more "'" before a formula's first
     character, and before "'"s that already precede one (so the import can undo it exactly)."""
-    if value.startswith(_FORMULA_START) or _NEUTRALISED.match(value):
+    if (
+        value
+        and value[0] in _FIRST_OF_RISKY
+        and (value.startswith(_FORMULA_START) or _NEUTRALISED.match(value))
+    ):
         return "'" + value
     return value
 
