@@ -187,11 +187,15 @@ class Worker:
         return True
 
     def _loop(self) -> None:
+        last_logged = 0.0
         while not self._stop.is_set():
             try:
                 worked = self.run_once()
             except Exception:
-                log.exception("the import worker hit an error; it goes on")
+                # A database that is down fails every poll: said once a minute, not every second.
+                if time.monotonic() - last_logged > 60:
+                    log.exception("the import worker hit an error; it goes on")
+                    last_logged = time.monotonic()
                 worked = False
             if not worked:
                 self._stop.wait(self.tuning.poll_seconds)
