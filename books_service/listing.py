@@ -3,8 +3,8 @@ objects on the hottest path). No HTTP here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import Select, false, func, literal, select
@@ -42,6 +42,11 @@ class Filters:
     year_from: int | None = None
     year_to: int | None = None
     q: str | None = None
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any]) -> Filters:
+        """The filters among ``values`` (a query's fields); the rest is left out."""
+        return cls(**{f.name: values.get(f.name) for f in fields(cls)})
 
     @property
     def narrows(self) -> bool:

@@ -27,25 +27,14 @@ from books_service.transfer.rows import (
     whole_number,
 )
 
+# The columns of GET /books's books, in their order (isbn_10 follows isbn).
 CSV_COLUMNS = [
     "id",
-    "title",
-    "subtitle",
-    "author",
-    "authors",
-    "isbn",
-    "isbn_10",
-    "publisher",
-    "published_year",
-    "published_date",
-    "language",
-    "page_count",
-    "subjects",
-    "description",
-    "cover_url",
-    "series",
-    "series_index",
-    "copies",
+    *(
+        name
+        for field in EDITABLE_FIELDS
+        for name in ((field, "isbn_10") if field == "isbn" else (field,))
+    ),
     "version",
     "created_at",
     "created_by",

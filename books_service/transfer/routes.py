@@ -334,20 +334,7 @@ def _export_rows(
 def export_books(query: ExportQuery) -> Response:
     """Export the catalog (public, like GET /books) in a file format, with the same filters and
     sort orders as GET /books (``limit`` and ``cursor`` are not used: every match is in it)."""
-    filters = listing.Filters(
-        **query.model_dump(
-            include={
-                "author",
-                "isbn",
-                "language",
-                "subject",
-                "publisher",
-                "year_from",
-                "year_to",
-                "q",
-            }
-        )
-    )
+    filters = listing.Filters.of(query.model_dump())
     spec = FORMATS[query.format]
     assert spec.write is not None
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
