@@ -17,6 +17,7 @@ help:
 	@echo "make backup [BACKUP_DIR=dir]   back up both databases and the keys"
 	@echo "make restore BACKUP_DIR=dir    restore them (stop the services first)"
 	@echo "make bench    the catalog at 1k/100k/1M books on SQLite and PostgreSQL (several minutes)"
+	@echo "make bench-import [SIZES=100000,1000000]   import and export rates over HTTP (many minutes)"
 	@echo "make lock     re-resolve requirements*.lock from pyproject.toml"
 
 $(PY):
@@ -82,6 +83,12 @@ bench-servers: install-dev
 # In process, no wrk: TREE=../other-checkout measures that code instead, for a side-by-side.
 bench-refresh: install-dev
 	$(PY) -m bench.refresh $(if $(TREE),--tree $(TREE))
+
+# Generates Goodreads-style files and imports them through the real service over HTTP, then
+# exports in every format; SIZES=100000 for a shorter run.
+SIZES ?= 100000,1000000
+bench-import: install-dev
+	$(PY) -m bench.import_export --sizes $(SIZES)
 
 openapi: install
 	$(PY) -m ops.openapi_export
