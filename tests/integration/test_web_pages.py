@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 
-from tests.integration.harness import Stack, build_stack
-from tests.integration.web_support import (
+from tests.support.harness import Stack, build_stack
+from tests.support.web import (
     ADMIN_NAME,
     ADMIN_PASSWORD,
     csrf_of,

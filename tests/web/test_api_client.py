@@ -8,7 +8,7 @@ import socket
 import httpx
 import pytest
 
-from tests.integration.harness import free_port
+from tests.support.harness import free_port
 from web_service.api_client import (
     ApiClient,
     ApiProblem,
