@@ -168,3 +168,17 @@ def test_the_page_says_when_the_books_service_is_down(empty_web: tuple[Stack, Fl
         assert "The Books Service is not answering" in text_of(response)
     finally:
         stack.books.start()
+
+
+def test_htmx_gets_an_error_fragment_when_the_books_service_is_down(
+    empty_web: tuple[Stack, Flask],
+) -> None:
+    stack, web = empty_web
+    stack.books.stop()
+    try:
+        response = web.test_client().get("/?q=abc", headers=HTMX)
+        assert response.status_code == 503
+        assert "<html" not in text_of(response)
+        assert 'id="error-page" data-status="503"' in text_of(response)
+    finally:
+        stack.books.start()
