@@ -43,6 +43,19 @@ ACTION_NAMES = {
     "deleted": _l("Deleted"),
     "restored": _l("Restored"),
 }
+JOB_STATES = {
+    "queued": _l("Waiting to start"),
+    "running": _l("Importing"),
+    "succeeded": _l("Finished"),
+    "failed": _l("Failed"),
+    "cancelled": _l("Cancelled"),
+}
+ROW_ACTIONS = {
+    "create": _l("Added"),
+    "update": _l("Updated"),
+    "skip": _l("Skipped"),
+    "reject": _l("Rejected"),
+}
 # The API's field error types (pydantic's, and the Books Service's own).
 ERROR_TYPES = {
     "missing": _l("This field is required."),
