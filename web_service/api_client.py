@@ -132,7 +132,9 @@ class ApiClient:
                 headers=sent,
                 data=data,
                 files=files,
-                timeout=httpx.Timeout(timeout, connect=3.0) if timeout else httpx.USE_CLIENT_DEFAULT,
+                timeout=httpx.Timeout(timeout, connect=3.0)
+                if timeout
+                else httpx.USE_CLIENT_DEFAULT,
             )
         except httpx.TimeoutException:
             raise ServiceDown(self.service, "timeout") from None

@@ -47,10 +47,10 @@ def finished(client: FlaskClient, location: str) -> str:
 
 def csv_file(tag: str) -> bytes:
     rows = [
-        "title,author,isbn",
-        f"Primeiro {tag},Autora Um,",
-        f"Segundo {tag},Autor Dois,",
-        f"Sem autor {tag},,",
+        "title,author,authors,isbn",
+        f"Primeiro {tag},Autora Um,Autora Um,",
+        f"Segundo {tag},Autor Dois,Autor Dois,",
+        f"Sem autor {tag},,,",
     ]
     return ("\n".join(rows) + "\n").encode()
 

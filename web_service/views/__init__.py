@@ -16,8 +16,8 @@ from web_service.messages import (
     FIELD_LABELS,
     JOB_STATES,
     NOTICES,
-    ROW_ACTIONS,
     ROLE_NAMES,
+    ROW_ACTIONS,
     error_message,
 )
 from web_service.sessions import current_user
