@@ -52,6 +52,13 @@ def test_the_full_page_and_the_htmx_partial_show_the_same_results(web: Flask, ta
     assert partial.headers["Vary"] == "HX-Request"
 
 
+def test_the_address_bar_gets_the_search_without_empty_fields(web: Flask, tag: str) -> None:
+    response = web.test_client().get(
+        f"/?q={tag}&author=&subject=&language=&sort=title&year_from=", headers=HTMX
+    )
+    assert response.headers["HX-Push-Url"] == f"/?q={tag}&sort=title"
+
+
 def test_a_history_restore_gets_the_whole_page(web: Flask, tag: str) -> None:
     response = web.test_client().get(
         f"/?q={tag}", headers={**HTMX, "HX-History-Restore-Request": "true"}
