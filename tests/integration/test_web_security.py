@@ -8,6 +8,7 @@ import requests
 from flask import Flask
 
 from tests.support.harness import STRONG_PASSWORD, Stack
+from tests.support.redis_server import REDIS_URL, require_redis
 from tests.support.web import csrf_of, new_user, post_form, text_of, web_app
 from web_service.cookies import COOKIE_NAME
 
@@ -170,9 +171,7 @@ def test_logging_out_ends_the_auth_session(web_apis: Stack, web: Flask) -> None:
 
 
 def test_sessions_can_live_in_redis(web_apis: Stack, tmp_path: Path) -> None:
-    from tests.web.test_session_store import REDIS_URL, redis_store
-
-    redis_store()  # skips (or fails under ESTANTE_REQUIRE_REDIS) without a Redis server
+    require_redis()
     app = web_app(web_apis, tmp_path / "redis-web", redis_url=REDIS_URL)
     store = app.extensions["estante.web.sessions"].store
     assert type(store).__name__ == "RedisSessionStore"
