@@ -14,9 +14,6 @@ from flask import g, has_request_context
 
 from common.request_log import REQUEST_ID_HEADER
 
-# Statuses that mean "the service cannot answer now", not "your request was wrong".
-UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
-
 
 class ServiceDown(Exception):
     """The service did not answer (refused, timed out) or said it cannot right now (5xx)."""
@@ -140,7 +137,8 @@ class ApiClient:
             raise ServiceDown(self.service, "timeout") from None
         except httpx.TransportError as error:
             raise ServiceDown(self.service, type(error).__name__) from None
-        if response.status_code in UNAVAILABLE_STATUSES or response.status_code >= 500:
+        # 5xx: the service cannot answer now (or failed): not "your request was wrong".
+        if response.status_code >= 500:
             raise ServiceDown(self.service, f"HTTP {response.status_code}")
         if response.is_success or response.status_code == 304:
             return response

@@ -100,7 +100,6 @@ NOTICES = {
     "logged_out_everywhere": _l("You are logged out on every device."),
     "password_changed": _l("Your password was changed. Your other sessions were ended."),
     "session_ended": _l("Your session has ended. Please log in again."),
-    "login_needed": _l("Please log in to continue."),
     "user_saved": _l("The user was updated."),
 }
 

@@ -16,7 +16,7 @@ from typing import Any
 from flask import Flask, Response, current_app, g, request
 
 from common.clock import utcnow
-from web_service.api_client import ApiClient, ApiProblem
+from web_service.api_client import ApiClient, ApiProblem, ServiceDown
 from web_service.config import CookieSecure
 from web_service.cookies import (
     COOKIE_NAME,
@@ -142,7 +142,7 @@ class SessionManager:
                 )
             except ApiProblem:
                 pass  # already ended there
-            except Exception:
+            except ServiceDown:
                 told = False
             self.store.delete(browser.user.id_hash)
         self.forget()
