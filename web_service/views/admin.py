@@ -45,7 +45,7 @@ def update_user(user_id: int) -> Any:
         change["disabled"] = state == "true"
     if not change:
         abort(400)
-    back = {"cursor": request.form.get("cursor") or None}
+    cursor = request.form.get("cursor") or None
     try:
         with_token(auth_api(), "PATCH", f"/admin/users/{user_id}", json=change)
     except ApiProblem as problem:
@@ -53,10 +53,10 @@ def update_user(user_id: int) -> Any:
             abort(404)
         if problem.status == 409:
             return redirect(
-                url_for("admin.users", **back, problem="last_admin", user=user_id), code=303
+                url_for("admin.users", cursor=cursor, problem="last_admin", user=user_id), code=303
             )
         raise
-    return redirect(url_for("admin.users", **back, notice="user_saved"), code=303)
+    return redirect(url_for("admin.users", cursor=cursor, notice="user_saved"), code=303)
 
 
 @admin.get("/deleted")
