@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help install install-dev run test lint format lock clean admin openapi backup restore bench bench-servers bench-refresh
+.PHONY: help install install-dev run test lint format lock clean admin openapi backup restore bench bench-servers bench-refresh demo
 BACKUP_DIR ?= backups/$(shell date -u +%Y%m%dT%H%M%SZ)
 
 help:
@@ -12,6 +12,7 @@ help:
 	@echo "make test     run the whole test suite"
 	@echo "make lint     ruff check + format check"
 	@echo "make admin USERNAME=name [PROMOTE=1]   create an administrator (or promote a user)"
+	@echo "make demo     fill the running services with a demo catalog (~400 books; run again: adds nothing)"
 	@echo "make openapi  rewrite docs/openapi/*.json from the services' schemas"
 	@echo "make backup [BACKUP_DIR=dir]   back up both databases and the keys"
 	@echo "make restore BACKUP_DIR=dir    restore them (stop the services first)"
@@ -71,6 +72,11 @@ bench-servers: install-dev
 # In process, no wrk: TREE=../other-checkout measures that code instead, for a side-by-side.
 bench-refresh: install-dev
 	$(PY) -m bench.refresh $(if $(TREE),--tree $(TREE))
+
+# Needs the services running (make run). Logs in as DEMO_USERNAME (demo), created as an
+# administrator by the auth CLI when missing, its password kept in data/demo-password.
+demo: install
+	$(PY) -m ops.demo
 
 openapi: install
 	$(PY) -m common.openapi_export
