@@ -1,5 +1,5 @@
-"""The production topology, for real, without Docker: nginx in front of two auth and two books
-replicas on the machine's PostgreSQL and Redis."""
+"""The production topology, for real, without Docker: nginx in front of two auth, two books and two
+web replicas on the machine's PostgreSQL and Redis."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ class Cluster:
     url: str
     auth: list[Service]
     books: list[Service]
+    web: list[Service]
     books_database: TcpProxy  # the books replicas reach PostgreSQL through it
 
     @property
@@ -59,7 +60,9 @@ class Cluster:
         return response.json()["access_token"]
 
 
-def nginx_config(listen: int, auth: list[Service], books: list[Service], run_dir: Path) -> str:
+def nginx_config(
+    listen: int, auth: list[Service], books: list[Service], web: list[Service], run_dir: Path
+) -> str:
     # Only ${NAME} placeholders are ours ($host and friends are nginx's), as with
     # `envsubst '${LISTEN} ${RUN_DIR} ...'` in the container image.
     config = (PROJECT_ROOT / "deploy" / "nginx.conf.template").read_text()
@@ -72,6 +75,9 @@ def nginx_config(listen: int, auth: list[Service], books: list[Service], run_dir
         ),
         BOOKS_SERVERS=" ".join(
             f"server 127.0.0.1:{s.port} max_fails=1 fail_timeout=10s;" for s in books
+        ),
+        WEB_SERVERS=" ".join(
+            f"server 127.0.0.1:{s.port} max_fails=1 fail_timeout=10s;" for s in web
         ),
     )
     for name, value in values.items():
@@ -139,12 +145,29 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 log_path=_log(data, "books.log"),
             )
         )
+    # The web replicas reach both APIs through the proxy, as the browser's origin does; their
+    # sessions live in Redis, so any replica serves any browser.
+    web = [
+        Service(
+            "web_service",
+            {
+                **shared,
+                "ESTANTE_DATA_DIR": str(base / f"web{i}"),
+                "AUTH_URL": f"http://127.0.0.1:{proxy_port}/api/auth",
+                "BOOKS_URL": f"http://127.0.0.1:{proxy_port}/api/books",
+                "WEB_SECRET_KEY": "the same secret on every web replica, for the test",
+                "WEB_REDIS_KEY_PREFIX": shared["RATE_LIMIT_KEY_PREFIX"] + "-web",
+            },
+            log_path=_log(base / f"web{i}", "web.log"),
+        )
+        for i in range(2)
+    ]
     run_dir = base / "nginx"
     run_dir.mkdir()
-    (run_dir / "nginx.conf").write_text(nginx_config(proxy_port, auth, books, run_dir))
+    (run_dir / "nginx.conf").write_text(nginx_config(proxy_port, auth, books, web, run_dir))
     nginx = None
     try:
-        for service in auth + books:
+        for service in auth + books + web:
             service.start()
         nginx = subprocess.Popen(
             [NGINX, "-c", str(run_dir / "nginx.conf"), "-p", str(run_dir), "-g", "daemon off;"],
@@ -152,13 +175,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             stderr=(run_dir / "error.log").open("wb"),
         )
         wait_until_healthy(f"http://127.0.0.1:{proxy_port}/api/books", nginx)
-        yield Cluster(f"http://127.0.0.1:{proxy_port}", auth, books, books_database)
+        yield Cluster(f"http://127.0.0.1:{proxy_port}", auth, books, web, books_database)
     finally:
         books_database.stop()
         if nginx is not None:
             nginx.terminate()
             nginx.wait(timeout=10)
-        for service in auth + books:
+        for service in web + auth + books:
             if service.process is not None and service.process.poll() is None:
                 service.stop()
         request_postgres.drop_all()
@@ -293,6 +316,7 @@ def test_the_rate_limit_holds_across_auth_replicas(cluster: Cluster) -> None:
 def test_metrics_are_not_served_through_the_proxy(cluster: Cluster) -> None:
     host, port = urlsplit(cluster.url).hostname, urlsplit(cluster.url).port
     for path in (
+        "/metrics",
         "/api/auth/metrics",
         "/api/books/metrics",
         "/api/books//metrics",
@@ -312,7 +336,7 @@ def test_metrics_are_not_served_through_the_proxy(cluster: Cluster) -> None:
         assert response.getheader("Content-Type") == "application/problem+json", path
         assert "estante_http_requests_total" not in body
     # The replicas still serve them, on the internal network, to the monitoring system.
-    for replica in cluster.auth + cluster.books:
+    for replica in cluster.auth + cluster.books + cluster.web:
         metrics = requests.get(f"{replica.url}/metrics", timeout=10).text
         assert "estante_http_requests_total" in metrics
     # And everything else passes as before.
