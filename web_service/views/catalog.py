@@ -1,0 +1,43 @@
+"""The catalog: search as you type, filters, sort and pages. One URL serves the whole page or,
+to htmx, only the results (so the URL always says what is shown)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template, request
+
+from web_service.api_client import ApiProblem, next_and_prev, total_count
+from web_service.catalog_query import SORTS, parse_catalog_query
+from web_service.views.support import books_api, is_htmx
+
+catalog = Blueprint("catalog", __name__)
+
+
+@catalog.get("/")
+def index() -> str:
+    query = parse_catalog_query(request.args)
+    books: list[dict] = []
+    total = None
+    cursors: dict[str, str] = {}
+    api_errors: dict[str, list[dict[str, str]]] = {}
+    try:
+        response = books_api().request("GET", "/books", params=query.api_params())
+        books = response.json()
+        total = total_count(response)
+        cursors = next_and_prev(response)
+    except ApiProblem as problem:
+        if problem.status not in (400, 422):
+            raise
+        # The filters' errors name the filter; a rule over several names none ("body").
+        for error in problem.errors or [{"type": "", "field": "body"}]:
+            name = str(error.get("field", "")).split(".", 1)[0]
+            api_errors.setdefault(name, []).append(error)
+    template = "catalog/_results.html" if is_htmx() else "catalog/index.html"
+    return render_template(
+        template,
+        query=query,
+        books=books,
+        total=total,
+        cursors=cursors,
+        api_errors=api_errors,
+        sorts=SORTS,
+    )
