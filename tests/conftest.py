@@ -1,4 +1,5 @@
-"""Fixtures shared by every test layer: the real PostgreSQL server, when there is one."""
+"""Fixtures shared by every test layer: the real PostgreSQL server, when there is one, and the
+three services with the web interface."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 import psycopg
 import pytest
 from psycopg import sql
+
+from tests.integration.harness import People, Stack, build_stack
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "ESTANTE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -60,3 +63,19 @@ def postgres() -> Iterator[PostgresServer]:
     server = PostgresServer(POSTGRES_ADMIN_URL)
     yield server
     server.drop_all()
+
+
+@pytest.fixture(scope="session")
+def web_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Auth, Books and Web as real processes on free ports (SQLite), shared by the browser tests
+    and the web service's HTTP tests."""
+    stack = build_stack(tmp_path_factory.mktemp("web-stack"), "sqlite", with_web=True)
+    stack.start()
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="session")
+def people(web_stack: Stack) -> People:
+    """One account per role on the web stack: administrator, librarian, reader."""
+    return web_stack.add_people()

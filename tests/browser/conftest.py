@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.browser.accessibility import AXE_SCRIPT
-from tests.integration.harness import People, Stack, build_stack
+from tests.integration.harness import Stack
 
 CHROMIUM = os.environ.get("ESTANTE_CHROMIUM", "/usr/bin/chromium")
 REQUIRE_BROWSER = os.environ.get("ESTANTE_REQUIRE_BROWSER") == "1"
@@ -56,20 +55,6 @@ def browser_type_launch_args() -> dict[str, Any]:
     if not AXE_SCRIPT.exists():
         missing(f"{AXE_SCRIPT} is missing (npm ci installs axe-core)")
     return {"executable_path": chromium_path(), "headless": True, "args": CHROMIUM_ARGS}
-
-
-@pytest.fixture(scope="session")
-def web_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """Auth, Books and Web as real processes on free ports, with one account per role."""
-    stack = build_stack(tmp_path_factory.mktemp("browser"), "sqlite", with_web=True)
-    stack.start()
-    yield stack
-    stack.stop()
-
-
-@pytest.fixture(scope="session")
-def people(web_stack: Stack) -> People:
-    return web_stack.add_people()
 
 
 @pytest.fixture(scope="session")
