@@ -48,6 +48,11 @@ class CatalogQuery:
         return {**self.values, **({"cursor": cursor} if cursor else {})}
 
     @property
+    def filters_open(self) -> bool:
+        """Whether a filter or an order beyond the search words is set (the form shows them)."""
+        return any(name != "q" for name in self.values) or bool(self.errors)
+
+    @property
     def filtered(self) -> bool:
         return any(name in self.values for name in (*TEXT_FILTERS, *YEAR_FILTERS))
 
