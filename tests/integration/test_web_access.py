@@ -189,7 +189,7 @@ class Catalog:
 
     def deleted_state(self, book_id: int) -> int:
         return requests.get(
-            f"{self.stack.books_url}/admin/deleted/{book_id}", headers=self.admin, timeout=10
+            f"{self.stack.books_url}/books/deleted/{book_id}", headers=self.admin, timeout=10
         ).status_code
 
 
@@ -335,3 +335,25 @@ def describe(response: requests.Response) -> str:
     if response.status_code in (302, 303) and location.startswith("/login?next="):
         return LOGIN
     return str(response.status_code)
+
+
+def test_what_does_not_exist_is_404_for_those_allowed_to_look(
+    web_stack: Stack, people: People
+) -> None:
+    admin = Browser(web_stack, "admin", people.admin)
+    anonymous = Browser(web_stack, "anonymous", None)
+    missing = 2**31 - 1
+    for path in (
+        f"/books/{missing}",
+        f"/books/{missing}/edit",
+        f"/books/{missing}/delete",
+        f"/admin/deleted/{missing}/purge",
+        "/no/such/page",
+        "/static/no-such-file.css",
+    ):
+        assert admin.get(path).status_code == 404, path
+    assert admin.post(f"/admin/deleted/{missing}/restore", {}).status_code == 404
+    assert anonymous.get(f"/books/{missing}").status_code == 404
+    assert anonymous.get("/no/such/page").status_code == 404
+    # Members' pages send strangers to log in before anything is looked up.
+    assert describe(anonymous.get(f"/books/{missing}/edit")) == LOGIN
