@@ -290,8 +290,8 @@ def build_stack(
             "web_service",
             {
                 **common_env,
-                "AUTH_SERVICE_URL": auth.url,
-                "BOOKS_SERVICE_URL": books.url,
+                "AUTH_URL": auth.url,
+                "BOOKS_URL": books.url,
             },
             log_path=run_dir / "web.log",
         )
