@@ -45,7 +45,7 @@ node_modules/.installed: package.json package-lock.json
 	fi
 
 run: install
-	$(PY) -m common.launcher
+	$(PY) -m ops.launcher
 
 test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -55,11 +55,11 @@ admin: install
 	$(PY) -m auth_service.cli create-admin --username "$(USERNAME)" $(if $(PROMOTE),--promote)
 
 backup: install
-	$(PY) -m common.backup backup --to "$(BACKUP_DIR)"
+	$(PY) -m ops.backup backup --to "$(BACKUP_DIR)"
 
 restore: install
 	@test -d "$(BACKUP_DIR)" || { echo "usage: make restore BACKUP_DIR=backups/<stamp>"; exit 2; }
-	$(PY) -m common.backup restore --from "$(BACKUP_DIR)"
+	$(PY) -m ops.backup restore --from "$(BACKUP_DIR)"
 
 # Several minutes; bench/catalog.py installs wrk when it can, or says it skipped.
 bench: install-dev
@@ -79,7 +79,7 @@ demo: install
 	$(PY) -m ops.demo
 
 openapi: install
-	$(PY) -m common.openapi_export
+	$(PY) -m ops.openapi_export
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from auth_service import __version__, accounts, sessions, throttle
 from auth_service.admin_routes import api as admin_api
 from auth_service.config import AuthSettings
-from auth_service.keys import KeyRing, KeySource
+from auth_service.keys import KeyRing, KeySource, RotationPolicy
 from auth_service.models import User
 from auth_service.passwords import Hasher
 from auth_service.rate_limits import init_rate_limits
@@ -82,11 +82,26 @@ def bootstrap_admin(settings: AuthSettings, db: Database) -> None:
     log.info("created the first administrator", extra={"fields": {"username": user.username}})
 
 
+def signing_key_problems(settings: AuthSettings) -> list[str]:
+    """What makes the key directory unfit for production (no key, or a generated one)."""
+    if not settings.is_production or settings.keys_dir is None:
+        return []
+    return KeyRing.production_problems(settings.keys_dir)
+
+
+def rotation_policy(settings: AuthSettings) -> RotationPolicy:
+    return RotationPolicy.for_tokens(
+        activation_delay=settings.key_activation_delay,
+        access_token_ttl=settings.access_token_ttl,
+        leeway=settings.jwt_leeway,
+    )
+
+
 def prepare(settings: AuthSettings) -> None:
     """One-time work before any worker starts: check config, create keys, migrate."""
     from common import migrations
 
-    settings.check()
+    settings.check(*signing_key_problems(settings))
     settings.prepare_data_dir()
     if settings.is_production:
         KeyRing.load(settings.signing_keys_dir)
@@ -123,7 +138,7 @@ def create_app(settings: AuthSettings | None = None) -> OpenAPI:
     init_tokens(
         app,
         KeySource(
-            settings.signing_keys_dir, settings.rotation_policy(), settings.keys_reload_seconds
+            settings.signing_keys_dir, rotation_policy(settings), settings.keys_reload_seconds
         ),
         issuer=settings.issuer,
         audience=settings.audience,

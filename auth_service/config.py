@@ -1,18 +1,18 @@
-"""Auth Service settings: every knob, its environment variable and its default, in one place."""
+"""Auth Service settings: every knob, its environment variable and its default, in one place.
+
+Plain data, checked as it is read: the objects built from it (the key rotation policy, the
+session and throttle policies) are built where they are used, in :mod:`auth_service.app` and
+:mod:`auth_service.key_commands`.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from pydantic import Field, SecretStr
 
-from common.config import MAX_JWT_LEEWAY, ServiceSettings, env
-
-if TYPE_CHECKING:
-    from auth_service.keys import RotationPolicy
-
+from common.config import ServiceSettings, env
 
 # The largest values the settings below allow. A command run from a shell (``keys prune``) does
 # not know what the running service was configured with, so it assumes the worst.
@@ -77,40 +77,17 @@ class AuthSettings(ServiceSettings):
     admin_username: str | None = Field(None, validation_alias=env("ESTANTE_ADMIN_USERNAME"))
     admin_password: SecretStr | None = Field(None, validation_alias=env("ESTANTE_ADMIN_PASSWORD"))
 
-    def rotation_policy(self) -> RotationPolicy:
-        from auth_service.keys import RotationPolicy
-
-        return RotationPolicy(
-            activation_delay=timedelta(seconds=self.key_activation_delay),
-            # Tokens signed just before a key stops signing live one access-token lifetime,
-            # and verifiers accept them for the leeway beyond it.
-            retire_after=timedelta(seconds=self.access_token_ttl + self.jwt_leeway + 60),
-        )
-
-    def pruning_policy(self) -> RotationPolicy:
-        """The policy for moving key files to ``retired/``: whatever the running service's
-        lifetime and delay are (the shell may not share its environment), no key it could
-        still publish is moved."""
-        from auth_service.keys import RotationPolicy
-
-        return RotationPolicy(
-            activation_delay=timedelta(seconds=MAX_KEY_ACTIVATION_DELAY),
-            retire_after=timedelta(seconds=MAX_ACCESS_TOKEN_TTL + MAX_JWT_LEEWAY + 60),
-        )
-
     @property
     def signing_keys_dir(self) -> Path:
         return self.keys_dir or self.data_dir / "keys"
 
     def production_problems(self) -> list[str]:
-        from auth_service.keys import KeyRing  # a cycle at import time otherwise
-
+        """Also: production names its key directory (what it holds is checked at start by
+        :func:`auth_service.app.prepare`)."""
         problems = super().production_problems()
         if self.keys_dir is None:
             problems.append(
                 "AUTH_KEYS_DIR is not set: point it at a directory holding the signing keys "
-                "(create one with 'python -m auth_service.keys generate --dir DIR')."
+                "(create one with 'python -m auth_service.key_commands generate --dir DIR')."
             )
-        else:
-            problems.extend(KeyRing.production_problems(self.keys_dir))
         return problems

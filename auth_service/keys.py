@@ -13,12 +13,12 @@ Rotation with no downtime, by the clock alone (no state beyond the files):
 A key's ``kid`` is its RFC 7638 thumbprint, so it never has to be stored or kept in sync.
 
 Keys the service generates for itself on a first development start are named ``dev-*.pem``;
-production refuses to start with one of those.
+production refuses to start with one of those. The operator's commands over a key directory
+(``generate``, ``rotate``, ``prune``, ``list``) are in :mod:`auth_service.key_commands`.
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import contextlib
 import hashlib
@@ -29,13 +29,9 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-if TYPE_CHECKING:
-    from auth_service.config import AuthSettings
 
 ALGORITHM = "EdDSA"
 DEV_PREFIX = "dev-"
@@ -135,6 +131,18 @@ class RotationPolicy:
     # How long an old key stays published after it stopped signing (>= access-token lifetime).
     retire_after: timedelta = timedelta(seconds=900 + 60)
 
+    @classmethod
+    def for_tokens(
+        cls, *, activation_delay: int, access_token_ttl: int, leeway: int
+    ) -> RotationPolicy:
+        """The policy for these settings (in seconds): tokens signed just before a key stops
+        signing live one access-token lifetime, and verifiers accept them for the leeway
+        beyond it; a minute's margin covers clocks that disagree a little."""
+        return cls(
+            activation_delay=timedelta(seconds=activation_delay),
+            retire_after=timedelta(seconds=access_token_ttl + leeway + 60),
+        )
+
 
 class KeyRing:
     def __init__(self, keys: list[SigningKey], policy: RotationPolicy | None = None) -> None:
@@ -163,14 +171,14 @@ class KeyRing:
         if not files:
             return [
                 f"AUTH_KEYS_DIR={directory} holds no signing key: create one with "
-                f"'python -m auth_service.keys generate --dir {directory}'."
+                f"'python -m auth_service.key_commands generate --dir {directory}'."
             ]
         dev = [p.name for p in files if p.name.startswith(DEV_PREFIX)]
         if dev:
             return [
                 f"AUTH_KEYS_DIR={directory} holds generated development keys ({', '.join(dev)}): "
                 "remove them and create a production key with "
-                f"'python -m auth_service.keys generate --dir {directory}'."
+                f"'python -m auth_service.key_commands generate --dir {directory}'."
             ]
         return []
 
@@ -242,51 +250,3 @@ def prune(directory: Path, policy: RotationPolicy) -> list[Path]:
         target.mkdir(mode=0o700, exist_ok=True)
         moved.append(key.path.rename(target / key.path.name))
     return moved
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m auth_service.keys")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, help_text in (
-        ("generate", "create a new signing key; it signs once the activation delay has passed"),
-        ("ensure", "create a signing key only if the directory holds none (first deployment)"),
-        ("rotate", "generate a new key and move keys retired from the JWKS to retired/"),
-        ("prune", "move keys retired from the JWKS to retired/"),
-        ("list", "list the keys, their kids and state"),
-    ):
-        command = sub.add_parser(name, help=help_text)
-        command.add_argument("--dir", type=Path, required=True, help="the AUTH_KEYS_DIR directory")
-    args = parser.parse_args(argv)
-    settings = settings_from_environment()
-    if args.command == "ensure" and key_files(args.dir):
-        print(f"{args.dir} already holds a signing key")
-        return
-    if args.command in ("generate", "rotate", "ensure"):
-        path = generate_key(args.dir)
-        print(f"created {path.name} (kid {SigningKey.from_file(path).kid})")
-    if args.command in ("rotate", "prune"):
-        # Not this shell's ACCESS_TOKEN_TTL_SECONDS: the service may run with a longer one.
-        for path in prune(args.dir, settings.pruning_policy()):
-            print(f"retired {path.name}")
-    if args.command == "list":
-        ring = KeyRing.load(args.dir, settings.rotation_policy())
-        now = datetime.now(UTC)
-        active = ring.active_at(now).kid
-        published = {k.kid for k in ring.published_at(now)}
-        for key in ring.keys:
-            state = (
-                "active"
-                if key.kid == active
-                else ("published" if key.kid in published else "retired")
-            )
-            print(f"{key.path.name}\t{key.kid}\t{state}")
-
-
-def settings_from_environment() -> AuthSettings:
-    from auth_service.config import AuthSettings  # settings import keys: avoid the cycle
-
-    return AuthSettings()
-
-
-if __name__ == "__main__":
-    main()

@@ -8,8 +8,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from auth_service import passwords, usernames
-from common.openapi import NOT_BLANK, stated
 from common.text import EncodableStr, encodable
+from common.validation import NOT_BLANK, stated
 
 
 def _valid_username(value: str) -> str:

@@ -41,7 +41,7 @@ from bench.seed import seed, vocabulary
 from bench.servers import wrk
 from books_service.pagination import Cursor
 from common.config import PROJECT_ROOT
-from tests.integration.harness import free_port, wait_until_healthy
+from tests.support.harness import free_port, wait_until_healthy
 
 POSTGRES_ADMIN = os.environ.get(
     "ESTANTE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"

@@ -26,7 +26,7 @@ from pathlib import Path
 import requests
 
 from common.config import PROJECT_ROOT
-from tests.integration.harness import STRONG_PASSWORD, free_port, wait_until_healthy
+from tests.support.harness import STRONG_PASSWORD, free_port, wait_until_healthy
 
 VENV_BIN = Path(sys.executable).parent
 LOGIN_LUA = "\n".join(

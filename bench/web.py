@@ -31,7 +31,7 @@ import requests
 from bench.catalog import ensure_wrk
 from bench.seed import seed
 from bench.servers import wrk
-from tests.integration.harness import build_stack
+from tests.support.harness import build_stack
 
 CONNECTIONS = 16
 TYPING_LUA = """

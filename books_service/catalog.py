@@ -1,11 +1,15 @@
 """The catalog's writes and single-book reads: adding, replacing, patching, deleting, restoring
 and purging books, with their duplicate rules, optimistic concurrency, history and counts, each
 in the caller's transaction. No HTTP here (reading many books is :mod:`books_service.listing`).
+
+Every write stores a :data:`~books_service.book_rules.Record`, validated and completed once by
+:mod:`books_service.book_rules`: by the caller for a whole book (``validate_book``, or the
+request model built on its rules), here for a patched one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -14,13 +18,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from books_service import counts, history, merge_patch
+from books_service.book_rules import Record, validate_document
 from books_service.models import Book, BookAuthor, BookHistory, BookSubject
 from books_service.preconditions import Precondition
 from books_service.records import (
     EDITABLE_FIELDS,
     author_keys,
     changes,
-    complete,
     derived_keys,
     initial_values,
     subject_keys,
@@ -31,9 +35,6 @@ from common.errors import ApiError, Conflict, NotFound
 
 # Ids are 32-bit integers in both databases; anything outside cannot name a book.
 MAX_ID = 2**31 - 1
-# Turns a merged JSON document into a complete, valid record (or raises a 422).
-# (the patched document, the stored values it kept as they were) -> a valid record
-Validator = Callable[[dict[str, Any], Mapping[str, Any]], dict[str, Any]]
 
 
 class BookNotFound(NotFound):
@@ -207,10 +208,9 @@ def _write_facets(session: Session, book_id: int, record: Mapping[str, Any]) -> 
     session.add_all(BookSubject(book_id=book_id, subject_key=key) for key in subject_keys(record))
 
 
-def add_book(
-    session: Session, fields: Mapping[str, Any], *, by: str, allow_duplicate: bool = False
-) -> Book:
-    record = complete(dict(fields))
+def add_book(session: Session, record: Record, *, by: str, allow_duplicate: bool = False) -> Book:
+    """Add a book. The same ISBN as a live book is a DuplicateBook, and so are the same title
+    and authors without an ISBN, unless ``allow_duplicate``."""
     keys = derived_keys(record)
     _check_duplicates(session, record, keys, allow_duplicate=allow_duplicate)
     now = utcnow()
@@ -230,7 +230,7 @@ def _current(book: Book) -> dict[str, Any]:
 
 
 def _change(
-    session: Session, book: Book, record: dict[str, Any], *, by: str, allow_duplicate: bool
+    session: Session, book: Book, record: Record, *, by: str, allow_duplicate: bool
 ) -> Book:
     diff = changes(_current(book), record)
     if not diff:
@@ -253,16 +253,16 @@ def _change(
 def replace_book(
     session: Session,
     book_id: int,
-    fields: Mapping[str, Any],
+    record: Record,
     *,
     by: str,
     precondition: Precondition | None = None,
     allow_duplicate: bool = False,
 ) -> Book:
-    """PUT: the record becomes exactly what was sent (fields left out return to empty)."""
+    """PUT: the book becomes exactly ``record`` (fields it left empty are cleared)."""
     book = _locked(session, book_id)
     _check(book, precondition)
-    return _change(session, book, complete(dict(fields)), by=by, allow_duplicate=allow_duplicate)
+    return _change(session, book, record, by=by, allow_duplicate=allow_duplicate)
 
 
 def patch_document(book: Book, patch: Mapping[str, Any]) -> dict[str, Any]:
@@ -286,13 +286,13 @@ def patch_book(
     book_id: int,
     patch: Mapping[str, Any],
     *,
-    validate: Validator,
     by: str,
     precondition: Precondition | None = None,
     allow_duplicate: bool = False,
 ) -> Book:
     """PATCH (JSON Merge Patch): only the fields named change. The merged result is validated
-    like a whole new record, so a patch can never leave a book invalid."""
+    like a whole new record (a book_rules.ValidationError if it is not), so a patch can never
+    leave a book invalid."""
     book = _locked(session, book_id)
     _check(book, precondition)
     document = patch_document(book, patch)
@@ -301,8 +301,8 @@ def patch_book(
         for name, value in _current(book).items()
         if name not in patch and name in document and document[name] == value
     }
-    record = validate(document, kept)
-    return _change(session, book, complete(record), by=by, allow_duplicate=allow_duplicate)
+    record = validate_document(document, kept)
+    return _change(session, book, record, by=by, allow_duplicate=allow_duplicate)
 
 
 def delete_book(

@@ -34,7 +34,6 @@ from books_service.schemas import (
     IfNoneMatch,
     PageQuery,
     WriteQuery,
-    validate_record,
 )
 from common.db import get_db
 from common.errors import ApiError
@@ -202,7 +201,6 @@ def patch_book(path: BookPath, query: WriteQuery, header: IfMatch, body: BookPat
             session,
             path.book_id,
             body.patch(),
-            validate=validate_record,
             by=current_username(),
             precondition=precondition(header),
             allow_duplicate=query.allow_duplicate,

@@ -251,11 +251,12 @@ class ServiceSettings(BaseSettings):
                 problems.append(f"{what} {reason}: set {where} to a real secret.")
         return problems
 
-    def check(self) -> None:
-        """Refuse to start in production with insecure defaults."""
+    def check(self, *found_elsewhere: str) -> None:
+        """Refuse to start in production with insecure defaults, naming every problem at once:
+        the settings' own and ``found_elsewhere`` (in the files they point to, say)."""
         if not self.is_production:
             return
-        problems = self.production_problems()
+        problems = [*self.production_problems(), *found_elsewhere]
         if problems:
             lines = "\n".join(f"  - {p}" for p in problems)
             raise ConfigError(

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -101,7 +100,13 @@ class Database:
 
 
 def get_db() -> Database:
-    return current_app.extensions["estante.db"]
+    """The running app's database (in a request or app context)."""
+    # Imported here, not at the top: the tables and the domain modules import this module, and
+    # they must load (and be tested, or used by a command) without Flask.
+    from flask import current_app
+
+    db: Database = current_app.extensions["estante.db"]
+    return db
 
 
 def init_db(app: Any, url: str) -> Database:

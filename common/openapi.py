@@ -14,7 +14,7 @@ every status an endpoint can answer:
 
 Routes declare what is particular to them (404, 403, 409, 429, headers) with :func:`problems`.
 Models state rules that pydantic checks in code (not blank, one of two fields) for the document
-with :func:`stated`, which changes what the schema says, never what is accepted.
+with :func:`common.validation.stated`, which changes what the schema says, never what is accepted.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from http import HTTPStatus
-from typing import Annotated, Any
+from typing import Any
 
 from flask_openapi3 import OpenAPI
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,16 +30,6 @@ from pydantic import BaseModel, ConfigDict, Field
 PROBLEM_REF = "#/components/schemas/Problem"
 PROBLEM_JSON = "application/problem+json"
 COMPONENT_REF = "#/components/schemas/{model}"
-# At least one character that is not white space: what "must not be empty" means for text that
-# is trimmed before it is checked.
-NOT_BLANK = r"\S"
-
-
-def stated(type_: object, **keywords: Any) -> Any:
-    """``type_`` whose JSON schema also says ``keywords`` (``pattern=NOT_BLANK``): for rules a
-    validator checks in code, so the document says them too. Validation is unchanged, so a
-    keyword must only ever refuse what the validator refuses."""
-    return Annotated[type_, Field(json_schema_extra=keywords)]
 
 
 class FieldError(BaseModel):

@@ -17,6 +17,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
 from common.errors import ApiError
+from common.validation import field_errors
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("estante.errors")
@@ -45,17 +46,6 @@ def problem(
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
-
-
-def field_errors(error: ValidationError) -> list[dict[str, str]]:
-    """Pydantic errors as ``{"field", "message", "type"}``; the rejected input is never echoed
-    (it may be a password)."""
-    items = []
-    for item in error.errors(include_url=False, include_input=False):
-        loc = [str(part) for part in item["loc"] if part != "__root__"]
-        message = item["msg"].removeprefix("Value error, ")
-        items.append({"field": ".".join(loc) or "body", "message": message, "type": item["type"]})
-    return items
 
 
 def validation_problem(error: ValidationError) -> Response:

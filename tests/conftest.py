@@ -3,54 +3,17 @@ three services with the web interface."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-import psycopg
 import pytest
-from psycopg import sql
 
-from tests.integration.harness import People, Stack, build_stack
-
-POSTGRES_ADMIN_URL = os.environ.get(
-    "ESTANTE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+from tests.support.harness import People, Stack, build_stack
+from tests.support.postgres import (
+    POSTGRES_ADMIN_URL,
+    REQUIRE_POSTGRES,
+    PostgresServer,
+    postgres_unavailable_reason,
 )
-REQUIRE_POSTGRES = os.environ.get("ESTANTE_REQUIRE_POSTGRES") == "1"
-
-
-def postgres_unavailable_reason() -> str | None:
-    try:
-        with psycopg.connect(POSTGRES_ADMIN_URL, connect_timeout=3):
-            return None
-    except psycopg.Error as error:
-        return f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {error}".strip()
-
-
-@dataclass
-class PostgresServer:
-    admin_url: str
-
-    def create_database(self, label: str) -> str:
-        """A fresh, empty database; returns its SQLAlchemy URL. Dropped by the fixture."""
-        name = f"estante_test_{label}_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        self._created.append(name)
-        base = self.admin_url.rsplit("/", 1)[0]
-        return f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
-
-    def drop_all(self) -> None:
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            for name in self._created:
-                conn.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-                )
-        self._created.clear()
-
-    def __post_init__(self) -> None:
-        self._created: list[str] = []
 
 
 @pytest.fixture(scope="session")

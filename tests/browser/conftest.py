@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.browser.accessibility import AXE_SCRIPT
-from tests.integration.harness import Stack
+from tests.support.harness import Stack
 
 CHROMIUM = os.environ.get("ESTANTE_CHROMIUM", "/usr/bin/chromium")
 REQUIRE_BROWSER = os.environ.get("ESTANTE_REQUIRE_BROWSER") == "1"

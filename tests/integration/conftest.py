@@ -7,26 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import Stack, build_stack
-
-
-def start_stack(
-    request: pytest.FixtureRequest, base_dir: Path, extra_env: dict[str, str] | None = None
-) -> Stack:
-    backend: str = request.param
-    urls = None
-    if backend == "postgres":
-        server = request.getfixturevalue("postgres")
-        urls = {"auth": server.create_database("auth"), "books": server.create_database("books")}
-    stack = build_stack(base_dir, backend, urls, extra_env)
-    try:
-        stack.auth.start()
-        stack.books.start()
-    except Exception:
-        stack.stop()
-        print(stack.auth.log(), stack.books.log() if stack.books.log_path.exists() else "")
-        raise
-    return stack
+from tests.support.harness import Stack, start_stack
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])

@@ -15,9 +15,7 @@ import redis
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from tests.integration.conftest import start_stack
-from tests.integration.harness import STRONG_PASSWORD, Stack
-from tests.integration.test_token_lifecycle import query_auth_database
+from tests.support.harness import STRONG_PASSWORD, Stack, query_auth_database, start_stack
 
 REDIS_URL = os.environ.get("ESTANTE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REQUIRE_REDIS = os.environ.get("ESTANTE_REQUIRE_REDIS") == "1"

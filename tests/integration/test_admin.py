@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.integration.conftest import start_stack
-from tests.integration.harness import STRONG_PASSWORD, Stack
+from tests.support.harness import STRONG_PASSWORD, Stack, start_stack
 
 ADMIN = "chief.librarian"
 ADMIN_PASSWORD = "a long admin passphrase"

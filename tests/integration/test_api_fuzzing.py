@@ -49,8 +49,7 @@ from schemathesis.specs.openapi.checks import (
 from auth_service import schemas as auth_schemas
 from books_service import schemas as books_schemas
 from common.openapi import examples_of
-from tests.integration.conftest import start_stack
-from tests.integration.harness import STRONG_PASSWORD, Stack
+from tests.support.harness import STRONG_PASSWORD, Stack, start_stack
 
 # What the contract promises, for every answer.
 CHECKS = [

@@ -15,13 +15,13 @@ from sqlalchemy import inspect, text
 
 from common.config import PROJECT_ROOT
 from common.db import create_db_engine
-from tests.integration.harness import STRONG_PASSWORD, Stack
+from tests.support.harness import STRONG_PASSWORD, Stack
 
 
 def run_backup_command(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **stack.auth.env, **stack.books.env}
     return subprocess.run(
-        [sys.executable, "-m", "common.backup", *args],
+        [sys.executable, "-m", "ops.backup", *args],
         env=env,
         cwd=PROJECT_ROOT,
         capture_output=True,

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.integration.harness import Stack
+from tests.support.harness import Stack
 
 JSON = {"Content-Type": "application/json"}
 

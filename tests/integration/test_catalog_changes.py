@@ -12,7 +12,7 @@ import requests
 from sqlalchemy import text
 
 from common.db import Database
-from tests.integration.test_catalog_support import (
+from tests.support.catalog import (
     BACKENDS,
     Catalog,
     assert_problem,

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.test_catalog_support import (
+from tests.support.catalog import (
     BACKENDS,
     Catalog,
     assert_problem,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_catalog_support import (
+from tests.support.catalog import (
     BACKENDS,
     Catalog,
     assert_problem,

@@ -10,7 +10,7 @@ import pytest
 
 from books_service import search
 from books_service.pagination import Cursor
-from tests.integration.test_catalog_support import BACKENDS, Catalog, catalog_fixture
+from tests.support.catalog import BACKENDS, Catalog, catalog_fixture
 
 SHELF: dict[str, dict[str, Any]] = {
     "terra": {"title": "Terra dos Homens", "author": "Antoine de Saint-Exupéry", "language": "pt"},

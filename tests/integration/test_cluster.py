@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import shutil
 import subprocess
 import threading
 import time
@@ -18,8 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from common.config import PROJECT_ROOT
-from tests.integration.harness import (
+from tests.support.harness import (
     STRONG_PASSWORD,
     Service,
     all_books,
@@ -27,9 +25,9 @@ from tests.integration.harness import (
     requests_total,
     wait_until_healthy,
 )
-from tests.integration.tcp_proxy import TcpProxy
+from tests.support.nginx import NGINX, nginx_config
+from tests.support.tcp_proxy import TcpProxy
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 REDIS_URL = os.environ.get("ESTANTE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REFRESH_LIMIT = 6
 
@@ -58,31 +56,6 @@ class Cluster:
         )
         assert response.status_code == 201, response.text
         return response.json()["access_token"]
-
-
-def nginx_config(
-    listen: int, auth: list[Service], books: list[Service], web: list[Service], run_dir: Path
-) -> str:
-    # Only ${NAME} placeholders are ours ($host and friends are nginx's), as with
-    # `envsubst '${LISTEN} ${RUN_DIR} ...'` in the container image.
-    config = (PROJECT_ROOT / "deploy" / "nginx.conf.template").read_text()
-    values = dict(
-        LISTEN=f"127.0.0.1:{listen}",
-        RUN_DIR=str(run_dir),
-        RESOLVER="127.0.0.1",  # never asked: these servers are addresses, not names
-        AUTH_SERVERS=" ".join(
-            f"server 127.0.0.1:{s.port} max_fails=1 fail_timeout=10s;" for s in auth
-        ),
-        BOOKS_SERVERS=" ".join(
-            f"server 127.0.0.1:{s.port} max_fails=1 fail_timeout=10s;" for s in books
-        ),
-        WEB_SERVERS=" ".join(
-            f"server 127.0.0.1:{s.port} max_fails=1 fail_timeout=10s;" for s in web
-        ),
-    )
-    for name, value in values.items():
-        config = config.replace("${" + name + "}", value)
-    return config
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +137,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     ]
     run_dir = base / "nginx"
     run_dir.mkdir()
-    (run_dir / "nginx.conf").write_text(nginx_config(proxy_port, auth, books, web, run_dir))
+    config = nginx_config(
+        proxy_port,
+        [s.port for s in auth],
+        [s.port for s in books],
+        run_dir,
+        web_ports=[s.port for s in web],
+    )
+    (run_dir / "nginx.conf").write_text(config)
     nginx = None
     try:
         for service in auth + books + web:
@@ -193,7 +173,11 @@ def _log(directory: Path, name: str) -> Path:
 
 
 def _postgres_server():
-    from tests.conftest import POSTGRES_ADMIN_URL, PostgresServer, postgres_unavailable_reason
+    from tests.support.postgres import (
+        POSTGRES_ADMIN_URL,
+        PostgresServer,
+        postgres_unavailable_reason,
+    )
 
     reason = postgres_unavailable_reason()
     if reason:

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from tests.integration.harness import STRONG_PASSWORD, Stack
+from tests.support.harness import STRONG_PASSWORD, Stack
 
 
 def test_twenty_concurrent_posts_make_exactly_twenty_books(stack: Stack) -> None:

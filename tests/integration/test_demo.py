@@ -14,7 +14,7 @@ import requests
 
 from common.config import PROJECT_ROOT
 from ops.demo import demo_books
-from tests.integration.harness import Stack, build_stack
+from tests.support.harness import Stack, build_stack
 
 
 @pytest.fixture(scope="module")

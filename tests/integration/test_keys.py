@@ -14,8 +14,7 @@ import pytest
 import requests
 
 from common.config import PROJECT_ROOT
-from tests.integration.conftest import start_stack
-from tests.integration.harness import STRONG_PASSWORD, Stack
+from tests.support.harness import STRONG_PASSWORD, Stack, start_stack
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -70,7 +69,7 @@ def test_key_rotation_while_requests_flow(rotating: Stack) -> None:
             [
                 sys.executable,
                 "-m",
-                "auth_service.keys",
+                "auth_service.key_commands",
                 "rotate",
                 "--dir",
                 str(rotating.keys_dir()),
@@ -114,7 +113,7 @@ def test_books_keep_verifying_while_the_auth_service_is_down(own_stack: Stack) -
 
 
 def test_without_any_key_the_books_service_answers_503(tmp_path: Path) -> None:
-    from tests.integration.harness import build_stack
+    from tests.support.harness import build_stack
 
     stack = build_stack(tmp_path, "sqlite")
     stack.books.start()  # the auth service never started: no key was ever fetched

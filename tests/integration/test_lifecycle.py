@@ -14,7 +14,7 @@ from pathlib import Path
 import requests
 
 from common.config import PROJECT_ROOT
-from tests.integration.harness import (
+from tests.support.harness import (
     STRONG_PASSWORD,
     Stack,
     build_stack,
@@ -149,7 +149,7 @@ def start_launcher(
     }
     log = tmp_path / "launcher.log"
     launcher = subprocess.Popen(
-        [sys.executable, "-m", "common.launcher"],
+        [sys.executable, "-m", "ops.launcher"],
         env=env,
         cwd=PROJECT_ROOT,
         stdout=log.open("w"),
@@ -353,7 +353,7 @@ def test_make_run_launcher_starts_both_and_stops_both(tmp_path: Path) -> None:
         "AUTH_JWKS_URL": f"http://127.0.0.1:{auth_port}/.well-known/jwks.json",
     }
     launcher = subprocess.Popen(
-        [sys.executable, "-m", "common.launcher"],
+        [sys.executable, "-m", "ops.launcher"],
         env=env,
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,

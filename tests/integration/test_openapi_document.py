@@ -13,9 +13,9 @@ import requests
 from jsonschema import Draft202012Validator
 
 from common.openapi import METHODS, WITHOUT_DATABASE
-from common.openapi_export import OPENAPI_DIR, render
-from tests.integration.harness import Stack, build_stack, free_port
-from tests.integration.tcp_proxy import TcpProxy
+from ops.openapi_export import OPENAPI_DIR, render
+from tests.support.harness import Stack, build_stack, free_port
+from tests.support.tcp_proxy import TcpProxy
 
 SERVICES = ["auth", "books"]
 

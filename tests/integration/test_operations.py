@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.integration.harness import (
+from tests.support.harness import (
     STRONG_PASSWORD,
     Service,
     Stack,
@@ -22,7 +22,7 @@ from tests.integration.harness import (
     free_port,
     requests_total,
 )
-from tests.integration.tcp_proxy import TcpProxy
+from tests.support.tcp_proxy import TcpProxy
 
 
 def test_both_services_are_ready(stack: Stack) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from common.config import PROJECT_ROOT
-from tests.integration.harness import Stack
+from tests.support.harness import Stack
 
 NEWMAN = PROJECT_ROOT / "node_modules" / ".bin" / "newman"
 COLLECTION = PROJECT_ROOT / "postman" / "estante.postman_collection.json"

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from common.config import PROJECT_ROOT
-from tests.integration.harness import Stack
+from tests.support.harness import Stack
 
 
 def python_examples() -> list[str]:

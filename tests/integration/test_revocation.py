@@ -26,8 +26,8 @@ from sqlalchemy import select, text
 
 from common.clock import utcnow
 from common.config import PROJECT_ROOT
-from tests.integration.conftest import start_stack
-from tests.integration.harness import STRONG_PASSWORD, Stack, build_stack, free_port
+from tests.support.clients import bearer, login
+from tests.support.harness import STRONG_PASSWORD, Stack, build_stack, free_port, start_stack
 
 ADMIN = "revocation.admin"
 ADMIN_PASSWORD = "a long admin passphrase"
@@ -50,18 +50,6 @@ def stack(
     )
     yield running
     running.stop()
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def login(stack: Stack, username: str, password: str = STRONG_PASSWORD) -> dict[str, Any]:
-    response = requests.post(
-        f"{stack.auth_url}/login", json={"username": username, "password": password}, timeout=10
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def write(stack: Stack, token: str) -> requests.Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from tests.integration.harness import STRONG_PASSWORD, Stack
+from tests.support.harness import STRONG_PASSWORD, Stack
 
 
 def test_spec_weak_password_is_refused_with_the_reason(stack: Stack) -> None:

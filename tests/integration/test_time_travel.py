@@ -22,8 +22,7 @@ import time_machine
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from auth_service import accounts
-from auth_service import keys as keys_cli
+from auth_service import accounts, key_commands
 from auth_service.app import create_app as create_auth_app
 from auth_service.app import prepare as prepare_auth
 from auth_service.config import AuthSettings
@@ -36,6 +35,7 @@ from books_service.config import BooksSettings
 from books_service.jwks import JwksCache
 from books_service.revocations import RevocationCache
 from common.db import Database
+from tests.support.clients import bearer
 
 START = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery staple"
@@ -378,7 +378,7 @@ def test_a_retired_key_leaves_the_jwks_and_stops_verifying(services: Services) -
     user = services.register("keyholder")
     old_kid = jwt.get_unverified_header(user["access_token"])["kid"]
     services.clock.shift(timedelta(hours=1))
-    generate_key(services.keys_dir)  # what 'python -m auth_service.keys rotate' does
+    generate_key(services.keys_dir)  # what 'python -m auth_service.key_commands rotate' does
     (new_kid,) = services.jwks_kids() - {old_kid}  # published at once...
     services.clock.shift(timedelta(seconds=59))
     last_old = services.login("keyholder", PASSWORD).get_json()["access_token"]
@@ -429,10 +429,10 @@ def test_key_files_are_moved_only_when_no_configuration_could_still_publish_them
         clock.shift(timedelta(days=1))
         generate_key(tmp_path)
         clock.shift(timedelta(hours=2))  # long retired for 30 s tokens, not for day-long ones
-        keys_cli.main(["prune", "--dir", str(tmp_path)])
+        key_commands.main(["prune", "--dir", str(tmp_path)])
         assert old.exists()
         clock.shift(timedelta(days=2))  # past the longest lifetime and delay allowed
-        keys_cli.main(["prune", "--dir", str(tmp_path)])
+        key_commands.main(["prune", "--dir", str(tmp_path)])
         assert not old.exists()
         assert (tmp_path / "retired" / old.name).exists()
         assert len(key_files(tmp_path)) == 1
@@ -625,10 +625,6 @@ def test_a_revocation_is_listed_only_while_a_token_it_names_can_be_accepted(
     )
     with services.auth.application.extensions["estante.db"].read() as session:
         assert set(session.scalars(select(TokenRevocation.user_id))) == {other["user"]["id"]}
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_a_users_revocation_lasts_as_long_as_their_longest_lived_token(

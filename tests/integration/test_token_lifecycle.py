@@ -7,10 +7,9 @@ import hashlib
 from typing import Any
 
 import requests
-from sqlalchemy import text
 
-from common.db import create_db_engine
-from tests.integration.harness import STRONG_PASSWORD, Stack
+from tests.support.clients import login
+from tests.support.harness import STRONG_PASSWORD, Stack, query_auth_database
 
 
 def post(stack: Stack, path: str, **kwargs: Any) -> requests.Response:
@@ -25,26 +24,6 @@ def validate(stack: Stack, token: str) -> dict[str, Any]:
     response = post(stack, "/validate", json={"token": token})
     assert response.status_code == 200
     return response.json()
-
-
-def login(stack: Stack, username: str, password: str = STRONG_PASSWORD) -> dict[str, Any]:
-    response = post(stack, "/login", json={"username": username, "password": password})
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def auth_database_url(stack: Stack) -> str:
-    return stack.auth.env.get("AUTH_DATABASE_URL") or f"sqlite:///{stack.data_dir / 'auth.db'}"
-
-
-def query_auth_database(stack: Stack, sql: str, **params: Any) -> list[Any]:
-    """Read the auth service's own database, as someone who stole a copy of it would."""
-    engine = create_db_engine(auth_database_url(stack))
-    try:
-        with engine.connect() as connection:
-            return list(connection.execute(text(sql), params).all())
-    finally:
-        engine.dispose()
 
 
 def test_refresh_rotates_both_tokens(stack: Stack) -> None:

@@ -20,7 +20,7 @@ from auth_service.passwords import Hasher
 from common import migrations
 from common.clock import as_utc, utcnow
 from common.db import Database
-from tests.conftest import PostgresServer
+from tests.support.postgres import PostgresServer
 
 PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "a brand new passphrase"

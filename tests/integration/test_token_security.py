@@ -17,43 +17,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from auth_service.keys import KeyRing
-from tests.integration.harness import Stack
+from tests.support.harness import Stack
+from tests.support.tokens import good_claims, sign_with_service_key
 
 
 def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def good_claims(**overrides: Any) -> dict[str, Any]:
-    now = int(time.time())
-    claims = {
-        "iss": "estante-auth",
-        "aud": "estante",
-        "sub": "1",
-        "username": "mallory",
-        "roles": ["admin"],
-        "iat": now,
-        "nbf": now,
-        "exp": now + 600,
-        "jti": uuid.uuid4().hex,
-        "type": "access",
-        "fresh": False,
-    }
-    claims.update(overrides)
-    return {k: v for k, v in claims.items() if v is not None}
-
-
-def sign_with_service_key(stack: Stack, claims: dict[str, Any], **header: Any) -> str:
-    """A token signed with the service's own key: as good as the claims and header it gets
-    (by default those of a real access token, ``typ: at+jwt``)."""
-    key = KeyRing.load(stack.keys_dir()).active
-    headers = {"kid": key.kid, "typ": "at+jwt", **header}
-    return jwt.encode(
-        claims,
-        key.private_pem,
-        algorithm="EdDSA",
-        headers={k: v for k, v in headers.items() if v is not None},
-    )
 
 
 def tamper_signature(token: str) -> str:

@@ -20,7 +20,7 @@ import pytest
 import requests
 
 import web_service
-from tests.integration.harness import People, Stack
+from tests.support.harness import People, Stack
 from web_service.app import create_app
 from web_service.config import WebSettings
 

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 
-from tests.integration.harness import Stack, build_stack
 from tests.integration.web_support import (
     ADMIN_NAME,
     ADMIN_PASSWORD,
@@ -15,6 +14,7 @@ from tests.integration.web_support import (
     new_librarian,
     web_app,
 )
+from tests.support.harness import Stack, build_stack
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from common import migrations
-from tests.integration.harness import STRONG_PASSWORD, Stack
+from tests.support.harness import STRONG_PASSWORD, Stack
 from web_service.app import create_app
 from web_service.config import WebSettings
 

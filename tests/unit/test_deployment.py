@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 import yaml
 
 from common.config import PROJECT_ROOT
+from tests.support.nginx import NGINX, nginx_config
 
 BIN = Path(sys.executable).parent
 COMPOSE = PROJECT_ROOT / "docker-compose.yml"
@@ -24,7 +24,6 @@ DOCKERFILES = {
     "books_service": (PROJECT_ROOT / "books_service" / "Dockerfile", 5002),
     "web_service": (PROJECT_ROOT / "web_service" / "Dockerfile", 5003),
 }
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 # Open-source nginx re-resolves upstream server names ("server books:5002 resolve;") since this.
 NGINX_RESOLVE_SINCE = (1, 27, 3)
 
@@ -190,13 +189,7 @@ def test_dockerfiles_run_the_spec_command_as_a_non_root_user(service: str) -> No
 def test_the_proxy_configuration_is_valid_nginx(tmp_path: Path) -> None:
     if not Path(NGINX).exists():
         pytest.skip("nginx is not installed")
-    from tests.integration.test_cluster import nginx_config
-
-    class Fake:
-        def __init__(self, port: int) -> None:
-            self.port = port
-
-    config = nginx_config(8089, [Fake(1), Fake(2)], [Fake(3)], [Fake(4)], tmp_path)  # type: ignore[list-item]
+    config = nginx_config(8089, [1, 2], [3], tmp_path, web_ports=[4])
     result = nginx_test(config, tmp_path)
     assert result.returncode == 0, result.stderr
 

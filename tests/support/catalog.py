@@ -1,5 +1,5 @@
-"""What the catalog tests share (no tests here): a private pair of real services per test module
-and backend, so each module knows exactly which books exist, and a small client for them.
+"""What the catalog tests share: a private pair of real services per test module and backend,
+so each module knows exactly which books exist, and a small client for them.
 
 Each module makes its own fixture with :func:`catalog_fixture`; the services are started by the
 harness like every other integration test, on SQLite and on PostgreSQL.
@@ -16,15 +16,11 @@ from typing import Any
 import pytest
 import requests
 
-from tests.integration.conftest import start_stack
-from tests.integration.harness import Stack
-from tests.integration.test_token_security import good_claims, sign_with_service_key
+from tests.support.clients import bearer
+from tests.support.harness import Stack, start_stack
+from tests.support.tokens import good_claims, sign_with_service_key
 
 BACKENDS = ["sqlite", "postgres"]
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @dataclass

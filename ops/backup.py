@@ -145,7 +145,7 @@ def restore(directory: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m common.backup")
+    parser = argparse.ArgumentParser(prog="python -m ops.backup")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("backup", help="copy both databases and the keys").add_argument(
         "--to", type=Path, required=True

@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
+from sqlalchemy import text
 
 from common.config import PROJECT_ROOT
+from common.db import create_db_engine
 
 STRONG_PASSWORD = "correct horse battery staple"
 ADMIN_USERNAME = "head.librarian"
@@ -296,6 +299,37 @@ def build_stack(
             log_path=run_dir / "web.log",
         )
     return Stack(auth=auth, books=books, data_dir=data_dir, backend=backend, web=web)
+
+
+def start_stack(
+    request: pytest.FixtureRequest, base_dir: Path, extra_env: dict[str, str] | None = None
+) -> Stack:
+    """Start both services on the backend ``request.param`` names ("sqlite" or "postgres",
+    whose databases the session's ``postgres`` fixture creates)."""
+    backend: str = request.param
+    urls = None
+    if backend == "postgres":
+        server = request.getfixturevalue("postgres")
+        urls = {"auth": server.create_database("auth"), "books": server.create_database("books")}
+    stack = build_stack(base_dir, backend, urls, extra_env)
+    try:
+        stack.auth.start()
+        stack.books.start()
+    except Exception:
+        stack.stop()
+        print(stack.auth.log(), stack.books.log() if stack.books.log_path.exists() else "")
+        raise
+    return stack
+
+
+def query_auth_database(stack: Stack, sql: str, **params: Any) -> list[Any]:
+    """Read the auth service's own database, as someone who stole a copy of it would."""
+    engine = create_db_engine(stack.database_url("auth"))
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(text(sql), params).all())
+    finally:
+        engine.dispose()
 
 
 def requests_total(metrics: str, method: str, route: str, status: int) -> float:

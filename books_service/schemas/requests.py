@@ -1,0 +1,164 @@
+"""Query strings, path parameters and headers of the Books Service's requests."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from books_service.book_rules import Isbn, Language, Year
+from books_service.models import AUTHOR_MAX, SUBJECT_MAX, TEXT_MAX
+from books_service.pagination import MAX_CURSOR_LENGTH
+from common.text import query_text
+
+# RFC 9110's "#entity-tag": a comma-separated list (empty elements allowed) of optionally weak
+# quoted tags; a quoted tag may hold commas.
+_ETAG = r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"'
+# Each run of spaces has one place to go (after a tag, or after a comma), so a header that does
+# not match fails in linear time: spaces on both sides of the comma made it exponential.
+_ETAG_LIST = re.compile(rf"[ \t]*(?:{_ETAG}[ \t]*)?(?:,[ \t]*(?:{_ETAG}[ \t]*)?)*")
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+
+
+class BookPath(BaseModel):
+    # No range check here: an id that cannot exist is simply not found (404), not invalid.
+    book_id: int
+
+
+# Spelled out for the OpenAPI document; a unit test checks it matches listing.SORTS.
+SortName = Literal[
+    "title",
+    "-title",
+    "author",
+    "-author",
+    "published_year",
+    "-published_year",
+    "created_at",
+    "-created_at",
+    "updated_at",
+    "-updated_at",
+    "id",
+    "-id",
+    "relevance",
+]
+
+
+_REQUEST_SCHEMAS: dict[type[BaseModel], dict[str, Any]] = {}
+
+
+class RequestModel(BaseModel):
+    """Base of the query-string and header models. flask-openapi3 asks such a model for its
+    JSON schema on every request (to see which fields are lists), which costs more than
+    reading a whole page of books (about 2.5 ms); the argument-less schema, the one it asks
+    for, never changes, so it is computed once per model."""
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if args or kwargs:  # the OpenAPI document's form: rarely asked, left as it is
+            return super().model_json_schema(*args, **kwargs)
+        if cls not in _REQUEST_SCHEMAS:
+            _REQUEST_SCHEMAS[cls] = super().model_json_schema()
+        return _REQUEST_SCHEMAS[cls]
+
+
+class PageQuery(RequestModel):
+    limit: int = Field(
+        DEFAULT_PAGE_SIZE,
+        ge=1,
+        le=MAX_PAGE_SIZE,
+        description=f"Page size: {DEFAULT_PAGE_SIZE} by default, at most {MAX_PAGE_SIZE}",
+    )
+    cursor: str | None = Field(
+        None,
+        max_length=MAX_CURSOR_LENGTH,
+        pattern=r"^[A-Za-z0-9_-]*$",
+        description="A position, from the Link header's URLs (opaque)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_absent(cls, data: Any) -> Any:
+        """``?author=`` means no author filter, as if it were not there."""
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v != ""}
+        return data
+
+
+class BookQuery(PageQuery):
+    """Paging, sorting, filtering and searching ``GET /books``. Text is matched ignoring case
+    and accents."""
+
+    sort: SortName | None = Field(  # type: ignore[valid-type]
+        None,
+        description="Order, '-' for descending; 'id' breaks ties. Default: relevance with q, "
+        "else id (the order books were added). Books without a year sort as the oldest.",
+    )
+    q: query_text(200) | None = Field(  # type: ignore[valid-type]
+        None,
+        description="Full-text search in title, subtitle, authors, subjects, series, "
+        "publisher, description and ISBN; every word must match, the last one also as a "
+        "prefix (from three letters). Relevance: every word in the title, then in the title "
+        "and authors, then anywhere",
+    )
+    author: query_text(AUTHOR_MAX) | None = Field(  # type: ignore[valid-type]
+        None, description="Books by this author (the whole name)"
+    )
+    isbn: Isbn | None = Field(None, description="ISBN-10 or ISBN-13")
+    language: Language | None = Field(None, description="ISO 639-1 or 639-3 code")
+    subject: query_text(SUBJECT_MAX) | None = None  # type: ignore[valid-type]
+    publisher: query_text(TEXT_MAX) | None = Field(  # type: ignore[valid-type]
+        None, description="The whole name"
+    )
+    year_from: Year | None = Field(None, description="published_year at least")
+    year_to: Year | None = Field(None, description="published_year at most")
+
+    @model_validator(mode="after")
+    def _years_in_order(self) -> BookQuery:
+        if (
+            self.year_from is not None
+            and self.year_to is not None
+            and self.year_from > self.year_to
+        ):
+            raise PydanticCustomError("years", "year_from must not be after year_to")
+        return self
+
+
+class WriteQuery(RequestModel):
+    allow_duplicate: bool = Field(
+        False,
+        description="Write even if a live book has the same title and author (never for the "
+        "same ISBN)",
+    )
+
+
+class IfMatch(RequestModel):
+    if_match: str | None = Field(
+        None,
+        alias="If-Match",
+        max_length=8192,
+        description="The ETag you read, quoted as sent: the change is refused (412) if the book "
+        "changed since",
+    )
+
+    @field_validator("if_match")
+    @classmethod
+    def _entity_tags(cls, value: str | None) -> str | None:
+        """RFC 9110 requires quoted entity-tags: an unquoted ``52-1`` is refused rather than
+        guessed at, since a client that strips the quotes has a bug it should hear about."""
+        if value is not None and value.strip(" \t") != "*" and not _ETAG_LIST.fullmatch(value):
+            raise PydanticCustomError(
+                "etag", 'must be * or quoted ETags as GET sent them, such as "52-1" (RFC 9110)'
+            )
+        return value
+
+
+class IfNoneMatch(RequestModel):
+    if_none_match: str | None = Field(
+        None,
+        alias="If-None-Match",
+        max_length=8192,
+        description="The ETag you have: 304 with no body if the book is unchanged",
+    )

@@ -1,0 +1,103 @@
+"""Request bodies that write books: a whole book (POST, PUT) and a JSON Merge Patch of one
+(PATCH). The rules are the domain's (:mod:`books_service.book_rules`); here is what is about
+the request: its examples, and what a patch may say."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from books_service.book_rules import (
+    COPIES_MAX,
+    PAGE_COUNT_MAX,
+    SERIES_INDEX_MAX,
+    Author,
+    BookRecord,
+    CoverUrl,
+    Description,
+    Isbn,
+    Language,
+    PartialDate,
+    ShortText,
+    Subject,
+    Title,
+    Year,
+)
+from books_service.models import AUTHORS_MAX, SUBJECTS_MAX
+from books_service.schemas.examples import NEW_BOOK_EXAMPLES, PATCH_EXAMPLES
+
+
+class BookFields(BookRecord):
+    """A book as a client writes it (POST, PUT). Only ``title`` and ``author`` (or ``authors``)
+    are required; the spec's ``{"title", "author"}`` is a complete request."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            # The author's check, as JSON Schema: a display string, or a list of names.
+            "anyOf": [
+                {"required": ["author"], "properties": {"author": {"type": "string"}}},
+                {"required": ["authors"], "properties": {"authors": {"type": "array"}}},
+            ],
+            "examples": NEW_BOOK_EXAMPLES,
+        },
+    )
+
+
+# The spec's name for a book in a request.
+BookIn = BookFields
+
+
+class BookPatch(BaseModel):
+    """A JSON Merge Patch (RFC 7396) of a book: a field given replaces its value, ``null``
+    removes it, a field left out keeps it. The patched book is then checked like a new one."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        strict=True,
+        json_schema_extra={
+            "not": {
+                "required": ["author", "authors"],
+                "properties": {"author": {"type": "null"}, "authors": {"type": "null"}},
+            },
+            "examples": PATCH_EXAMPLES,
+        },
+    )
+
+    # Never null: the title cannot be removed.
+    title: Title | None = Field(None, json_schema_extra={"type": "string"})  # type: ignore[valid-type]
+    subtitle: Title | None = None  # type: ignore[valid-type]
+    author: Author | None = None  # type: ignore[valid-type]
+    authors: list[Author] | None = Field(None, min_length=1, max_length=AUTHORS_MAX)  # type: ignore[valid-type]
+    isbn: Isbn | None = None
+    publisher: ShortText | None = None  # type: ignore[valid-type]
+    published_year: Year | None = None
+    published_date: PartialDate | None = None
+    language: Language | None = None
+    page_count: int | None = Field(None, ge=1, le=PAGE_COUNT_MAX)
+    subjects: list[Subject] | None = Field(None, max_length=SUBJECTS_MAX)  # type: ignore[valid-type]
+    description: Description | None = None  # type: ignore[valid-type]
+    cover_url: CoverUrl | None = None
+    series: ShortText | None = None  # type: ignore[valid-type]
+    series_index: float | None = Field(None, ge=0, le=SERIES_INDEX_MAX, allow_inf_nan=False)
+    copies: int | None = Field(None, ge=0, le=COPIES_MAX, description="null resets it to 1")
+
+    @field_validator("title")
+    @classmethod
+    def _title_stays(cls, title: str | None) -> str | None:
+        # Runs only when the patch names the title: null would remove it.
+        if title is None:
+            raise PydanticCustomError("missing", "cannot be removed (it is required)")
+        return title
+
+    @model_validator(mode="after")
+    def _an_author_stays(self) -> BookPatch:
+        given = self.model_fields_set
+        if {"author", "authors"} <= given and self.author is None and self.authors is None:
+            raise PydanticCustomError("missing", "author and authors cannot both be removed")
+        return self
+
+    def patch(self) -> dict[str, Any]:
+        """The patch as sent (only the members it has), with its values normalised."""
+        return self.model_dump(include=self.model_fields_set)
