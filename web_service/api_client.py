@@ -73,7 +73,7 @@ def problem_from(response: httpx.Response) -> ApiProblem:
         type=str(body.get("type") or "about:blank"),
         errors=[e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else [],
         body=body,
-        headers=dict(response.headers),
+        headers=response.headers,  # case-insensitive, as HTTP headers are
     )
 
 

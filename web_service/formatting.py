@@ -16,7 +16,7 @@ def hyphenate_isbn(value: str | None) -> str:
     if not value:
         return ""
     try:
-        return str(stdnum_isbn.format(value))
+        return str(stdnum_isbn.format(stdnum_isbn.validate(value)))
     except (ValidationError, ValueError, IndexError):
         return value
 

@@ -31,9 +31,10 @@ def index() -> str:
         for error in problem.errors or [{"type": "", "field": "body"}]:
             name = str(error.get("field", "")).split(".", 1)[0]
             api_errors.setdefault(name, []).append(error)
-    template = "catalog/_results.html" if is_htmx() else "catalog/index.html"
+    partial = is_htmx()
     return render_template(
-        template,
+        "catalog/_results.html" if partial else "catalog/index.html",
+        partial=partial,
         query=query,
         books=books,
         total=total,
