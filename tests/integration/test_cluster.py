@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 import subprocess
 import threading
 import time
@@ -216,6 +217,56 @@ def test_the_spec_flow_through_the_proxy(cluster: Cluster) -> None:
     )
     assert requests.get(f"{cluster.books_url}/books/{book['id']}", timeout=10).status_code == 404
     assert requests.get(f"{cluster.url}/", timeout=10, allow_redirects=True).status_code == 200
+
+
+def test_the_web_interface_is_served_at_the_root(cluster: Cluster) -> None:
+    page = requests.get(f"{cluster.url}/", timeout=10)
+    assert page.status_code == 200
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert "<h1>Catalog</h1>" in page.text
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    # Its assets come from the same origin, through the proxy.
+    style = requests.get(f"{cluster.url}/static/estante.css", timeout=10)
+    assert style.status_code == 200 and style.headers["Content-Type"].startswith("text/css")
+
+
+def test_a_login_through_the_proxy_holds_on_every_web_replica(cluster: Cluster) -> None:
+    """The browser logs in through nginx; its next pages, whichever web replica serves them,
+    find its session (in Redis) and call both APIs through the proxy with its token."""
+    username = f"web_{uuid.uuid4().hex[:10]}"
+    registered = requests.post(
+        f"{cluster.auth_url}/register",
+        json={"username": username, "password": STRONG_PASSWORD},
+        timeout=10,
+    )
+    assert registered.status_code == 201, registered.text
+    browser = requests.Session()
+    form = browser.get(f"{cluster.url}/login", timeout=10)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token, form.text
+    response = browser.post(
+        f"{cluster.url}/login",
+        data={
+            "username": username,
+            "password": STRONG_PASSWORD,
+            "next": "/books/new",
+            "csrf_token": token.group(1),
+        },
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert response.status_code == 303, response.text
+    assert "/books/new" in response.headers["Location"]
+    cookie = next(c for c in browser.cookies if c.name == "estante_session")
+    assert cookie.has_nonstandard_attr("HttpOnly")
+    # nginx alternates: four pages reach both replicas.
+    for _ in range(4):
+        page = browser.get(f"{cluster.url}/books/new", allow_redirects=False, timeout=10)
+        assert page.status_code == 200, page.headers.get("Location")
+        assert username in page.text
+    for replica in cluster.web:
+        metrics = requests.get(f"{replica.url}/metrics", timeout=10).text
+        assert requests_total(metrics, "GET", "/books/new", 200) > 0, replica.url
 
 
 def test_a_burst_of_writes_over_both_replicas_loses_nothing(cluster: Cluster) -> None:
