@@ -47,9 +47,9 @@ end
 
 
 def typed_prefixes(title: str) -> list[str]:
-    """What the search box holds after each key, from the second letter (the page waits for
-    two) to the whole title."""
-    return [title[:n] for n in range(2, len(title) + 1) if not title[:n].endswith(" ")]
+    """What the search box holds after each key, from the first letter to the whole title
+    (htmx asks once typing pauses for 300 ms; a fast typist pauses less often)."""
+    return [title[:n] for n in range(1, len(title) + 1) if not title[:n].endswith(" ")]
 
 
 def main() -> None:

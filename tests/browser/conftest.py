@@ -5,34 +5,21 @@ the options below) and a fresh context per test (its ``context``/``page``/``new_
 stack (Auth + Books + Web over HTTP, SQLite) serves every browser test.
 
 Without Chromium the tests skip with the reason; with ``ESTANTE_REQUIRE_BROWSER=1`` (CI) they
-fail instead. Playwright's own browser download cannot work on our machines, so the browser is
-always the system's: ``ESTANTE_CHROMIUM`` or ``/usr/bin/chromium``.
+fail instead. The browser is the system's (tests/support/browser.py).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from typing import Any
 
 import pytest
 
-from tests.browser.accessibility import AXE_SCRIPT
+from tests.support.accessibility import AXE_SCRIPT
+from tests.support.browser import CHROMIUM, chromium_path, launch_options
 from tests.support.harness import Stack
 
-CHROMIUM = os.environ.get("ESTANTE_CHROMIUM", "/usr/bin/chromium")
 REQUIRE_BROWSER = os.environ.get("ESTANTE_REQUIRE_BROWSER") == "1"
-# Without the networking switches Chromium's background connections (updates, sync, Google's
-# hosts) fail on a closed network, many at a time; there is no sandbox for root in a container.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-]
 
 
 def missing(reason: str) -> None:
@@ -41,8 +28,8 @@ def missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-def chromium_path() -> str:
-    found = shutil.which(CHROMIUM)
+def chromium() -> str:
+    found = chromium_path()
     if found is None:
         missing(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
     assert found is not None
@@ -54,7 +41,7 @@ def browser_type_launch_args() -> dict[str, Any]:
     """Overrides pytest-playwright's: every launch is the system's Chromium, headless."""
     if not AXE_SCRIPT.exists():
         missing(f"{AXE_SCRIPT} is missing (npm ci installs axe-core)")
-    return {"executable_path": chromium_path(), "headless": True, "args": CHROMIUM_ARGS}
+    return launch_options(chromium())
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import uuid
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from ops.demo import isbn13
-from tests.browser.accessibility import assert_accessible
+from tests.support.accessibility import assert_accessible
 from tests.support.harness import STRONG_PASSWORD, People, Stack
 
 MAX_TABS = 40

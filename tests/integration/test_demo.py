@@ -25,24 +25,9 @@ def demo_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stack.stop()
 
 
-def run_demo(stack: Stack) -> subprocess.CompletedProcess[str]:
-    # The environment make run would have: the demo's account is created in the auth database.
-    env = {**os.environ, **stack.auth.env, "AUTH_URL": stack.auth_url, "BOOKS_URL": stack.books_url}
-    env.pop("DEMO_PASSWORD", None)
-    return subprocess.run(
-        [sys.executable, "-m", "ops.demo"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
 def test_make_demo_fills_the_catalog_once(demo_stack: Stack) -> None:
     expected = demo_books()
-    first = run_demo(demo_stack)
+    first = demo_stack.run_demo()
     assert first.returncode == 0, first.stderr
     password_file = Path(demo_stack.data_dir) / "demo-password"
     assert "created the administrator demo" in first.stdout
@@ -64,7 +49,7 @@ def test_make_demo_fills_the_catalog_once(demo_stack: Stack) -> None:
     )
     assert [b["title"] for b in found.json()] == ["Memórias Póstumas de Brás Cubas"]
 
-    again = run_demo(demo_stack)
+    again = demo_stack.run_demo()
     assert again.returncode == 0, again.stderr
     assert f"0 books added, {len(expected)} were there already" in again.stdout
     assert len(demo_stack.list_books()) == len(expected)

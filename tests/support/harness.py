@@ -214,6 +214,26 @@ class Stack:
         assert response.status_code == 200, response.text
         return response.json()
 
+    def run_demo(self) -> subprocess.CompletedProcess[str]:
+        """``make demo`` against this stack, with the environment ``make run`` would give it
+        (its account is created by the auth CLI in this stack's auth database)."""
+        env = {
+            **os.environ,
+            **self.auth.env,
+            "AUTH_URL": self.auth_url,
+            "BOOKS_URL": self.books_url,
+        }
+        env.pop("DEMO_PASSWORD", None)
+        return subprocess.run(
+            [sys.executable, "-m", "ops.demo"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
     def add_people(self) -> People:
         """An administrator (from ESTANTE_ADMIN_USERNAME, see build_stack), a librarian (what
         registration gives by default) and a reader (a registered user the administrator
