@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask import Flask, Response, jsonify
-from flask_openapi3 import APIBlueprint, Tag
+from flask_openapi3 import APIBlueprint, OpenAPI, Tag
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -86,7 +86,7 @@ def init_health(app: Flask, service: str, checks: dict[str, ReadinessCheck]) -> 
             checks=results,
         )
 
-    if not hasattr(app, "register_api"):  # a plain Flask app (the web service): no document
+    if not isinstance(app, OpenAPI):  # a plain Flask app (the web service): no document
         app.add_url_rule("/healthz", "healthz", healthz, methods=["GET"])
         app.add_url_rule("/readyz", "readyz", readyz, methods=["GET"])
         return

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import httpx
 from flask import g, has_request_context
 
 from common.request_log import REQUEST_ID_HEADER
-
-# Statuses that mean "the service cannot answer now", not "your request was wrong".
-UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
 
 
 class ServiceDown(Exception):
@@ -105,6 +102,9 @@ class ApiClient:
         json: Any = None,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        data: Mapping[str, str] | None = None,
+        files: Mapping[str, tuple[str, IO[bytes], str]] | None = None,
+        timeout: float | None = None,
     ) -> httpx.Response:
         """The answer when it is a success (2xx, or 304); ApiProblem for any other answer,
         ServiceDown when there is none or the service says it is unavailable."""
@@ -118,13 +118,27 @@ class ApiClient:
                 sent["X-Forwarded-For"] = client_address
         if token:
             sent["Authorization"] = f"Bearer {token}"
+        for _name, stream, _type in (files or {}).values():
+            stream.seek(0)  # a retry (after a refresh) sends the whole file again
         try:
-            response = self.client.request(method, path, json=json, params=params, headers=sent)
+            response = self.client.request(
+                method,
+                path,
+                json=json,
+                params=params,
+                headers=sent,
+                data=data,
+                files=files,
+                timeout=httpx.Timeout(timeout, connect=3.0)
+                if timeout
+                else httpx.USE_CLIENT_DEFAULT,
+            )
         except httpx.TimeoutException:
             raise ServiceDown(self.service, "timeout") from None
         except httpx.TransportError as error:
             raise ServiceDown(self.service, type(error).__name__) from None
-        if response.status_code in UNAVAILABLE_STATUSES or response.status_code >= 500:
+        # 5xx: the service cannot answer now (or failed): not "your request was wrong".
+        if response.status_code >= 500:
             raise ServiceDown(self.service, f"HTTP {response.status_code}")
         if response.is_success or response.status_code == 304:
             return response

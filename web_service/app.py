@@ -79,6 +79,8 @@ def create_app(settings: WebSettings | None = None) -> Flask:
     @app.before_request
     def remember_client_address() -> None:
         g.client_address = request.remote_addr
+        if request.endpoint == "imports.upload":  # before anything reads the form
+            request.max_content_length = settings.max_upload_bytes + 64 * 1024
 
     Babel(
         app,

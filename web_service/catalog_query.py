@@ -22,6 +22,7 @@ SORTS = (
     "-updated_at",
 )
 MAX_TEXT = 300
+MAX_SEARCH = 200  # the Books Service's limit for q
 
 
 @dataclass
@@ -60,13 +61,14 @@ class CatalogQuery:
 def parse_catalog_query(args: Mapping[str, str]) -> CatalogQuery:
     query = CatalogQuery()
     for name in (*TEXT_FILTERS, *YEAR_FILTERS, "sort"):
-        value = " ".join(str(args.get(name, "")).split())[:MAX_TEXT]
+        limit = MAX_SEARCH if name == "q" else MAX_TEXT
+        value = " ".join(str(args.get(name, "")).split())[:limit]
         if value:
             query.values[name] = value
     for name in YEAR_FILTERS:
-        value = query.values.get(name)
-        if value is not None:
-            digits = value.removeprefix("-")
+        year = query.values.get(name)
+        if year is not None:
+            digits = year.removeprefix("-")
             if not (digits.isascii() and digits.isdigit() and len(digits) <= 4):
                 query.errors[name] = "year"
                 del query.values[name]

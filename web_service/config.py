@@ -45,6 +45,9 @@ class WebSettings(ServiceSettings):
     cookie_secure: CookieSecure = Field(
         CookieSecure.auto, validation_alias=env("WEB_COOKIE_SECURE")
     )
+    max_upload_bytes: int = Field(
+        500 * 1024 * 1024, ge=1024, validation_alias=env("WEB_MAX_UPLOAD_BYTES")
+    )
     default_locale: str = Field("en", pattern=r"^(en|pt_BR)$", validation_alias=env("WEB_LOCALE"))
 
     @field_validator("auth_url", "books_url")

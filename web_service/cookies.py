@@ -17,8 +17,17 @@ _SALT = "estante-web-session"
 _ID_BYTES = 32
 
 
-def new_session_id() -> str:
-    return secrets.token_urlsafe(_ID_BYTES)
+# An anonymous visitor's id says so: the server has nothing stored under it and need not look.
+ANONYMOUS_PREFIX = "a."
+USER_PREFIX = "u."
+
+
+def new_session_id(*, logged_in: bool = False) -> str:
+    return (USER_PREFIX if logged_in else ANONYMOUS_PREFIX) + secrets.token_urlsafe(_ID_BYTES)
+
+
+def is_anonymous(session_id: str) -> bool:
+    return session_id.startswith(ANONYMOUS_PREFIX)
 
 
 def hash_session_id(session_id: str) -> str:

@@ -4,6 +4,7 @@ names in the reader's language, API timestamps as dates of the reader's locale."
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from babel import Locale, UnknownLocaleError
 from stdnum import isbn as stdnum_isbn
@@ -25,6 +26,12 @@ def language_name(code: str | None, locale: str) -> str:
     """``pt`` as "Portuguese" or "português"; unknown codes as they are."""
     if not code:
         return ""
+    return _language_name(code, locale)
+
+
+@lru_cache(maxsize=4096)
+def _language_name(code: str, locale: str) -> str:
+    # Cached: a catalog page names the same few languages fifty times.
     try:
         name = Locale.parse(locale).languages.get(code)
     except (UnknownLocaleError, ValueError):

@@ -43,6 +43,19 @@ ACTION_NAMES = {
     "deleted": _l("Deleted"),
     "restored": _l("Restored"),
 }
+JOB_STATES = {
+    "queued": _l("Waiting to start"),
+    "running": _l("Importing"),
+    "succeeded": _l("Finished"),
+    "failed": _l("Failed"),
+    "cancelled": _l("Cancelled"),
+}
+ROW_ACTIONS = {
+    "create": _l("Added"),
+    "update": _l("Updated"),
+    "skip": _l("Skipped"),
+    "reject": _l("Rejected"),
+}
 # The API's field error types (pydantic's, and the Books Service's own).
 ERROR_TYPES = {
     "missing": _l("This field is required."),
@@ -87,7 +100,6 @@ NOTICES = {
     "logged_out_everywhere": _l("You are logged out on every device."),
     "password_changed": _l("Your password was changed. Your other sessions were ended."),
     "session_ended": _l("Your session has ended. Please log in again."),
-    "login_needed": _l("Please log in to continue."),
     "user_saved": _l("The user was updated."),
 }
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from sqlalchemy import delete, or_, select, update
 
@@ -162,7 +162,7 @@ class RedisSessionStore:
         raw = self.redis.get(self._key(id_hash))
         if raw is None:
             return None
-        values = json.loads(raw)
+        values = json.loads(cast(bytes, raw))  # a synchronous client: bytes, never awaitable
         for name in ("access_expires_at", "created_at", "expires_at"):
             values[name] = datetime.fromisoformat(values[name])
         values["roles"] = tuple(values["roles"])

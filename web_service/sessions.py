@@ -16,9 +16,15 @@ from typing import Any
 from flask import Flask, Response, current_app, g, request
 
 from common.clock import utcnow
-from web_service.api_client import ApiClient, ApiProblem
+from web_service.api_client import ApiClient, ApiProblem, ServiceDown
 from web_service.config import CookieSecure
-from web_service.cookies import COOKIE_NAME, CookieSigner, hash_session_id, new_session_id
+from web_service.cookies import (
+    COOKIE_NAME,
+    CookieSigner,
+    hash_session_id,
+    is_anonymous,
+    new_session_id,
+)
 from web_service.session_store import SessionRecord, SessionStore
 
 log = logging.getLogger("estante.web.sessions")
@@ -84,7 +90,9 @@ class SessionManager:
 
     def load(self) -> None:
         session_id = self.signer.unsign(request.cookies.get(COOKIE_NAME))
-        user = self.store.get(hash_session_id(session_id)) if session_id else None
+        user = None
+        if session_id and not is_anonymous(session_id):
+            user = self.store.get(hash_session_id(session_id))
         if session_id is None:
             g.browser = Browser(new_session_id(), None, cookie_changed=True)
         else:
@@ -115,7 +123,7 @@ class SessionManager:
     def start(self, tokens: dict[str, Any]) -> SessionRecord:
         """Log the browser in with the Auth Service's tokens, under a new session id (an id
         known before the log-in, a planted one say, never becomes a logged-in session)."""
-        session_id = new_session_id()
+        session_id = new_session_id(logged_in=True)
         record = record_from_tokens(session_id, tokens, self.lifetime)
         self.store.save(record)
         g.browser = Browser(session_id, record, cookie_changed=True)
@@ -134,7 +142,7 @@ class SessionManager:
                 )
             except ApiProblem:
                 pass  # already ended there
-            except Exception:
+            except ServiceDown:
                 told = False
             self.store.delete(browser.user.id_hash)
         self.forget()

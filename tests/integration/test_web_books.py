@@ -265,3 +265,23 @@ def test_an_unknown_book_is_a_404_page(web: Flask) -> None:
     response = web.test_client().get("/books/999999")
     assert response.status_code == 404
     assert 'data-status="404"' in text_of(response)
+
+
+def test_the_pages_speak_portuguese_when_chosen(web_apis: Stack, web: Flask) -> None:
+    client = web.test_client()
+    new_user(web_apis, client)
+    chosen = post_form(client, "/language", {"locale": "pt_BR", "next": "/books/new"}, "/")
+    assert chosen.status_code == 303
+    assert chosen.headers["Location"] == "/books/new"
+    response = post_form(
+        client, "/books/new", {"title": unique("Livro"), "authors": "A", "isbn": "123"}
+    )
+    page = text_of(response)
+    assert '<html lang="pt-BR">' in page
+    assert "ISBN inválido" in page
+    book_id = add_book(client, title=unique("Livro"), authors="Autora", language="en")
+    book_page = text_of(client.get(f"/books/{book_id}"))
+    assert "Inglês" in book_page and "Histórico" in book_page
+    assert " de " in book_page.split('id="history"')[1]  # dates as Portuguese writes them
+    for path in ("/", "/account", f"/books/{book_id}/edit", f"/books/{book_id}/delete"):
+        assert client.get(path).status_code == 200, path

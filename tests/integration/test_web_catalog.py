@@ -52,6 +52,13 @@ def test_the_full_page_and_the_htmx_partial_show_the_same_results(web: Flask, ta
     assert partial.headers["Vary"] == "HX-Request"
 
 
+def test_the_address_bar_gets_the_search_without_empty_fields(web: Flask, tag: str) -> None:
+    response = web.test_client().get(
+        f"/?q={tag}&author=&subject=&language=&sort=title&year_from=", headers=HTMX
+    )
+    assert response.headers["HX-Push-Url"] == f"/?q={tag}&sort=title"
+
+
 def test_a_history_restore_gets_the_whole_page(web: Flask, tag: str) -> None:
     response = web.test_client().get(
         f"/?q={tag}", headers={**HTMX, "HX-History-Restore-Request": "true"}
@@ -166,5 +173,19 @@ def test_the_page_says_when_the_books_service_is_down(empty_web: tuple[Stack, Fl
         response = web.test_client().get("/")
         assert response.status_code == 503
         assert "The Books Service is not answering" in text_of(response)
+    finally:
+        stack.books.start()
+
+
+def test_htmx_gets_an_error_fragment_when_the_books_service_is_down(
+    empty_web: tuple[Stack, Flask],
+) -> None:
+    stack, web = empty_web
+    stack.books.stop()
+    try:
+        response = web.test_client().get("/?q=abc", headers=HTMX)
+        assert response.status_code == 503
+        assert "<html" not in text_of(response)
+        assert 'id="error-page" data-status="503"' in text_of(response)
     finally:
         stack.books.start()

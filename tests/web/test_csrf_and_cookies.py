@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from web_service.cookies import CookieSigner, hash_session_id, new_session_id
+from web_service.cookies import CookieSigner, hash_session_id, is_anonymous, new_session_id
 from web_service.csrf import csrf_token, csrf_valid
 
 SECRET = b"a secret of this installation, long enough to be real"
@@ -65,6 +65,8 @@ def test_session_ids_are_random_and_stored_only_as_hashes() -> None:
     ids = {new_session_id() for _ in range(1000)}
     assert len(ids) == 1000
     session_id = ids.pop()
-    assert len(session_id) >= 43  # 32 random bytes
+    assert len(session_id) >= 45  # a prefix and 32 random bytes
+    assert is_anonymous(session_id)
+    assert not is_anonymous(new_session_id(logged_in=True))
     assert hash_session_id(session_id) != session_id
     assert len(hash_session_id(session_id)) == 64

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -13,6 +12,7 @@ import pytest
 from common import migrations
 from common.clock import utcnow
 from common.db import Database
+from tests.support.redis_server import REDIS_URL, require_redis
 from web_service.session_store import (
     RedisSessionStore,
     SessionRecord,
@@ -20,18 +20,10 @@ from web_service.session_store import (
     SqlSessionStore,
 )
 
-REDIS_URL = os.environ.get("ESTANTE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-REQUIRE_REDIS = os.environ.get("ESTANTE_REQUIRE_REDIS") == "1"
-
 
 def redis_store() -> RedisSessionStore:
-    store = RedisSessionStore(REDIS_URL, f"estante-test-{uuid.uuid4().hex[:8]}")
-    reason = store.ping()
-    if reason:
-        if REQUIRE_REDIS:
-            pytest.fail(f"ESTANTE_REQUIRE_REDIS=1 but {reason}")
-        pytest.skip(reason)
-    return store
+    require_redis()
+    return RedisSessionStore(REDIS_URL, f"estante-test-{uuid.uuid4().hex[:8]}")
 
 
 @pytest.fixture(params=["sqlite", "redis"])

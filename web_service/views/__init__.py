@@ -14,8 +14,10 @@ from web_service.messages import (
     CATALOG_ERRORS,
     FIELD_HINTS,
     FIELD_LABELS,
+    JOB_STATES,
     NOTICES,
     ROLE_NAMES,
+    ROW_ACTIONS,
     error_message,
 )
 from web_service.sessions import current_user
@@ -24,6 +26,7 @@ from web_service.views.admin import admin
 from web_service.views.books import books
 from web_service.views.catalog import catalog
 from web_service.views.errors import init_errors
+from web_service.views.imports import imports
 from web_service.views.support import WRITERS
 
 
@@ -42,7 +45,7 @@ def number(value: Any) -> str:
 
 
 def init_views(app: Flask, version: str) -> None:
-    for blueprint in (catalog, books, accounts, admin):
+    for blueprint in (catalog, books, accounts, admin, imports):
         app.register_blueprint(blueprint)
     init_errors(app)
     app.add_template_filter(hyphenate_isbn, "isbn")
@@ -71,5 +74,7 @@ def init_views(app: Flask, version: str) -> None:
             "role_names": ROLE_NAMES,
             "action_names": ACTION_NAMES,
             "catalog_errors": CATALOG_ERRORS,
+            "job_states": JOB_STATES,
+            "row_actions": ROW_ACTIONS,
             "version": version,
         }

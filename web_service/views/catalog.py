@@ -3,7 +3,8 @@ to htmx, only the results (so the URL always says what is shown)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, make_response, render_template, request, url_for
+from werkzeug.wrappers import Response
 
 from web_service.api_client import ApiProblem, next_and_prev, total_count
 from web_service.catalog_query import SORTS, parse_catalog_query
@@ -13,7 +14,7 @@ catalog = Blueprint("catalog", __name__)
 
 
 @catalog.get("/")
-def index() -> str:
+def index() -> str | Response:
     query = parse_catalog_query(request.args)
     books: list[dict] = []
     total = None
@@ -32,7 +33,7 @@ def index() -> str:
             name = str(error.get("field", "")).split(".", 1)[0]
             api_errors.setdefault(name, []).append(error)
     partial = is_htmx()
-    return render_template(
+    page = render_template(
         "catalog/_results.html" if partial else "catalog/index.html",
         partial=partial,
         query=query,
@@ -42,3 +43,9 @@ def index() -> str:
         api_errors=api_errors,
         sorts=SORTS,
     )
+    if not partial:
+        return page
+    response = make_response(page)
+    # The address bar shows the search as typed, without the form's empty fields.
+    response.headers["HX-Push-Url"] = url_for("catalog.index", **query.url_args(query.cursor))
+    return response

@@ -13,13 +13,17 @@ from werkzeug.wrappers import Response as BaseResponse
 from web_service.api_client import ApiProblem, ServiceDown
 from web_service.csrf import CsrfRejected
 from web_service.sessions import RefreshBusy, SessionEnded
+from web_service.views.support import is_htmx
 
 log = logging.getLogger("estante.web.errors")
 
 
 def error_page(status: int, title: str, message: str, **extra: object) -> tuple[str, int]:
+    """The whole error page, or to htmx (which swaps errors in too) the error alone, in place
+    of the part it asked for."""
+    template = "errors/_error.html" if is_htmx() else "errors/error.html"
     return (
-        render_template("errors/error.html", status=status, title=title, message=message, **extra),
+        render_template(template, status=status, title=title, message=message, **extra),
         status,
     )
 

@@ -13,7 +13,6 @@ from werkzeug.exceptions import Forbidden
 from werkzeug.wrappers import Response as BaseResponse
 
 from web_service.api_client import ApiClient, ApiProblem
-from web_service.session_store import SessionRecord
 from web_service.sessions import SessionEnded, current_user, get_sessions
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -85,7 +84,3 @@ def with_token(api: ApiClient, method: str, path: str, **kwargs: Any) -> httpx.R
             sessions.forget()
             raise SessionEnded() from None
         raise
-
-
-def user_or_none() -> SessionRecord | None:
-    return current_user()
