@@ -29,6 +29,7 @@ CSRF = re.compile(r'"X-CSRF-Token": "([^"]+)"')
 LOGIN = "login"  # a redirect to the login page, coming back here afterwards
 OK, SEE_OTHER, FORBIDDEN = 200, 303, 403
 STATIC = Path(web_service.__file__).parent / "static"
+MISSING = 2**31 - 1  # an id nothing has
 
 
 def everyone(status: int | str) -> dict[str, int | str]:
@@ -72,6 +73,13 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
     ("books.edit", "POST"): writers(SEE_OTHER),
     ("books.delete", "GET"): writers(OK),
     ("books.delete", "POST"): writers(SEE_OTHER),
+    # Imports: the page, a form sent without a file, and a job that does not exist.
+    ("imports.index", "GET"): writers(OK),
+    ("imports.upload", "POST"): writers(400),
+    ("imports.job", "GET"): writers(404),
+    ("imports.status", "GET"): writers(404),
+    ("imports.rejects", "GET"): writers(404),
+    ("imports.cancel", "POST"): writers(404),
     ("admin.users", "GET"): admins(OK),
     ("admin.update_user", "POST"): admins(SEE_OTHER),
     ("admin.deleted", "GET"): admins(OK),
@@ -265,6 +273,12 @@ def cases(catalog: Catalog, routes: dict[tuple[str, str], str]) -> dict[tuple[st
             {"etag": to_delete["etag"]},
             unchanged=lambda: catalog.book_state(to_delete["id"]) == OK,
         ),
+        ("imports.index", "GET"): Case("/imports"),
+        ("imports.upload", "POST"): Case("/imports", {"format": "auto", "on_duplicate": "skip"}),
+        ("imports.job", "GET"): Case(f"/imports/{MISSING}"),
+        ("imports.status", "GET"): Case(f"/imports/{MISSING}/status"),
+        ("imports.rejects", "GET"): Case(f"/imports/{MISSING}/rejects"),
+        ("imports.cancel", "POST"): Case(f"/imports/{MISSING}/cancel"),
         ("admin.users", "GET"): Case("/admin/users"),
         ("admin.update_user", "POST"): Case(
             f"/admin/users/{user_id}",
@@ -342,7 +356,7 @@ def test_what_does_not_exist_is_404_for_those_allowed_to_look(
 ) -> None:
     admin = Browser(web_stack, "admin", people.admin)
     anonymous = Browser(web_stack, "anonymous", None)
-    missing = 2**31 - 1
+    missing = MISSING
     for path in (
         f"/books/{missing}",
         f"/books/{missing}/edit",
