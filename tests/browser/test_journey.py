@@ -184,7 +184,7 @@ def test_a_librarian_catalogs_a_book_from_registration_to_logout(
     expect(page.get_by_role("heading", level=1)).to_have_text(title)
     menu(page, "Users").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Users")
-    expect(page.get_by_role("cell", name=people.librarian[0])).to_be_visible()
+    expect(page.get_by_role("rowheader", name=people.librarian[0])).to_be_visible()
     assert_accessible(page, "users")
 
     # In Portuguese, remembered from page to page; then logged out.
