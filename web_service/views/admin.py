@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
 from web_service.api_client import ApiProblem, next_and_prev, total_count
-from web_service.views.support import auth_api, books_api, require_user, with_token
+from web_service.views.support import auth_api, books_api, page_params, require_user, with_token
 
 admin = Blueprint("admin", __name__, url_prefix="/admin")
 ROLES = ("reader", "librarian", "admin")
@@ -18,15 +18,14 @@ PER_PAGE = 50
 @admin.get("/users")
 @require_user("admin")
 def users() -> str:
-    page = request.args.get("page", "1")
-    page_number = int(page) if page.isascii() and page.isdigit() and 0 < int(page) < 10**6 else 1
-    response = with_token(
-        auth_api(), "GET", "/admin/users", params={"page": page_number, "per_page": PER_PAGE}
-    )
-    listing = response.json()
-    pages = max(1, -(-int(listing["total"]) // PER_PAGE))
+    response = with_token(auth_api(), "GET", "/admin/users", params=page_params(PER_PAGE))
     return render_template(
-        "admin/users.html", listing=listing, page=page_number, pages=pages, roles=ROLES
+        "admin/users.html",
+        users=response.json(),
+        total=total_count(response),
+        cursors=next_and_prev(response),
+        cursor=request.args.get("cursor", ""),
+        roles=ROLES,
     )
 
 
@@ -46,7 +45,7 @@ def update_user(user_id: int) -> Any:
         change["disabled"] = state == "true"
     if not change:
         abort(400)
-    page = request.form.get("page", "1")
+    cursor = request.form.get("cursor") or None
     try:
         with_token(auth_api(), "PATCH", f"/admin/users/{user_id}", json=change)
     except ApiProblem as problem:
@@ -54,20 +53,16 @@ def update_user(user_id: int) -> Any:
             abort(404)
         if problem.status == 409:
             return redirect(
-                url_for("admin.users", page=page, problem="last_admin", user=user_id), code=303
+                url_for("admin.users", cursor=cursor, problem="last_admin", user=user_id), code=303
             )
         raise
-    return redirect(url_for("admin.users", page=page, notice="user_saved"), code=303)
+    return redirect(url_for("admin.users", cursor=cursor, notice="user_saved"), code=303)
 
 
 @admin.get("/deleted")
 @require_user("admin")
 def deleted() -> str:
-    params: dict[str, Any] = {"limit": PER_PAGE}
-    cursor = request.args.get("cursor", "")
-    if cursor and len(cursor) < 2000 and cursor.replace("-", "").replace("_", "").isalnum():
-        params["cursor"] = cursor
-    response = with_token(books_api(), "GET", "/books/deleted", params=params)
+    response = with_token(books_api(), "GET", "/books/deleted", params=page_params(PER_PAGE))
     return render_template(
         "admin/deleted.html",
         books=response.json(),

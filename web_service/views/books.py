@@ -14,7 +14,7 @@ from web_service.book_form import (
     form_values,
     record_from_form,
 )
-from web_service.views.support import WRITERS, books_api, require_user, with_token
+from web_service.views.support import WRITERS, books_api, page_params, require_user, with_token
 
 books = Blueprint("books", __name__)
 
@@ -32,12 +32,10 @@ def fetch_book(book_id: int) -> tuple[dict[str, Any], str]:
 @books.get("/books/<int:book_id>")
 def show(book_id: int) -> str:
     book, _ = fetch_book(book_id)
-    cursor = request.args.get("history", "")
-    params: dict[str, Any] = {"limit": 100}
-    if cursor and cursor.replace("-", "").replace("_", "").isalnum() and len(cursor) < 2000:
-        params["cursor"] = cursor
     try:
-        response = books_api().request("GET", f"/books/{book_id}/history", params=params)
+        response = books_api().request(
+            "GET", f"/books/{book_id}/history", params=page_params(100, "history")
+        )
         history, history_total, history_pages = (
             response.json(),
             total_count(response),

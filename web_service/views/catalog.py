@@ -16,7 +16,7 @@ catalog = Blueprint("catalog", __name__)
 @catalog.get("/")
 def index() -> str | Response:
     query = parse_catalog_query(request.args)
-    books: list[dict] = []
+    books: list[dict[str, object]] = []
     total = None
     cursors: dict[str, str] = {}
     api_errors: dict[str, list[dict[str, str]]] = {}
@@ -45,7 +45,8 @@ def index() -> str | Response:
     )
     if not partial:
         return page
-    response = make_response(page)
+    fragment = make_response(page)
     # The address bar shows the search as typed, without the form's empty fields.
-    response.headers["HX-Push-Url"] = url_for("catalog.index", **query.url_args(query.cursor))
-    return response
+    push_url: str = url_for("catalog.index", **query.url_args(query.cursor))  # type: ignore[arg-type]
+    fragment.headers["HX-Push-Url"] = push_url
+    return fragment

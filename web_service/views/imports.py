@@ -10,7 +10,7 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from web_service.api_client import ApiProblem, next_and_prev
-from web_service.views.support import WRITERS, books_api, require_user, with_token
+from web_service.views.support import WRITERS, books_api, page_params, require_user, with_token
 
 imports = Blueprint("imports", __name__, url_prefix="/imports")
 FORMATS = (
@@ -40,12 +40,8 @@ def render_index(status: int = 200, **extra: Any) -> tuple[str, int]:
     jobs: list[dict[str, Any]] = []
     cursors: dict[str, str] = {}
     available = True
-    params: dict[str, Any] = {"limit": 20}
-    cursor = request.args.get("cursor", "")
-    if cursor and len(cursor) < 2000 and cursor.replace("-", "").replace("_", "").isalnum():
-        params["cursor"] = cursor
     try:
-        response = with_token(books_api(), "GET", "/imports", params=params)
+        response = with_token(books_api(), "GET", "/imports", params=page_params(20))
         jobs, cursors = response.json(), next_and_prev(response)
     except ApiProblem as problem:
         if not unavailable(problem):

@@ -84,3 +84,13 @@ def with_token(api: ApiClient, method: str, path: str, **kwargs: Any) -> httpx.R
             sessions.forget()
             raise SessionEnded() from None
         raise
+
+
+def page_params(limit: int, name: str = "cursor") -> dict[str, Any]:
+    """The API's page parameters: ``limit``, and the cursor the URL carries (under ``name``)
+    when it looks like one (the APIs' cursors are URL-safe base64)."""
+    params: dict[str, Any] = {"limit": limit}
+    cursor = request.args.get(name, "")
+    if cursor and len(cursor) < 2000 and cursor.replace("-", "").replace("_", "").isalnum():
+        params["cursor"] = cursor
+    return params
