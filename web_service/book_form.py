@@ -103,15 +103,29 @@ class FieldConflict:
     name: str
     mine: str
     theirs: str
+    # Whose version the page proposes: theirs when only they changed the field.
+    proposed: str
 
 
-def conflicts(mine: Mapping[str, str], theirs: Mapping[str, str]) -> list[FieldConflict]:
-    """The fields where what I typed differs from what is stored now."""
-    return [
-        FieldConflict(name, mine.get(name, ""), theirs.get(name, ""))
-        for name in FIELD_NAMES
-        if not _same(mine.get(name, ""), theirs.get(name, ""))
-    ]
+def conflicts(
+    mine: Mapping[str, str], theirs: Mapping[str, str], original: Mapping[str, str] | None
+) -> list[FieldConflict]:
+    """The fields where what I would save differs from what is stored now, given what the
+    form was opened with (``original``; None when unknown). A field only I changed is just my
+    edit, not a conflict; a field only they changed is proposed as theirs, so saving again
+    never undoes their change unseen; a field we both changed is for me to choose."""
+    found = []
+    for name in FIELD_NAMES:
+        my_value, their_value = mine.get(name, ""), theirs.get(name, "")
+        if _same(my_value, their_value):
+            continue
+        if original is not None and _same(their_value, original.get(name, "")):
+            continue  # they left it alone: my edit stands
+        only_theirs = original is not None and _same(my_value, original.get(name, ""))
+        found.append(
+            FieldConflict(name, my_value, their_value, "theirs" if only_theirs else "mine")
+        )
+    return found
 
 
 def _same(a: str, b: str) -> bool:

@@ -123,6 +123,8 @@ class SessionManager:
     def start(self, tokens: dict[str, Any]) -> SessionRecord:
         """Log the browser in with the Auth Service's tokens, under a new session id (an id
         known before the log-in, a planted one say, never becomes a logged-in session)."""
+        if current_user() is not None:
+            self.end()  # registering while logged in: the previous session ends, not lingers
         session_id = new_session_id(logged_in=True)
         record = record_from_tokens(session_id, tokens, self.lifetime)
         self.store.save(record)

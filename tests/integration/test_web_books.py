@@ -197,6 +197,45 @@ def test_an_edit_conflict_shows_both_versions_and_overwrites_nothing(
     assert (stored["title"], stored["publisher"]) == ("Conflito resolvido", "Deles")
 
 
+def test_a_change_only_they_made_is_proposed_as_theirs_not_undone(
+    web_apis: Stack, web: Flask
+) -> None:
+    mine = web.test_client()
+    new_user(web_apis, mine)
+    book_id = add_book(mine, title=unique("Só deles"), authors="Autora", publisher="Antiga")
+    my_form = text_of(mine.get(f"/books/{book_id}/edit"))
+    stored = requests.get(f"{web_apis.books_url}/books/{book_id}", timeout=10).json()
+    theirs = web.test_client()
+    new_user(web_apis, theirs)
+    their_form = text_of(theirs.get(f"/books/{book_id}/edit"))
+    their_etag = ETAG_FIELD.search(their_form).group(1).replace("&#34;", '"')  # type: ignore[union-attr]
+    saved = post_form(
+        theirs,
+        f"/books/{book_id}/edit",
+        {"title": stored["title"], "authors": "Autora", "publisher": "Nova", "etag": their_etag},
+    )
+    assert saved.status_code == 303
+    # I change only the copies, from the form opened before their change.
+    fields = dict(re.findall(r'name="(original_[a-z_]+|etag)" value="([^"]*)"', my_form))
+    fields = {k: v.replace("&#34;", '"') for k, v in fields.items()}
+    response = post_form(
+        mine,
+        f"/books/{book_id}/edit",
+        {
+            **fields,
+            "title": stored["title"],
+            "authors": "Autora",
+            "publisher": "Antiga",
+            "copies": "4",
+        },
+    )
+    assert response.status_code == 409
+    page = text_of(response)
+    assert 'id="conflict-publisher"' in page
+    assert 'id="choose-publisher-theirs" name="choose_publisher" value="theirs" checked' in page
+    assert 'id="conflict-copies"' not in page  # only I changed the copies: no conflict
+
+
 def test_an_edit_without_an_etag_is_refused_not_forced(web_apis: Stack, web: Flask) -> None:
     client = web.test_client()
     new_user(web_apis, client)

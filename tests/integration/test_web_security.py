@@ -181,3 +181,17 @@ def test_sessions_can_live_in_redis(web_apis: Stack, tmp_path: Path) -> None:
     assert app.test_client().get("/readyz").json["checks"] == {"sessions": "ok"}  # type: ignore[index]
     post_form(client, "/logout", {}, token_from="/")
     assert client.get("/account").status_code == 302
+
+
+def test_an_unreachable_session_store_is_a_503_page(web_apis: Stack, tmp_path: Path) -> None:
+    app = web_app(web_apis, tmp_path / "store-down", redis_url="redis://127.0.0.1:1/0")
+    client = app.test_client()
+    first = client.get("/")  # anonymous: no store needed
+    assert first.status_code == 200
+    user = web_apis.register()["user"]
+    response = post_form(
+        client, "/login", {"username": user["username"], "password": STRONG_PASSWORD}
+    )
+    assert response.status_code == 503
+    assert "session store" in text_of(response)
+    assert app.test_client().get("/readyz").status_code == 503

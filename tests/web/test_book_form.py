@@ -91,5 +91,22 @@ def test_api_errors_land_on_the_form_fields() -> None:
 def test_a_conflict_lists_only_the_fields_that_differ() -> None:
     mine = form_values({"title": "Mine", "authors": "A", "copies": "2"})
     theirs = form_values({"title": "Theirs", "authors": "A ", "copies": "2"})
-    found = conflicts(mine, theirs)
-    assert [(c.name, c.mine, c.theirs) for c in found] == [("title", "Mine", "Theirs")]
+    found = conflicts(mine, theirs, None)
+    assert [(c.name, c.mine, c.theirs, c.proposed) for c in found] == [
+        ("title", "Mine", "Theirs", "mine")
+    ]
+
+
+def test_a_field_only_they_changed_is_proposed_as_theirs() -> None:
+    original = form_values({"title": "T", "publisher": "Old", "copies": "1"})
+    mine = form_values({"title": "My title", "publisher": "Old", "copies": "1"})
+    theirs = form_values({"title": "T", "publisher": "New", "copies": "1"})
+    found = conflicts(mine, theirs, original)
+    # My title is just my edit (they left it alone); their publisher is proposed as theirs.
+    assert [(c.name, c.proposed) for c in found] == [("publisher", "theirs")]
+
+
+def test_a_field_we_both_changed_is_for_me_to_choose() -> None:
+    original = form_values({"title": "T"})
+    found = conflicts(form_values({"title": "Mine"}), form_values({"title": "Theirs"}), original)
+    assert [(c.name, c.proposed) for c in found] == [("title", "mine")]

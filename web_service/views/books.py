@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
 from web_service.api_client import ApiProblem, next_and_prev, total_count
 from web_service.book_form import (
+    FIELD_NAMES,
     conflicts,
     errors_by_field,
     form_from_book,
@@ -50,6 +52,13 @@ def show(book_id: int) -> str:
         history_total=history_total,
         history_pages=history_pages,
     )
+
+
+def originals(form: Mapping[str, str]) -> dict[str, str] | None:
+    """What the edit form was opened with (its hidden ``original_*`` fields), if it says."""
+    if "original_title" not in form:
+        return None
+    return {name: str(form.get(f"original_{name}", "")) for name in FIELD_NAMES}
 
 
 def render_form(
@@ -110,7 +119,8 @@ def add() -> Any:
 def edit(book_id: int) -> Any:
     if request.method == "GET":
         book, etag = fetch_book(book_id)
-        return render_form(book=book, values=form_from_book(book), etag=etag)
+        values = form_from_book(book)
+        return render_form(book=book, values=values, etag=etag, original=values)
     values = form_values(request.form)
     for name in values:  # after a conflict: the fields where the other version was chosen
         if request.form.get(f"choose_{name}") == "theirs":
@@ -138,8 +148,8 @@ def edit(book_id: int) -> Any:
                 values=values,
                 etag=current_etag,
                 status=409,
-                conflict=conflicts(values, theirs),
-                theirs=theirs,
+                conflict=conflicts(values, theirs, originals(request.form)),
+                original=theirs,  # the base the next save starts from
             )
         if problem.status in (400, 409, 422, 428):
             book, _ = fetch_book(book_id)
@@ -147,6 +157,7 @@ def edit(book_id: int) -> Any:
                 book=book,
                 values=values,
                 etag=etag,
+                original=originals(request.form),
                 problem=problem,
                 status=problem.status,
                 duplicate_of=problem.body.get("existing_id") if problem.status == 409 else None,

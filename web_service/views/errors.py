@@ -7,6 +7,8 @@ import logging
 
 from flask import Flask, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from redis.exceptions import RedisError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -90,6 +92,16 @@ def init_errors(app: Flask) -> None:
                 "pages do not work right now. The catalog can still be browsed."
             ),
             down="auth",
+        )
+
+    @app.errorhandler(RedisError)
+    @app.errorhandler(OperationalError)
+    def store_down(error: Exception) -> tuple[str, int]:
+        log.warning("session store unavailable", extra={"fields": {"error": type(error).__name__}})
+        return error_page(
+            503,
+            _("Please try again"),
+            _("The web service cannot reach its session store right now; try again shortly."),
         )
 
     @app.errorhandler(SessionEnded)
