@@ -118,18 +118,20 @@ def test_a_librarian_catalogs_a_book_from_registration_to_logout(
     expect(page.locator("#isbn13")).to_have_text(re.compile(r"^978-85-\d+-\d+-\d$"))
     assert_accessible(page, "book page")
 
-    # Found by a word typed without its accents, as it is typed: results without a reload.
+    # Found by a word typed without its accents, as it is typed (by keyboard alone): results
+    # without a reload.
     menu(page, "Catalog").click()
     page.evaluate("window.stillTheSamePage = true")
-    search = page.get_by_role("searchbox", name="Search the catalog")
-    search.press_sequentially(f"orfaos {tag}", delay=20)
+    tab_to(page, page.get_by_role("searchbox", name="Search the catalog"))
+    page.keyboard.type(f"orfaos {tag}", delay=20)
     result = page.get_by_role("link", name=title)
     expect(result).to_be_visible()
     expect(page.locator("#result-count")).to_have_text("1 book")
     expect(page).to_have_url(re.compile(rf"[?&]q=orfaos(\+|%20){tag}"))
     assert page.evaluate("window.stillTheSamePage") is True, "the page was reloaded"
     assert_accessible(page, "catalog, search results")
-    result.click()
+    tab_to(page, result)
+    page.keyboard.press("Enter")
     expect(page.get_by_role("heading", level=1)).to_have_text(title)
 
     # Edited here; meanwhile another librarian changes the same book in their own browser.
@@ -141,6 +143,7 @@ def test_a_librarian_catalogs_a_book_from_registration_to_logout(
         log_in_by_keyboard(theirs, *people.librarian)
         theirs.goto(page.url)
         theirs.get_by_label("Publisher", exact=True).fill("Editora Nova Várzea")
+        theirs.get_by_label("Pages", exact=True).fill("240")
         theirs.get_by_role("button", name="Save changes").click()
         expect(theirs.get_by_role("heading", level=1)).to_have_text(title)
     finally:
@@ -148,21 +151,26 @@ def test_a_librarian_catalogs_a_book_from_registration_to_logout(
     page.get_by_label("Pages", exact=True).fill("230")
     page.get_by_role("button", name="Save changes").click()
 
-    # The conflict: nothing saved, their version beside mine, field by field.
+    # The conflict: nothing saved, their version beside mine, field by field. Their publisher
+    # (a field only they changed) is proposed; the pages, changed by both, are mine to choose.
     conflict = page.get_by_role("alert")
     expect(conflict).to_contain_text("Someone changed this book since you opened it")
     publisher = page.locator("#conflict-publisher")
     expect(publisher).to_contain_text("Editora Nova Várzea")
-    expect(publisher).to_contain_text("Editora Várzea")
-    expect(page.locator("#conflict-page_count")).to_contain_text("230")
+    expect(publisher.get_by_label("Keep their version:")).to_be_checked()
+    pages = page.locator("#conflict-page_count")
+    expect(pages).to_contain_text("240")
+    expect(pages).to_contain_text("230")
     assert_accessible(page, "edit conflict")
-    publisher.get_by_label("Keep their version:").check()
+    pages.get_by_label("Keep your version:").check()
     page.get_by_role("button", name="Save changes").click()
     expect(page.get_by_role("heading", level=1)).to_have_text(title)
     fields = page.locator("#book-fields")
     expect(fields).to_contain_text("Editora Nova Várzea")
     expect(fields).to_contain_text("230")
-    expect(page.locator("#history")).to_contain_text("212")  # the timeline: from 212 to 230
+    history = page.locator("#history")
+    expect(history).to_contain_text("212")  # the timeline: 212, then their 240, then 230
+    expect(history).to_contain_text("240")
 
     # Deleted, with a confirmation; gone from the catalog.
     book_url = page.url
