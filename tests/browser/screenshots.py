@@ -87,6 +87,23 @@ def shots(stack: Stack, password: str) -> dict[str, Callable[[Page], None]]:
     }
 
 
+TEAM = {"ana.souza": "librarian", "joao.pereira": "librarian", "clube.de.leitura": "reader"}
+
+
+def add_team(stack: Stack, password: str) -> None:
+    """A few people for the users page: librarians and a reader."""
+    admin = {"Authorization": f"Bearer {stack.login('demo', password)['access_token']}"}
+    for username, role in TEAM.items():
+        user = stack.register(username)["user"]
+        if role != user["roles"][0]:
+            requests.patch(
+                f"{stack.auth_url}/admin/users/{user['id']}",
+                json={"role": role},
+                headers=admin,
+                timeout=30,
+            ).raise_for_status()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "docs" / "screenshots")
@@ -105,6 +122,7 @@ def main() -> int:
                 print(demo.stderr, file=sys.stderr)
                 return 1
             password = (stack.data_dir / "demo-password").read_text().strip()
+            add_team(stack, password)
             photograph(stack, password, args.out, executable)
         finally:
             stack.stop()
