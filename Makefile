@@ -8,9 +8,9 @@ PYTEST_ARGS ?=
 BACKUP_DIR ?= backups/$(shell date -u +%Y%m%dT%H%M%SZ)
 
 help:
-	@echo "make run      start the three services: web on :5003, auth :5001, books :5002 (SQLite in data/)"
-	@echo "make test     run the whole test suite"
-	@echo "make lint     ruff check + format check"
+	@echo "make run      start the three services: web :5003, auth :5001, books :5002 (SQLite in data/)"
+	@echo "make test     run the whole test suite and measure its coverage"
+	@echo "make lint     ruff check + format check + mypy (strict on the domain modules)"
 	@echo "make admin USERNAME=name [PROMOTE=1]   create an administrator (or promote a user)"
 	@echo "make confusable-users   list accounts whose names read alike (changes nothing)"
 	@echo "make screenshots  docs/screenshots/*.png again, from the demo catalog (needs Chromium)"
@@ -50,8 +50,13 @@ node_modules/.installed: package.json package-lock.json
 run: install
 	$(PY) -m ops.launcher
 
+# Coverage of auth_service, books_service, common and ops, the services the tests start as
+# processes included (pyproject.toml, [tool.coverage.run]); `.venv/bin/python -m coverage report`
+# shows it per file afterwards.
 test: install-dev
-	$(PY) -m pytest $(PYTEST_ARGS)
+	@rm -rf .coverage-data
+	$(PY) -m pytest --cov --cov-report= $(PYTEST_ARGS)
+	@echo "coverage: $$($(PY) -m coverage report --format=total)% of auth_service, books_service, common and ops"
 
 admin: install
 	@test -n "$(USERNAME)" || { echo "usage: make admin USERNAME=name"; exit 2; }
@@ -98,6 +103,7 @@ openapi: install
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: install-dev
 	$(VENV)/bin/ruff check --fix .
@@ -108,4 +114,4 @@ lock: install-dev
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements-dev.lock -q
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .mypy_cache .coverage-data

@@ -7,10 +7,11 @@ PostgreSQL text column, so they are refused at the edge with a 422 instead of fa
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+from annotated_types import GroupedMetadata
 from pydantic import AfterValidator, BeforeValidator, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
@@ -69,14 +70,20 @@ class _Limit:
         return json_schema
 
 
-def _limited(max_length: int, normalise: Callable[[str], str]) -> object:
-    limit = _Limit(max_length)
-    return Annotated[
-        str,
-        BeforeValidator(limit.refuse_absurd),
-        AfterValidator(lambda value: limit.check(normalise(value))),
-        limit,
-    ]
+@dataclass(frozen=True)
+class TextRule(GroupedMetadata):
+    """The checks of one kind of text, as one piece of ``Annotated`` metadata that pydantic
+    unpacks: ``Annotated[str, line(500)]`` (a type checker sees a ``str``)."""
+
+    max_length: int
+    normalise: Callable[[str], str]
+
+    def __iter__(self) -> Iterator[object]:
+        limit = _Limit(self.max_length)
+        normalise = self.normalise
+        yield BeforeValidator(limit.refuse_absurd)
+        yield AfterValidator(lambda value: limit.check(normalise(value)))
+        yield limit
 
 
 def _free_text(value: str) -> str:
@@ -93,19 +100,19 @@ def _required_line(value: str) -> str:
     return value
 
 
-def paragraphs(max_length: int) -> object:
+def paragraphs(max_length: int) -> TextRule:
     """Free text (a description): new lines and tabs allowed, other control characters not."""
-    return _limited(max_length, _free_text)
+    return TextRule(max_length, _free_text)
 
 
-def line(max_length: int) -> object:
+def line(max_length: int) -> TextRule:
     """A required single line of 1..max_length characters, after trimming."""
-    return _limited(max_length, _required_line)
+    return TextRule(max_length, _required_line)
 
 
-def query_text(max_length: int) -> object:
+def query_text(max_length: int) -> TextRule:
     """One line of a query string (a filter, a search): trimmed, up to max_length characters."""
-    return _limited(max_length, single_line)
+    return TextRule(max_length, single_line)
 
 
 def fold(value: str) -> str:
