@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import requests
@@ -68,6 +69,11 @@ def test_every_page_has_the_security_headers(web: Flask) -> None:
     page = text_of(response)
     assert "<script>" not in page and "style=" not in page and "<style" not in page
     assert 'src="/static/htmx.min.js"' in page
+    config = page.split('name="htmx-config" content=\'')[1].split("'")[0]
+    settings = json.loads(config)
+    # htmx would add an inline <style> for its indicators, and eval for hx-on: both refused.
+    assert settings["includeIndicatorStyles"] is False
+    assert settings["allowEval"] is False
 
 
 def test_a_post_without_a_csrf_token_changes_nothing(web_apis: Stack, web: Flask) -> None:

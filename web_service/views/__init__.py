@@ -55,8 +55,9 @@ def init_views(app: Flask, version: str) -> None:
     app.add_template_filter(error_message, "error_message")
 
     @app.template_filter("language")
-    def language(code: str | None) -> str:
-        return language_name(code, str(get_locale() or "en"))
+    def language(code: str | None, locale: str | None = None) -> str:
+        """A language's name; pass the page's ``locale`` in loops (one lookup, not fifty)."""
+        return language_name(code, locale or str(get_locale() or "en"))
 
     @app.context_processor
     def page_globals() -> dict[str, Any]:
