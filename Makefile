@@ -59,7 +59,7 @@ run: install
 test: install-dev
 	@rm -rf .coverage-data
 	$(PY) -m pytest --cov --cov-report= $(PYTEST_ARGS)
-	@echo "coverage: $$($(PY) -m coverage report --format=total)% of auth_service, books_service, common and ops"
+	@echo "coverage: $$($(PY) -m coverage report --format=total)% of auth_service, books_service, web_service, estante_cli, common and ops"
 
 admin: install
 	@test -n "$(USERNAME)" || { echo "usage: make admin USERNAME=name"; exit 2; }
