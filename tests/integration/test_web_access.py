@@ -134,10 +134,12 @@ class Browser:
     def get(self, path: str) -> requests.Response:
         return self.http.get(self.stack.web_url + path, allow_redirects=False, timeout=30)
 
-    def post(self, path: str, form: dict[str, str], csrf: str = "") -> requests.Response:
+    def post(self, path: str, form: dict[str, str], csrf: str | None = "") -> requests.Response:
+        """A form sent with this browser's CSRF token, ``csrf`` instead, or none (None)."""
+        token = {} if csrf is None else {"csrf_token": csrf or self.csrf}
         return self.http.post(
             self.stack.web_url + path,
-            data={**form, "csrf_token": csrf or self.csrf},
+            data={**form, **token},
             allow_redirects=False,
             timeout=30,
         )
@@ -371,3 +373,30 @@ def test_what_does_not_exist_is_404_for_those_allowed_to_look(
     assert anonymous.get("/no/such/page").status_code == 404
     # Members' pages send strangers to log in before anything is looked up.
     assert describe(anonymous.get(f"/books/{missing}/edit")) == LOGIN
+
+
+@pytest.mark.parametrize("token", ["missing", "forged", "another browser's"])
+def test_no_form_acts_without_this_browsers_csrf_token(
+    token: str, web_stack: Stack, people: People, routes: dict[tuple[str, str], str]
+) -> None:
+    """Every POST route, as the administrator (who may do everything): 400, nothing changed,
+    and the session still there."""
+    catalog = Catalog(web_stack, people)
+    requests_for_role = cases(catalog, routes)
+    admin = Browser(web_stack, "admin", people.admin)
+    sent = {
+        "missing": None,
+        "forged": admin.csrf[:-4] + ("AAAA" if not admin.csrf.endswith("AAAA") else "BBBB"),
+        "another browser's": Browser(web_stack, "admin", people.admin).csrf,
+    }[token]
+    answers = []
+    for (_endpoint, method), case in requests_for_role.items():
+        if method != "POST":
+            continue
+        status = admin.post(case.path, case.form, csrf=sent).status_code
+        if status != 400:
+            answers.append(f"POST {case.path}: {status}")
+        assert case.unchanged(), f"POST {case.path} with a {token} token changed something"
+    assert not answers, f"with a {token} CSRF token:\n" + "\n".join(answers)
+    assert admin.get("/account").status_code == OK  # neither logged out nor locale changed
+    assert '<html lang="en">' in admin.get("/").text
