@@ -142,8 +142,10 @@ def write(
 ) -> Iterator[bytes]:
     """A CSV file, every cell already text, in pieces of about 64 KiB."""
     out = io.StringIO()
-    quoting = csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL
-    writer = csv.writer(out, lineterminator="\r\n", quoting=quoting)
+    if quote_all:
+        writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
+    else:
+        writer = csv.writer(out, lineterminator="\r\n")
     if bom:
         out.write("\ufeff")
     writer.writerow(columns)

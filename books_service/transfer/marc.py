@@ -219,11 +219,11 @@ def read_xml(stream: BinaryIO, encoding: str = "", mapping: Any = None) -> Itera
 def check_xml_head(head: bytes, *, complete: bool = False) -> None:
     """The first part of a MARCXML file (the whole of it when ``complete``): well-formed XML
     whose root is a collection or a record."""
-    parser = ET.XMLPullParser(events=("start",))
+    parser: ET.XMLPullParser = ET.XMLPullParser(events=("start",))
     try:
         parser.feed(head)
-        root = next(iter(parser.read_events()), None)
-        if root is not None and _local(root[1].tag) not in ("collection", "record"):
+        first: Any = next(iter(parser.read_events()), None)  # ("start", the root element)
+        if first is not None and _local(first[1].tag) not in ("collection", "record"):
             raise FileProblem("The XML is not MARCXML (its root is neither collection nor record).")
         if complete:
             parser.close()

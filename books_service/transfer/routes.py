@@ -31,7 +31,7 @@ from common.paging import PageQuery, page_answer, page_response
 
 imports_tag = Tag(name="imports", description="Bring a catalog in: import jobs")
 export_tag = Tag(name="export", description="Take the catalog out")
-bearer = [{"bearerAuth": []}]
+bearer: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 ON_DUPLICATE = ("skip", "update", "add")
 EXPORT_PAGE = 1000
 _FILENAME_UNSAFE = re.compile(r"[^\w.\- ()\[\]]+")
@@ -70,6 +70,7 @@ class ImportPath(BaseModel):
 
 
 class ExportQuery(BookQuery):
+    # The formats are a tuple built from the registry, which mypy cannot read as literals.
     format: Literal[EXPORT_FORMATS] = Field(  # type: ignore[valid-type]
         "estante-csv", description="The file format (default estante-csv)"
     )
