@@ -266,7 +266,8 @@ def versions_of(base: str, count: int) -> dict[int, int]:
     url: str | None = f"{base}/books?limit=500"
     while url and len(found) < count:
         answer = requests.get(url, timeout=60)
-        answer.raise_for_status()
+        if answer.status_code != 200:
+            raise SystemExit(f"GET {url}: {answer.status_code} {answer.text[:500]}")
         for book in answer.json():
             if book["id"] <= count:
                 found[book["id"]] = book["version"]
@@ -337,7 +338,9 @@ def main() -> None:
             "/books/1",
         )
         servers.append(ceiling)
-        auth_port, books_port = free_port(), free_port()
+        auth_port = books_port = ceiling_port
+        while len({auth_port, books_port, ceiling_port}) < 3:  # two closed sockets may share one
+            auth_port, books_port = free_port(), free_port()
         env = {
             **os.environ,
             "ESTANTE_DATA_DIR": str(work / "data"),
