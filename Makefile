@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help install install-dev run test lint format lock clean admin openapi backup restore bench bench-servers bench-refresh bench-ceiling
+.PHONY: help install install-dev run test lint format lock clean admin confusable-users openapi backup restore bench bench-servers bench-refresh bench-ceiling
 BACKUP_DIR ?= backups/$(shell date -u +%Y%m%dT%H%M%SZ)
 
 help:
@@ -12,6 +12,7 @@ help:
 	@echo "make test     run the whole test suite"
 	@echo "make lint     ruff check + format check"
 	@echo "make admin USERNAME=name [PROMOTE=1]   create an administrator (or promote a user)"
+	@echo "make confusable-users   list accounts whose names read alike (changes nothing)"
 	@echo "make openapi  rewrite docs/openapi/*.json from the services' schemas"
 	@echo "make backup [BACKUP_DIR=dir]   back up both databases and the keys"
 	@echo "make restore BACKUP_DIR=dir    restore them (stop the services first)"
@@ -53,6 +54,9 @@ test: install-dev
 admin: install
 	@test -n "$(USERNAME)" || { echo "usage: make admin USERNAME=name"; exit 2; }
 	$(PY) -m auth_service.cli create-admin --username "$(USERNAME)" $(if $(PROMOTE),--promote)
+
+confusable-users: install
+	$(PY) -m auth_service.cli confusable-users
 
 backup: install
 	$(PY) -m ops.backup backup --to "$(BACKUP_DIR)"

@@ -3,18 +3,20 @@ No HTTP here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import hashlib
+from collections.abc import Callable
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from auth_service import revocations, sessions, usernames
+from auth_service import lookalikes, revocations, sessions, usernames
 from auth_service.models import DEFAULT_ROLE, MAX_USER_ID, ROLES, Setting, User
 from auth_service.passwords import Hasher
 from common.clock import utcnow
 from common.db import Database
 from common.errors import ApiError, Conflict, Forbidden, NotFound, Unauthorized
+from common.pagination import Cursor, Order, Page, SortKey, read_page
 
 DEFAULT_ROLE_SETTING = "default_role"
 
@@ -22,6 +24,17 @@ DEFAULT_ROLE_SETTING = "default_role"
 class UsernameTaken(Conflict):
     type = "/problems/username-taken"
     title = "Username taken"
+
+
+class UsernameLookalike(Conflict):
+    type = "/problems/username-lookalike"
+    title = "Username looks like another"
+
+    def __init__(self, name: str, existing: str) -> None:
+        super().__init__(
+            f"The username '{name}' reads like the existing account '{existing}' (their "
+            "letters look alike); choose another."
+        )
 
 
 class InvalidCredentials(Unauthorized):
@@ -63,6 +76,37 @@ def find_user(session: Session, username: str) -> User | None:
     return session.scalars(select(User).where(User.username_key == key)).one_or_none()
 
 
+# The first key of the PostgreSQL advisory locks on skeletons (the two-key form, a space of
+# its own: the Books Service locks single keys).
+_SKELETON_LOCKS = 0x6E616D65
+
+
+def lock_name(session: Session, skeleton: str) -> None:
+    """Hold back, until this transaction ends, any other one registering a name of this
+    skeleton (:func:`lookalikes.skeleton_key`).
+
+    Two registrations of look-alike names at once (``ace``, and ``ace`` in Cyrillic letters)
+    must not both find nothing, and no unique index can stop them: older accounts may share
+    a skeleton. On PostgreSQL the second waits here, on an advisory lock of the skeleton, for
+    the first to commit, then finds its row; SQLite serialises write transactions anyway."""
+    if session.get_bind().dialect.name == "postgresql":
+        digest = hashlib.sha256(skeleton.encode("utf-8")).digest()
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(CAST(:space AS integer), CAST(:key AS integer))"),
+            {"space": _SKELETON_LOCKS, "key": int.from_bytes(digest[:4], "big", signed=True)},
+        )
+
+
+def refuse_lookalike(session: Session, name: str, skeleton: str) -> None:
+    """UsernameLookalike if an account's name reads like the new name ``name``: one indexed
+    look-up of its skeleton."""
+    existing = session.scalar(
+        select(User.username).where(User.username_skeleton == skeleton).limit(1)
+    )
+    if existing is not None:
+        raise UsernameLookalike(name, existing)
+
+
 def get_user(session: Session, user_id: int, *, for_update: bool = False) -> User:
     in_range = 1 <= user_id <= MAX_USER_ID
     user = session.get(User, user_id, with_for_update=for_update) if in_range else None
@@ -95,16 +139,20 @@ def register(
     password against the policy."""
     name = usernames.normalise(username)
     key = usernames.lookup_key(name)
+    skeleton = lookalikes.skeleton_key(name)
     taken = UsernameTaken(f"The username '{name}' is already taken.")
     # Hash before the write transaction: it is the slow part and must not hold the write lock.
     password_hash = hasher.hash(password)
 
     def attempt(session: Session) -> sessions.Issued:
+        lock_name(session, skeleton)
         if find_user(session, name) is not None:
             raise taken
+        refuse_lookalike(session, name, skeleton)
         user = User(
             username=name,
             username_key=key,
+            username_skeleton=skeleton,
             password_hash=password_hash,
             role=role or default_role(session),
         )
@@ -201,12 +249,22 @@ def change_password(
             also(session)
 
 
-def list_users(session: Session, page: int, per_page: int) -> tuple[Sequence[User], int]:
+# Users are listed oldest first: by id, the order they were created in.
+USERS_ORDER = Order("users", (SortKey(User.id, "int"),))
+
+
+def list_users(session: Session, *, limit: int, cursor: str | None) -> tuple[list[User], Page, int]:
+    """One page of users from ``cursor`` (keyset, as every list: a user added or deleted
+    meanwhile never makes a walk through the pages repeat or skip one), and how many there are."""
+    page = read_page(
+        select(User),
+        USERS_ORDER,
+        Cursor.decode(cursor, USERS_ORDER) if cursor else None,
+        limit,
+        lambda query: session.execute(query).all(),
+    )
     total = session.scalar(select(func.count()).select_from(User)) or 0
-    users = session.scalars(
-        select(User).order_by(User.id).offset((page - 1) * per_page).limit(per_page)
-    ).all()
-    return users, total
+    return [row[0] for row in page.rows], page, total
 
 
 def _is_active_admin() -> ColumnElement[bool]:
@@ -278,13 +336,21 @@ def ensure_admin(
     """Create an administrator. An existing account of that name is refused (AccountExists)
     unless ``promote``: then it becomes an enabled administrator with this password, and
     every session and access token it had is revoked, since whoever registered the name first
-    need not be who is being promoted."""
+    need not be who is being promoted. A new account whose name reads like an existing
+    one's is refused (UsernameLookalike), as at registration."""
     name = usernames.normalise(username)
+    skeleton = lookalikes.skeleton_key(name)
     password_hash = hasher.hash(password)
     with db.transaction() as session:
+        lock_name(session, skeleton)
         user = find_user(session, name)
         if user is None:
-            user = User(username=name, username_key=usernames.lookup_key(name))
+            refuse_lookalike(session, name, skeleton)
+            user = User(
+                username=name,
+                username_key=usernames.lookup_key(name),
+                username_skeleton=skeleton,
+            )
             session.add(user)
         elif not promote:
             raise AccountExists(user.username)

@@ -10,9 +10,8 @@ from auth_service.current_user import require_admin
 from auth_service.models import User
 from auth_service.schemas import (
     AccountSettings,
-    PageQuery,
     UserDetail,
-    UserPage,
+    UserList,
     UserPatch,
     UserPath,
 )
@@ -20,6 +19,7 @@ from common.clock import isoformat
 from common.db import get_db
 from common.json_body import require_json_body
 from common.openapi import problems
+from common.paging import PageQuery, page_answer, page_response
 
 admin_tag = Tag(name="admin", description="User administration (admin role)")
 bearer = [{"bearerAuth": []}]
@@ -51,14 +51,22 @@ def user_detail(user: User) -> UserDetail:
     )
 
 
-@api.get("/users", responses={200: UserPage, **ADMIN_ONLY})
+@api.get(
+    "/users",
+    responses={
+        200: page_answer("One page of users (a JSON array)", UserList.model_json_schema()),
+        **ADMIN_ONLY,
+    },
+)
 def list_users(query: PageQuery) -> Response:
-    """Every user, oldest first, a page at a time."""
+    """Every user, oldest first, a page at a time.
+
+    A JSON array, as every list: follow the Link header's URLs for the other pages;
+    X-Total-Count says how many users there are."""
     with get_db().read() as session:
-        users, total = accounts.list_users(session, query.page, query.per_page)
-        items = [user_detail(user) for user in users]
-    page = UserPage(items=items, page=query.page, per_page=query.per_page, total=total)
-    return jsonify(page.model_dump())
+        users, page, total = accounts.list_users(session, limit=query.limit, cursor=query.cursor)
+        items = [user_detail(user).model_dump() for user in users]
+    return page_response(items, total, page, "admin.list_users", query)
 
 
 @api.get("/users/<int:user_id>", responses={200: UserDetail, **ADMIN_ONLY, **problems(404)})
@@ -71,7 +79,7 @@ def get_user(path: UserPath) -> Response:
 @api.patch("/users/<int:user_id>", responses={200: UserDetail, **ADMIN_ONLY, **problems(404, 409)})
 def update_user(path: UserPath, body: UserPatch) -> Response:
     """Change a user's role, or disable (their sessions end at once) or re-enable them."""
-    user = accounts.update_user(get_db(), path.user_id, role=body.role, disabled=body.disabled)
+    user = accounts.update_user(get_db(), path.user_id, role=body.new_role, disabled=body.disabled)
     return jsonify(user_detail(user).model_dump())
 
 

@@ -79,6 +79,9 @@ def bootstrap_admin(settings: AuthSettings, db: Database) -> None:
             "account on purpose with 'python -m auth_service.cli create-admin --username "
             f"{checked.username} --promote' (its sessions end)."
         ) from None
+    except accounts.UsernameLookalike as error:
+        # A stranger's look-alike account must not be taken for the administrator's.
+        raise ConfigError(f"ESTANTE_ADMIN_USERNAME: {error.detail}") from None
     log.info("created the first administrator", extra={"fields": {"username": user.username}})
 
 

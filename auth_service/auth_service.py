@@ -2,6 +2,7 @@
 
 Runs the one-time preparation (keys, migrations), then serves the app with the production WSGI
 server and the configured number of workers. Settings come from the environment; see README.
+Run by a Python that lacks the dependencies, it re-runs itself under the project's ``.venv``.
 """
 
 import sys
@@ -10,6 +11,11 @@ from pathlib import Path
 # Run as a script, Python puts this file's folder first on sys.path, where this very file would
 # shadow the auth_service package. Put the project root there instead.
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+from common.bootstrap import run_under_project_environment  # noqa: E402 (standard library only)
+
+# A Python without the dependencies (the system's) re-runs this under .venv, or says what to run.
+run_under_project_environment(__file__)
 
 from auth_service.app import prepare  # noqa: E402
 from auth_service.config import AuthSettings  # noqa: E402

@@ -1,4 +1,5 @@
-"""Administration commands: ``python -m auth_service.cli create-admin --username NAME``.
+"""Administration commands: ``python -m auth_service.cli create-admin --username NAME``, and
+``python -m auth_service.cli confusable-users`` (accounts whose names read alike).
 
 The password is read from ESTANTE_ADMIN_PASSWORD or asked for on the terminal (never from the
 command line, where it would land in the shell history and the process list).
@@ -42,7 +43,7 @@ def create_admin(username: str, *, promote: bool = False) -> int:
         return 2
     db = Database(settings.database_url)
     try:
-        from auth_service.accounts import AccountExists, ensure_admin
+        from auth_service.accounts import AccountExists, UsernameLookalike, ensure_admin
 
         user = ensure_admin(
             db, make_hasher(settings), checked.username, checked.password, promote=promote
@@ -55,11 +56,31 @@ def create_admin(username: str, *, promote: bool = False) -> int:
             file=sys.stderr,
         )
         return 1
+    except UsernameLookalike as error:
+        print(f"error: {error.detail}", file=sys.stderr)
+        return 1
     finally:
         db.dispose()
     revoked = "; any earlier sessions and tokens of it are revoked" if promote else ""
     print(f"{user.username} is an administrator (id {user.id}){revoked}")
     return 0
+
+
+def confusable_users(*, update_skeletons: bool = False) -> int:
+    """List the accounts whose names read alike (:mod:`auth_service.confusable_users`)."""
+    from auth_service import confusable_users as report
+
+    settings = AuthSettings()
+    try:
+        prepare(settings)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    db = Database(settings.database_url)
+    try:
+        return report.run(db, update_skeletons=update_skeletons)
+    finally:
+        db.dispose()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,7 +94,19 @@ def main(argv: list[str] | None = None) -> int:
         help="if the account exists, make it an administrator with the new password and "
         "revoke all its sessions (without this flag an existing account is refused)",
     )
+    lookalikes = sub.add_parser(
+        "confusable-users",
+        help="list accounts whose names read alike (exit status 1 if any); changes no account",
+    )
+    lookalikes.add_argument(
+        "--update-skeletons",
+        action="store_true",
+        help="also store the freshly computed skeletons where the stored ones are missing or "
+        "outdated (names are never changed)",
+    )
     args = parser.parse_args(argv)
+    if args.command == "confusable-users":
+        return confusable_users(update_skeletons=args.update_skeletons)
     return create_admin(args.username, promote=args.promote)
 
 

@@ -24,13 +24,13 @@ F = TypeVar("F", bound=Callable[..., object])
 
 def requires_user(view: F) -> F:
     """Mark a view that needs a valid access token of an active user."""
-    view.estante_requires = "user"  # type: ignore[attr-defined]
+    view.estante_requires = "user"  # type: ignore[attr-defined]  # a mark on the function
     return view
 
 
 def requires_admin(view: F) -> F:
     """Mark a view that needs an active user who holds the admin role now."""
-    view.estante_requires = "admin"  # type: ignore[attr-defined]
+    view.estante_requires = "admin"  # type: ignore[attr-defined]  # a mark on the function
     return view
 
 

@@ -14,6 +14,8 @@ ROLES = ("admin", "librarian", "reader")
 DEFAULT_ROLE = "librarian"
 # User ids are 32-bit integers: a larger number names nobody (and must not reach a query).
 MAX_USER_ID = 2**31 - 1
+# A skeleton is longer than its name: a character's is at most 7 (a Hangul syllable, in jamo).
+SKELETON_LENGTH = 512
 
 
 class AuthBase(DeclarativeBase):
@@ -30,6 +32,11 @@ class User(AuthBase):
     username: Mapped[str] = mapped_column(String(64))
     # NFKC + casefold of the name: what uniqueness is enforced on.
     username_key: Mapped[str] = mapped_column(String(255), unique=True)
+    # TR39 confusable skeleton of the name (lookalikes.skeleton_key): names that read alike
+    # share it, and a new name must not take one in use. Not unique: accounts older than that
+    # rule may share one (``python -m auth_service.cli confusable-users`` lists them). Empty
+    # only for accounts a replica older than migration auth_0006 registered mid-rollout.
+    username_skeleton: Mapped[str | None] = mapped_column(String(SKELETON_LENGTH), index=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(32), default=DEFAULT_ROLE)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

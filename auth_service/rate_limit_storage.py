@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from limits.storage import Storage
-from sqlalchemy import case, delete, select, text
+from sqlalchemy import CursorResult, case, delete, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -112,7 +112,8 @@ class DatabaseStorage(Storage):
 
     def reset(self) -> int | None:
         with self.db.transaction() as session:
-            return session.execute(delete(RateLimitCounter)).rowcount
+            result = session.execute(delete(RateLimitCounter))
+            return result.rowcount if isinstance(result, CursorResult) else None
 
     def clear(self, key: str) -> None:
         hashed = self._key(key)

@@ -74,5 +74,6 @@ def init_rate_limits(app: Flask, settings: AuthSettings) -> Limiter:
     app.extensions["estante.limiter"] = limiter
     for endpoint, name in LIMITED_ENDPOINTS.items():
         view = app.view_functions[endpoint]
-        app.view_functions[endpoint] = limiter.limit(limits[name], scope=name)(view)
+        # Flask-Limiter types its decorator for coroutine views as well; these are plain ones.
+        app.view_functions[endpoint] = limiter.limit(limits[name], scope=name)(view)  # type: ignore[assignment]
     return limiter

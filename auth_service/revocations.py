@@ -50,6 +50,7 @@ from auth_service.config import MAX_ACCESS_TOKEN_TTL
 from auth_service.models import MAX_USER_ID, LoginSession, Setting, TokenRevocation, User
 from common.clock import as_utc, utcnow
 from common.config import MAX_JWT_LEEWAY
+from common.revocation_list import RevocationList
 
 # Entries outlive the tokens they name by this much beyond the verifiers' leeway: clocks are
 # never quite together.
@@ -187,10 +188,10 @@ def revoke_session_tokens(
     )
 
 
-def published(db_session: Session) -> dict[str, Any]:
-    """The revocation list: ``users`` maps a ``sub`` to the first second its tokens may have
-    been issued at (a token with an earlier ``iat`` is revoked); ``sessions`` lists revoked
-    ``sid``s. Only entries naming a token that may still be accepted somewhere."""
+def published(db_session: Session) -> RevocationList:
+    """The revocation list: per user (``sub``) the first second its tokens may have been
+    issued at (a token with an earlier ``iat`` is revoked), and the revoked ``sid``s. Only
+    entries naming a token that may still be accepted somewhere."""
     now = utcnow()
     rows = db_session.execute(
         select(TokenRevocation.user_id, TokenRevocation.session_id, TokenRevocation.revoked_at)
@@ -204,12 +205,12 @@ def published(db_session: Session) -> dict[str, Any]:
     # Every ended session is listed, even when a later "not before" of its user seems to cover
     # it: that holds only if every token of it was issued, by a clock that agrees, before it.
     sessions = sorted({session_id for _, session_id, _ in rows if session_id is not None})
-    return {
-        "issued_at": math.floor(now.timestamp()),
-        "grace": int(GRACE.total_seconds()),
-        "users": users,
-        "sessions": sessions,
-    }
+    return RevocationList(
+        issued_at=math.floor(now.timestamp()),
+        grace=int(GRACE.total_seconds()),
+        users=users,
+        sessions=sessions,
+    )
 
 
 def issued_too_early(user: User, issued_at: int) -> bool:

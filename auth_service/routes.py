@@ -27,7 +27,7 @@ from auth_service.schemas import (
 from auth_service.tokens import sign_access_token, token_response
 from common.db import get_db
 from common.json_body import no_json_body, require_json_body
-from common.openapi import problems
+from common.openapi import problem_response, problems
 
 accounts_tag = Tag(name="accounts", description="Register, log in, refresh, log out")
 bearer = [{"bearerAuth": []}]
@@ -58,7 +58,11 @@ def client_address() -> str:
 
 
 def register(body: RegisterRequest) -> tuple[Response, int]:
-    """Create an account; answers with an access token and a refresh token."""
+    """Create an account; answers with an access token and a refresh token.
+
+    A username that mixes scripts that look alike (Latin with Cyrillic or Greek; Unicode
+    TR39, Moderately Restrictive) is refused with 422. One that is taken, or that reads like
+    an existing account's name (the same TR39 confusable skeleton), is refused with 409."""
     issued = login.register(
         get_db(),
         get_hasher(),
@@ -87,9 +91,16 @@ def log_in(body: LoginRequest) -> Response:
     return jsonify(token_response(issued).model_dump())
 
 
+NAME_CONFLICT = problem_response(
+    409,
+    "Conflict: the username is taken (/problems/username-taken) or reads like an existing "
+    "account's (/problems/username-lookalike)",
+)
 for blueprint, deprecated in ((api, False), (legacy_api, True)):
     blueprint.post(
-        "/register", responses={201: TokenResponse, **problems(409, 429)}, deprecated=deprecated
+        "/register",
+        responses={201: TokenResponse, 409: NAME_CONFLICT, **problems(429)},
+        deprecated=deprecated,
     )(register)
     blueprint.post(
         "/login",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, model_validator
 from pydantic_core import PydanticCustomError
 
 from auth_service import passwords, usernames
@@ -40,7 +40,10 @@ NewPassword = stated(
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="ignore", strict=True)
+    """A request body: no type coercion, and a member it does not know (``usrname``) is a 422
+    naming it, never silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class RegisterRequest(Strict):
@@ -178,22 +181,10 @@ class UserDetail(UserOut):
     disabled: bool
 
 
-class UserPage(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"items": [USER_DETAIL_EXAMPLE], "page": 1, "per_page": 50, "total": 1}]
-        }
-    )
+class UserList(RootModel[list[UserDetail]]):
+    """One page of users, oldest first (a JSON array, as every list)."""
 
-    items: list[UserDetail]
-    page: int
-    per_page: int
-    total: int
-
-
-class PageQuery(BaseModel):
-    page: int = Field(1, ge=1, le=1_000_000)
-    per_page: int = Field(50, ge=1, le=200)
+    model_config = ConfigDict(json_schema_extra={"examples": [[USER_DETAIL_EXAMPLE]]})
 
 
 class UserPath(BaseModel):
@@ -203,11 +194,49 @@ class UserPath(BaseModel):
 Role = Literal["admin", "librarian", "reader"]
 
 
-class UserPatch(Strict):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"role": "reader"}]})
+def _one_role(roles: list[str]) -> list[str]:
+    if len(roles) != 1:
+        raise PydanticCustomError("one_role", "must name exactly one role (a user has one)")
+    return roles
 
-    role: Role | None = None
-    disabled: bool | None = None
+
+class UserPatch(Strict):
+    """What an administrator changes about a user, in the shape ``GET`` shows it: the role as
+    ``roles`` (a list of one), and whether the account is disabled. At least one of them.
+    ``role`` (one role, not a list) still works for older clients."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"roles": ["reader"]}, {"disabled": True}],
+            "minProperties": 1,
+        }
+    )
+
+    roles: (
+        stated(Annotated[list[Role], AfterValidator(_one_role)], minItems=1, maxItems=1) | None
+    ) = Field(None, description="The user's role, as GET shows it: a list of one")
+    role: Role | None = Field(
+        None,
+        description="The same as roles: [role] (for older clients)",
+        json_schema_extra={"deprecated": True},
+    )
+    disabled: bool | None = Field(
+        None, description="true ends the user's sessions at once; false lets them log in again"
+    )
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> UserPatch:
+        if self.roles is not None and self.role is not None and self.roles != [self.role]:
+            raise PydanticCustomError("roles", "role and roles name different roles")
+        if self.new_role is None and self.disabled is None:
+            raise PydanticCustomError(
+                "nothing_to_change", "names nothing to change: give roles or disabled"
+            )
+        return self
+
+    @property
+    def new_role(self) -> str | None:
+        return self.roles[0] if self.roles else self.role
 
 
 class AccountSettings(Strict):

@@ -131,7 +131,7 @@ def keyed_hash(secret: bytes, kind: str, *parts: str) -> str:
 def delay_for(failures: int, free_attempts: int, max_delay: int) -> int:
     if failures < free_attempts:
         return 0
-    return min(max_delay, 2 ** min(failures - free_attempts, 30))
+    return min(max_delay, 1 << min(failures - free_attempts, 30))  # 1 s, 2 s, 4 s ...
 
 
 def _locked_row(session: Session, key: str, now: datetime) -> LoginThrottle:
@@ -146,7 +146,8 @@ def _locked_row(session: Session, key: str, now: datetime) -> LoginThrottle:
         )
         .returning(LoginThrottle)
     )
-    return session.scalars(statement).one()
+    row: LoginThrottle = session.scalars(statement).one()
+    return row
 
 
 def begin(db: Database, username_key: str, client: str, policy: ThrottlePolicy) -> Attempt:

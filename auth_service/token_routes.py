@@ -112,13 +112,19 @@ def introspect_token() -> Response:
 @no_json_body
 def revoke() -> Response:
     """RFC 7009: end the session of this refresh or access token. Answers 200 for any token
-    value, known or not, and even without one; only a body that cannot be read is refused.
+    value, known or not, and even without one; only a body that cannot be read, or that has a
+    member other than ``token`` and ``token_type_hint`` (a misspelt ``tokn`` would otherwise
+    revoke nothing in silence), is refused.
 
     A refresh token ends its session whatever its state, as ``/logout`` does (one spent by a
     rotation too: its session is the one to end); an access token only while it is live."""
     try:
         body = token_request()
-    except (ValidationError, BodyNotAnObject):
+    except ValidationError as error:
+        if any(item["type"] == "extra_forbidden" for item in error.errors()):
+            raise
+        return Response(status=200)
+    except BodyNotAnObject:
         return Response(status=200)
     db = get_db()
     token = body.token

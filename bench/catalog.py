@@ -39,8 +39,8 @@ from psycopg import sql
 
 from bench.seed import seed, vocabulary
 from bench.servers import wrk
-from books_service.pagination import Cursor
 from common.config import PROJECT_ROOT
+from common.pagination import Cursor
 from tests.support.harness import free_port, wait_until_healthy
 
 POSTGRES_ADMIN = os.environ.get(

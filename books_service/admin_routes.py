@@ -9,11 +9,12 @@ from flask_openapi3 import APIBlueprint, Tag
 from books_service import catalog, history, listing
 from books_service.auth import current_username, require_roles
 from books_service.representation import values_of
-from books_service.responses import PAGE_HEADERS, book_response, page_response
-from books_service.schemas import BookList, BookOut, BookPath, History, PageQuery, WriteQuery
+from books_service.responses import book_response
+from books_service.schemas import BookList, BookOut, BookPath, History, WriteQuery
 from common.db import get_db
 from common.json_body import no_json_body
 from common.openapi import problems
+from common.paging import PAGE_HEADERS, PageQuery, page_response
 
 ADMINS = frozenset({"admin"})
 admin_tag = Tag(name="administration", description="Deleted books: restore or purge")

@@ -229,7 +229,8 @@ class BookRecord(BaseModel):
     """A book as a client writes it (POST, PUT). Only ``title`` and ``author`` (or ``authors``)
     are required; the spec's ``{"title", "author"}`` is a complete request."""
 
-    model_config = ConfigDict(extra="ignore", strict=True)
+    # A member that is not a field ("titel") is an error naming it, never silently dropped.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     title: Title = Field(examples=["Dom Casmurro"])  # type: ignore[valid-type]
     subtitle: Title | None = None  # type: ignore[valid-type]

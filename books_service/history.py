@@ -9,8 +9,8 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from books_service.models import Book, BookHistory
-from books_service.pagination import Cursor, Order, Page, SortKey, read_page
 from common.clock import isoformat
+from common.pagination import Cursor, Order, Page, SortKey, read_page
 
 Action = Literal["created", "updated", "deleted", "restored"]
 _entry = BookHistory.__table__.c

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from books_service import counts, search
 from books_service.models import Book, BookAuthor, BookSubject
-from books_service.pagination import Cursor, Order, Page, SortKey, read_page, read_tiered_page
 from books_service.records import fold
 from books_service.representation import COLUMNS, DELETED_COLUMNS, book_json
+from common.pagination import Cursor, Order, Page, SortKey, read_page, read_tiered_page
 
 _book = Book.__table__.c
 _ID = SortKey(_book.id, "int")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Column
+from sqlalchemy.sql.elements import KeyedColumnElement
 
 from books_service.isbn import to_isbn10
 from books_service.models import Book
@@ -15,7 +15,7 @@ from common.clock import isoformat
 
 _book = Book.__table__.c
 # The columns a book's JSON is made of, in the order they are shown.
-COLUMNS: tuple[Column[Any], ...] = (
+COLUMNS: tuple[KeyedColumnElement[Any], ...] = (
     _book.id,
     *(_book[name] for name in EDITABLE_FIELDS),
     _book.version,
@@ -24,7 +24,7 @@ COLUMNS: tuple[Column[Any], ...] = (
     _book.updated_at,
     _book.updated_by,
 )
-DELETED_COLUMNS: tuple[Column[Any], ...] = (_book.deleted_at, _book.deleted_by)
+DELETED_COLUMNS: tuple[KeyedColumnElement[Any], ...] = (_book.deleted_at, _book.deleted_by)
 
 
 def values_of(book: Book) -> dict[str, Any]:

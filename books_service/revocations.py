@@ -14,15 +14,14 @@ before still hold. The window that remains is documented in docs/security.md.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from books_service.jwks import fetch_json, read_json_file, write_json_file
+from common.revocation_list import EMPTY, RevocationList, read_revocation_list
 
 log = logging.getLogger("estante.revocations")
 # The sessions ended within one access-token lifetime (some 200,000 at 35 bytes each):
@@ -33,43 +32,13 @@ MAX_REVOCATIONS_BYTES = 8 * 1024 * 1024
 RETRY_AFTER_FAILURE = 1.0
 
 
-@dataclass(frozen=True)
-class RevocationList:
-    issued_at: int = 0
-    users: Mapping[str, float] = field(default_factory=dict)
-    sessions: frozenset[str] = frozenset()
-
-    def revokes(self, claims: Mapping[str, Any]) -> bool:
-        """Whether a token with these (verified) claims is revoked."""
-        not_before = self.users.get(str(claims.get("sub")))
-        if not_before is not None:
-            issued_at = claims.get("iat")
-            if not _is_number(issued_at) or issued_at < not_before:
-                return True
-        sid = claims.get("sid")
-        return isinstance(sid, str) and sid in self.sessions
-
-
-def _is_number(value: object) -> bool:
-    # JSON also allows NaN and Infinity: neither is a time.
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def parse_revocations(document: object) -> RevocationList:
-    """The list in ``document``. A malformed entry is skipped (and logged); a document that
-    is not a revocation list raises ValueError."""
-    if not isinstance(document, dict):
-        raise ValueError("the revocation list is not a JSON object")
-    users, sessions = document.get("users"), document.get("sessions")
-    issued_at = document.get("issued_at", 0)
-    if not isinstance(users, dict) or not isinstance(sessions, list) or not _is_number(issued_at):
-        raise ValueError("not a revocation list: 'users' must be an object, 'sessions' a list")
-    good_users = {sub: nb for sub, nb in users.items() if _is_number(nb)}
-    good_sessions = frozenset(sid for sid in sessions if isinstance(sid, str) and sid)
-    skipped = len(users) - len(good_users) + len(sessions) - len(good_sessions)
+    """The list in a fetched ``document``, its malformed entries skipped (and logged); raises
+    ValueError when it is not a revocation list (see :mod:`common.revocation_list`)."""
+    revocation_list, skipped = read_revocation_list(document)
     if skipped:
         log.warning("skipping malformed revocations", extra={"fields": {"skipped": skipped}})
-    return RevocationList(int(issued_at), good_users, good_sessions)
+    return revocation_list
 
 
 def fetch_revocations(url: str, timeout: float) -> object:
@@ -93,7 +62,7 @@ class RevocationCache:
         self.cache_file = cache_file
         self._clock = clock
         self._fetch = fetch
-        self._list = self._load_cache_file() or RevocationList()
+        self._list = self._load_cache_file() or EMPTY
         self._next_fetch: float | None = None  # None: at the first request
         self._lock = threading.Lock()
 

@@ -15,13 +15,7 @@ from books_service.catalog import DuplicateBook
 from books_service.merge_patch import MEDIA_TYPE as MERGE_PATCH
 from books_service.preconditions import Precondition, not_modified
 from books_service.representation import etag, values_of
-from books_service.responses import (
-    ETAG_HEADER,
-    PAGE_HEADERS,
-    book_response,
-    duplicate_problem,
-    page_response,
-)
+from books_service.responses import ETAG_HEADER, book_response, duplicate_problem
 from books_service.schemas import (
     BookFields,
     BookList,
@@ -32,13 +26,13 @@ from books_service.schemas import (
     History,
     IfMatch,
     IfNoneMatch,
-    PageQuery,
     WriteQuery,
 )
 from common.db import get_db
 from common.errors import ApiError
 from common.json_body import require_json_body
 from common.openapi import ServiceIndex, header, problems
+from common.paging import PAGE_HEADERS, PageQuery, page_response
 
 books_tag = Tag(name="books", description="The catalog")
 bearer = [{"bearerAuth": []}]

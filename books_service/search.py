@@ -34,8 +34,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
+    ColumnClause,
     ColumnElement,
     Integer,
     Select,
@@ -64,7 +66,7 @@ _SPACED_DIGITS = re.compile(r"(?<![^\W_])[0-9]+(?: [0-9]+)+(?: ?[xX])?(?![^\W_])
 SQLITE_COLUMNS = {"title": "{title_key}", "title and authors": "{title_key author_key}"}
 PG_WEIGHTS = {"title": "A", "title and authors": "AB"}
 # The stored vector (PostgreSQL only; created by migration books_0003).
-PG_VECTOR = literal_column("books.search_vector")
+PG_VECTOR: ColumnClause[Any] = literal_column("books.search_vector")
 
 
 def _isbn_or_none(candidate: str) -> str | None:
@@ -172,7 +174,7 @@ class Search:
         """SQLite: the books of one tier, to be joined and read in ``book_id`` order."""
         return _fts(sqlite_tier_expression(self.words, tier), f"fts_tier_{tier}")
 
-    def sqlite_count(self) -> Select[tuple[int]]:
+    def sqlite_count(self) -> Select[int]:
         """SQLite: how many live books match, counted in the search index alone (it holds
         live books only), without reading any book."""
         found = _fts(sqlite_match_expression(self.words), "fts_count")

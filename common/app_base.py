@@ -49,6 +49,7 @@ def create_base_app(
         SWAGGER_CONFIG={"validatorUrl": None},
     )
     configure_logging(settings.log_level)
+    # Flask's default provider has sort_keys; the JSONProvider the attribute is typed as does not.
     app.json.sort_keys = False  # type: ignore[attr-defined]
     register_error_handlers(app)
     init_request_log(app, settings.service_name)
@@ -66,7 +67,9 @@ def create_base_app(
         # Behind N proxies: take the client address, scheme, host and path prefix (so links and
         # Location headers carry /api/books) from their X-Forwarded-* headers, and only theirs.
         n = settings.trusted_proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)  # type: ignore[method-assign]
+        # Flask's documented way to add WSGI middleware, though mypy sees wsgi_app as a method.
+        proxied = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)
+        app.wsgi_app = proxied  # type: ignore[method-assign]
 
     @app.get("/openapi.json", doc_ui=False)
     def openapi_document() -> dict:

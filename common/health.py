@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Flask, Response, jsonify
-from flask_openapi3 import APIBlueprint, Tag
+from flask import Response, jsonify
+from flask_openapi3 import APIBlueprint, OpenAPI, Tag
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -67,7 +67,7 @@ def database_check(service: str) -> ReadinessCheck:
     return check
 
 
-def init_health(app: Flask, service: str, checks: dict[str, ReadinessCheck]) -> None:
+def init_health(app: OpenAPI, service: str, checks: dict[str, ReadinessCheck]) -> None:
     health = APIBlueprint("health", __name__, abp_tags=[health_tag])
 
     @health.get("/healthz", responses={200: Health})
@@ -90,4 +90,4 @@ def init_health(app: Flask, service: str, checks: dict[str, ReadinessCheck]) -> 
             checks=results,
         )
 
-    app.register_api(health)  # type: ignore[attr-defined]
+    app.register_api(health)

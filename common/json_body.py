@@ -27,7 +27,7 @@ class BodyNotAnObject(ApiError):
 
 def no_json_body(view: F) -> F:
     """Mark a POST/PUT/PATCH view that takes no JSON body (the check then skips it)."""
-    view.estante_no_json_body = True  # type: ignore[attr-defined]
+    view.estante_no_json_body = True  # type: ignore[attr-defined]  # a mark on the function
     return view
 
 

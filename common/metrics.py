@@ -70,7 +70,7 @@ def init_metrics(app: Flask, service: str) -> None:
             )
         return response
 
-    @app.get("/metrics", doc_ui=False)  # type: ignore[attr-defined]
+    @app.get("/metrics", doc_ui=False)
     def metrics() -> Response:
         from prometheus_client import (
             CONTENT_TYPE_LATEST,

@@ -82,7 +82,7 @@ def problem_response(status: int, description: str | None = None) -> dict[str, A
     }
 
 
-def problems(*statuses: int) -> dict[int, dict[str, Any]]:
+def problems(*statuses: int) -> dict[str | int, dict[str, Any]]:
     """Error responses for a route's ``responses=``: ``problems(404, 409)``."""
     return {status: problem_response(status) for status in statuses}
 

@@ -11,10 +11,11 @@ from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, Response, json
+from flask.typing import ResponseReturnValue
 from pydantic import ValidationError
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from common.errors import ApiError
 from common.validation import field_errors
@@ -73,13 +74,13 @@ def register_error_handlers(app: Flask) -> None:
         )
 
     @app.errorhandler(HTTPException)
-    def handle_http_exception(error: HTTPException) -> Response:
+    def handle_http_exception(error: HTTPException) -> ResponseReturnValue:
         if error.response is not None:  # abort(response): already rendered, e.g. a 422
             return error.response
         status = error.code or 500
         headers = {}
-        if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
-            headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            headers["Allow"] = ", ".join(error.valid_methods)
         detail = error.description
         if status == 429:
             detail = f"Too many requests (the limit is {detail}); wait and try again."

@@ -74,7 +74,8 @@ def copy_sqlite(source: Path, target: Path) -> None:
 
 def backup(directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    manifest: dict[str, object] = {"created_at": datetime.now(UTC).isoformat(), "services": {}}
+    services: dict[str, dict[str, str | None]] = {}
+    manifest = {"created_at": datetime.now(UTC).isoformat(), "services": services}
     for service, url in database_urls().items():
         if is_sqlite(url):
             copy_sqlite(sqlite_path(url), directory / f"{service}.db")
@@ -93,7 +94,7 @@ def backup(directory: Path) -> None:
                 env=libpq_environment(url),
             )
             kind = "postgresql"
-        manifest["services"][service] = {  # type: ignore[index]
+        services[service] = {
             "kind": kind,
             "revision": migrations.current_revision(service, url),
         }

@@ -15,7 +15,6 @@ from books_service.schemas.requests import (
     BookQuery,
     IfMatch,
     IfNoneMatch,
-    PageQuery,
     SortName,
     WriteQuery,
 )
@@ -33,7 +32,6 @@ __all__ = [
     "HistoryEntry",
     "IfMatch",
     "IfNoneMatch",
-    "PageQuery",
     "SortName",
     "WriteQuery",
 ]

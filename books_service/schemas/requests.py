@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from books_service.book_rules import Isbn, Language, Year
 from books_service.models import AUTHOR_MAX, SUBJECT_MAX, TEXT_MAX
-from books_service.pagination import MAX_CURSOR_LENGTH
+from common.paging import PageQuery
 from common.text import query_text
+from common.validation import RequestModel
 
 # RFC 9110's "#entity-tag": a comma-separated list (empty elements allowed) of optionally weak
 # quoted tags; a quoted tag may hold commas.
@@ -19,8 +20,6 @@ _ETAG = r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"'
 # Each run of spaces has one place to go (after a tag, or after a comma), so a header that does
 # not match fails in linear time: spaces on both sides of the comma made it exponential.
 _ETAG_LIST = re.compile(rf"[ \t]*(?:{_ETAG}[ \t]*)?(?:,[ \t]*(?:{_ETAG}[ \t]*)?)*")
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 500
 
 
 class BookPath(BaseModel):
@@ -44,47 +43,6 @@ SortName = Literal[
     "-id",
     "relevance",
 ]
-
-
-_REQUEST_SCHEMAS: dict[type[BaseModel], dict[str, Any]] = {}
-
-
-class RequestModel(BaseModel):
-    """Base of the query-string and header models. flask-openapi3 asks such a model for its
-    JSON schema on every request (to see which fields are lists), which costs more than
-    reading a whole page of books (about 2.5 ms); the argument-less schema, the one it asks
-    for, never changes, so it is computed once per model."""
-
-    @classmethod
-    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        if args or kwargs:  # the OpenAPI document's form: rarely asked, left as it is
-            return super().model_json_schema(*args, **kwargs)
-        if cls not in _REQUEST_SCHEMAS:
-            _REQUEST_SCHEMAS[cls] = super().model_json_schema()
-        return _REQUEST_SCHEMAS[cls]
-
-
-class PageQuery(RequestModel):
-    limit: int = Field(
-        DEFAULT_PAGE_SIZE,
-        ge=1,
-        le=MAX_PAGE_SIZE,
-        description=f"Page size: {DEFAULT_PAGE_SIZE} by default, at most {MAX_PAGE_SIZE}",
-    )
-    cursor: str | None = Field(
-        None,
-        max_length=MAX_CURSOR_LENGTH,
-        pattern=r"^[A-Za-z0-9_-]*$",
-        description="A position, from the Link header's URLs (opaque)",
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _empty_means_absent(cls, data: Any) -> Any:
-        """``?author=`` means no author filter, as if it were not there."""
-        if isinstance(data, dict):
-            return {k: v for k, v in data.items() if v != ""}
-        return data
 
 
 class BookQuery(PageQuery):

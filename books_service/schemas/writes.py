@@ -31,32 +31,37 @@ from books_service.schemas.examples import NEW_BOOK_EXAMPLES, PATCH_EXAMPLES
 
 class BookFields(BookRecord):
     """A book as a client writes it (POST, PUT). Only ``title`` and ``author`` (or ``authors``)
-    are required; the spec's ``{"title", "author"}`` is a complete request."""
+    are required; the spec's ``{"title", "author"}`` is a complete request. The schema lists
+    ``author`` and ``authors`` as optional (client generators take that, not a choice of
+    required sets); a book with neither is a 422 naming ``author``."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            # The author's check, as JSON Schema: a display string, or a list of names.
-            "anyOf": [
-                {"required": ["author"], "properties": {"author": {"type": "string"}}},
-                {"required": ["authors"], "properties": {"authors": {"type": "array"}}},
-            ],
-            "examples": NEW_BOOK_EXAMPLES,
-        },
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": NEW_BOOK_EXAMPLES})
 
 
 # The spec's name for a book in a request.
 BookIn = BookFields
 
 
+def _never_null(schema: dict[str, Any]) -> None:
+    """The schema of an optional member that may not be null: the non-null alternative alone,
+    and no ``default`` (a patch that leaves the member out changes nothing)."""
+    alternatives = [s for s in schema.pop("anyOf", []) if s.get("type") != "null"]
+    schema.pop("default", None)
+    if len(alternatives) == 1:
+        schema.update(alternatives[0])
+
+
 class BookPatch(BaseModel):
     """A JSON Merge Patch (RFC 7396) of a book: a field given replaces its value, ``null``
-    removes it, a field left out keeps it. The patched book is then checked like a new one."""
+    removes it, a field left out keeps it. The patched book is then checked like a new one. A
+    member that is not a field of a book is an error, as in a whole book, and so is an empty
+    patch."""
 
     model_config = ConfigDict(
-        extra="ignore",
+        extra="forbid",
         strict=True,
         json_schema_extra={
+            "minProperties": 1,
             "not": {
                 "required": ["author", "authors"],
                 "properties": {"author": {"type": "null"}, "authors": {"type": "null"}},
@@ -65,8 +70,8 @@ class BookPatch(BaseModel):
         },
     )
 
-    # Never null: the title cannot be removed.
-    title: Title | None = Field(None, json_schema_extra={"type": "string"})  # type: ignore[valid-type]
+    # Never null: the title cannot be removed. (None is only "not in the patch".)
+    title: Title | None = Field(None, json_schema_extra=_never_null)  # type: ignore[valid-type]
     subtitle: Title | None = None  # type: ignore[valid-type]
     author: Author | None = None  # type: ignore[valid-type]
     authors: list[Author] | None = Field(None, min_length=1, max_length=AUTHORS_MAX)  # type: ignore[valid-type]
@@ -94,6 +99,10 @@ class BookPatch(BaseModel):
     @model_validator(mode="after")
     def _an_author_stays(self) -> BookPatch:
         given = self.model_fields_set
+        if not given:
+            raise PydanticCustomError(
+                "nothing_to_change", "names nothing to change: give the fields to change"
+            )
         if {"author", "authors"} <= given and self.author is None and self.authors is None:
             raise PydanticCustomError("missing", "author and authors cannot both be removed")
         return self

@@ -164,7 +164,7 @@ def test_revocations_without_an_expiry_stay_listed_for_the_longest_lifetime(
         try:
             with db.read() as session:
                 login = session.get_one(LoginSession, recent)
-                listed = revocations.published(session)["sessions"]
+                listed = revocations.published(session).sessions
             with db.transaction() as session:  # the next revocation prunes what is not listed
                 revocations.revoke_session_tokens(session, [("n" * 32, 2, utcnow())], "test")
             with db.read() as session:
@@ -189,6 +189,37 @@ def test_revocations_without_an_expiry_stay_listed_for_the_longest_lifetime(
     assert legacy_until - upgraded < timedelta(days=2, minutes=5)
     migrations.downgrade("auth", database_url, "auth_0004")
     assert migrations.current_revision("auth", database_url) == "auth_0004"
+
+
+def test_upgrading_gives_every_account_its_skeleton_and_changes_no_name(
+    database_url: str,
+) -> None:
+    # auth_0006 stores each name's confusable skeleton; names that read alike share one, and
+    # are kept as they are (the confusable-users command reports them).
+    migrations.upgrade("auth", database_url, "auth_0005")
+    engine = create_db_engine(database_url)
+    names = ["ana", "\u0430na", "Iarry", "larry", "joão"]  # the second with a Cyrillic a
+    try:
+        with engine.begin() as connection:
+            for id_, name in enumerate(names, start=1):
+                connection.execute(
+                    text(
+                        "INSERT INTO users (id, username, username_key, password_hash, role, "
+                        "created_at, updated_at) VALUES (:id, :u, :k, 'h', 'reader', :t, :t)"
+                    ),
+                    {"id": id_, "u": name, "k": name.casefold(), "t": "2026-01-02 03:04:05"},
+                )
+        migrations.upgrade("auth", database_url)
+        with engine.connect() as connection:
+            after = connection.execute(
+                text("SELECT username, username_skeleton FROM users ORDER BY id")
+            ).all()
+    finally:
+        engine.dispose()
+    assert [row[0] for row in after] == names
+    assert [row[1] for row in after] == ["ana", "ana", "larry", "larry", "joa\u0303o"]
+    migrations.downgrade("auth", database_url, "auth_0005")
+    assert migrations.current_revision("auth", database_url) == "auth_0005"
 
 
 def test_upgrading_the_books_database_keeps_every_book(database_url: str) -> None:

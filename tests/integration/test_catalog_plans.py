@@ -16,8 +16,8 @@ from sqlalchemy import event
 
 from bench.seed import seed, vocabulary
 from books_service import listing
-from books_service.pagination import Cursor
 from common.db import Database
+from common.pagination import Cursor
 
 BOOKS = 20_000
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from books_service import search
-from books_service.pagination import Cursor
+from common.pagination import Cursor
 from tests.support.catalog import BACKENDS, Catalog, catalog_fixture
 
 SHELF: dict[str, dict[str, Any]] = {

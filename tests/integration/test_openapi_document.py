@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import requests
 from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate
 
 from common.openapi import METHODS, WITHOUT_DATABASE
 from ops.openapi_export import OPENAPI_DIR, render
@@ -48,6 +49,11 @@ def test_served_document_matches_the_committed_copy(stack: Stack, service: str) 
     # The UI reads the same document from under /docs.
     docs_copy = requests.get(f"{base_url(stack, service)}/docs/openapi.json", timeout=10)
     assert docs_copy.json() == document
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_served_document_is_valid_openapi(stack: Stack, service: str) -> None:
+    validate(served(stack, service))
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -26,6 +26,7 @@ from sqlalchemy import select, text
 
 from common.clock import utcnow
 from common.config import PROJECT_ROOT
+from common.revocation_list import RevocationList, read_revocation_list
 from tests.support.clients import bearer, login
 from tests.support.harness import STRONG_PASSWORD, Stack, build_stack, free_port, start_stack
 
@@ -301,6 +302,11 @@ def test_the_revocation_list_is_public_and_names_only_what_is_needed(stack: Stac
     # their "not before" alone would let through a token signed a moment late.
     assert sid(second["access_token"]) in document["sessions"]
     assert sid(other["access_token"]) in document["sessions"]
+    # What the publisher serves is what a verifier reads: the one format, nothing skipped.
+    read, skipped = read_revocation_list(document)
+    assert skipped == 0
+    assert read == RevocationList.model_validate(document)
+    assert read.revokes({"sub": "1", "iat": 0, "sid": sid(user["access_token"])})
 
 
 def sid(token: str) -> str:
@@ -473,16 +479,16 @@ def test_tokens_of_unknown_expiry_are_covered_for_the_longest_lifetime_and_then_
             with db.read() as session:
                 listed = revocations.published(session)
             # Rounded up: a token issued in that same second, before the revocation, is refused.
-            assert listed["users"] == {"7": 1893499201}
-            assert listed["sessions"] == ["a" * 32]
+            assert listed.users == {"7": 1893499201}
+            assert listed.sessions == ["a" * 32]
             # Long past this service's 15 minutes, still listed...
             clock.shift(longest - timedelta(seconds=1))
             with db.read() as session:
-                assert revocations.published(session)["sessions"] == ["a" * 32]
+                assert revocations.published(session).sessions == ["a" * 32]
             # ...until no token it names can be unexpired, whatever lifetime it was issued with.
             clock.shift(timedelta(seconds=2))
             with db.read() as session:
-                assert revocations.published(session)["users"] == {}
+                assert revocations.published(session).users == {}
             with db.transaction() as session:
                 revocations.revoke_user_tokens(session, 9, "test")
             with db.read() as session:

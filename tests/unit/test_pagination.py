@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, create_engine, select
 from sqlalchemy.engine import Connection
 
-from books_service.pagination import Cursor, InvalidCursor, Order, SortKey, read_page
+from common.pagination import Cursor, InvalidCursor, Order, SortKey, read_page
 
 metadata = MetaData()
 rows_table = Table(

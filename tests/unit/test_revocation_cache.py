@@ -10,12 +10,7 @@ from typing import Any
 
 import pytest
 
-from books_service.revocations import (
-    RETRY_AFTER_FAILURE,
-    RevocationCache,
-    RevocationList,
-    parse_revocations,
-)
+from books_service.revocations import RETRY_AFTER_FAILURE, RevocationCache
 
 
 class FakeClock:
@@ -32,48 +27,6 @@ def document(users: dict[str, Any] | None = None, sessions: list[Any] | None = N
 
 def claims(sub: str = "7", iat: Any = 500, sid: Any = "s1") -> dict[str, Any]:
     return {"sub": sub, "iat": iat, "sid": sid}
-
-
-def test_what_the_list_revokes() -> None:
-    revoked = parse_revocations(document({"7": 500}, ["ended"]))
-    assert revoked.revokes(claims(iat=499))  # issued before the user's "not before"
-    assert not revoked.revokes(claims(iat=500))  # at it or after: a later login
-    assert not revoked.revokes(claims(sub="8", iat=1))  # another user
-    assert revoked.revokes(claims(sub="8", sid="ended"))  # a revoked session
-    assert not revoked.revokes(claims(sub="8", sid="other"))
-    assert revoked.revokes(claims(iat="499"))  # a named user's token without a usable iat
-    assert not RevocationList().revokes(claims())
-
-
-@pytest.mark.parametrize(
-    "bad",
-    [
-        None,
-        [],
-        "users",
-        {"users": [], "sessions": []},
-        {"users": {}, "sessions": {}},
-        {"users": {}},
-        {"sessions": []},
-        {"users": {}, "sessions": [], "issued_at": "now"},
-        {"users": {}, "sessions": [], "issued_at": float("nan")},
-    ],
-)
-def test_a_document_that_is_not_a_revocation_list_is_refused(bad: object) -> None:
-    with pytest.raises(ValueError):
-        parse_revocations(bad)
-
-
-def test_malformed_entries_are_skipped() -> None:
-    parsed = parse_revocations(
-        document(
-            {"1": "soon", "2": None, "3": True, "4": float("inf"), "5": 900, "6": 1.5},
-            ["good", 7, None, "", ["nested"]],
-        )
-    )
-    assert dict(parsed.users) == {"5": 900, "6": 1.5}
-    assert parsed.sessions == frozenset({"good"})
-    assert parsed.revokes(claims(sub="6", iat=1))  # 1 < 1.5: a fraction is not rounded away
 
 
 def test_fetched_at_most_once_per_max_age() -> None:

@@ -188,13 +188,13 @@ def read_tiered_page(
     )
     rows: list[Any] = []
     while 0 <= tier < tiers and len(rows) <= limit:
-        statement, book_id = tier_statement(tier)
+        statement, row_id = tier_statement(tier)
         statement = statement.add_columns(
-            literal(tier, Integer).label("page_key_0"), book_id.label("page_key_1")
+            literal(tier, Integer).label("page_key_0"), row_id.label("page_key_1")
         )
         if after is not None:
-            statement = statement.where(book_id < after if backwards else book_id > after)
-        statement = statement.order_by(book_id.desc() if backwards else book_id.asc())
+            statement = statement.where(row_id < after if backwards else row_id > after)
+        statement = statement.order_by(row_id.desc() if backwards else row_id.asc())
         rows += fetch(statement.limit(limit + 1 - len(rows)))
         tier, after = tier + (-1 if backwards else 1), None
     return _page(rows, order, cursor, limit)
