@@ -260,6 +260,7 @@ def _change(
         book.updated_by = by
     if {"author", "authors", "subjects"} & diff.keys():
         _write_facets(session, book.id, record)
+    counts.adjust(session, 0)  # as many live books, one more change
     history.record(session, book, "updated", by, diff)
     return book
 
@@ -361,3 +362,4 @@ def purge_book(session: Session, book_id: int) -> None:
         session.execute(delete(table).where(table.book_id == book.id))
     session.delete(book)
     session.flush()
+    counts.adjust(session, 0)
