@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from auth_service import lookalikes, revocations, sessions, usernames
-from auth_service.models import DEFAULT_ROLE, MAX_USER_ID, ROLES, Setting, User
+from auth_service.models import DEFAULT_ROLE, MAX_USER_ID, ROLES, Role, Setting, User
 from auth_service.passwords import Hasher
 from common.clock import utcnow
 from common.db import Database
@@ -115,9 +115,10 @@ def get_user(session: Session, user_id: int, *, for_update: bool = False) -> Use
     return user
 
 
-def default_role(session: Session) -> str:
+def default_role(session: Session) -> Role:
     value = session.get(Setting, DEFAULT_ROLE_SETTING)
-    return value.value if value and value.value in ROLES else DEFAULT_ROLE
+    stored = value.value if value else None
+    return next((role for role in ROLES if role == stored), DEFAULT_ROLE)
 
 
 def set_default_role(db: Database, role: str) -> None:
@@ -250,7 +251,7 @@ def change_password(
 
 
 # Users are listed oldest first: by id, the order they were created in.
-USERS_ORDER = Order("users", (SortKey(User.id, "int"),))
+USERS_ORDER = Order("users", (SortKey(User.__table__.c.id, "int"),))
 
 
 def list_users(session: Session, *, limit: int, cursor: str | None) -> tuple[list[User], Page, int]:

@@ -15,6 +15,7 @@ from auth_service.schemas import (
     UserPatch,
     UserPath,
 )
+from common.app_base import BEARER
 from common.clock import isoformat
 from common.db import get_db
 from common.json_body import require_json_body
@@ -22,7 +23,7 @@ from common.openapi import problems
 from common.paging import PageQuery, page_answer, page_response
 
 admin_tag = Tag(name="admin", description="User administration (admin role)")
-bearer = [{"bearerAuth": []}]
+bearer = BEARER
 api = APIBlueprint(
     "admin", __name__, url_prefix="/admin", abp_tags=[admin_tag], abp_security=bearer
 )

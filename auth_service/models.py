@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal, get_args
 
 from sqlalchemy import DateTime, Float, ForeignKey, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -10,8 +11,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from common.clock import utcnow
 from common.db import service_metadata
 
-ROLES = ("admin", "librarian", "reader")
-DEFAULT_ROLE = "librarian"
+Role = Literal["admin", "librarian", "reader"]
+ROLES: tuple[Role, ...] = get_args(Role)
+DEFAULT_ROLE: Role = "librarian"
 # User ids are 32-bit integers: a larger number names nobody (and must not reach a query).
 MAX_USER_ID = 2**31 - 1
 # A skeleton is longer than its name: a character's is at most 7 (a Hangul syllable, in jamo).

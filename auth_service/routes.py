@@ -25,12 +25,13 @@ from auth_service.schemas import (
     UserOut,
 )
 from auth_service.tokens import sign_access_token, token_response
+from common.app_base import BEARER
 from common.db import get_db
 from common.json_body import no_json_body, require_json_body
 from common.openapi import problem_response, problems
 
 accounts_tag = Tag(name="accounts", description="Register, log in, refresh, log out")
-bearer = [{"bearerAuth": []}]
+bearer = BEARER
 api = APIBlueprint("auth", __name__, abp_tags=[accounts_tag])
 # The original implementation served register and login under /auth.
 legacy_api = APIBlueprint("auth_legacy", __name__, url_prefix="/auth", abp_tags=[accounts_tag])

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, model_validator
+from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
 from auth_service import passwords, usernames
+from auth_service.models import Role
 from common.text import EncodableStr, encodable
 from common.validation import NOT_BLANK, stated
 
@@ -31,12 +33,12 @@ def _valid_password(value: str) -> str:
 # Generous upper bounds stop absurd inputs before any hashing work is done.
 NewUsername = Annotated[str, Field(max_length=256), AfterValidator(_valid_username)]
 # The document says what it can of the policy (not the list of common passwords).
-NewPassword = stated(
-    Annotated[str, Field(max_length=passwords.MAX_LENGTH * 4), AfterValidator(_valid_password)],
-    minLength=passwords.MIN_LENGTH,
-    maxLength=passwords.MAX_LENGTH,
-    pattern=NOT_BLANK,
-)
+NewPassword = Annotated[
+    str,
+    Field(max_length=passwords.MAX_LENGTH * 4),
+    AfterValidator(_valid_password),
+    stated(minLength=passwords.MIN_LENGTH, maxLength=passwords.MAX_LENGTH, pattern=NOT_BLANK),
+]
 
 
 class Strict(BaseModel):
@@ -163,7 +165,7 @@ class Introspection(BaseModel):
     active: bool
 
 
-USER_DETAIL_EXAMPLE = {
+USER_DETAIL_EXAMPLE: JsonDict = {
     "id": 1,
     "username": "user1",
     "roles": ["librarian"],
@@ -191,9 +193,6 @@ class UserPath(BaseModel):
     user_id: int
 
 
-Role = Literal["admin", "librarian", "reader"]
-
-
 def _one_role(roles: list[str]) -> list[str]:
     if len(roles) != 1:
         raise PydanticCustomError("one_role", "must name exactly one role (a user has one)")
@@ -213,7 +212,7 @@ class UserPatch(Strict):
     )
 
     roles: (
-        stated(Annotated[list[Role], AfterValidator(_one_role)], minItems=1, maxItems=1) | None
+        Annotated[list[Role], AfterValidator(_one_role), stated(minItems=1, maxItems=1)] | None
     ) = Field(None, description="The user's role, as GET shows it: a list of one")
     role: Role | None = Field(
         None,

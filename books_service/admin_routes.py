@@ -11,14 +11,15 @@ from books_service.auth import current_username, require_roles
 from books_service.representation import values_of
 from books_service.responses import book_response
 from books_service.schemas import BookList, BookOut, BookPath, History, WriteQuery
+from common.app_base import BEARER
 from common.db import get_db
 from common.json_body import no_json_body
 from common.openapi import problems
-from common.paging import PAGE_HEADERS, PageQuery, page_response
+from common.paging import PageQuery, page_answer, page_response
 
 ADMINS = frozenset({"admin"})
 admin_tag = Tag(name="administration", description="Deleted books: restore or purge")
-bearer = [{"bearerAuth": []}]
+bearer = BEARER
 ADMIN_PROBLEMS = problems(401, 403, 503)
 admin_api = APIBlueprint("admin", __name__, abp_tags=[admin_tag])
 
@@ -33,11 +34,9 @@ def administrators_only() -> None:
 @admin_api.get(
     "/books/deleted",
     responses={
-        200: {
-            "description": "One page of deleted books, most recently deleted first",
-            "content": {"application/json": {"schema": BookList.model_json_schema()}},
-            "headers": PAGE_HEADERS,
-        },
+        200: page_answer(
+            "One page of deleted books, most recently deleted first", BookList.model_json_schema()
+        ),
         **ADMIN_PROBLEMS,
     },
     security=bearer,
@@ -65,11 +64,9 @@ def deleted_book(path: BookPath) -> Response:
 @admin_api.get(
     "/books/deleted/<int:book_id>/history",
     responses={
-        200: {
-            "description": "The deleted book's changes, oldest first (one page)",
-            "content": {"application/json": {"schema": History.model_json_schema()}},
-            "headers": PAGE_HEADERS,
-        },
+        200: page_answer(
+            "The deleted book's changes, oldest first (one page)", History.model_json_schema()
+        ),
         **ADMIN_PROBLEMS,
         **problems(404),
     },

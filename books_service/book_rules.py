@@ -191,34 +191,32 @@ def dedupe_subjects(subjects: list[str]) -> list[str]:
 # --- The field types -------------------------------------------------------------------------
 # The patterns say, in the schema, what the checks can be read as (what they refuse, not all).
 
-Title = stated(line(TITLE_MAX), pattern=NOT_BLANK)
-Author = stated(line(AUTHOR_MAX), pattern=NOT_BLANK)
-ShortText = stated(line(TEXT_MAX), pattern=NOT_BLANK)
-Subject = stated(line(SUBJECT_MAX), pattern=NOT_BLANK)
-Description = paragraphs(DESCRIPTION_MAX)
+Title = Annotated[str, line(TITLE_MAX), stated(pattern=NOT_BLANK)]
+Author = Annotated[str, line(AUTHOR_MAX), stated(pattern=NOT_BLANK)]
+ShortText = Annotated[str, line(TEXT_MAX), stated(pattern=NOT_BLANK)]
+Subject = Annotated[str, line(SUBJECT_MAX), stated(pattern=NOT_BLANK)]
+Description = Annotated[str, paragraphs(DESCRIPTION_MAX)]
 Isbn = Annotated[
     str, Field(max_length=40, examples=["978-85-359-0277-8"]), AfterValidator(normalise_isbn)
 ]
-Language = stated(
-    Annotated[str, Field(max_length=8, examples=["pt"]), AfterValidator(normalise_language)],
-    pattern=r"^\s*[A-Za-z]{2,3}\s*$",
-)
-CoverUrl = stated(
-    Annotated[
-        str,
-        Field(max_length=URL_MAX, examples=["https://covers.example.org/dom-casmurro.jpg"]),
-        AfterValidator(check_cover_url),
-    ],
-    pattern=r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#]+(?:[/?#]\S*)?\s*$",
-)
-PartialDate = stated(
-    Annotated[
-        str,
-        Field(max_length=10, examples=["1899", "1899-05"]),
-        AfterValidator(check_partial_date),
-    ],
-    pattern=r"^[0-9]{4}(?:-(?:0[1-9]|1[0-2])(?:-(?:0[1-9]|[12][0-9]|3[01]))?)?$",
-)
+Language = Annotated[
+    str,
+    Field(max_length=8, examples=["pt"]),
+    AfterValidator(normalise_language),
+    stated(pattern=r"^\s*[A-Za-z]{2,3}\s*$"),
+]
+CoverUrl = Annotated[
+    str,
+    Field(max_length=URL_MAX, examples=["https://covers.example.org/dom-casmurro.jpg"]),
+    AfterValidator(check_cover_url),
+    stated(pattern=r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#]+(?:[/?#]\S*)?\s*$"),
+]
+PartialDate = Annotated[
+    str,
+    Field(max_length=10, examples=["1899", "1899-05"]),
+    AfterValidator(check_partial_date),
+    stated(pattern=r"^[0-9]{4}(?:-(?:0[1-9]|1[0-2])(?:-(?:0[1-9]|[12][0-9]|3[01]))?)?$"),
+]
 Year = Annotated[int, Field(ge=YEAR_MIN, le=YEAR_MAX)]
 
 
@@ -232,33 +230,35 @@ class BookRecord(BaseModel):
     # A member that is not a field ("titel") is an error naming it, never silently dropped.
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    title: Title = Field(examples=["Dom Casmurro"])  # type: ignore[valid-type]
-    subtitle: Title | None = None  # type: ignore[valid-type]
+    title: Title = Field(examples=["Dom Casmurro"])
+    subtitle: Title | None = None
     # authors before author: author's check (required unless authors is given) needs it.
-    authors: list[Author] | None = Field(  # type: ignore[valid-type]
+    authors: list[Author] | None = Field(
         None,
         min_length=1,
         max_length=AUTHORS_MAX,
-        description="Ordered names; derived from author when absent ('A; B & C' gives three)",
+        description="Ordered names; derived from author when absent ('A; B & C' gives three). "
+        "Required unless author is given",
     )
-    author: Author | None = Field(  # type: ignore[valid-type]
+    author: Author | None = Field(
         None,
         validate_default=True,
         examples=["Machado de Assis"],
-        description="Display string; derived from authors when absent",
+        description="Display string; derived from authors when absent. Required unless authors "
+        "is given",
     )
     isbn: Isbn | None = Field(None, description="ISBN-10 or ISBN-13; stored as the ISBN-13")
-    publisher: ShortText | None = None  # type: ignore[valid-type]
+    publisher: ShortText | None = None
     published_year: Year | None = None
     published_date: PartialDate | None = Field(
         None, description="YYYY, YYYY-MM or YYYY-MM-DD; sets published_year"
     )
     language: Language | None = Field(None, description="ISO 639-1 or ISO 639-3 code")
     page_count: int | None = Field(None, ge=1, le=PAGE_COUNT_MAX)
-    subjects: list[Subject] | None = Field(None, max_length=SUBJECTS_MAX)  # type: ignore[valid-type]
-    description: Description | None = None  # type: ignore[valid-type]
+    subjects: list[Subject] | None = Field(None, max_length=SUBJECTS_MAX)
+    description: Description | None = None
     cover_url: CoverUrl | None = Field(None, description="http or https only")
-    series: ShortText | None = None  # type: ignore[valid-type]
+    series: ShortText | None = None
     series_index: float | None = Field(None, ge=0, le=SERIES_INDEX_MAX, allow_inf_nan=False)
     # null is "not given", as for every other field (and as in a merge patch): the default.
     copies: int | None = Field(

@@ -1,5 +1,6 @@
-"""What a book looks like to clients (JSON), and its ETag. Built from plain column values, so
-hot reads can skip the ORM (SQLAlchemy Core rows) while writes pass their ORM objects."""
+"""What a book looks like to clients (JSON). Built from plain column values, so hot reads can
+skip the ORM (SQLAlchemy Core rows) while writes pass their ORM objects. (Its ETag is
+:func:`common.etag.version_etag` of its id and version.)"""
 
 from __future__ import annotations
 
@@ -50,8 +51,3 @@ def book_json(values: Mapping[str, Any]) -> dict[str, Any]:
         data["deleted_at"] = isoformat(values["deleted_at"])
         data["deleted_by"] = values["deleted_by"]
     return data
-
-
-def etag(book_id: int, version: int) -> str:
-    """Strong: it names the book and its version, and every change bumps the version."""
-    return f'"{book_id}-{version}"'

@@ -1,5 +1,6 @@
 """How the Books Service's answers are built: JSON with headers, books with their ETag,
-duplicates with a link to the book they duplicate. (Pages are :mod:`common.paging`'s.)"""
+duplicates with a link to the book they duplicate, a stale If-Match with the current ETag.
+(Pages are :mod:`common.paging`'s, conditional requests :mod:`common.etag`'s.)"""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Any
 
 from flask import Response, jsonify, url_for
 
-from books_service.catalog import DuplicateBook
-from books_service.representation import book_json, etag
+from books_service.catalog import DuplicateBook, VersionMismatch
+from books_service.representation import book_json
+from common.etag import version_etag
 from common.openapi import header
 from common.problem_json import problem
 
@@ -27,7 +29,9 @@ def json_response(
 
 def book_response(values: Mapping[str, Any], status: int = 200, **headers: str) -> Response:
     return json_response(
-        book_json(values), status, {"ETag": etag(values["id"], values["version"]), **headers}
+        book_json(values),
+        status,
+        {"ETag": version_etag(values["id"], values["version"]), **headers},
     )
 
 
@@ -42,4 +46,18 @@ def duplicate_problem(error: DuplicateBook) -> Response:
         headers={"Link": f'<{existing}>; rel="related"'},
         existing_id=error.existing_id,
         existing=existing,
+    )
+
+
+def version_mismatch_problem(error: VersionMismatch) -> Response:
+    """A 412 says which version the book is at, and its ETag (in the body and the header)."""
+    current = version_etag(error.book_id, error.version)
+    return problem(
+        error.status,
+        error.detail,
+        title=error.title,
+        type_=error.type,
+        headers={"ETag": current},
+        **error.extra,
+        current_etag=current,
     )

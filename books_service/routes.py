@@ -11,12 +11,16 @@ from flask_openapi3 import APIBlueprint, Tag
 from books_service import __version__, catalog, counts, history, listing
 from books_service.admin_routes import admin_api
 from books_service.auth import current_username, require_token_for_writes
-from books_service.catalog import DuplicateBook
+from books_service.catalog import DuplicateBook, VersionMismatch
 from books_service.merge_patch import MEDIA_TYPE as MERGE_PATCH
 from books_service.page_cache import CachedPage, PageCache, page_tag
-from books_service.preconditions import Precondition, not_modified
-from books_service.representation import etag, values_of
-from books_service.responses import ETAG_HEADER, book_response, duplicate_problem
+from books_service.representation import values_of
+from books_service.responses import (
+    ETAG_HEADER,
+    book_response,
+    duplicate_problem,
+    version_mismatch_problem,
+)
 from books_service.schemas import (
     BookFields,
     BookList,
@@ -29,14 +33,22 @@ from books_service.schemas import (
     IfNoneMatch,
     WriteQuery,
 )
+from common.app_base import BEARER
 from common.db import get_db
 from common.errors import ApiError
+from common.etag import (
+    Precondition,
+    Versions,
+    not_modified,
+    not_modified_response,
+    version_etag,
+)
 from common.json_body import require_json_body
 from common.openapi import ServiceIndex, header, problems
-from common.paging import PAGE_HEADERS, PageQuery, page_response
+from common.paging import PAGE_HEADERS, PageQuery, page_answer, page_response
 
 books_tag = Tag(name="books", description="The catalog")
-bearer = [{"bearerAuth": []}]
+bearer = BEARER
 # Every write: no/bad token 401, a token without a writer role 403, keys unavailable 503.
 WRITE_PROBLEMS = problems(401, 403, 503)
 # Changing a book: it may be gone (404), a duplicate (409), changed since the client read it
@@ -70,6 +82,7 @@ api.before_request(require_token_for_writes)
 api.before_request(require_merge_patch)
 api.before_request(require_json_body)
 api.register_error_handler(DuplicateBook, duplicate_problem)
+api.register_error_handler(VersionMismatch, version_mismatch_problem)
 
 
 def book_answer(description: str, **headers: dict[str, Any]) -> dict[str, Any]:
@@ -80,18 +93,18 @@ def book_answer(description: str, **headers: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def precondition(headers: IfMatch) -> Precondition:
-    """What the client's If-Match asks for (428 when it sends none and the server requires it)."""
+def accepted_versions(book_id: int, headers: IfMatch) -> Versions | None:
+    """The versions of the book the client's If-Match accepts (428 when it sends none and the
+    server requires it); the catalog checks them under the book's lock."""
     required = current_app.config["ESTANTE_SETTINGS"].require_if_match
-    return Precondition(headers.if_match, required=required)
+    return Precondition(headers.if_match, required=required).versions(book_id)
 
 
 @api.get(
     "/books",
     responses={
         200: {
-            "description": "One page of books (a JSON array)",
-            "content": {"application/json": {"schema": BookList.model_json_schema()}},
+            **page_answer("One page of books (a JSON array)", BookList.model_json_schema()),
             "headers": {**PAGE_HEADERS, **ETAG_HEADER},
         },
         304: {
@@ -117,22 +130,12 @@ def list_books(query: BookQuery, header: IfNoneMatch) -> Response:
             return Response(status=304, headers={"ETag": current})
         page = cache.get(version, key)
         if page is None:
-            filters = listing.Filters(
-                **query.model_dump(
-                    include={
-                        "author",
-                        "isbn",
-                        "language",
-                        "subject",
-                        "publisher",
-                        "year_from",
-                        "year_to",
-                        "q",
-                    }
-                )
-            )
             result = listing.list_books(
-                session, filters, sort=query.sort, limit=query.limit, cursor=query.cursor
+                session,
+                listing.Filters.of(query.model_dump()),
+                sort=query.sort,
+                limit=query.limit,
+                cursor=query.cursor,
             )
             built = page_response(
                 result.books, result.total, result.page, "books.list_books", query
@@ -162,10 +165,8 @@ def get_book(path: BookPath, header: IfNoneMatch) -> Response:
     """One book (public), with its ETag; 304 when If-None-Match names the current one."""
     with get_db().read() as session:
         values = catalog.read_book(session, path.book_id)
-    current = etag(values["id"], values["version"])
-    if not_modified(header.if_none_match, current):
-        return Response(status=304, headers={"ETag": current})
-    return book_response(values)
+    current = version_etag(values["id"], values["version"])
+    return not_modified_response(header.if_none_match, current) or book_response(values)
 
 
 @api.post(
@@ -203,7 +204,7 @@ def replace_book(path: BookPath, query: WriteQuery, header: IfMatch, body: BookF
             path.book_id,
             body.record(),
             by=current_username(),
-            precondition=precondition(header),
+            versions=accepted_versions(path.book_id, header),
             allow_duplicate=query.allow_duplicate,
         )
         values = values_of(book)
@@ -224,7 +225,7 @@ def patch_book(path: BookPath, query: WriteQuery, header: IfMatch, body: BookPat
             path.book_id,
             body.patch(),
             by=current_username(),
-            precondition=precondition(header),
+            versions=accepted_versions(path.book_id, header),
             allow_duplicate=query.allow_duplicate,
         )
         values = values_of(book)
@@ -232,7 +233,7 @@ def patch_book(path: BookPath, query: WriteQuery, header: IfMatch, body: BookPat
 
 
 # flask-openapi3 documents every body as application/json; PATCH takes merge patches as well.
-_patch_body = api.paths["/books/{book_id}"].patch.requestBody  # type: ignore[union-attr]
+_patch_body = api.paths["/books/{book_id}"].patch.requestBody
 _patch_body.content[MERGE_PATCH] = _patch_body.content["application/json"]
 
 
@@ -248,7 +249,10 @@ def delete_book(path: BookPath, header: IfMatch) -> Response:
     """Delete a book: it disappears from every read; an administrator can restore it."""
     with get_db().transaction() as session:
         catalog.delete_book(
-            session, path.book_id, by=current_username(), precondition=precondition(header)
+            session,
+            path.book_id,
+            by=current_username(),
+            versions=accepted_versions(path.book_id, header),
         )
     return Response(status=204)
 
@@ -256,11 +260,9 @@ def delete_book(path: BookPath, header: IfMatch) -> Response:
 @api.get(
     "/books/<int:book_id>/history",
     responses={
-        200: {
-            "description": "The book's changes, oldest first (one page)",
-            "content": {"application/json": {"schema": History.model_json_schema()}},
-            "headers": PAGE_HEADERS,
-        },
+        200: page_answer(
+            "The book's changes, oldest first (one page)", History.model_json_schema()
+        ),
         **problems(404),
     },
 )

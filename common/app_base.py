@@ -22,6 +22,10 @@ class AsciiIntegerConverter(IntegerConverter):
     regex = r"[0-9]+"
 
 
+# The security requirement of an operation that needs an access token: ``security=BEARER``.
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+
+
 def create_base_app(
     import_name: str, settings: ServiceSettings, *, title: str, version: str, description: str = ""
 ) -> OpenAPI:
@@ -67,8 +71,8 @@ def create_base_app(
         # Behind N proxies: take the client address, scheme, host and path prefix (so links and
         # Location headers carry /api/books) from their X-Forwarded-* headers, and only theirs.
         n = settings.trusted_proxies
-        # Flask's documented way to add WSGI middleware, though mypy sees wsgi_app as a method.
         proxied = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)
+        # Flask's documented way to add WSGI middleware, though mypy sees wsgi_app as a method.
         app.wsgi_app = proxied  # type: ignore[method-assign]
 
     @app.get("/openapi.json", doc_ui=False)

@@ -18,9 +18,10 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 from sqlalchemy import ColumnElement, Integer, Select, literal, tuple_
+from sqlalchemy.orm import QueryableAttribute
 
 from common.clock import as_utc
 from common.errors import ApiError
@@ -41,11 +42,15 @@ class InvalidCursor(ApiError):
         )
 
 
+# A SELECT of any columns (SQLAlchemy 2.1 types a SELECT by the types of its columns).
+AnySelect: TypeAlias = "Select[*tuple[Any, ...]]"
+
+
 @dataclass(frozen=True)
 class SortKey:
     """One ordering term: an expression and the kind of its values (for cursors)."""
 
-    expression: ColumnElement[Any]
+    expression: ColumnElement[Any] | QueryableAttribute[Any]  # a column, or a mapped one
     kind: ValueKind
 
 
@@ -143,11 +148,11 @@ class Page:
 
 
 def read_page(
-    statement: Select,
+    statement: AnySelect,
     order: Order,
     cursor: Cursor | None,
     limit: int,
-    fetch: Callable[[Select], Sequence[Any]],
+    fetch: Callable[[AnySelect], Sequence[Any]],
 ) -> Page:
     """One page of ``statement`` (which must not be ordered or limited yet). ``fetch`` runs a
     statement and returns its rows. The order's key values are added at the end of each row
@@ -169,11 +174,11 @@ def read_page(
 
 def read_tiered_page(
     tiers: int,
-    tier_statement: Callable[[int], tuple[Select, ColumnElement[int]]],
+    tier_statement: Callable[[int], tuple[AnySelect, ColumnElement[int]]],
     order: Order,
     cursor: Cursor | None,
     limit: int,
-    fetch: Callable[[Select], Sequence[Any]],
+    fetch: Callable[[AnySelect], Sequence[Any]],
 ) -> Page:
     """One page of an ascending order ``(tier, id)`` whose ``tiers`` are separate statements:
     ``tier_statement(t)`` is the statement of tier t (not ordered or limited yet) and the id

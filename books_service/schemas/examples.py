@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import JsonValue
+from pydantic.config import JsonDict
 
-NEW_BOOK_EXAMPLES: list[dict[str, Any]] = [
+NEW_BOOK_EXAMPLES: list[JsonValue] = [
     {"title": "Dom Casmurro", "author": "Machado de Assis"},
     {
         "title": "Dom Casmurro",
@@ -20,8 +21,8 @@ NEW_BOOK_EXAMPLES: list[dict[str, Any]] = [
         "copies": 2,
     },
 ]
-PATCH_EXAMPLES: list[dict[str, Any]] = [{"copies": 2, "subjects": ["Romance"], "publisher": None}]
-BOOK_EXAMPLE: dict[str, Any] = {
+PATCH_EXAMPLES: list[JsonValue] = [{"copies": 2, "subjects": ["Romance"], "publisher": None}]
+BOOK_EXAMPLE: JsonDict = {
     "id": 1,
     "title": "Dom Casmurro",
     "subtitle": None,
@@ -46,7 +47,7 @@ BOOK_EXAMPLE: dict[str, Any] = {
     "updated_at": "2025-01-31T12:00:00Z",
     "updated_by": "user1",
 }
-HISTORY_EXAMPLE: list[dict[str, Any]] = [
+HISTORY_EXAMPLE: list[JsonValue] = [
     {
         "version": 1,
         "action": "created",

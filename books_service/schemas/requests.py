@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from books_service.book_rules import Isbn, Language, Year
 from books_service.models import AUTHOR_MAX, SUBJECT_MAX, TEXT_MAX
+from common.etag import check_entity_tags
 from common.paging import PageQuery
 from common.text import query_text
 from common.validation import RequestModel
-
-# RFC 9110's "#entity-tag": a comma-separated list (empty elements allowed) of optionally weak
-# quoted tags; a quoted tag may hold commas.
-_ETAG = r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"'
-# Each run of spaces has one place to go (after a tag, or after a comma), so a header that does
-# not match fails in linear time: spaces on both sides of the comma made it exponential.
-_ETAG_LIST = re.compile(rf"[ \t]*(?:{_ETAG}[ \t]*)?(?:,[ \t]*(?:{_ETAG}[ \t]*)?)*")
 
 
 class BookPath(BaseModel):
@@ -49,25 +42,25 @@ class BookQuery(PageQuery):
     """Paging, sorting, filtering and searching ``GET /books``. Text is matched ignoring case
     and accents."""
 
-    sort: SortName | None = Field(  # type: ignore[valid-type]
+    sort: SortName | None = Field(
         None,
         description="Order, '-' for descending; 'id' breaks ties. Default: relevance with q, "
         "else id (the order books were added). Books without a year sort as the oldest.",
     )
-    q: query_text(200) | None = Field(  # type: ignore[valid-type]
+    q: Annotated[str, query_text(200)] | None = Field(
         None,
         description="Full-text search in title, subtitle, authors, subjects, series, "
         "publisher, description and ISBN; every word must match, the last one also as a "
         "prefix (from three letters). Relevance: every word in the title, then in the title "
         "and authors, then anywhere",
     )
-    author: query_text(AUTHOR_MAX) | None = Field(  # type: ignore[valid-type]
+    author: Annotated[str, query_text(AUTHOR_MAX)] | None = Field(
         None, description="Books by this author (the whole name)"
     )
     isbn: Isbn | None = Field(None, description="ISBN-10 or ISBN-13")
     language: Language | None = Field(None, description="ISO 639-1 or 639-3 code")
-    subject: query_text(SUBJECT_MAX) | None = None  # type: ignore[valid-type]
-    publisher: query_text(TEXT_MAX) | None = Field(  # type: ignore[valid-type]
+    subject: Annotated[str, query_text(SUBJECT_MAX)] | None = None
+    publisher: Annotated[str, query_text(TEXT_MAX)] | None = Field(
         None, description="The whole name"
     )
     year_from: Year | None = Field(None, description="published_year at least")
@@ -101,16 +94,7 @@ class IfMatch(RequestModel):
         "changed since",
     )
 
-    @field_validator("if_match")
-    @classmethod
-    def _entity_tags(cls, value: str | None) -> str | None:
-        """RFC 9110 requires quoted entity-tags: an unquoted ``52-1`` is refused rather than
-        guessed at, since a client that strips the quotes has a bug it should hear about."""
-        if value is not None and value.strip(" \t") != "*" and not _ETAG_LIST.fullmatch(value):
-            raise PydanticCustomError(
-                "etag", 'must be * or quoted ETags as GET sent them, such as "52-1" (RFC 9110)'
-            )
-        return value
+    _entity_tags = field_validator("if_match")(check_entity_tags)
 
 
 class IfNoneMatch(RequestModel):

@@ -71,20 +71,20 @@ class BookPatch(BaseModel):
     )
 
     # Never null: the title cannot be removed. (None is only "not in the patch".)
-    title: Title | None = Field(None, json_schema_extra=_never_null)  # type: ignore[valid-type]
-    subtitle: Title | None = None  # type: ignore[valid-type]
-    author: Author | None = None  # type: ignore[valid-type]
-    authors: list[Author] | None = Field(None, min_length=1, max_length=AUTHORS_MAX)  # type: ignore[valid-type]
+    title: Title | None = Field(None, json_schema_extra=_never_null)
+    subtitle: Title | None = None
+    author: Author | None = None
+    authors: list[Author] | None = Field(None, min_length=1, max_length=AUTHORS_MAX)
     isbn: Isbn | None = None
-    publisher: ShortText | None = None  # type: ignore[valid-type]
+    publisher: ShortText | None = None
     published_year: Year | None = None
     published_date: PartialDate | None = None
     language: Language | None = None
     page_count: int | None = Field(None, ge=1, le=PAGE_COUNT_MAX)
-    subjects: list[Subject] | None = Field(None, max_length=SUBJECTS_MAX)  # type: ignore[valid-type]
-    description: Description | None = None  # type: ignore[valid-type]
+    subjects: list[Subject] | None = Field(None, max_length=SUBJECTS_MAX)
+    description: Description | None = None
     cover_url: CoverUrl | None = None
-    series: ShortText | None = None  # type: ignore[valid-type]
+    series: ShortText | None = None
     series_index: float | None = Field(None, ge=0, le=SERIES_INDEX_MAX, allow_inf_nan=False)
     copies: int | None = Field(None, ge=0, le=COPIES_MAX, description="null resets it to 1")
 

@@ -11,7 +11,15 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-ABOVE_COMMON = {"auth_service", "books_service", "web_service", "ops", "bench", "tests"}
+ABOVE_COMMON = {
+    "auth_service",
+    "books_service",
+    "web_service",
+    "estante_cli",
+    "ops",
+    "bench",
+    "tests",
+}
 
 
 def imported_modules(path: Path) -> list[tuple[int, str]]:
@@ -163,3 +171,48 @@ def test_no_package_has_an_import_cycle() -> None:
     for package in PACKAGES:
         cycle = find_cycle(package_imports(ROOT / package))
         assert cycle is None, f"{package}: import circle " + " -> ".join(cycle or [])
+
+
+SERVICES = {"auth_service", "books_service", "web_service"}
+HTTP_ONLY = {"web_service", "estante_cli"}  # they talk to the services over HTTP
+
+
+def package_modules(package: str) -> list[Path]:
+    return sorted((ROOT / package).glob("**/*.py")) if (ROOT / package).is_dir() else []
+
+
+def test_no_service_imports_another_and_the_clients_import_none() -> None:
+    """What crosses between services is HTTP (tokens, the JWKS, the revocation list, whose
+    format common/ defines); the web interface and the estante command are HTTP clients."""
+    offending = [
+        f"{path.relative_to(ROOT)}:{line}: {module}"
+        for package in SERVICES | HTTP_ONLY
+        for path in package_modules(package)
+        for line, module in imported_modules(path)
+        if module.split(".")[0] in (SERVICES - {package}) | {"ops", "bench", "tests"}
+    ]
+    assert not offending, "\n".join(offending)
+
+
+def test_every_start_script_calls_the_bootstrap_before_any_dependency() -> None:
+    """``python <service>/<service>.py`` run by a Python without the dependencies must reach
+    common.bootstrap (standard library only) before importing any of them."""
+    scripts = sorted(ROOT.glob("*_service/*_service.py"))
+    assert len(scripts) >= 2
+    for script in scripts:
+        body = ast.parse(script.read_text(encoding="utf-8")).body
+        calls = [
+            index
+            for index, node in enumerate(body)
+            if isinstance(node, ast.Expr)
+            and isinstance(node.value, ast.Call)
+            and getattr(node.value.func, "id", None) == "run_under_project_environment"
+        ]
+        assert calls, f"{script.name} does not call run_under_project_environment(__file__)"
+        for node in body[: calls[0]]:
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert node.module in {"pathlib", "common.bootstrap", "__future__"}, (
+                    f"{script.name} imports {node.module} before the bootstrap"
+                )
+            elif isinstance(node, ast.Import):
+                assert all(alias.name in {"sys", "os"} for alias in node.names), script.name

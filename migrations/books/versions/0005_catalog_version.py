@@ -7,8 +7,8 @@ committed change and never repeats. Pages of ``GET /books`` are cached, and answ
 it. Existing rows start at 0, which every cache (they live in the workers) meets for the first
 time after the upgrade.
 
-Revision ID: books_0004
-Revises: books_0003
+Revision ID: books_0005
+Revises: books_0004
 Create Date: 2026-12-02
 """
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "books_0004"
-down_revision = "books_0003"
+revision = "books_0005"
+down_revision = "books_0004"
 branch_labels = None
 depends_on = None
 
