@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help install install-dev run test lint format lock clean admin openapi backup restore bench bench-servers bench-refresh bench-web demo screenshots confusable-users
+.PHONY: help install install-dev run test lint format lock clean admin openapi backup restore bench bench-servers bench-refresh bench-web demo screenshots confusable-users bench-ceiling
 BACKUP_DIR ?= backups/$(shell date -u +%Y%m%dT%H%M%SZ)
 
 help:
@@ -21,6 +21,7 @@ help:
 	@echo "make restore BACKUP_DIR=dir    restore them (stop the services first)"
 	@echo "make bench    the catalog at 1k/100k/1M books on SQLite and PostgreSQL (several minutes)"
 	@echo "make bench-import [SIZES=100000,1000000]   import and export rates over HTTP (many minutes)"
+	@echo "make bench-ceiling [TREE=dir] [ARGS=...]  Estante against the same-shape ceiling, side by side"
 	@echo "make lock     re-resolve requirements*.lock from pyproject.toml"
 
 $(PY):
@@ -90,6 +91,10 @@ bench-web: install-dev
 # In process, no wrk: TREE=../other-checkout measures that code instead, for a side-by-side.
 bench-refresh: install-dev
 	$(PY) -m bench.refresh $(if $(TREE),--tree $(TREE))
+
+# Estante and ../shared/bench/ceiling.py side by side (a few minutes); TREE=dir serves another checkout.
+bench-ceiling: install-dev
+	$(PY) -m bench.ceiling_compare $(if $(TREE),--tree $(TREE)) $(ARGS)
 
 # Generates Goodreads-style files and imports them through the real service over HTTP, then
 # exports in every format; SIZES=100000 for a shorter run.

@@ -371,7 +371,11 @@ def seed(
             done(f"{count:,} books loaded")
             with connection.begin():
                 connection.execute(
-                    text("UPDATE book_counts SET live = live + :n WHERE slot = 0"), {"n": count}
+                    text(
+                        "UPDATE book_counts SET live = live + :n, changes = changes + 1 "
+                        "WHERE slot = 0"
+                    ),
+                    {"n": count},
                 )
                 if dialect.sqlite:
                     for _, _, sql in sorted(saved, key=lambda item: item[0] != "index"):

@@ -8,6 +8,7 @@ from books_service import __version__
 from books_service.auth import init_auth
 from books_service.config import BooksSettings
 from books_service.jwks import JwksCache
+from books_service.page_cache import PageCache
 from books_service.revocations import RevocationCache
 from books_service.routes import api
 from books_service.transfer.routes import transfer_api
@@ -32,6 +33,7 @@ def create_app(settings: BooksSettings | None = None) -> OpenAPI:
     settings.check()
     app = create_base_app(__name__, settings, title="Estante Books Service", version=__version__)
     db = init_db(app, settings.database_url)
+    app.extensions["estante.page_cache"] = PageCache()
     jwks = JwksCache(
         settings.jwks_url,
         timeout=settings.jwks_timeout_seconds,

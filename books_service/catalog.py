@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, cast
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -188,7 +188,12 @@ def _isbn_guard(session: Session, isbn: str | None) -> Iterator[None]:
     """Write the book's row in a savepoint: a concurrent book with the same ISBN that committed
     first (the unique index catches it) is then a 409 like any other duplicate, not a 500, and
     the transaction goes on. The changes must be made inside the block: a savepoint flushes
-    what is pending before it starts."""
+    what is pending before it starts. Without an ISBN no other writer's row can clash with
+    this one, and the savepoint (two more statements in the write lock) is left out."""
+    if not isbn:
+        yield
+        session.flush()
+        return
     try:
         with session.begin_nested():
             yield
@@ -203,11 +208,20 @@ def _isbn_guard(session: Session, isbn: str | None) -> Iterator[None]:
 # --- Writing --------------------------------------------------------------------------------
 
 
-def _write_facets(session: Session, book_id: int, record: Mapping[str, Any]) -> None:
-    session.execute(delete(BookAuthor).where(BookAuthor.book_id == book_id))
-    session.execute(delete(BookSubject).where(BookSubject.book_id == book_id))
-    session.add_all(BookAuthor(book_id=book_id, name_key=key) for key in author_keys(record))
-    session.add_all(BookSubject(book_id=book_id, subject_key=key) for key in subject_keys(record))
+def _write_facets(
+    session: Session, book_id: int, record: Mapping[str, Any], *, new: bool = False
+) -> None:
+    if not new:  # a new book has none to replace
+        session.execute(delete(BookAuthor).where(BookAuthor.book_id == book_id))
+        session.execute(delete(BookSubject).where(BookSubject.book_id == book_id))
+    # Plain multi-row INSERTs: the unit of work's bookkeeping for objects nobody reads again
+    # cost more than the statements, and it runs while the write lock is held.
+    names = [{"book_id": book_id, "name_key": key} for key in author_keys(record)]
+    if names:
+        session.execute(insert(BookAuthor), names)
+    subjects = [{"book_id": book_id, "subject_key": key} for key in subject_keys(record)]
+    if subjects:
+        session.execute(insert(BookSubject), subjects)
 
 
 def add_book(session: Session, record: Record, *, by: str, allow_duplicate: bool = False) -> Book:
@@ -221,7 +235,7 @@ def add_book(session: Session, record: Record, *, by: str, allow_duplicate: bool
     )
     with _isbn_guard(session, book.isbn):
         session.add(book)
-    _write_facets(session, book.id, record)
+    _write_facets(session, book.id, record, new=True)
     counts.adjust(session, +1)
     history.record(session, book, "created", by, initial_values(record))
     return book
@@ -248,6 +262,7 @@ def _change(
         book.updated_by = by
     if {"author", "authors", "subjects"} & diff.keys():
         _write_facets(session, book.id, record)
+    counts.adjust(session, 0)  # as many live books, one more change
     history.record(session, book, "updated", by, diff)
     return book
 
@@ -350,3 +365,4 @@ def purge_book(session: Session, book_id: int) -> None:
         session.execute(delete(table).where(table.book_id == book.id))
     session.delete(book)
     session.flush()
+    counts.adjust(session, 0)

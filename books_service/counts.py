@@ -1,4 +1,5 @@
-"""The number of live books, kept exact in the writing transactions (see ``BookCount``)."""
+"""The number of live books and the catalog's version, both kept exact in the writing
+transactions (see ``BookCount``)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,22 @@ SLOTS = 8
 
 
 def adjust(session: Session, delta: int) -> None:
-    """Count ``delta`` more (or fewer) live books, in the caller's transaction."""
+    """Count ``delta`` more (or fewer) live books, and one more change to the catalog, in the
+    caller's transaction. Every change to a book calls it (``delta`` 0 when the number of live
+    books stays), or pages cached under the catalog's version would be served stale."""
     slot = random.randrange(SLOTS)  # noqa: S311 - spreading lock contention, not a secret
     session.execute(
-        update(BookCount).where(BookCount.slot == slot).values(live=BookCount.live + delta)
+        update(BookCount)
+        .where(BookCount.slot == slot)
+        .values(live=BookCount.live + delta, changes=BookCount.changes + 1)
     )
 
 
 def live_books(session: Session) -> int:
     return int(session.scalar(select(func.coalesce(func.sum(BookCount.live), 0))) or 0)
+
+
+def catalog_version(session: Session) -> int:
+    """How many changes the catalog has seen: it grows with every committed change (never
+    repeats), and every worker and replica reads the same number."""
+    return int(session.scalar(select(func.coalesce(func.sum(BookCount.changes), 0))) or 0)

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -153,12 +154,17 @@ class BookCount(BooksBase):
     """How many live books there are, kept in the same transaction as every create, delete and
     restore, so ``X-Total-Count`` of the whole catalog costs the same at a million books as at
     ten. The count is spread over a few slots that writers pick at random: concurrent writers on
-    PostgreSQL then rarely wait for each other's row lock. The total is the sum of the slots."""
+    PostgreSQL then rarely wait for each other's row lock. The total is the sum of the slots.
+
+    ``changes`` counts the committed changes to the catalog the same way: every change adds one
+    to a slot, so the sum is a version of the catalog that only grows, the same for every worker
+    and replica (pages are cached under it, see :mod:`books_service.page_cache`)."""
 
     __tablename__ = "book_counts"
 
     slot: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     live: Mapped[int] = mapped_column(Integer, server_default="0")
+    changes: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 class BookHistory(BooksBase):

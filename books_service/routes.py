@@ -8,11 +8,12 @@ from typing import Any
 from flask import Response, current_app, jsonify, request, url_for
 from flask_openapi3 import APIBlueprint, Tag
 
-from books_service import __version__, catalog, history, listing
+from books_service import __version__, catalog, counts, history, listing
 from books_service.admin_routes import admin_api
 from books_service.auth import current_username, require_token_for_writes
 from books_service.catalog import DuplicateBook, VersionMismatch
 from books_service.merge_patch import MEDIA_TYPE as MERGE_PATCH
+from books_service.page_cache import CachedPage, PageCache, page_tag
 from books_service.representation import values_of
 from books_service.responses import (
     ETAG_HEADER,
@@ -35,10 +36,16 @@ from books_service.schemas import (
 from common.app_base import BEARER
 from common.db import get_db
 from common.errors import ApiError
-from common.etag import Precondition, Versions, not_modified_response, version_etag
+from common.etag import (
+    Precondition,
+    Versions,
+    not_modified,
+    not_modified_response,
+    version_etag,
+)
 from common.json_body import require_json_body
 from common.openapi import ServiceIndex, header, problems
-from common.paging import PageQuery, page_answer, page_response
+from common.paging import PAGE_HEADERS, PageQuery, page_answer, page_response
 
 books_tag = Tag(name="books", description="The catalog")
 bearer = BEARER
@@ -95,17 +102,52 @@ def accepted_versions(book_id: int, headers: IfMatch) -> Versions | None:
 
 @api.get(
     "/books",
-    responses={200: page_answer("One page of books (a JSON array)", BookList.model_json_schema())},
+    responses={
+        200: {
+            **page_answer("One page of books (a JSON array)", BookList.model_json_schema()),
+            "headers": {**PAGE_HEADERS, **ETAG_HEADER},
+        },
+        304: {
+            "description": "Not modified: the catalog has not changed since the If-None-Match "
+            "ETag was given for this page",
+            "headers": ETAG_HEADER,
+        },
+    },
 )
-def list_books(query: BookQuery) -> Response:
+def list_books(query: BookQuery, header: IfNoneMatch) -> Response:
     """List, filter, sort and search the catalog (public), a page at a time: follow the Link
-    header's URLs for the next pages."""
-    filters = listing.Filters.of(query.model_dump())
+    header's URLs for the next pages. The page's ETag changes whenever the catalog does: send it
+    back as If-None-Match to get 304 while nothing changed."""
+    cache: PageCache = current_app.extensions["estante.page_cache"]
+    # Everything the page depends on besides the catalog: the query as validated, and the path
+    # prefix the Link header's URLs carry.
+    key = f"{request.script_root}?{query.model_dump_json()}"
     with get_db().read() as session:
-        result = listing.list_books(
-            session, filters, sort=query.sort, limit=query.limit, cursor=query.cursor
-        )
-    return page_response(result.books, result.total, result.page, "books.list_books", query)
+        version = counts.catalog_version(session)  # before the page: never older than it
+        tag = page_tag(version, key)
+        current = f"W/{tag}"
+        if not_modified(header.if_none_match, tag):
+            return Response(status=304, headers={"ETag": current})
+        page = cache.get(version, key)
+        if page is None:
+            result = listing.list_books(
+                session,
+                listing.Filters.of(query.model_dump()),
+                sort=query.sort,
+                limit=query.limit,
+                cursor=query.cursor,
+            )
+            built = page_response(
+                result.books, result.total, result.page, "books.list_books", query
+            )
+            page = CachedPage(
+                built.get_data(),
+                tuple((name, built.headers[name]) for name in ("Link", "X-Total-Count")),
+            )
+            cache.put(version, key, page)
+    response = Response(page.body, mimetype="application/json", headers=page.headers)
+    response.headers["ETag"] = current
+    return response
 
 
 @api.get(

@@ -239,6 +239,8 @@ def write(session: Session, planned: Sequence[Planned], context: Context, now: d
             if not _update(session, item, context, now):
                 item.action = "skip"
                 item.reason = f"already in the catalog as book {item.book_id}, unchanged"
+        if any(item.action == "update" for item in updates):
+            counts.adjust(session, 0)  # a change: pages cached under the version are stale
     if rejects:
         session.execute(
             insert(ImportReject),

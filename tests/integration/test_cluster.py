@@ -294,6 +294,49 @@ def test_a_burst_of_writes_over_both_replicas_loses_nothing(cluster: Cluster) ->
         assert requests_total(metrics, "POST", "/books", 201) > 0
 
 
+def test_both_replicas_serve_the_same_catalog_whoever_wrote_it(cluster: Cluster) -> None:
+    """Pages are cached per worker under the catalog's version, which lives in the shared
+    database: a change made through one replica shows at once through the other."""
+    token = cluster.token()
+    marker = uuid.uuid4().hex[:8]
+    first, second = (replica.url for replica in cluster.books)
+
+    def page(base: str) -> requests.Response:
+        answer = requests.get(f"{base}/books", params={"q": marker}, timeout=10)
+        assert answer.status_code == 200, answer.text
+        return answer
+
+    for _ in range(10):  # each replica's workers cache the empty page
+        assert page(first).json() == [] and page(second).json() == []
+    added = requests.post(
+        f"{first}/books",
+        json={"title": f"replicado {marker}", "author": "x"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert added.status_code == 201, added.text
+    for _ in range(10):
+        assert [b["title"] for b in page(second).json()] == [f"replicado {marker}"]
+    etags = {page(base).headers["ETag"] for base in (first, second) for _ in range(5)}
+    assert len(etags) == 1, "the replicas disagree about the catalog's version"
+    deleted = requests.delete(
+        f"{second}/books/{added.json()['id']}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert deleted.status_code == 204, deleted.text
+    (before_delete,) = etags
+    for _ in range(10):
+        assert page(first).json() == []
+        gone = requests.get(
+            f"{first}/books",
+            params={"q": marker},
+            headers={"If-None-Match": before_delete},
+            timeout=10,
+        )
+        assert gone.status_code == 200, "a 304 for a page the other replica changed"
+
+
 def test_login_throttling_holds_across_replicas(cluster: Cluster) -> None:
     name = f"victim_{uuid.uuid4().hex[:8]}"
     requests.post(

@@ -156,6 +156,25 @@ def test_importing_the_same_file_twice_adds_nothing_and_update_changes(
     assert sorted(b["publisher"] for b in books) == ["Other Publisher"] * 3 + ["Pub twice"] * 3
 
 
+def test_pages_read_before_an_import_that_updates_books_show_the_update(
+    imports_stack: Stack, librarian: dict[str, str]
+) -> None:
+    """Pages are cached per worker under the catalog's version: an import's updates must move
+    it like any other change, or the pages read before would be served again."""
+    data = unique_goodreads("cached")
+    assert run_import(imports_stack, librarian, data, "cached.csv")["created"] == 3
+    url = f"{imports_stack.books_url}/books?q=cached&limit=50"
+    before = [requests.get(url, timeout=10) for _ in range(10)]  # both workers cache it
+    assert {b["publisher"] for b in before[-1].json()} == {"Pub cached"}
+    changed = data.replace(b"Pub cached", b"New Publisher")
+    updated = run_import(imports_stack, librarian, changed, "cached.csv", on_duplicate="update")
+    assert updated["updated"] == 3
+    for _ in range(10):
+        after = requests.get(url, timeout=10, headers={"If-None-Match": before[-1].headers["ETag"]})
+        assert after.status_code == 200, "a 304 for a page the import changed"
+        assert {b["publisher"] for b in after.json()} == {"New Publisher"}
+
+
 def test_the_rejects_file_imports_again_as_it_is(
     imports_stack: Stack, librarian: dict[str, str]
 ) -> None:
