@@ -4,19 +4,23 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help install install-dev run test lint format lock clean admin confusable-users openapi backup restore bench bench-servers bench-refresh
+.PHONY: help install install-dev run test lint format lock clean admin openapi backup restore bench bench-servers bench-refresh bench-web demo screenshots confusable-users
 BACKUP_DIR ?= backups/$(shell date -u +%Y%m%dT%H%M%SZ)
 
 help:
-	@echo "make run      start both services (SQLite in data/, keys generated on first start)"
+	@echo "make run      start the three services: web :5003, auth :5001, books :5002 (SQLite in data/)"
 	@echo "make test     run the whole test suite and measure its coverage"
 	@echo "make lint     ruff check + format check + mypy (strict on the domain modules)"
 	@echo "make admin USERNAME=name [PROMOTE=1]   create an administrator (or promote a user)"
 	@echo "make confusable-users   list accounts whose names read alike (changes nothing)"
+	@echo "make screenshots  docs/screenshots/*.png again, from the demo catalog (needs Chromium)"
+	@echo "make bench-web    the web catalog page against the Books API, and search-as-you-type p99"
+	@echo "make demo     fill the running services with a demo catalog (~400 books; run again: adds nothing)"
 	@echo "make openapi  rewrite docs/openapi/*.json from the services' schemas"
 	@echo "make backup [BACKUP_DIR=dir]   back up both databases and the keys"
 	@echo "make restore BACKUP_DIR=dir    restore them (stop the services first)"
 	@echo "make bench    the catalog at 1k/100k/1M books on SQLite and PostgreSQL (several minutes)"
+	@echo "make bench-import [SIZES=100000,1000000]   import and export rates over HTTP (many minutes)"
 	@echo "make lock     re-resolve requirements*.lock from pyproject.toml"
 
 $(PY):
@@ -32,7 +36,9 @@ $(VENV)/.dev-installed: requirements-dev.lock | $(PY)
 	$(PY) -m pip install --quiet --require-hashes -r requirements-dev.lock
 	@touch $@ $(VENV)/.runtime-installed
 
+# The estante command: .venv/bin/estante runs this checkout's estante_cli (see estante_cli/launcher.py).
 install: $(VENV)/.runtime-installed
+	@$(PY) -m estante_cli.launcher $(VENV)/bin/estante
 
 install-dev: $(VENV)/.dev-installed node_modules/.installed
 
@@ -53,7 +59,7 @@ run: install
 test: install-dev
 	@rm -rf .coverage-data
 	$(PY) -m pytest --cov --cov-report= $(PYTEST_ARGS)
-	@echo "coverage: $$($(PY) -m coverage report --format=total)% of auth_service, books_service, common and ops"
+	@echo "coverage: $$($(PY) -m coverage report --format=total)% of auth_service, books_service, web_service, estante_cli, common and ops"
 
 admin: install
 	@test -n "$(USERNAME)" || { echo "usage: make admin USERNAME=name"; exit 2; }
@@ -77,9 +83,28 @@ bench-servers: install-dev
 	@command -v wrk >/dev/null || { echo "bench-servers needs wrk: apt-get install wrk"; exit 2; }
 	$(PY) -m bench.servers
 
+# wrk (apt-get install wrk) against a 1M-book catalog; BOOKS=100000 for a quicker run.
+bench-web: install-dev
+	$(PY) -m bench.web $(if $(BOOKS),--books $(BOOKS))
+
 # In process, no wrk: TREE=../other-checkout measures that code instead, for a side-by-side.
 bench-refresh: install-dev
 	$(PY) -m bench.refresh $(if $(TREE),--tree $(TREE))
+
+# Generates Goodreads-style files and imports them through the real service over HTTP, then
+# exports in every format; SIZES=100000 for a shorter run.
+SIZES ?= 100000,1000000
+bench-import: install-dev
+	$(PY) -m bench.import_export --sizes $(SIZES)
+
+# Needs the services running (make run). Logs in as DEMO_USERNAME (demo), created as an
+# administrator by the auth CLI when missing, its password kept in data/demo-password.
+demo: install
+	$(PY) -m ops.demo
+
+# Its own stack on free ports, filled by make demo, photographed in Debian's Chromium.
+screenshots: install-dev
+	$(PY) -m tests.browser.screenshots
 
 openapi: install
 	$(PY) -m ops.openapi_export

@@ -112,8 +112,10 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def wrk(url: str, seconds: int, connections: int, script: Path | None = None) -> dict[str, float]:
-    argv = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+def wrk(
+    url: str, seconds: int, connections: int, script: Path | None = None, threads: int = 2
+) -> dict[str, float]:
+    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     if script:
         argv[1:1] = ["-s", str(script)]
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout

@@ -10,6 +10,8 @@ from books_service.config import BooksSettings
 from books_service.jwks import JwksCache
 from books_service.revocations import RevocationCache
 from books_service.routes import api
+from books_service.transfer.routes import transfer_api
+from books_service.transfer.runner import Tuning, start_worker
 from common.app_base import create_base_app
 from common.db import init_db
 from common.health import database_check, init_health
@@ -29,7 +31,7 @@ def create_app(settings: BooksSettings | None = None) -> OpenAPI:
     settings = settings or BooksSettings()
     settings.check()
     app = create_base_app(__name__, settings, title="Estante Books Service", version=__version__)
-    init_db(app, settings.database_url)
+    db = init_db(app, settings.database_url)
     jwks = JwksCache(
         settings.jwks_url,
         timeout=settings.jwks_timeout_seconds,
@@ -56,5 +58,18 @@ def create_app(settings: BooksSettings | None = None) -> OpenAPI:
             ),
         },
     )
+    app.register_api(transfer_api)  # before the catalog: /books/export is not a book id
     app.register_api(api)
+    if settings.import_worker:
+        # In each Granian worker (the factory runs after the fork): imports run in the
+        # background of every process, and any of them can take a job over.
+        start_worker(
+            db,
+            Tuning(
+                batch_rows=settings.import_batch_rows,
+                lease_seconds=settings.import_lease_seconds,
+                poll_seconds=settings.import_poll_seconds,
+                pause_seconds=settings.import_pause_seconds,
+            ),
+        )
     return app

@@ -35,6 +35,26 @@ class BooksSettings(ServiceSettings):
         5.0, ge=0, le=3600, validation_alias=env("REVOCATIONS_MAX_AGE_SECONDS")
     )
     require_if_match: bool = Field(False, validation_alias=env("BOOKS_REQUIRE_IF_MATCH"))
+    # Imports (docs/import-export.md): the largest file accepted, rows per batch (each commits
+    # atomically), how long a worker's claim on a job lasts unless renewed, how often an idle
+    # worker looks for jobs, a pause between batches to spare a busy server, and whether this
+    # process runs a worker at all.
+    import_max_bytes: int = Field(
+        500 * 1024 * 1024, ge=1024, validation_alias=env("BOOKS_IMPORT_MAX_BYTES")
+    )
+    import_batch_rows: int = Field(
+        2000, ge=1, le=20_000, validation_alias=env("BOOKS_IMPORT_BATCH_ROWS")
+    )
+    import_lease_seconds: float = Field(
+        30.0, ge=1, le=3600, validation_alias=env("BOOKS_IMPORT_LEASE_SECONDS")
+    )
+    import_poll_seconds: float = Field(
+        1.0, gt=0, le=60, validation_alias=env("BOOKS_IMPORT_POLL_SECONDS")
+    )
+    import_pause_seconds: float = Field(
+        0.0, ge=0, le=60, validation_alias=env("BOOKS_IMPORT_PAUSE_SECONDS")
+    )
+    import_worker: bool = Field(True, validation_alias=env("BOOKS_IMPORT_WORKER"))
 
     @property
     def jwks_cache_path(self) -> Path:

@@ -36,7 +36,12 @@ def read(
 ) -> tuple[list[dict[str, Any]], Page, int]:
     """One page of the book's entries, oldest first, and how many there are in all."""
     statement = select(
-        _entry.version, _entry.action, _entry.changed_at, _entry.changed_by, _entry.changes
+        _entry.version,
+        _entry.action,
+        _entry.changed_at,
+        _entry.changed_by,
+        _entry.changes,
+        _entry.origin,
     ).where(_entry.book_id == book_id)
     page = read_page(
         statement,
@@ -52,6 +57,8 @@ def read(
             "changed_at": isoformat(row.changed_at),
             "changed_by": row.changed_by,
             "changes": row.changes,
+            # Changes made by an import say which import, file and row.
+            **({"origin": row.origin} if row.origin else {}),
         }
         for row in page.rows
     ]

@@ -3,8 +3,8 @@ objects on the hottest path). No HTTP here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import Select, false, func, literal, select
@@ -42,6 +42,11 @@ class Filters:
     year_from: int | None = None
     year_to: int | None = None
     q: str | None = None
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any]) -> Filters:
+        """The filters among ``values`` (a query's fields); the rest is left out."""
+        return cls(**{f.name: values.get(f.name) for f in fields(cls)})
 
     @property
     def narrows(self) -> bool:
@@ -113,8 +118,16 @@ def _narrowed(filters: Filters) -> Select:
 
 
 def list_books(
-    session: Session, filters: Filters, *, sort: str | None, limit: int, cursor: str | None
+    session: Session,
+    filters: Filters,
+    *,
+    sort: str | None,
+    limit: int,
+    cursor: str | None,
+    count: bool = True,
 ) -> BookPage:
+    """A page of the live books matching ``filters``, and how many match in all (0 without
+    ``count``: an export reading page after page needs no total)."""
     statement = _narrowed(filters)
     words = tuple(search.terms(filters.q)) if filters.q else ()
     found = search.Search(session.get_bind().dialect.name, words) if words else None
@@ -149,7 +162,9 @@ def list_books(
     else:
         page = read_page(matching().add_columns(*COLUMNS), order, position, limit, fetch)
 
-    if not filters.q and not filters.narrows:
+    if not count:
+        total = 0
+    elif not filters.q and not filters.narrows:
         total = counts.live_books(session)
     elif found and found.dialect == "sqlite" and not filters.narrows:
         total = session.scalar(found.sqlite_count())

@@ -12,7 +12,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
 
@@ -163,3 +175,89 @@ class BookHistory(BooksBase):
     changed_by: Mapped[str] = mapped_column(String(USERNAME_MAX))
     # {"field": {"from": old, "to": new}, ...}
     changes: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Where a change came from when not from a request: {"import": id, "file": name, "row": n}.
+    origin: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+# --- Imports (books_service.transfer) ------------------------------------------------------
+
+STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+FINISHED = frozenset({"succeeded", "failed", "cancelled"})
+FILENAME_MAX = 255
+SOURCE_MAX = 32
+SOURCE_ID_MAX = 200
+
+
+class ImportJob(BooksBase):
+    """One import: what was asked, how far it got, and which replica holds it (the lease)."""
+
+    __tablename__ = "import_jobs"
+    __table_args__ = (
+        # The workers' poll: queued jobs, and running ones whose lease has expired.
+        Index("ix_import_jobs_state", "state", "lease_expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    dry_run: Mapped[bool] = mapped_column(Boolean)
+    format: Mapped[str] = mapped_column(String(32))
+    encoding: Mapped[str] = mapped_column(String(32))
+    filename: Mapped[str] = mapped_column(String(FILENAME_MAX))
+    on_duplicate: Mapped[str] = mapped_column(String(8))
+    mapping: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    # The file's header row (CSV and TSV), for the rejects file.
+    header: Mapped[list[str] | None] = mapped_column(JSON)
+    rows_total: Mapped[int | None] = mapped_column(Integer)
+    # Rows processed: the next row to process is rows_done + 1. Committed with each batch.
+    rows_done: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    rate: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+    preview: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_by: Mapped[str] = mapped_column(String(USERNAME_MAX))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ImportChunk(BooksBase):
+    """The uploaded file, in pieces of at most a mebibyte, read back in ``seq`` order."""
+
+    __tablename__ = "import_chunks"
+
+    job_id: Mapped[int] = mapped_column(
+        ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ImportReject(BooksBase):
+    """A row the import refused: the row as it was in the file (format-specific bytes) and why."""
+
+    __tablename__ = "import_rejects"
+
+    job_id: Mapped[int] = mapped_column(
+        ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    row: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    original: Mapped[bytes] = mapped_column(LargeBinary)
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class BookSource(BooksBase):
+    """Which record of which source system a book came from (a Goodreads Book Id, a Calibre
+    uuid, an Estante id...): importing the same file again finds the book by it."""
+
+    __tablename__ = "book_sources"
+    __table_args__ = (Index("ix_book_sources_book_id", "book_id"),)
+
+    source: Mapped[str] = mapped_column(String(SOURCE_MAX), primary_key=True)
+    source_id: Mapped[str] = mapped_column(String(SOURCE_ID_MAX), primary_key=True)
+    book_id: Mapped[int] = mapped_column(ForeignKey("books.id", ondelete="CASCADE"))

@@ -100,20 +100,7 @@ def accepted_versions(book_id: int, headers: IfMatch) -> Versions | None:
 def list_books(query: BookQuery) -> Response:
     """List, filter, sort and search the catalog (public), a page at a time: follow the Link
     header's URLs for the next pages."""
-    filters = listing.Filters(
-        **query.model_dump(
-            include={
-                "author",
-                "isbn",
-                "language",
-                "subject",
-                "publisher",
-                "year_from",
-                "year_to",
-                "q",
-            }
-        )
-    )
+    filters = listing.Filters.of(query.model_dump())
     with get_db().read() as session:
         result = listing.list_books(
             session, filters, sort=query.sort, limit=query.limit, cursor=query.cursor

@@ -50,6 +50,7 @@ REQUIRED_MODULES = (
     "rich",
     "confusable_homoglyphs",
     "fontTools",
+    "stdnum",
 )
 EXIT_NO_ENVIRONMENT = 3
 

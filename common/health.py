@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Response, jsonify
+from flask import Flask, Response, jsonify
 from flask_openapi3 import APIBlueprint, OpenAPI, Tag
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import text
@@ -67,15 +67,11 @@ def database_check(service: str) -> ReadinessCheck:
     return check
 
 
-def init_health(app: OpenAPI, service: str, checks: dict[str, ReadinessCheck]) -> None:
-    health = APIBlueprint("health", __name__, abp_tags=[health_tag])
-
-    @health.get("/healthz", responses={200: Health})
+def init_health(app: Flask, service: str, checks: dict[str, ReadinessCheck]) -> None:
     def healthz() -> Response:
         """The process is alive and answering."""
         return jsonify(status="ok", service=service)
 
-    @health.get("/readyz", responses={200: Readiness, **problems(503)})
     def readyz() -> Response:
         """The service can do its job: its database is reachable and migrated, its keys loaded."""
         results = {name: check() or "ok" for name, check in checks.items()}
@@ -90,4 +86,11 @@ def init_health(app: OpenAPI, service: str, checks: dict[str, ReadinessCheck]) -
             checks=results,
         )
 
+    if not isinstance(app, OpenAPI):  # a plain Flask app (the web service): no document
+        app.add_url_rule("/healthz", "healthz", healthz, methods=["GET"])
+        app.add_url_rule("/readyz", "readyz", readyz, methods=["GET"])
+        return
+    health = APIBlueprint("health", __name__, abp_tags=[health_tag])
+    health.get("/healthz", responses={200: Health})(healthz)
+    health.get("/readyz", responses={200: Readiness, **problems(503)})(readyz)
     app.register_api(health)

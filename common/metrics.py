@@ -70,7 +70,6 @@ def init_metrics(app: Flask, service: str) -> None:
             )
         return response
 
-    @app.get("/metrics", doc_ui=False)
     def metrics() -> Response:
         from prometheus_client import (
             CONTENT_TYPE_LATEST,
@@ -85,3 +84,6 @@ def init_metrics(app: Flask, service: str) -> None:
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+    # Not in any OpenAPI document; the web service's plain Flask app has it too.
+    app.add_url_rule("/metrics", "metrics", metrics, methods=["GET"])

@@ -6,6 +6,8 @@ PostgreSQL text column, so they are refused at the edge with a 422 instead of fa
 
 from __future__ import annotations
 
+import re
+import sys
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,10 +18,20 @@ from pydantic import AfterValidator, BeforeValidator, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
 
+# Unicode's control characters (category Cc): exactly these code points.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROL_BUT_LINES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
 
 def encodable(value: str) -> str:
     """Refuse strings that cannot be stored as UTF-8 (lone surrogates) or contain NUL."""
-    if "\x00" in value or any(unicodedata.category(ch) == "Cs" for ch in value):
+    try:
+        value.encode("utf-8")  # fails on surrogates (category Cs) and on nothing else
+    except UnicodeEncodeError:
+        valid = False
+    else:
+        valid = "\x00" not in value
+    if not valid:
         raise PydanticCustomError("invalid_text", "contains characters that are not valid text")
     return value
 
@@ -27,7 +39,7 @@ def encodable(value: str) -> str:
 def single_line(value: str) -> str:
     """NFC-normalise and trim one line of text; control characters are refused."""
     value = unicodedata.normalize("NFC", encodable(value)).strip()
-    if any(unicodedata.category(ch) == "Cc" for ch in value):
+    if _CONTROL.search(value):
         raise PydanticCustomError("invalid_text", "must not contain control characters")
     return value
 
@@ -88,7 +100,7 @@ class TextRule(GroupedMetadata):
 
 def _free_text(value: str) -> str:
     value = unicodedata.normalize("NFC", encodable(value)).strip()
-    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\r\t" for ch in value):
+    if _CONTROL_BUT_LINES.search(value):
         raise PydanticCustomError("invalid_text", "must not contain control characters")
     return value
 
@@ -115,11 +127,17 @@ def query_text(max_length: int) -> TextRule:
     return TextRule(max_length, single_line)
 
 
+# Every combining mark (what fold removes), for str.translate: C speed, where a test per
+# character in Python made folding the slowest part of a bulk import.
+_COMBINING = dict.fromkeys(cp for cp in range(sys.maxunicode + 1) if unicodedata.combining(chr(cp)))
+
+
 def fold(value: str) -> str:
     """The form text is compared and searched in: accents removed, case folded, white space
     collapsed ("São  Paulo" and "sao paulo" fold alike)."""
-    decomposed = unicodedata.normalize("NFKD", value)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    if value.isascii():  # nothing to decompose, and casefold is lower
+        return " ".join(value.lower().split())
+    stripped = unicodedata.normalize("NFKD", value).translate(_COMBINING)
     return " ".join(stripped.casefold().split())
 
 

@@ -1,7 +1,10 @@
-"""``make run``: both services in one terminal, stopped together by Ctrl-C or SIGTERM.
+"""``make run``: the three services (Auth, Books and the web interface) in one terminal, stopped
+together by Ctrl-C or SIGTERM.
 
 Each service is started exactly as the spec says (``python <service>/<service>.py``); this
-module only supervises: if one of them exits, the other is stopped too.
+module only supervises: if one of them exits, the others are stopped too. The web service is
+pointed at the other two (``AUTH_URL``, ``BOOKS_URL``) on the ports they were given, unless
+those are set.
 
 Each service runs in a session of its own, out of the terminal's reach: Ctrl-C (SIGINT to the
 terminal's whole process group) reaches only the launcher, which then sends each service one
@@ -17,11 +20,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from types import FrameType
 
 from common.config import PROJECT_ROOT, ServiceSettings
 
-SERVICES = ("auth_service", "books_service")
+SERVICES = ("auth_service", "books_service", "web_service")
 STOP_MARGIN_SECONDS = 10
 # Closing the terminal (SIGHUP) stops the services too: out of its process group, they would
 # otherwise keep running with nobody to stop them.
@@ -31,8 +35,20 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 def start(service: str) -> subprocess.Popen[bytes]:
     script = PROJECT_ROOT / service / f"{service}.py"
     return subprocess.Popen(  # noqa: S603
-        [sys.executable, str(script)], cwd=PROJECT_ROOT, start_new_session=True
+        [sys.executable, str(script)],
+        cwd=PROJECT_ROOT,
+        env=service_environment(service, os.environ),
+        start_new_session=True,
     )
+
+
+def service_environment(service: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """The launcher's environment; for the web service, with the APIs' local addresses."""
+    env = dict(environ)
+    if service == "web_service":
+        env.setdefault("AUTH_URL", f"http://127.0.0.1:{environ.get('AUTH_PORT') or 5001}")
+        env.setdefault("BOOKS_URL", f"http://127.0.0.1:{environ.get('BOOKS_PORT') or 5002}")
+    return env
 
 
 def stop_all(processes: list[subprocess.Popen[bytes]], timeout: float) -> None:

@@ -31,7 +31,8 @@ def build_documents() -> dict[str, dict[str, Any]]:
         auth_settings = AuthSettings(data_dir=Path(data_dir))
         prepare_auth(auth_settings)  # the app needs a signing key to exist
         auth = create_auth_app(auth_settings).api_doc
-        books = create_books_app(BooksSettings(data_dir=Path(data_dir))).api_doc
+        books_settings = BooksSettings(data_dir=Path(data_dir), import_worker=False)
+        books = create_books_app(books_settings).api_doc
     return {"auth": auth, "books": books}
 
 

@@ -1,4 +1,5 @@
-"""Fixtures shared by every test layer: the real PostgreSQL server, when there is one."""
+"""Fixtures shared by every test layer: the real PostgreSQL server, when there is one, and the
+three services with the web interface."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.harness import People, Stack, build_stack
 from tests.support.postgres import (
     POSTGRES_ADMIN_URL,
     REQUIRE_POSTGRES,
@@ -24,3 +26,19 @@ def postgres() -> Iterator[PostgresServer]:
     server = PostgresServer(POSTGRES_ADMIN_URL)
     yield server
     server.drop_all()
+
+
+@pytest.fixture(scope="session")
+def web_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Auth, Books and Web as real processes on free ports (SQLite), shared by the browser tests
+    and the web service's HTTP tests."""
+    stack = build_stack(tmp_path_factory.mktemp("web-stack"), "sqlite", with_web=True)
+    stack.start()
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="session")
+def people(web_stack: Stack) -> People:
+    """One account per role on the web stack: administrator, librarian, reader."""
+    return web_stack.add_people()

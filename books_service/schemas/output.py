@@ -56,6 +56,10 @@ class HistoryEntry(BaseModel):
     changes: dict[str, dict[str, Any]] = Field(
         description='{"field": {"from": old, "to": new}} for each field that changed'
     )
+    origin: dict[str, Any] | None = Field(
+        None,
+        description='Only for changes an import made: {"import": id, "file": name, "row": n}',
+    )
 
 
 class History(RootModel[list[HistoryEntry]]):

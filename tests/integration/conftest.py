@@ -26,3 +26,7 @@ def own_stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]
     running = start_stack(request, tmp_path)
     yield running
     running.stop()
+
+
+# The web service in front of a private pair of APIs, one per test module (tests/support/web.py).
+from tests.support.web import web, web_apis  # noqa: E402, F401

@@ -1,10 +1,11 @@
-"""The production topology, for real, without Docker: nginx in front of two auth and two books
-replicas on the machine's PostgreSQL and Redis."""
+"""The production topology, for real, without Docker: nginx in front of two auth, two books and two
+web replicas on the machine's PostgreSQL and Redis."""
 
 from __future__ import annotations
 
 import http.client
 import os
+import re
 import subprocess
 import threading
 import time
@@ -37,6 +38,7 @@ class Cluster:
     url: str
     auth: list[Service]
     books: list[Service]
+    web: list[Service]
     books_database: TcpProxy  # the books replicas reach PostgreSQL through it
 
     @property
@@ -117,13 +119,36 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 log_path=_log(data, "books.log"),
             )
         )
+    # The web replicas reach both APIs through the proxy, as the browser's origin does; their
+    # sessions live in Redis, so any replica serves any browser.
+    web = [
+        Service(
+            "web_service",
+            {
+                **shared,
+                "ESTANTE_DATA_DIR": str(base / f"web{i}"),
+                "AUTH_URL": f"http://127.0.0.1:{proxy_port}/api/auth",
+                "BOOKS_URL": f"http://127.0.0.1:{proxy_port}/api/books",
+                "WEB_SECRET_KEY": "the same secret on every web replica, for the test",
+                "WEB_REDIS_KEY_PREFIX": shared["RATE_LIMIT_KEY_PREFIX"] + "-web",
+            },
+            log_path=_log(base / f"web{i}", "web.log"),
+        )
+        for i in range(2)
+    ]
     run_dir = base / "nginx"
     run_dir.mkdir()
-    config = nginx_config(proxy_port, [s.port for s in auth], [s.port for s in books], run_dir)
+    config = nginx_config(
+        proxy_port,
+        [s.port for s in auth],
+        [s.port for s in books],
+        run_dir,
+        web_ports=[s.port for s in web],
+    )
     (run_dir / "nginx.conf").write_text(config)
     nginx = None
     try:
-        for service in auth + books:
+        for service in auth + books + web:
             service.start()
         nginx = subprocess.Popen(
             [NGINX, "-c", str(run_dir / "nginx.conf"), "-p", str(run_dir), "-g", "daemon off;"],
@@ -131,13 +156,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             stderr=(run_dir / "error.log").open("wb"),
         )
         wait_until_healthy(f"http://127.0.0.1:{proxy_port}/api/books", nginx)
-        yield Cluster(f"http://127.0.0.1:{proxy_port}", auth, books, books_database)
+        yield Cluster(f"http://127.0.0.1:{proxy_port}", auth, books, web, books_database)
     finally:
         books_database.stop()
         if nginx is not None:
             nginx.terminate()
             nginx.wait(timeout=10)
-        for service in auth + books:
+        for service in web + auth + books:
             if service.process is not None and service.process.poll() is None:
                 service.stop()
         request_postgres.drop_all()
@@ -192,6 +217,56 @@ def test_the_spec_flow_through_the_proxy(cluster: Cluster) -> None:
     )
     assert requests.get(f"{cluster.books_url}/books/{book['id']}", timeout=10).status_code == 404
     assert requests.get(f"{cluster.url}/", timeout=10, allow_redirects=True).status_code == 200
+
+
+def test_the_web_interface_is_served_at_the_root(cluster: Cluster) -> None:
+    page = requests.get(f"{cluster.url}/", timeout=10)
+    assert page.status_code == 200
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert "<h1>Catalog</h1>" in page.text
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    # Its assets come from the same origin, through the proxy.
+    style = requests.get(f"{cluster.url}/static/estante.css", timeout=10)
+    assert style.status_code == 200 and style.headers["Content-Type"].startswith("text/css")
+
+
+def test_a_login_through_the_proxy_holds_on_every_web_replica(cluster: Cluster) -> None:
+    """The browser logs in through nginx; its next pages, whichever web replica serves them,
+    find its session (in Redis) and call both APIs through the proxy with its token."""
+    username = f"web_{uuid.uuid4().hex[:10]}"
+    registered = requests.post(
+        f"{cluster.auth_url}/register",
+        json={"username": username, "password": STRONG_PASSWORD},
+        timeout=10,
+    )
+    assert registered.status_code == 201, registered.text
+    browser = requests.Session()
+    form = browser.get(f"{cluster.url}/login", timeout=10)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token, form.text
+    response = browser.post(
+        f"{cluster.url}/login",
+        data={
+            "username": username,
+            "password": STRONG_PASSWORD,
+            "next": "/books/new",
+            "csrf_token": token.group(1),
+        },
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert response.status_code == 303, response.text
+    assert "/books/new" in response.headers["Location"]
+    cookie = next(c for c in browser.cookies if c.name == "estante_session")
+    assert cookie.has_nonstandard_attr("HttpOnly")
+    # nginx alternates: four pages reach both replicas.
+    for _ in range(4):
+        page = browser.get(f"{cluster.url}/books/new", allow_redirects=False, timeout=10)
+        assert page.status_code == 200, page.headers.get("Location")
+        assert username in page.text
+    for replica in cluster.web:
+        metrics = requests.get(f"{replica.url}/metrics", timeout=10).text
+        assert requests_total(metrics, "GET", "/books/new", 200) > 0, replica.url
 
 
 def test_a_burst_of_writes_over_both_replicas_loses_nothing(cluster: Cluster) -> None:
@@ -276,6 +351,7 @@ def test_the_rate_limit_holds_across_auth_replicas(cluster: Cluster) -> None:
 def test_metrics_are_not_served_through_the_proxy(cluster: Cluster) -> None:
     host, port = urlsplit(cluster.url).hostname, urlsplit(cluster.url).port
     for path in (
+        "/metrics",
         "/api/auth/metrics",
         "/api/books/metrics",
         "/api/books//metrics",
@@ -295,7 +371,7 @@ def test_metrics_are_not_served_through_the_proxy(cluster: Cluster) -> None:
         assert response.getheader("Content-Type") == "application/problem+json", path
         assert "estante_http_requests_total" not in body
     # The replicas still serve them, on the internal network, to the monitoring system.
-    for replica in cluster.auth + cluster.books:
+    for replica in cluster.auth + cluster.books + cluster.web:
         metrics = requests.get(f"{replica.url}/metrics", timeout=10).text
         assert "estante_http_requests_total" in metrics
     # And everything else passes as before.

@@ -136,13 +136,14 @@ def test_ctrl_c_in_a_terminal_stops_a_service_gracefully(tmp_path: Path) -> None
 
 def start_launcher(
     tmp_path: Path, **extra_env: str
-) -> tuple[subprocess.Popen[str], Path, int, int]:
-    auth_port, books_port = free_port(), free_port()
+) -> tuple[subprocess.Popen[str], Path, int, int, int]:
+    auth_port, books_port, web_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "ESTANTE_DATA_DIR": str(tmp_path / "data"),
         "AUTH_PORT": str(auth_port),
         "BOOKS_PORT": str(books_port),
+        "WEB_PORT": str(web_port),
         "ESTANTE_LOG_LEVEL": "WARNING",
         "AUTH_JWKS_URL": f"http://127.0.0.1:{auth_port}/.well-known/jwks.json",
         **extra_env,
@@ -159,12 +160,13 @@ def start_launcher(
     )
     wait_until_healthy(f"http://127.0.0.1:{auth_port}", launcher)  # type: ignore[arg-type]
     wait_until_healthy(f"http://127.0.0.1:{books_port}", launcher)  # type: ignore[arg-type]
-    # Every worker of both services is up (a signal that lands while one is still starting is
-    # a different story).
+    wait_until_healthy(f"http://127.0.0.1:{web_port}", launcher)  # type: ignore[arg-type]
+    # Every worker of the three services is up (a signal that lands while one is still starting
+    # is a different story).
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and log.read_text().count("Started worker-") < 4:
+    while time.monotonic() < deadline and log.read_text().count("Started worker-") < 6:
         time.sleep(0.05)
-    return launcher, log, auth_port, books_port
+    return launcher, log, auth_port, books_port, web_port
 
 
 def stop_launcher(launcher: subprocess.Popen[str]) -> None:
@@ -179,9 +181,9 @@ def stop_launcher(launcher: subprocess.Popen[str]) -> None:
 
 
 def test_ctrl_c_stops_make_run_gracefully(tmp_path: Path) -> None:
-    """`make run`, then Ctrl-C: SIGINT to the launcher's process group. Both services stop
-    in a few seconds, the request in flight finishes, no worker is killed."""
-    launcher, log, auth_port, books_port = start_launcher(
+    """`make run`, then Ctrl-C: SIGINT to the launcher's process group. The three services
+    stop in a few seconds, the request in flight finishes, no worker is killed."""
+    launcher, log, auth_port, books_port, web_port = start_launcher(
         tmp_path, **SLOW_HASHING, ESTANTE_SHUTDOWN_TIMEOUT=str(SHUTDOWN_TIMEOUT)
     )
     try:
@@ -205,9 +207,9 @@ def test_ctrl_c_stops_make_run_gracefully(tmp_path: Path) -> None:
     assert login.seconds > 0.3
     assert stopped_after < STOP_SECONDS, (stopped_after, output)
     assert not [line for line in output.splitlines() if any(w in line for w in WORKER_KILLED)]
-    assert output.count("Granian shutdown completed") == 2
+    assert output.count("Granian shutdown completed") == 3
     assert output.rstrip().endswith("stopped")
-    for port in (auth_port, books_port):
+    for port in (auth_port, books_port, web_port):
         try:
             requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
             raise AssertionError(f"port {port} still answers after the launcher stopped")
@@ -342,13 +344,15 @@ def test_production_starts_with_a_real_key(tmp_path: Path) -> None:
         assert process.wait(timeout=20) == 0
 
 
-def test_make_run_launcher_starts_both_and_stops_both(tmp_path: Path) -> None:
-    auth_port, books_port = free_port(), free_port()
+def test_make_run_launcher_starts_all_three_and_stops_them(tmp_path: Path) -> None:
+    """The web service comes up wired to the other two on the ports they were given."""
+    auth_port, books_port, web_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "ESTANTE_DATA_DIR": str(tmp_path / "data"),
         "AUTH_PORT": str(auth_port),
         "BOOKS_PORT": str(books_port),
+        "WEB_PORT": str(web_port),
         "ESTANTE_LOG_LEVEL": "WARNING",
         "AUTH_JWKS_URL": f"http://127.0.0.1:{auth_port}/.well-known/jwks.json",
     }
@@ -363,6 +367,7 @@ def test_make_run_launcher_starts_both_and_stops_both(tmp_path: Path) -> None:
     try:
         wait_until_healthy(f"http://127.0.0.1:{auth_port}", launcher)
         wait_until_healthy(f"http://127.0.0.1:{books_port}", launcher)
+        wait_until_healthy(f"http://127.0.0.1:{web_port}", launcher)
         registered = requests.post(
             f"http://127.0.0.1:{auth_port}/register",
             json={"username": "launcher_user", "password": "correct horse battery staple"},
@@ -371,19 +376,22 @@ def test_make_run_launcher_starts_both_and_stops_both(tmp_path: Path) -> None:
         token = registered.json()["access_token"]
         created = requests.post(
             f"http://127.0.0.1:{books_port}/books",
-            json={"title": "a", "author": "b"},
+            json={"title": "Launched Book", "author": "b"},
             headers={"Authorization": f"Bearer {token}"},
             timeout=10,
         )
         assert created.status_code == 201
+        catalog = requests.get(f"http://127.0.0.1:{web_port}/", timeout=10)
+        assert catalog.status_code == 200 and "Launched Book" in catalog.text
     finally:
         launcher.send_signal(signal.SIGINT)
         output, _ = launcher.communicate(timeout=30)
     assert launcher.returncode == 0, output
     assert f"listening on http://127.0.0.1:{auth_port}" in output
     assert f"listening on http://127.0.0.1:{books_port}" in output
+    assert f"listening on http://127.0.0.1:{web_port}" in output
     time.sleep(0.2)
-    for port in (auth_port, books_port):
+    for port in (auth_port, books_port, web_port):
         try:
             requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
             raise AssertionError(f"port {port} still answers after the launcher stopped")
@@ -430,7 +438,7 @@ def test_make_run_stops_the_workers_a_crashed_service_leaves(tmp_path: Path) -> 
     """A service whose main process dies (the OOM killer, say) leaves its workers behind, in
     its process group; the launcher then stops everything, those workers included, so no port
     stays held by processes nobody would stop."""
-    launcher, log, auth_port, _ = start_launcher(tmp_path)
+    launcher, log, auth_port, _, _ = start_launcher(tmp_path)
     try:
         children = Path(f"/proc/{launcher.pid}/task/{launcher.pid}/children").read_text().split()
         auth_main = next(

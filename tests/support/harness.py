@@ -22,6 +22,13 @@ from common.config import PROJECT_ROOT
 from common.db import create_db_engine
 
 STRONG_PASSWORD = "correct horse battery staple"
+ADMIN_USERNAME = "head.librarian"
+ADMIN_PASSWORD = "a long administrator passphrase"
+PORT_VARIABLES = {
+    "auth_service": "AUTH_PORT",
+    "books_service": "BOOKS_PORT",
+    "web_service": "WEB_PORT",
+}
 
 
 def free_port() -> int:
@@ -59,8 +66,7 @@ class Service:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, cwd: Path | None = None) -> Service:
-        port_var = "AUTH_PORT" if self.name == "auth_service" else "BOOKS_PORT"
-        env = {**os.environ, **self.env, port_var: str(self.port)}
+        env = {**os.environ, **self.env, PORT_VARIABLES[self.name]: str(self.port)}
         script = PROJECT_ROOT / self.name / f"{self.name}.py"
         assert self.log_path is not None
         log = self.log_path.open("ab")
@@ -121,10 +127,16 @@ class Stack:
     books: Service
     data_dir: Path
     backend: str
+    web: Service | None = None  # the web interface, when the stack was built with_web
 
     @property
     def auth_url(self) -> str:
         return self.auth.url
+
+    @property
+    def web_url(self) -> str:
+        assert self.web is not None, "this stack was built without the web service"
+        return self.web.url
 
     @property
     def books_url(self) -> str:
@@ -173,10 +185,83 @@ class Stack:
         assert response.status_code == 201, response.text
         return response.json()
 
+    def start(self) -> None:
+        """Auth first (Books fetches its keys), the web service last (it calls both)."""
+        try:
+            for service in self.services():
+                service.start()
+        except Exception:
+            self.stop()
+            for service in self.services():
+                if service.log_path is not None and service.log_path.exists():
+                    print(f"--- {service.name}", service.log(), sep="\n")
+            raise
+
+    def services(self) -> list[Service]:
+        return [self.auth, self.books, *([self.web] if self.web else [])]
+
     def stop(self) -> None:
-        for service in (self.books, self.auth):
+        for service in reversed(self.services()):
             if service.process is not None:
                 service.stop()
+
+    def login(self, username: str, password: str = STRONG_PASSWORD) -> dict[str, Any]:
+        response = requests.post(
+            f"{self.auth_url}/login",
+            json={"username": username, "password": password},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def run_demo(self) -> subprocess.CompletedProcess[str]:
+        """``make demo`` against this stack, with the environment ``make run`` would give it
+        (its account is created by the auth CLI in this stack's auth database)."""
+        env = {
+            **os.environ,
+            **self.auth.env,
+            "AUTH_URL": self.auth_url,
+            "BOOKS_URL": self.books_url,
+        }
+        env.pop("DEMO_PASSWORD", None)
+        return subprocess.run(
+            [sys.executable, "-m", "ops.demo"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    def add_people(self) -> People:
+        """An administrator (from ESTANTE_ADMIN_USERNAME, see build_stack), a librarian (what
+        registration gives by default) and a reader (a registered user the administrator
+        demoted), each with a known password."""
+        librarian = self.register(f"librarian_{uuid.uuid4().hex[:8]}")["user"]["username"]
+        reader = self.register(f"reader_{uuid.uuid4().hex[:8]}")
+        admin_token = self.login(ADMIN_USERNAME, ADMIN_PASSWORD)["access_token"]
+        response = requests.patch(
+            f"{self.auth_url}/admin/users/{reader['user']['id']}",
+            json={"role": "reader"},
+            headers={"Authorization": f"Bearer {admin_token}"},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        return People(
+            admin=(ADMIN_USERNAME, ADMIN_PASSWORD),
+            librarian=(librarian, STRONG_PASSWORD),
+            reader=(reader["user"]["username"], STRONG_PASSWORD),
+        )
+
+
+@dataclass(frozen=True)
+class People:
+    """(username, password) of one account per role."""
+
+    admin: tuple[str, str]
+    librarian: tuple[str, str]
+    reader: tuple[str, str]
 
 
 def build_stack(
@@ -184,6 +269,8 @@ def build_stack(
     backend: str,
     database_urls: dict[str, str] | None = None,
     extra_env: dict[str, str] | None = None,
+    *,
+    with_web: bool = False,
 ) -> Stack:
     data_dir = base_dir / "data"
     run_dir = base_dir / "run"
@@ -216,7 +303,22 @@ def build_stack(
         },
         log_path=run_dir / "books.log",
     )
-    return Stack(auth=auth, books=books, data_dir=data_dir, backend=backend)
+    web = None
+    if with_web:
+        auth.env |= {
+            "ESTANTE_ADMIN_USERNAME": ADMIN_USERNAME,
+            "ESTANTE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        }
+        web = Service(
+            "web_service",
+            {
+                **common_env,
+                "AUTH_URL": auth.url,
+                "BOOKS_URL": books.url,
+            },
+            log_path=run_dir / "web.log",
+        )
+    return Stack(auth=auth, books=books, data_dir=data_dir, backend=backend, web=web)
 
 
 def start_stack(

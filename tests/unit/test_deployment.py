@@ -22,6 +22,7 @@ COMPOSE = PROJECT_ROOT / "docker-compose.yml"
 DOCKERFILES = {
     "auth_service": (PROJECT_ROOT / "auth_service" / "Dockerfile", 5001),
     "books_service": (PROJECT_ROOT / "books_service" / "Dockerfile", 5002),
+    "web_service": (PROJECT_ROOT / "web_service" / "Dockerfile", 5003),
 }
 # Open-source nginx re-resolves upstream server names ("server books:5002 resolve;") since this.
 NGINX_RESOLVE_SINCE = (1, 27, 3)
@@ -71,6 +72,7 @@ def test_compose_file_has_the_whole_topology() -> None:
         "books-migrate",
         "auth",
         "books",
+        "web",
         "proxy",
     ):
         assert re.search(rf"^  {re.escape(service)}:$", text, re.MULTILINE), service
@@ -90,7 +92,7 @@ def test_the_services_keep_their_data_in_named_volumes() -> None:
 def test_secrets_are_files_never_environment_values() -> None:
     document = compose()
     secrets = document["secrets"]
-    assert set(secrets) == {"postgres_password", "admin_password"}
+    assert set(secrets) == {"postgres_password", "admin_password", "web_secret_key"}
     for secret in secrets.values():
         assert secret["file"].startswith("./deploy/secrets/")
     text = COMPOSE.read_text()
@@ -110,9 +112,28 @@ def test_secrets_are_files_never_environment_values() -> None:
     # long-running replicas.
     holders = {name for name, s in services.items() if "admin_password" in s.get("secrets", [])}
     assert holders == {"auth-migrate"}
+    # The key signing the web sessions' cookies and CSRF tokens: the web replicas' alone.
+    holders = {name for name, s in services.items() if "web_secret_key" in s.get("secrets", [])}
+    assert holders == {"web"}
     assert services["postgres"]["environment"]["POSTGRES_PASSWORD_FILE"] == (
         "/run/secrets/postgres_password"
     )
+
+
+def test_every_web_replica_serves_every_browser() -> None:
+    """Sessions (with the users' tokens) in Redis and one signing key: a browser's next request
+    may reach another replica, and must find its session there. The APIs are reached on the
+    internal network, never through the public origin."""
+    web = compose()["services"]["web"]
+    environment = web["environment"]
+    assert environment["REDIS_URL"].startswith("redis://redis:6379/")
+    assert environment["WEB_SECRET_KEY_FILE"] == "/run/secrets/web_secret_key"
+    assert (environment["AUTH_URL"], environment["BOOKS_URL"]) == (
+        "http://auth:5001",
+        "http://books:5002",
+    )
+    assert "ports" not in web
+    assert {"auth", "books", "redis"} <= set(web["depends_on"])
 
 
 def test_the_secrets_never_reach_git_or_an_image() -> None:
@@ -132,7 +153,8 @@ def test_the_env_example_holds_no_secret() -> None:
     # ...and the commands it gives for the secret files make random ones.
     assert "deploy/secrets/postgres_password" in example
     assert "deploy/secrets/admin_password" in example
-    assert example.count("secrets.token_urlsafe") == 2
+    assert "deploy/secrets/web_secret_key" in example
+    assert example.count("secrets.token_urlsafe") == 3
 
 
 @pytest.mark.parametrize("service", list(DOCKERFILES))
@@ -167,7 +189,7 @@ def test_dockerfiles_run_the_spec_command_as_a_non_root_user(service: str) -> No
 def test_the_proxy_configuration_is_valid_nginx(tmp_path: Path) -> None:
     if not Path(NGINX).exists():
         pytest.skip("nginx is not installed")
-    config = nginx_config(8089, [1, 2], [3], tmp_path)
+    config = nginx_config(8089, [1, 2], [3], tmp_path, web_ports=[4])
     result = nginx_test(config, tmp_path)
     assert result.returncode == 0, result.stderr
 
@@ -180,12 +202,17 @@ def test_the_proxy_finds_replicas_added_or_moved_after_it_started() -> None:
     assert environment["RESOLVER"] == "127.0.0.11"  # Docker's embedded DNS server
     assert environment["AUTH_SERVERS"] == "server auth:5001 resolve;"
     assert environment["BOOKS_SERVERS"] == "server books:5002 resolve;"
+    assert environment["WEB_SERVERS"] == "server web:5003 resolve;"
     tag = re.fullmatch(r"nginx:(\d+)\.(\d+)\.(\d+)-alpine", proxy["image"])
     assert tag, proxy["image"]  # a precise version: "resolve" needs a known one
     assert tuple(int(part) for part in tag.groups()) >= NGINX_RESOLVE_SINCE
     template = (PROJECT_ROOT / "deploy" / "nginx.conf.template").read_text()
     assert re.search(r"^\s*resolver \$\{RESOLVER\} valid=5s", template, re.MULTILINE)
-    for upstream in ("estante_auth", "estante_books"):  # "resolve" needs a shared-memory zone
+    for upstream in (
+        "estante_auth",
+        "estante_books",
+        "estante_web",
+    ):  # "resolve" needs a shared-memory zone
         block = re.search(rf"upstream {upstream} \{{(.*?)\}}", template, re.DOTALL)
         assert block and f"zone {upstream} " in block.group(1), upstream
 
@@ -198,10 +225,10 @@ def test_the_compose_proxy_configuration_is_valid_nginx(tmp_path: Path) -> None:
         pytest.skip("nginx is not installed")
     environment = compose()["services"]["proxy"]["environment"]
     config = (PROJECT_ROOT / "deploy" / "nginx.conf.template").read_text()
-    for name in ("LISTEN", "RESOLVER", "AUTH_SERVERS", "BOOKS_SERVERS"):
+    for name in ("LISTEN", "RESOLVER", "AUTH_SERVERS", "BOOKS_SERVERS", "WEB_SERVERS"):
         value = str(environment[name])
-        value = value.replace("server auth:", "server localhost:")
-        value = value.replace("server books:", "server localhost:")
+        for service in ("auth", "books", "web"):
+            value = value.replace(f"server {service}:", "server localhost:")
         if nginx_version() < NGINX_RESOLVE_SINCE:
             value = value.replace(" resolve;", ";")
         config = config.replace("${" + name + "}", value)

@@ -1,0 +1,283 @@
+"""Import and export at scale: ``make bench-import`` generates Goodreads-style CSV files (100k
+and 1M rows by default), imports each into SQLite and PostgreSQL through the real Books Service
+over HTTP (started as in production: Granian, 2 workers), polls the job's progress, and reports
+rows per second end to end (upload to the last batch committed) and the peak RSS of the service's
+processes; then exports the catalog in every format and reports rows per second.
+
+    .venv/bin/python -m bench.import_export [--sizes 100000,1000000] [--backends sqlite,postgres]
+                                            [--timeout 900] [--out FILE]
+
+Every generated row is a valid, distinct book (70 % with an ISBN-13 wrapped as Goodreads writes
+it, the rest without), so every row is validated, written, indexed for search and recorded in
+the history. Memory is the resident set of the service's processes (Granian's main process and its
+workers), sampled every 0.2 s while the job runs: the largest of any one process (idle, before
+the import, and at its peak) and of all of them together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import os
+import random
+import signal
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+import requests
+from psycopg import sql
+
+from bench.seed import vocabulary
+from books_service.isbn import isbn13_check_digit
+from tests.support.harness import Stack, build_stack
+
+POSTGRES_ADMIN = os.environ.get(
+    "ESTANTE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+GOODREADS_COLUMNS = [
+    "Book Id", "Title", "Author", "Author l-f", "Additional Authors", "ISBN", "ISBN13",
+    "My Rating", "Average Rating", "Publisher", "Binding", "Number of Pages", "Year Published",
+    "Original Publication Year", "Date Read", "Date Added", "Bookshelves",
+    "Bookshelves with positions", "Exclusive Shelf", "My Review", "Spoiler", "Private Notes",
+    "Read Count", "Owned Copies",
+]  # fmt: skip
+EXPORT_FORMATS = ("estante-csv", "estante-json", "estante-jsonl", "calibre", "marc", "marcxml")
+
+
+def generate(path: Path, rows: int, seed: int = 7) -> None:
+    """A Goodreads library export of ``rows`` distinct, valid books."""
+    rng = random.Random(seed)
+    words = vocabulary()
+    first = ["Ana", "Bruno", "Carla", "Diego", "Elisa", "Fábio", "Inês", "João", "Marta", "Rui"]
+    last = [w.capitalize() for w in words[200:1200]]
+    with path.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(GOODREADS_COLUMNS)
+        for n in range(1, rows + 1):
+            title = " ".join(rng.choices(words[:2000], k=rng.randint(2, 5))).capitalize()
+            title = f"{title} {n}"  # distinct titles: every row is a new book
+            author = f"{rng.choice(first)} {rng.choice(last)}"
+            additional = f"{rng.choice(first)} {rng.choice(last)}" if rng.random() < 0.1 else ""
+            if n % 10 < 7:
+                body = f"978{n:09d}"
+                isbn13 = f'="{body}{isbn13_check_digit(body)}"'
+                isbn10 = '=""'
+            else:
+                isbn13 = isbn10 = '=""'
+            series = (
+                f" ({rng.choice(words[:300]).capitalize()}, #{rng.randint(1, 9)})"
+                if rng.random() < 0.2
+                else ""
+            )
+            year = rng.randint(1900, 2025)
+            writer.writerow(
+                [
+                    n, title + series, author, author, additional, isbn10, isbn13,
+                    rng.randint(0, 5), "3.9", f"Editora {rng.choice(last)}", "Paperback",
+                    rng.randint(48, 900), year, year, "2020/10/25", "2020/10/01",
+                    "to-read" if n % 3 else "favorites, to-read", "", "to-read", "", "", "", 0,
+                    1,
+                ]
+            )  # fmt: skip
+
+
+def rss_by_process(pid: int) -> dict[int, int]:
+    """Resident memory (bytes) of a process and of its children (Granian's workers)."""
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    found = {}
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    found[p] = int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return found
+
+
+class RssSampler:
+    """Every 0.2 s: the largest resident memory of any one of the service's processes, and of
+    all of them together."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak, self.peak_total, self._stop = pid, 0, 0, threading.Event()
+        self.baseline = rss_by_process(pid)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            sizes = rss_by_process(self.pid)
+            self.peak = max(self.peak, *sizes.values(), 0)
+            self.peak_total = max(self.peak_total, sum(sizes.values()))
+            self._stop.wait(0.2)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def librarian_token(stack: Stack) -> str:
+    """New accounts are librarians by default."""
+    return stack.register()["access_token"]
+
+
+def import_file(books_url: str, token: str, path: Path, timeout: float) -> dict:
+    headers = {"Authorization": f"Bearer {token}"}
+    started = time.perf_counter()
+    with path.open("rb") as file:
+        response = requests.post(
+            f"{books_url}/imports", headers=headers, files={"file": (path.name, file)}, timeout=600
+        )
+    response.raise_for_status()
+    location = response.headers["Location"]
+    uploaded = time.perf_counter() - started
+    deadline = time.monotonic() + timeout
+    job = response.json()
+    while job["state"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        job = requests.get(f"{books_url}{location}", headers=headers, timeout=30).json()
+        print(
+            f"\r    {job['state']}: {job['rows_done']:,}/{job['rows_total'] or 0:,} rows, "
+            f"{job['rate'] or 0:,.0f} rows/s",
+            end="",
+            file=sys.stderr,
+        )
+    print(file=sys.stderr)
+    job["seconds"] = time.perf_counter() - started
+    job["upload_seconds"] = uploaded
+    return job
+
+
+def export_rates(books_url: str, rows: int) -> dict[str, float]:
+    rates = {}
+    for name in EXPORT_FORMATS:
+        started = time.perf_counter()
+        size = 0
+        with requests.get(f"{books_url}/books/export?format={name}", stream=True, timeout=600) as r:
+            r.raise_for_status()
+            for chunk in r.iter_content(1024 * 1024):
+                size += len(chunk)
+        seconds = time.perf_counter() - started
+        rates[name] = rows / seconds
+        print(
+            f"    export {name}: {rows / seconds:,.0f} rows/s ({size / 2**20:,.0f} MiB)",
+            file=sys.stderr,
+        )
+    return rates
+
+
+def postgres_database() -> tuple[str, str]:
+    name = f"estante_bench_import_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    base = POSTGRES_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    return name, f"{base}/{name}"
+
+
+def drop_postgres(name: str) -> None:
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def run_one(backend: str, size: int, path: Path, timeout: float) -> dict:
+    with tempfile.TemporaryDirectory(prefix="estante-bench-import-") as tmp:
+        urls, pg_name = None, None
+        if backend == "postgres":
+            pg_name, books_url = postgres_database()
+            auth_name, auth_url = postgres_database()
+            urls = {"books": books_url, "auth": auth_url}
+        stack = build_stack(Path(tmp), backend, urls, {"ESTANTE_LOG_LEVEL": "WARNING"})
+        try:
+            stack.auth.start()
+            stack.books.start()
+            token = librarian_token(stack)
+            assert stack.books.process is not None
+            with RssSampler(stack.books.process.pid) as rss:
+                job = import_file(stack.books_url, token, path, timeout)
+            result = {
+                "backend": backend,
+                "rows": size,
+                "state": job["state"],
+                "created": job["created"],
+                "rejected": job["rejected"],
+                "seconds": job["seconds"],
+                "rate": size / job["seconds"],
+                "upload_seconds": job["upload_seconds"],
+                "peak_rss_mib": rss.peak / 2**20,
+                "peak_total_mib": rss.peak_total / 2**20,
+                "idle_rss_mib": max(rss.baseline.values(), default=0) / 2**20,
+            }
+            print(
+                f"  {backend} {size:,}: {job['state']}, {result['rate']:,.0f} rows/s end to end "
+                f"({job['seconds']:.1f} s), peak RSS of a process {result['peak_rss_mib']:.0f} MiB "
+                f"(idle {result['idle_rss_mib']:.0f}), of all {result['peak_total_mib']:.0f} MiB",
+                file=sys.stderr,
+            )
+            if job["state"] == "succeeded":
+                result["export"] = export_rates(stack.books_url, job["created"])
+            return result
+        finally:
+            stack.stop()
+            if pg_name:
+                drop_postgres(pg_name)
+                drop_postgres(auth_name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.import_export", description=__doc__)
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds per import at most")
+    parser.add_argument("--out", type=Path, help="also write the table (Markdown) here")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    results = []
+    with tempfile.TemporaryDirectory(prefix="estante-bench-files-") as tmp:
+        for size in (int(s) for s in args.sizes.split(",")):
+            path = Path(tmp) / f"goodreads_library_export_{size}.csv"
+            started = time.perf_counter()
+            generate(path, size)
+            mib = path.stat().st_size / 2**20
+            seconds = time.perf_counter() - started
+            print(f"generated {size:,} rows ({mib:,.0f} MiB) in {seconds:.0f} s", file=sys.stderr)
+            for backend in args.backends.split(","):
+                results.append(run_one(backend, size, path, args.timeout))
+            path.unlink()
+    lines = [
+        "| database | rows | state | import rows/s (end to end) | seconds | "
+        "peak RSS of a process, idle → peak (MiB) | all processes (MiB) | "
+        + " | ".join(f"export {f} rows/s" for f in EXPORT_FORMATS)
+        + " |",
+        "|---|---:|---|---:|---:|---:|---:|" + "---:|" * len(EXPORT_FORMATS),
+    ]
+    for r in results:
+        exports = r.get("export", {})
+        lines.append(
+            f"| {r['backend']} | {r['rows']:,} | {r['state']} | {r['rate']:,.0f} | "
+            f"{r['seconds']:.1f} | {r['idle_rss_mib']:.0f} → {r['peak_rss_mib']:.0f} | "
+            f"{r['peak_total_mib']:.0f} | "
+            + " | ".join(f"{exports.get(f, 0):,.0f}" for f in EXPORT_FORMATS)
+            + " |"
+        )
+    table = "\n".join(lines)
+    print(table)
+    if args.out:
+        args.out.write_text(table + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""The session stores, on a real SQLite file and a real Redis: the same behaviour from both."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from common import migrations
+from common.clock import utcnow
+from common.db import Database
+from tests.support.redis_server import REDIS_URL, require_redis
+from web_service.session_store import (
+    RedisSessionStore,
+    SessionRecord,
+    SessionStore,
+    SqlSessionStore,
+)
+
+
+def redis_store() -> RedisSessionStore:
+    require_redis()
+    return RedisSessionStore(REDIS_URL, f"estante-test-{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SessionStore]:
+    if request.param == "redis":
+        yield redis_store()
+        return
+    url = f"sqlite:///{tmp_path / 'web.db'}"
+    migrations.upgrade("web", url)
+    db = Database(url)
+    yield SqlSessionStore(db)
+    db.dispose()
+
+
+def record(id_hash: str | None = None, expires_in: float = 3600) -> SessionRecord:
+    now = utcnow().replace(microsecond=0)
+    return SessionRecord(
+        id_hash=id_hash or uuid.uuid4().hex * 2,
+        user_id=7,
+        username="ana",
+        roles=("librarian",),
+        access_token="access-1",
+        access_expires_at=now + timedelta(minutes=15),
+        refresh_token="refresh-1",
+        created_at=now,
+        expires_at=now + timedelta(seconds=expires_in),
+    )
+
+
+def test_a_saved_session_reads_back_whole(store: SessionStore) -> None:
+    saved = record()
+    store.save(saved)
+    assert store.get(saved.id_hash) == saved
+
+
+def test_an_unknown_session_is_none(store: SessionStore) -> None:
+    assert store.get("0" * 64) is None
+
+
+def test_saving_again_replaces_the_tokens(store: SessionStore) -> None:
+    saved = record()
+    store.save(saved)
+    renewed = saved.with_tokens("access-2", saved.access_expires_at, "refresh-2", ("admin",), "ana")
+    store.save(renewed)
+    assert store.get(saved.id_hash) == renewed
+
+
+def test_a_deleted_session_is_gone(store: SessionStore) -> None:
+    saved = record()
+    store.save(saved)
+    store.delete(saved.id_hash)
+    assert store.get(saved.id_hash) is None
+
+
+def test_an_expired_session_is_none(store: SessionStore) -> None:
+    saved = record(expires_in=-1)
+    store.save(saved)
+    assert store.get(saved.id_hash) is None
+
+
+def test_the_refresh_lock_is_held_by_one_until_released(store: SessionStore) -> None:
+    saved = record()
+    store.save(saved)
+    assert store.try_lock(saved.id_hash, 30)
+    assert not store.try_lock(saved.id_hash, 30)
+    store.unlock(saved.id_hash)
+    assert store.try_lock(saved.id_hash, 30)
+
+
+def test_a_lock_left_by_a_crashed_request_expires(store: SessionStore) -> None:
+    saved = record()
+    store.save(saved)
+    assert store.try_lock(saved.id_hash, 0.001)
+    import time
+
+    time.sleep(0.05)
+    assert store.try_lock(saved.id_hash, 30)
+
+
+def test_the_stores_say_they_are_ready(store: SessionStore) -> None:
+    assert store.ping() is None
+
+
+def test_sql_store_prunes_expired_sessions_when_a_new_one_comes(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'web.db'}"
+    migrations.upgrade("web", url)
+    db = Database(url)
+    store = SqlSessionStore(db)
+    old = record(expires_in=-10)
+    store.save(old)
+    store.save(record())
+    from sqlalchemy import text
+
+    with db.read() as session:
+        hashes = session.execute(text("SELECT id_hash FROM web_sessions")).scalars().all()
+    assert old.id_hash not in hashes
+    assert len(hashes) == 1
+    db.dispose()

@@ -1,0 +1,113 @@
+"""Application factory of the Web Service: a plain Flask app rendering HTML (Jinja2 + htmx),
+with the house's request logs, metrics, health checks and start-up, and none of the APIs'
+OpenAPI machinery (it serves pages, not an API)."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, g, request
+from flask_babel import Babel
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from common.app_base import AsciiIntegerConverter
+from common.db import init_db
+from common.health import database_check, init_health
+from common.metrics import init_metrics
+from common.request_log import configure_logging, init_request_log
+from web_service import __version__
+from web_service.api_client import ApiClient
+from web_service.config import WebSettings
+from web_service.cookies import LOCALE_COOKIE, CookieSigner
+from web_service.csrf import init_csrf
+from web_service.i18n import choose_locale, compile_catalogs
+from web_service.security_headers import init_security_headers
+from web_service.session_store import RedisSessionStore, SessionStore, SqlSessionStore
+from web_service.sessions import SessionManager, init_sessions
+from web_service.views import init_views
+
+log = logging.getLogger("estante.web")
+
+
+def prepare(settings: WebSettings) -> None:
+    """One-time work before any worker starts: check config, secret, migrate, translations."""
+    from common import migrations
+
+    settings.check()
+    settings.prepare_data_dir()
+    if not settings.is_production:
+        settings.ensure_secret()
+    settings.secret()  # readable, long enough: or a clear ConfigError now
+    if settings.auto_migrate and not settings.redis_url:
+        migrations.upgrade("web", settings.database_url)
+    compile_catalogs()
+
+
+def make_store(app: Flask, settings: WebSettings) -> SessionStore:
+    if settings.redis_url:
+        return RedisSessionStore(settings.redis_url, settings.redis_key_prefix)
+    return SqlSessionStore(init_db(app, settings.database_url))
+
+
+def create_app(settings: WebSettings | None = None) -> Flask:
+    settings = settings or WebSettings()
+    settings.check()
+    if not settings.is_production:
+        settings.ensure_secret()
+    compile_catalogs()
+    app = Flask(__name__)
+    app.url_map.converters["int"] = AsciiIntegerConverter
+    secret = settings.secret()
+    app.config.update(
+        SECRET_KEY=secret,
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        DEBUG=settings.debug,
+        ESTANTE_SETTINGS=settings,
+        BABEL_DEFAULT_LOCALE=settings.default_locale,
+        BABEL_DEFAULT_TIMEZONE="UTC",
+    )
+    app.jinja_env.autoescape = True
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+    configure_logging(settings.log_level)
+    init_request_log(app, settings.service_name)
+    init_metrics(app, settings.service_name)
+    if settings.trusted_proxies:
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)  # type: ignore[method-assign]
+
+    @app.before_request
+    def remember_client_address() -> None:
+        g.client_address = request.remote_addr
+        if request.endpoint == "imports.upload":  # before anything reads the form
+            request.max_content_length = settings.max_upload_bytes + 64 * 1024
+
+    Babel(
+        app,
+        locale_selector=lambda: choose_locale(
+            request.cookies.get(LOCALE_COOKIE),
+            request.headers.get("Accept-Language"),
+            settings.default_locale,
+        ),
+    )
+    auth = ApiClient("auth", settings.auth_url, settings.api_timeout)
+    books = ApiClient("books", settings.books_url, settings.api_timeout)
+    app.extensions["estante.web.auth"] = auth
+    app.extensions["estante.web.books"] = books
+    store = make_store(app, settings)
+    manager = SessionManager(
+        store,
+        CookieSigner(secret),
+        auth,
+        lifetime=settings.session_lifetime,
+        cookie_secure=settings.cookie_secure,
+    )
+    init_sessions(app, manager)
+    init_csrf(app, secret)
+    init_security_headers(app)
+    checks = {"sessions": store.ping}
+    if not settings.redis_url:
+        checks["database"] = database_check("web")
+    init_health(app, settings.service_name, checks)
+    init_views(app, __version__)
+    return app

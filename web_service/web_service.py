@@ -1,0 +1,26 @@
+"""Start the Web Service: ``python web_service/web_service.py`` (port 5003 by default).
+
+Runs the one-time preparation (secret key, migrations, translations), then serves the app with
+the production WSGI server and the configured number of workers. Settings come from the
+environment; see docs/web.md. Run by a Python that lacks the dependencies, it re-runs itself
+under the project's ``.venv``.
+"""
+
+import sys
+from pathlib import Path
+
+# Run as a script, Python puts this file's folder first on sys.path, where this very file would
+# shadow the web_service package. Put the project root there instead.
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+from common.bootstrap import run_under_project_environment  # noqa: E402 (standard library only)
+
+# A Python without the dependencies (the system's) re-runs this under .venv, or says what to run.
+run_under_project_environment(__file__)
+
+from common.server import serve  # noqa: E402
+from web_service.app import prepare  # noqa: E402
+from web_service.config import WebSettings  # noqa: E402
+
+if __name__ == "__main__":
+    serve(WebSettings, prepare, "web_service.app:create_app")
