@@ -142,8 +142,9 @@ def write(
 ) -> Iterator[bytes]:
     """A CSV file, every cell already text, in pieces of about 64 KiB."""
     out = io.StringIO()
-    quoting = csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL
-    writer = csv.writer(out, lineterminator="\r\n", quoting=quoting)
+    writer = csv.writer(
+        out, lineterminator="\r\n", quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL
+    )
     if bom:
         out.write("\ufeff")
     writer.writerow(columns)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import codecs
 import io
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
+from contextlib import AbstractContextManager
+from typing import IO, BinaryIO
 
 from charset_normalizer import from_bytes
 from sqlalchemy import insert, select
@@ -29,7 +30,7 @@ _CONTROL_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13))
 _LEGACY = ("cp1252", "latin_1", "iso8859_15", "cp1250", "mac_roman", "cp437", "cp850")
 
 
-def store(session: Session, job_id: int, upload: BinaryIO) -> int:
+def store(session: Session, job_id: int, upload: IO[bytes]) -> int:
     """Copy the upload into the job's chunks; returns its size in bytes."""
     size = seq = 0
     while chunk := upload.read(CHUNK_BYTES):
@@ -53,6 +54,7 @@ class ChunkStream(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    # RawIOBase types the buffer as any writable buffer; BufferedReader hands a memoryview.
     def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
         while self._offset >= len(self._buffer) and not self._done:
             chunk = self._read_chunk(self._seq)
@@ -69,14 +71,16 @@ class ChunkStream(io.RawIOBase):
         return n
 
 
-def open_stored(session_factory: Callable[[], Session], job_id: int) -> BinaryIO:
+def open_stored(
+    session_factory: Callable[[], AbstractContextManager[Session]], job_id: int
+) -> BinaryIO:
     def read_chunk(seq: int) -> bytes | None:
         with session_factory() as session:
             return session.scalar(
                 select(ImportChunk.data).where(ImportChunk.job_id == job_id, ImportChunk.seq == seq)
             )
 
-    return io.BufferedReader(ChunkStream(read_chunk), buffer_size=CHUNK_BYTES)  # type: ignore[return-value]
+    return io.BufferedReader(ChunkStream(read_chunk), buffer_size=CHUNK_BYTES)
 
 
 def iter_bytes(stream: BinaryIO, size: int = CHUNK_BYTES) -> Iterator[bytes]:
@@ -151,4 +155,4 @@ def decode_head(sample: bytes, encoding: str) -> str:
 
 def text_stream(stream: BinaryIO, encoding: str) -> io.TextIOWrapper:
     # newline="": the csv module handles line ends itself (quoted newlines kept as they are).
-    return io.TextIOWrapper(stream, encoding=encoding, errors="strict", newline="")  # type: ignore[arg-type]
+    return io.TextIOWrapper(stream, encoding=encoding, errors="strict", newline="")

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import Table, delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from books_service import counts
@@ -21,6 +21,7 @@ from books_service.models import (
     Book,
     BookAuthor,
     BookHistory,
+    BooksBase,
     BookSource,
     BookSubject,
     ImportReject,
@@ -40,7 +41,15 @@ from books_service.transfer.rules import InvalidRow, validate_book
 PREVIEW_ROWS = 10
 # Bound parameters per IN list: far under SQLite's limit and PostgreSQL's.
 _LOOKUP = 900
-_book = Book.__table__
+
+
+def _table(model: type[BooksBase]) -> Table:
+    """A model's table: what ``__table__`` is, though the declarative base types it as any
+    FROM clause, which INSERT and UPDATE do not take."""
+    return cast(Table, model.__table__)
+
+
+_book = _table(Book)
 # Fields that follow another when a row gives only that one (see catalog.patch_document).
 _FOLLOWERS = {"author": "authors", "authors": "author", "published_date": "published_year"}
 
@@ -275,8 +284,9 @@ def _create(session: Session, creates: Sequence[Planned], context: Context, now:
     by = context.by
     values = [
         {
+            # Row values for an executemany INSERT: mypy takes the first dict's value type for all.
             **p.record,  # type: ignore[dict-item]
-            **p.keys,  # type: ignore[dict-item]
+            **p.keys,  # type: ignore[dict-item]  # as above
             "version": 1,
             "created_at": now,
             "updated_at": now,
@@ -322,7 +332,7 @@ def _create(session: Session, creates: Sequence[Planned], context: Context, now:
         (BookHistory, entries),
     ):
         if rows:
-            session.execute(insert(table.__table__), rows)
+            session.execute(insert(_table(table)), rows)
     counts.adjust(session, len(creates))
 
 
@@ -378,13 +388,13 @@ def _update(session: Session, item: Planned, context: Context, now: datetime) ->
         session.execute(delete(BookSubject).where(BookSubject.book_id == item.book_id))
         facets = [{"book_id": item.book_id, "name_key": k} for k in author_keys(after)]
         if facets:
-            session.execute(insert(BookAuthor.__table__), facets)
+            session.execute(insert(_table(BookAuthor)), facets)
         subjects = [{"book_id": item.book_id, "subject_key": k} for k in subject_keys(after)]
         if subjects:
-            session.execute(insert(BookSubject.__table__), subjects)
+            session.execute(insert(_table(BookSubject)), subjects)
     if item.new_source and context.source and item.row.source_id:
         session.execute(
-            insert(BookSource.__table__),
+            insert(_table(BookSource)),
             [
                 {
                     "source": context.source,
@@ -394,7 +404,7 @@ def _update(session: Session, item: Planned, context: Context, now: datetime) ->
             ],
         )
     session.execute(
-        insert(BookHistory.__table__),
+        insert(_table(BookHistory)),
         [
             {
                 "book_id": item.book_id,

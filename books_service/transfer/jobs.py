@@ -7,9 +7,9 @@ import os
 import socket
 import uuid
 from datetime import datetime, timedelta
-from typing import Any, BinaryIO
+from typing import IO, Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import CursorResult, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from books_service.models import FINISHED, ImportJob, ImportReject
@@ -48,7 +48,7 @@ class ImportFinished(Conflict):
 
 def create(
     session: Session,
-    upload: BinaryIO,
+    upload: IO[bytes],
     inspection: Inspection,
     *,
     filename: str,
@@ -195,7 +195,7 @@ def claim(session: Session, lease_seconds: float, worker: str | None = None) -> 
             started_at=func.coalesce(_job.started_at, now),
         )
     )
-    return job_id if result.rowcount == 1 else None
+    return job_id if isinstance(result, CursorResult) and result.rowcount == 1 else None
 
 
 def renew(
@@ -210,7 +210,7 @@ def renew(
         )
         .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds), **values)
     )
-    return result.rowcount == 1
+    return isinstance(result, CursorResult) and result.rowcount == 1
 
 
 def started(job: ImportJob) -> datetime | None:

@@ -219,11 +219,12 @@ def read_xml(stream: BinaryIO, encoding: str = "", mapping: Any = None) -> Itera
 def check_xml_head(head: bytes, *, complete: bool = False) -> None:
     """The first part of a MARCXML file (the whole of it when ``complete``): well-formed XML
     whose root is a collection or a record."""
-    parser = ET.XMLPullParser(events=("start",))
+    parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("start",))
     try:
         parser.feed(head)
-        root = next(iter(parser.read_events()), None)
-        if root is not None and _local(root[1].tag) not in ("collection", "record"):
+        event = next(iter(parser.read_events()), None)
+        root = event[-1] if event is not None else None  # a "start" event: (name, element)
+        if isinstance(root, ET.Element) and _local(root.tag) not in ("collection", "record"):
             raise FileProblem("The XML is not MARCXML (its root is neither collection nor record).")
         if complete:
             parser.close()
