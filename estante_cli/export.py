@@ -85,11 +85,12 @@ def export(
 
 
 def _size(count: int) -> str:
+    size: float = count
     for unit in ("bytes", "KiB", "MiB"):
-        if count < 1024 or unit == "MiB":
-            return f"{count} {unit}" if unit == "bytes" else f"{count:,.1f} {unit}"
-        count /= 1024  # type: ignore[assignment]
-    return str(count)
+        if size < 1024 or unit == "MiB":
+            return f"{count} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
+        size /= 1024
+    return str(size)
 
 
 def register(app: typer.Typer) -> None:

@@ -30,6 +30,7 @@ def with_options(parameters: list[tuple[str, Any]]) -> Callable[[F], F]:
             inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=kind)
             for name, kind in parameters
         ]
+        # Typer reads a function's __signature__, which functions allow though mypy does not.
         command.__signature__ = signature.replace(parameters=kept + added)  # type: ignore[attr-defined]
         return command
 

@@ -60,6 +60,7 @@ def test_the_readme_first_screen_says_what_estante_is_how_to_start_it_and_where(
         "/docs",
     ):
         assert needed in first_screen, needed
+    assert re.search(r"cover\s+\d+(\.\d)?% of the code", first_screen), "the coverage figure"
 
 
 def test_the_moved_reference_is_linked_from_the_readme() -> None:
