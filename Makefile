@@ -124,8 +124,9 @@ format: install-dev
 	$(VENV)/bin/ruff format .
 
 lock: install-dev
-	$(VENV)/bin/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -o requirements.lock -q
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements-dev.lock -q
+	# The runtime lock takes the dev lock's versions: the tests run what `make run` runs.
+	$(VENV)/bin/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -c requirements-dev.lock -o requirements.lock -q
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .mypy_cache .coverage-data
