@@ -74,6 +74,7 @@ def create_app(settings: WebSettings | None = None) -> Flask:
     init_metrics(app, settings.service_name)
     if settings.trusted_proxies:
         n = settings.trusted_proxies
+        # Flask's documented way to add WSGI middleware, though mypy sees wsgi_app as a method.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)  # type: ignore[method-assign]
 
     @app.before_request

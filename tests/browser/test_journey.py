@@ -196,7 +196,7 @@ def test_a_librarian_catalogs_a_book_from_registration_to_logout(
     assert_accessible(page, "users")
 
     # In Portuguese, remembered from page to page; then logged out.
-    page.get_by_label("Language", exact=True).first.select_option("pt_BR")
+    page.get_by_label("Interface language", exact=True).select_option("pt_BR")
     page.get_by_role("button", name="Change").click()
     expect(page.locator("html")).to_have_attribute("lang", "pt-BR")
     page.goto("/")

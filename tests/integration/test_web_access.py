@@ -58,7 +58,7 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
     ("metrics", "GET"): everyone(OK),  # the proxy hides it from outside (test_cluster)
     # Someone logged in already is sent on (to the page they came for, or the catalog).
     ("accounts.login", "GET"): {**members(302), "anonymous": OK},
-    ("accounts.register", "GET"): everyone(OK),
+    ("accounts.register", "GET"): {**members(302), "anonymous": OK},
     # A wrong password, a confirmation that differs: the form again, with the error.
     ("accounts.login", "POST"): everyone(401),
     ("accounts.register", "POST"): everyone(400),

@@ -6,7 +6,7 @@ import re
 
 from common.config import PROJECT_ROOT
 
-PACKAGES = ("auth_service", "books_service", "common", "ops", "estante_cli")
+PACKAGES = ("auth_service", "books_service", "web_service", "common", "ops", "estante_cli")
 IGNORE = re.compile(r"#\s*type:\s*ignore(?P<code>\[[a-z-, ]+\])?(?P<rest>.*)$")
 
 

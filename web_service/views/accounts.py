@@ -77,6 +77,8 @@ def login() -> Any:
 @accounts.route("/register", methods=["GET", "POST"])
 def register() -> Any:
     if request.method == "GET":
+        if current_user() is not None:  # as /login does: a second account would end this one
+            return redirect(url_for("catalog.index"))
         return render_template("accounts/register.html", username="", field_errors={})
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")

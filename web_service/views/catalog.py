@@ -47,6 +47,7 @@ def index() -> str | Response:
         return page
     fragment = make_response(page)
     # The address bar shows the search as typed, without the form's empty fields.
+    # url_for takes **values: Any; its stub types them as the keyword-only _external & co.
     push_url: str = url_for("catalog.index", **query.url_args(query.cursor))  # type: ignore[arg-type]
     fragment.headers["HX-Push-Url"] = push_url
     return fragment

@@ -60,6 +60,7 @@ def require_user(*roles: str) -> Callable[[F], F]:
                 raise Forbidden()
             return view(*args, **kwargs)
 
+        # functools.wraps keeps the view's signature, which mypy cannot see through F.
         return wrapper  # type: ignore[return-value]
 
     return decorate
