@@ -16,6 +16,8 @@ import argparse
 import getpass
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from pydantic import ValidationError
 
@@ -27,6 +29,30 @@ from common.db import Database
 from common.problem_json import field_errors
 
 
+class CommandFailed(Exception):
+    """A command's error, already said on stderr; carries the exit status."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+
+@contextmanager
+def prepared_database() -> Iterator[tuple[AuthSettings, Database]]:
+    """The settings and the auth database, migrated; a configuration error is said on stderr
+    and ends the command with status 2."""
+    settings = AuthSettings()
+    try:
+        prepare(settings)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise CommandFailed(2) from None
+    db = Database(settings.database_url)
+    try:
+        yield settings, db
+    finally:
+        db.dispose()
+
+
 def create_admin(username: str, *, promote: bool = False) -> int:
     password = os.environ.get("ESTANTE_ADMIN_PASSWORD") or getpass.getpass("Password: ")
     try:
@@ -35,19 +61,15 @@ def create_admin(username: str, *, promote: bool = False) -> int:
         for item in field_errors(error):
             print(f"error: {item['message']}", file=sys.stderr)
         return 2
-    settings = AuthSettings()
-    try:
-        prepare(settings)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    db = Database(settings.database_url)
-    try:
-        from auth_service.accounts import AccountExists, UsernameLookalike, ensure_admin
+    from auth_service.accounts import AccountExists, UsernameLookalike, ensure_admin
 
-        user = ensure_admin(
-            db, make_hasher(settings), checked.username, checked.password, promote=promote
-        )
+    try:
+        with prepared_database() as (settings, db):
+            user = ensure_admin(
+                db, make_hasher(settings), checked.username, checked.password, promote=promote
+            )
+    except CommandFailed as failed:
+        return failed.status
     except AccountExists:
         print(
             f"error: an account named '{checked.username}' exists already; nothing was "
@@ -59,8 +81,6 @@ def create_admin(username: str, *, promote: bool = False) -> int:
     except UsernameLookalike as error:
         print(f"error: {error.detail}", file=sys.stderr)
         return 1
-    finally:
-        db.dispose()
     revoked = "; any earlier sessions and tokens of it are revoked" if promote else ""
     print(f"{user.username} is an administrator (id {user.id}){revoked}")
     return 0
@@ -70,17 +90,11 @@ def confusable_users(*, update_skeletons: bool = False) -> int:
     """List the accounts whose names read alike (:mod:`auth_service.confusable_users`)."""
     from auth_service import confusable_users as report
 
-    settings = AuthSettings()
     try:
-        prepare(settings)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    db = Database(settings.database_url)
-    try:
-        return report.run(db, update_skeletons=update_skeletons)
-    finally:
-        db.dispose()
+        with prepared_database() as (_, db):
+            return report.run(db, update_skeletons=update_skeletons)
+    except CommandFailed as failed:
+        return failed.status
 
 
 def main(argv: list[str] | None = None) -> int:
