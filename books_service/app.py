@@ -8,7 +8,7 @@ from books_service import __version__
 from books_service.auth import init_auth
 from books_service.config import BooksSettings
 from books_service.jwks import JwksCache
-from books_service.page_cache import PageCache
+from books_service.page_cache import MAX_BOOKS, PageCache, VersionReader
 from books_service.revocations import RevocationCache
 from books_service.routes import api
 from books_service.transfer.routes import transfer_api
@@ -34,6 +34,8 @@ def create_app(settings: BooksSettings | None = None) -> OpenAPI:
     app = create_base_app(__name__, settings, title="Estante Books Service", version=__version__)
     db = init_db(app, settings.database_url)
     app.extensions["estante.page_cache"] = PageCache()
+    app.extensions["estante.book_cache"] = PageCache(MAX_BOOKS)
+    app.extensions["estante.catalog_version"] = VersionReader(db)
     jwks = JwksCache(
         settings.jwks_url,
         timeout=settings.jwks_timeout_seconds,

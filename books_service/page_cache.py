@@ -1,28 +1,42 @@
-"""Pages of ``GET /books`` kept per worker under the catalog's version.
+"""Pages of ``GET /books``, and books of ``GET /books/<id>``, kept per worker under the
+catalog's version.
 
 A page is a pure function of the catalog and the request's (validated) query and path prefix,
-so a page computed when the catalog was at version *v* (see :func:`counts.catalog_version`) is
-the page for every later request that reads version *v*. Every change to the catalog adds to
-the version in its own transaction, so a change any worker or replica commits makes every
-worker's pages of older versions unreachable: nothing is invalidated by hand, and nothing stale
-can be served. The version is read before the page, so on PostgreSQL (each statement its own
-snapshot) a page is never older than the version it is stored under; on SQLite the read
-transaction sees both at once.
+and a book's JSON of the catalog and its id, so an answer computed when the catalog was at
+version *v* (see :func:`counts.catalog_version`) is the answer for every later request that
+reads version *v*. Every change to the catalog adds to the version in its own transaction, so a
+change any worker or replica commits makes every worker's answers of older versions
+unreachable: nothing is invalidated by hand, and nothing stale can be served. The version is
+always read before the answer is built (by :class:`VersionReader`, outside the read that builds
+it), so an answer is never older than the version it is stored under: at worst it is newer,
+and the next request then reads the newer version and misses.
 
-The same version makes the page's ETag, so a client holding the page it last read gets a 304
-without the page being built at all.
+The same version makes a page's ETag, so a client holding the page it last read gets a 304
+without the page being built at all. (A book's ETag stays its own version.)
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import sqlite3
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from sqlalchemy import event
+
+from common.db import SQLITE_BUSY_TIMEOUT_MS, Database, is_sqlite, sqlite_file
+
 # Pages of many sizes, filters and cursors: the most recently used ones of the current version.
 MAX_PAGES = 256
 MAX_PAGE_BYTES = 1024 * 1024
+# Books are small (half a kilobyte to a few): the most recently read ones of the current version.
+MAX_BOOKS = 2048
+# counts.catalog_version, as one statement for a connection of the driver's own.
+VERSION_SQL = "SELECT coalesce(sum(changes), 0) FROM book_counts"
+# Idle SQLite connections kept for reading the version: as many as threads read at once.
+MAX_IDLE_READERS = 8
 
 
 @dataclass(frozen=True)
@@ -69,3 +83,63 @@ class PageCache:
             self._pages.move_to_end(key)
             while len(self._pages) > self.max_pages:
                 self._pages.popitem(last=False)
+
+
+class VersionReader:
+    """Reads the catalog's version (:func:`counts.catalog_version`) for the caches, as cheaply as
+    each database allows: a request served from a cache reads nothing else.
+
+    On a SQLite file: one statement on a plain ``sqlite3`` connection in autocommit (each
+    statement sees the newest committed catalog), no ORM session, no pool. Idle connections are
+    kept for the next read (at most ``MAX_IDLE_READERS``: as many as threads read at once), are
+    never shared by two threads at a time, are forgotten in a forked child, and are closed with
+    the engine's ``dispose()``. On PostgreSQL (or an in-memory SQLite), a connection of the
+    engine's own pool, so no connection is ever opened beside the pool's."""
+
+    def __init__(self, db: Database) -> None:
+        self._engine = db.engine
+        self._path = sqlite_file(db.url) if is_sqlite(db.url) else None
+        self._idle: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        event.listen(db.engine, "engine_disposed", lambda _engine: self.close())
+
+    def read(self) -> int:
+        if self._path is None:
+            with self._engine.connect() as pooled:
+                return int(pooled.exec_driver_sql(VERSION_SQL).scalar() or 0)
+        connection = self._take()
+        try:
+            row = connection.execute(VERSION_SQL).fetchone()
+        except BaseException:
+            connection.close()
+            raise
+        self._give_back(connection)
+        return int(row[0]) if row else 0
+
+    def _take(self) -> sqlite3.Connection:
+        with self._lock:
+            if self._pid != os.getpid():
+                # Inherited through fork: the parent's to use (and close), never the child's.
+                self._idle, self._pid = [], os.getpid()
+            if self._idle:
+                return self._idle.pop()
+        assert self._path is not None
+        connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        return connection
+
+    def _give_back(self, connection: sqlite3.Connection) -> None:
+        with self._lock:
+            if self._pid == os.getpid() and len(self._idle) < MAX_IDLE_READERS:
+                self._idle.append(connection)
+                return
+        connection.close()
+
+    def close(self) -> None:
+        """Closes the idle connections (the engine's ``dispose()`` calls it)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+            mine = self._pid == os.getpid()
+        for connection in idle if mine else ():
+            connection.close()

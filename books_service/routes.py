@@ -8,12 +8,12 @@ from typing import Any
 from flask import Response, current_app, jsonify, request, url_for
 from flask_openapi3 import APIBlueprint, Tag
 
-from books_service import __version__, catalog, counts, history, listing
+from books_service import __version__, catalog, history, listing
 from books_service.admin_routes import admin_api
 from books_service.auth import current_username, require_token_for_writes
 from books_service.catalog import DuplicateBook, VersionMismatch
 from books_service.merge_patch import MEDIA_TYPE as MERGE_PATCH
-from books_service.page_cache import CachedPage, PageCache, page_tag
+from books_service.page_cache import CachedPage, PageCache, VersionReader, page_tag
 from books_service.representation import values_of
 from books_service.responses import (
     ETAG_HEADER,
@@ -41,7 +41,6 @@ from common.etag import (
     Versions,
     not_modified,
     not_modified_response,
-    version_etag,
 )
 from common.json_body import require_json_body
 from common.openapi import ServiceIndex, header, problems
@@ -85,6 +84,13 @@ api.register_error_handler(DuplicateBook, duplicate_problem)
 api.register_error_handler(VersionMismatch, version_mismatch_problem)
 
 
+def catalog_version() -> int:
+    """The catalog's version, for the caches of pages and books (see
+    :mod:`books_service.page_cache`)."""
+    reader: VersionReader = current_app.extensions["estante.catalog_version"]
+    return reader.read()
+
+
 def book_answer(description: str, **headers: dict[str, Any]) -> dict[str, Any]:
     return {
         "description": description,
@@ -122,14 +128,14 @@ def list_books(query: BookQuery, header: IfNoneMatch) -> Response:
     # Everything the page depends on besides the catalog: the query as validated, and the path
     # prefix the Link header's URLs carry.
     key = f"{request.script_root}?{query.model_dump_json()}"
-    with get_db().read() as session:
-        version = counts.catalog_version(session)  # before the page: never older than it
-        tag = page_tag(version, key)
-        current = f"W/{tag}"
-        if not_modified(header.if_none_match, tag):
-            return Response(status=304, headers={"ETag": current})
-        page = cache.get(version, key)
-        if page is None:
+    version = catalog_version()  # before the page: never older than it
+    tag = page_tag(version, key)
+    current = f"W/{tag}"
+    if not_modified(header.if_none_match, tag):
+        return Response(status=304, headers={"ETag": current})
+    page = cache.get(version, key)
+    if page is None:
+        with get_db().read() as session:
             result = listing.list_books(
                 session,
                 listing.Filters.of(query.model_dump()),
@@ -137,14 +143,12 @@ def list_books(query: BookQuery, header: IfNoneMatch) -> Response:
                 limit=query.limit,
                 cursor=query.cursor,
             )
-            built = page_response(
-                result.books, result.total, result.page, "books.list_books", query
-            )
-            page = CachedPage(
-                built.get_data(),
-                tuple((name, built.headers[name]) for name in ("Link", "X-Total-Count")),
-            )
-            cache.put(version, key, page)
+        built = page_response(result.books, result.total, result.page, "books.list_books", query)
+        page = CachedPage(
+            built.get_data(),
+            tuple((name, built.headers[name]) for name in ("Link", "X-Total-Count")),
+        )
+        cache.put(version, key, page)
     response = Response(page.body, mimetype="application/json", headers=page.headers)
     response.headers["ETag"] = current
     return response
@@ -163,10 +167,20 @@ def list_books(query: BookQuery, header: IfNoneMatch) -> Response:
 )
 def get_book(path: BookPath, header: IfNoneMatch) -> Response:
     """One book (public), with its ETag; 304 when If-None-Match names the current one."""
-    with get_db().read() as session:
-        values = catalog.read_book(session, path.book_id)
-    current = version_etag(values["id"], values["version"])
-    return not_modified_response(header.if_none_match, current) or book_response(values)
+    books: PageCache = current_app.extensions["estante.book_cache"]
+    key = str(path.book_id)
+    version = catalog_version()  # before the book: never older than it
+    book = books.get(version, key)
+    if book is None:
+        with get_db().read() as session:
+            values = catalog.read_book(session, path.book_id)
+        built = book_response(values)
+        book = CachedPage(built.get_data(), (("ETag", built.headers["ETag"]),))
+        books.put(version, key, book)
+    current = book.headers[0][1]
+    return not_modified_response(header.if_none_match, current) or Response(
+        book.body, mimetype="application/json", headers=book.headers
+    )
 
 
 @api.post(

@@ -151,3 +151,80 @@ def test_a_refused_write_changes_nothing_cached(catalog: Catalog) -> None:
     duplicate = catalog.post({"title": book["title"], "author": "Bia"})
     assert duplicate.status_code == 409, duplicate.text
     assert catalog.books(limit=3).headers["ETag"] == etag
+
+
+def book_reads(catalog: Catalog, book_id: int) -> requests.Response:
+    """The same book read READS times, each on a fresh connection (either worker); the last."""
+    answers = [catalog.request("GET", f"/books/{book_id}") for _ in range(READS)]
+    assert len({(a.status_code, a.content) for a in answers}) == 1, "workers disagreed"
+    return answers[-1]
+
+
+def test_a_book_read_before_a_change_shows_it_after_from_every_worker(catalog: Catalog) -> None:
+    book = catalog.add(title=f"Livro {uuid.uuid4().hex[:8]}", author="Ana Autora")
+    first = book_reads(catalog, book["id"])
+    assert first.json() == book
+    assert first.headers["ETag"] == f'"{book["id"]}-{book["version"]}"'
+
+    put = catalog.request(
+        "PUT",
+        f"/books/{book['id']}",
+        json={"title": "Outro título", "author": "Ana Autora"},
+        headers=catalog.librarian,
+    )
+    assert put.status_code == 200, put.text
+    after_put = book_reads(catalog, book["id"])
+    assert after_put.json() == put.json()
+    assert after_put.json()["title"] == "Outro título"
+    assert after_put.headers["ETag"] == put.headers["ETag"] != first.headers["ETag"]
+
+    patch = catalog.request(
+        "PATCH",
+        f"/books/{book['id']}",
+        json={"subtitle": "volume dois"},
+        headers={**catalog.librarian, "Content-Type": "application/merge-patch+json"},
+    )
+    assert patch.status_code == 200, patch.text
+    assert book_reads(catalog, book["id"]).json() == patch.json()
+
+    deleted = catalog.request("DELETE", f"/books/{book['id']}", headers=catalog.librarian)
+    assert deleted.status_code == 204, deleted.text
+    assert book_reads(catalog, book["id"]).status_code == 404
+
+    restored = catalog.request("POST", f"/books/{book['id']}/restore", headers=catalog.admin)
+    assert restored.status_code == 200, restored.text
+    after_restore = book_reads(catalog, book["id"])
+    assert after_restore.status_code == 200
+    assert after_restore.json() == restored.json()
+
+    deleted = catalog.request("DELETE", f"/books/{book['id']}", headers=catalog.librarian)
+    assert deleted.status_code == 204, deleted.text
+    purged = catalog.request("DELETE", f"/books/deleted/{book['id']}", headers=catalog.admin)
+    assert purged.status_code == 204, purged.text
+    assert book_reads(catalog, book["id"]).status_code == 404
+
+
+def test_a_book_is_not_modified_until_it_changes(catalog: Catalog) -> None:
+    book = catalog.add()
+    etag = book_reads(catalog, book["id"]).headers["ETag"]
+    for _ in range(READS):
+        again = catalog.request("GET", f"/books/{book['id']}", headers={"If-None-Match": etag})
+        assert again.status_code == 304, again.text
+        assert again.headers["ETag"] == etag
+    other = catalog.add()  # another book's change moves the catalog, not this book's ETag
+    assert book_reads(catalog, other["id"]).status_code == 200
+    for _ in range(READS):
+        again = catalog.request("GET", f"/books/{book['id']}", headers={"If-None-Match": etag})
+        assert again.status_code == 304, again.text
+    patch = catalog.request(
+        "PATCH",
+        f"/books/{book['id']}",
+        json={"subtitle": "mudou"},
+        headers={**catalog.librarian, "Content-Type": "application/merge-patch+json"},
+    )
+    assert patch.status_code == 200, patch.text
+    for _ in range(READS):
+        changed = catalog.request("GET", f"/books/{book['id']}", headers={"If-None-Match": etag})
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["subtitle"] == "mudou"
+        assert changed.headers["ETag"] == patch.headers["ETag"]

@@ -1,0 +1,107 @@
+"""The caches' reader of the catalog's version: the same number the catalog's own read gives,
+a change committed through any other connection seen at once, and no file left open once the
+engine is disposed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from books_service import catalog, counts
+from books_service.book_rules import validate_book
+from books_service.page_cache import MAX_IDLE_READERS, VersionReader
+from common import migrations
+from common.db import Database
+
+
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("versions") / "books.db"
+    migrations.upgrade("books", f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def path(migrated: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "books.db"
+    shutil.copy(migrated, copy)
+    return copy
+
+
+@pytest.fixture
+def db(path: Path) -> Iterator[Database]:
+    database = Database(f"sqlite:///{path}")
+    yield database
+    database.dispose()
+
+
+def version(db: Database) -> int:
+    with db.read() as session:
+        return counts.catalog_version(session)
+
+
+def add(db: Database, title: str) -> None:
+    with db.transaction() as session:
+        catalog.add_book(session, validate_book({"title": title, "author": "Ana"}), by="ana")
+
+
+def open_files(path: Path) -> int:
+    """How many of this process's file descriptors are the database file."""
+    found = 0
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            found += os.readlink(fd) == str(path)
+        except OSError:
+            continue
+    return found
+
+
+def test_it_reads_the_catalogs_version_and_every_change_another_replica_commits(
+    db: Database, path: Path
+) -> None:
+    reader = VersionReader(db)
+    assert reader.read() == version(db)
+    other = Database(f"sqlite:///{path}")  # another replica on the same database
+    try:
+        for n in range(3):
+            before = reader.read()  # its connection stays open, idle, between the reads
+            add(other, f"Livro {n}")
+            assert reader.read() == version(other) == before + 1
+    finally:
+        other.dispose()
+
+
+def test_threads_reading_at_once_keep_a_bounded_number_of_connections(
+    db: Database, path: Path
+) -> None:
+    reader = VersionReader(db)
+    start = threading.Barrier(MAX_IDLE_READERS * 2)
+    seen: list[int] = []
+
+    def read() -> None:
+        start.wait()
+        seen.extend(reader.read() for _ in range(20))
+
+    threads = [threading.Thread(target=read) for _ in range(MAX_IDLE_READERS * 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert set(seen) == {version(db)}
+    db.engine.pool.dispose()  # the pool's connections are closed: only the reader's remain
+    assert 1 <= open_files(path) <= MAX_IDLE_READERS
+
+
+def test_disposing_of_the_engine_closes_the_readers_connections(db: Database, path: Path) -> None:
+    reader = VersionReader(db)
+    reader.read()
+    assert open_files(path) >= 1
+    db.dispose()
+    assert open_files(path) == 0
+    add(db, "Depois")  # the database still works, and so does the reader: it opens anew
+    assert reader.read() == version(db)
