@@ -33,7 +33,7 @@ from books_service.schemas import (
     IfNoneMatch,
     WriteQuery,
 )
-from common.app_base import BEARER
+from common.app_base import BEARER, lean_validation
 from common.db import get_db
 from common.errors import ApiError
 from common.etag import (
@@ -120,6 +120,7 @@ def accepted_versions(book_id: int, headers: IfMatch) -> Versions | None:
         },
     },
 )
+@lean_validation
 def list_books(query: BookQuery, header: IfNoneMatch) -> Response:
     """List, filter, sort and search the catalog (public), a page at a time: follow the Link
     header's URLs for the next pages. The page's ETag changes whenever the catalog does: send it
@@ -165,6 +166,7 @@ def list_books(query: BookQuery, header: IfNoneMatch) -> Response:
         **problems(404),
     },
 )
+@lean_validation
 def get_book(path: BookPath, header: IfNoneMatch) -> Response:
     """One book (public), with its ETag; 304 when If-None-Match names the current one."""
     books: PageCache = current_app.extensions["estante.book_cache"]

@@ -17,6 +17,7 @@ from flask import Flask, Response, g, request
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+MAX_CACHED_SERIES = 1024
 _metrics: dict[str, Any] = {}
 
 
@@ -53,6 +54,10 @@ def _instruments() -> dict[str, Any]:
 
 def init_metrics(app: Flask, service: str) -> None:
     instruments = _instruments()
+    # Each series' child, looked up once: prometheus_client's labels() takes a lock and builds
+    # its key on every call. There are as many as routes x methods x statuses answered.
+    counters: dict[tuple[str, str, int], Any] = {}
+    timers: dict[tuple[str, str], Any] = {}
 
     @app.before_request
     def start_timer() -> None:
@@ -63,11 +68,20 @@ def init_metrics(app: Flask, service: str) -> None:
         started = g.get("metrics_started")
         # The route pattern, not the path: /books/<int:book_id> is one series, not one per id.
         route = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        instruments["requests"].labels(service, request.method, route, response.status_code).inc()
+        method, status = request.method, response.status_code
+        counter = counters.get((method, route, status))
+        if counter is None:
+            counter = instruments["requests"].labels(service, method, route, status)
+            if len(counters) < MAX_CACHED_SERIES:  # unknown methods could make any number
+                counters[(method, route, status)] = counter
+        counter.inc()
         if started is not None:
-            instruments["latency"].labels(service, request.method, route).observe(
-                time.perf_counter() - started
-            )
+            timer = timers.get((method, route))
+            if timer is None:
+                timer = instruments["latency"].labels(service, method, route)
+                if len(timers) < MAX_CACHED_SERIES:
+                    timers[(method, route)] = timer
+            timer.observe(time.perf_counter() - started)
         return response
 
     def metrics() -> Response:

@@ -2,16 +2,21 @@
 
 The request id comes from ``X-Request-ID`` when the caller sends a sane one, is generated
 otherwise, and is returned on the response so a client can quote it in a bug report.
+
+Every request pays for its line, so the line is made cheaply: the record is handed to the
+handlers without looking up the caller's frame (the JSON line never shows it), the time is
+formatted once a second, one JSON encoder serves every line, and a generated id is 16 random
+bytes in hex (what ``uuid4().hex`` looks like, without building a UUID).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 import time
-import uuid
 from typing import Any
 
 from flask import Flask, Response, g, request
@@ -21,10 +26,28 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 access_log = logging.getLogger("estante.access")
 
 
+_encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
 class JsonFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__()
+        self._second = -1
+        self._time = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """The record's second in local time (ISO 8601 with its offset), formatted once a
+        second: every line of that second shares it."""
+        second = int(record.created)
+        if second != self._second:
+            # Two threads may both format a new second: they write the same text.
+            self._time = time.strftime("%Y-%m-%dT%H:%M:%S%z", self.converter(second))
+            self._second = second
+        return self._time
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "time": self.formatTime(record),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -32,7 +55,7 @@ class JsonFormatter(logging.Formatter):
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        return _encode(entry)
 
 
 def configure_logging(level: str) -> None:
@@ -62,7 +85,7 @@ def init_request_log(app: Flask, service: str) -> None:
     @app.before_request
     def start_request() -> None:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        g.request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else os.urandom(16).hex()
         g.request_started = time.perf_counter()
 
     @app.after_request
@@ -72,19 +95,21 @@ def init_request_log(app: Flask, service: str) -> None:
             response.headers[REQUEST_ID_HEADER] = request_id
         started = g.get("request_started")
         duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
+        if not access_log.isEnabledFor(logging.INFO):
+            return response
         # Only the path: query strings and headers may carry tokens, and those are never logged.
-        access_log.info(
-            "request",
-            extra={
-                "fields": {
-                    "service": service,
-                    "method": request.method,
-                    "path": request.path,
-                    "status": response.status_code,
-                    "duration_ms": duration_ms,
-                    "request_id": request_id,
-                    "user_id": logged_user_id(g.get("user_id")),
-                }
-            },
+        # makeRecord and handle are what Logger.info does, less finding the caller's frame.
+        record = access_log.makeRecord(
+            access_log.name, logging.INFO, __file__, 0, "request", (), None
         )
+        record.fields = {
+            "service": service,
+            "method": request.method,
+            "path": request.path,
+            "status": response.status_code,
+            "duration_ms": duration_ms,
+            "request_id": request_id,
+            "user_id": logged_user_id(g.get("user_id")),
+        }
+        access_log.handle(record)
         return response
