@@ -8,6 +8,9 @@ of issue 12 with wrk (one thread, the same connections, ``--seconds`` each), Est
 ceiling taking turns, the order swapped every round, ``--rounds`` rounds:
 
 * ``GET /books?limit=50`` (c=16), ``GET /books/<id>`` (c=16);
+* ``get-search``: a search page, ``GET /books?q=author%2012&limit=50`` (c=16), and
+  ``get-page-304``: the first page revalidated with the ``If-None-Match`` of its ETag (c=16),
+  both against the ceiling's first page (it has neither search nor ETags);
 * ``POST /books`` (c=64): a new title each request, as a librarian;
 * ``PUT /books/<id>`` and ``PATCH /books/<id>`` (c=64): the first 2,000 books in turn, each with
   the If-Match of its current version (read before the run, then taken from each answer's ETag),
@@ -31,6 +34,7 @@ by that tree's ``bench/seed.py`` (realistic books, a bigger row than the ceiling
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import shutil
@@ -55,6 +59,7 @@ from common.config import PROJECT_ROOT
 from tests.support.harness import STRONG_PASSWORD, free_port
 
 DEFAULT_CEILING = PROJECT_ROOT.parent.parent / "shared" / "bench" / "ceiling.py"
+SEARCH = "/books?q=author%2012&limit=50"  # one book in 37 of the bench's own
 PUT_IDS = 2000  # PUT and PATCH cycle through the first books
 USERNAME = "bench_librarian"
 
@@ -117,6 +122,10 @@ def change_script(
         "  end\n"
         "end\n"
     )
+
+
+def revalidate_script(etag: str) -> str:
+    return f'wrk.headers["If-None-Match"] = {json.dumps(etag)}\n'
 
 
 def login_script() -> str:
@@ -300,7 +309,10 @@ def main() -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--only", help="comma-separated: get-page,get-one,post,put,patch,login")
+    parser.add_argument(
+        "--only",
+        help="comma-separated: get-page,get-page-304,get-search,get-one,post,put,patch,login",
+    )
     parser.add_argument("--tree", type=Path, default=PROJECT_ROOT, help="the Estante to serve")
     parser.add_argument("--ceiling", type=Path, default=DEFAULT_CEILING)
     parser.add_argument("--out", type=Path)
@@ -410,6 +422,10 @@ def main() -> None:
 
             return make
 
+        def revalidate(base: str, tag: str) -> tuple[str, str]:
+            etag = requests.get(f"{base}/books?limit=50", timeout=60).headers["ETag"]
+            return "/books?limit=50", script_file(revalidate_script(etag))
+
         def ceiling_change(base: str, tag: str) -> tuple[str, str]:
             versions = dict.fromkeys(range(1, put_ids + 1), 1)
             return "/", script_file(change_script("PUT", tag, None, versions, "application/json"))
@@ -419,6 +435,18 @@ def main() -> None:
                 "get-page",
                 16,
                 lambda b, t: ("/books?limit=50", None),
+                lambda b, t: ("/books?limit=50", None),
+            ),
+            Request(
+                "get-page-304",
+                16,
+                revalidate,
+                lambda b, t: ("/books?limit=50", None),
+            ),
+            Request(
+                "get-search",
+                16,
+                lambda b, t: (SEARCH, None),
                 lambda b, t: ("/books?limit=50", None),
             ),
             Request(
@@ -506,6 +534,8 @@ def main() -> None:
 
 LABELS = {
     "get-page": "`GET /books?limit=50` (c=16)",
+    "get-page-304": "`GET /books?limit=50` revalidated, 304 (c=16; ceiling: its page)",
+    "get-search": "`GET /books?q=author 12&limit=50` (c=16; ceiling: its page)",
     "get-one": "`GET /books/<id>` (c=16)",
     "post": "`POST /books` (c=64)",
     "put": "`PUT /books/<id>` (c=64)",

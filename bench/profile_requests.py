@@ -1,8 +1,10 @@
 """Where a request's time goes, in process: the real Books Service app (its WSGI test client, no
-network, one thread) on a SQLite file, profiled with cProfile.
+network, one thread) on a SQLite file or (``--backend postgres``) a new PostgreSQL database,
+profiled with cProfile.
 
     .venv/bin/python -m bench.profile_requests [--requests 500] [--books 1000] [--top 25]
         [--only post,get-page,get-page-304,get-search,get-one,put] [--against-ceiling]
+        [--backend sqlite|postgres]
 
 It signs a librarian's token with a key of its own (published to the service through its JWKS
 cache file, as the Auth Service would), seeds ``--books`` books with ``POST /books``, then for
@@ -119,86 +121,97 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--only")
     parser.add_argument("--against-ceiling", action="store_true")
+    parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--ceiling", type=Path, default=DEFAULT_CEILING)
     args = parser.parse_args()
 
+    from bench.catalog import drop_database, fresh_database
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        database_url, database_name = fresh_database(args.backend, Path(data_dir))
+        try:
+            run(args, Path(data_dir), database_url)
+        finally:
+            drop_database(database_name)
+
+
+def run(args: argparse.Namespace, data_dir: Path, database_url: str) -> None:
     from books_service.app import create_app, prepare
     from books_service.config import BooksSettings
 
-    with tempfile.TemporaryDirectory() as data_dir:
-        settings = BooksSettings(
-            data_dir=Path(data_dir), jwks_url="http://127.0.0.1:9/.well-known/jwks.json"
+    settings = BooksSettings(
+        data_dir=data_dir,
+        jwks_url="http://127.0.0.1:9/.well-known/jwks.json",
+        database_url=database_url,
+    )
+    token = librarian_token(data_dir / "keys", settings.jwks_cache_path)
+    prepare(settings)
+    app = create_app(settings)
+    client = app.test_client()
+    auth = {"Authorization": f"Bearer {token}"}
+    for i in range(1, args.books + 1):
+        answer = client.post(
+            "/books?allow_duplicate=true",
+            json={"title": f"Perf book {i:06d}", "author": f"Author {i % 37}"},
+            headers=auth,
         )
-        token = librarian_token(Path(data_dir) / "keys", settings.jwks_cache_path)
-        prepare(settings)
-        app = create_app(settings)
-        client = app.test_client()
-        auth = {"Authorization": f"Bearer {token}"}
-        for i in range(1, args.books + 1):
-            answer = client.post(
-                "/books?allow_duplicate=true",
-                json={"title": f"Perf book {i:06d}", "author": f"Author {i % 37}"},
-                headers=auth,
-            )
-            assert answer.status_code == 201, answer.get_json()
-        counter = iter(range(10**9))
+        assert answer.status_code == 201, answer.get_json()
+    counter = iter(range(10**9))
 
-        def post() -> Any:
-            n = next(counter)
-            return client.post(
-                "/books",
-                json={"title": f"New book {n}", "author": f"Author {n % 37}"},
-                headers=auth,
-            )
+    def post() -> Any:
+        n = next(counter)
+        return client.post(
+            "/books",
+            json={"title": f"New book {n}", "author": f"Author {n % 37}"},
+            headers=auth,
+        )
 
-        def put() -> Any:
-            n = next(counter)
-            book_id = n % args.books + 1
-            return client.put(
-                f"/books/{book_id}",
-                json={"title": f"Changed {n}", "author": f"Author {n % 37}"},
-                headers=auth,
-            )
+    def put() -> Any:
+        n = next(counter)
+        book_id = n % args.books + 1
+        return client.put(
+            f"/books/{book_id}",
+            json={"title": f"Changed {n}", "author": f"Author {n % 37}"},
+            headers=auth,
+        )
 
-        page_etag = client.get("/books?limit=50").headers["ETag"]
-        one = min(150, args.books)
-        cases: dict[str, Callable[[], Any]] = {
-            "post": post,
-            "put": put,
-            "get-page": lambda: client.get("/books?limit=50"),
-            "get-page-304": lambda: client.get(
-                "/books?limit=50", headers={"If-None-Match": page_etag}
-            ),
-            "get-search": lambda: client.get("/books?q=author%2012&limit=50"),
-            "get-one": lambda: client.get(f"/books/{one}"),
-        }
-        if args.against_ceiling:
-            reads = ("get-page", "get-page-304", "get-search", "get-one")
-            chosen = [n for n in reads if not args.only or n in args.only.split(",")]
-            against_ceiling(args, Path(data_dir), {n: cases[n] for n in chosen}, one)
-            app.extensions["estante.db"].dispose()
-            return
-        for name, call in cases.items():
-            if args.only and name not in args.only.split(","):
-                continue
-            for _ in range(20):
-                call()  # warm up
-            profile = cProfile.Profile()
-            started = time.perf_counter()
-            profile.enable()
-            for _ in range(args.requests):
-                answer = call()
-                assert answer.status_code < 400, (answer.status_code, answer.get_json())
-            profile.disable()
-            took = time.perf_counter() - started
-            out = io.StringIO()
-            stats = pstats.Stats(profile, stream=out)
-            stats.sort_stats("cumulative").print_stats(args.top)
-            stats.sort_stats("tottime").print_stats(args.top)
-            print(f"=== {name}: {took / args.requests * 1000:.2f} ms per request (profiled)")
-            print(out.getvalue())
+    page_etag = client.get("/books?limit=50").headers["ETag"]
+    one = min(150, args.books)
+    cases: dict[str, Callable[[], Any]] = {
+        "post": post,
+        "put": put,
+        "get-page": lambda: client.get("/books?limit=50"),
+        "get-page-304": lambda: client.get("/books?limit=50", headers={"If-None-Match": page_etag}),
+        "get-search": lambda: client.get("/books?q=author%2012&limit=50"),
+        "get-one": lambda: client.get(f"/books/{one}"),
+    }
+    if args.against_ceiling:
+        reads = ("get-page", "get-page-304", "get-search", "get-one")
+        chosen = [n for n in reads if not args.only or n in args.only.split(",")]
+        against_ceiling(args, data_dir, {n: cases[n] for n in chosen}, one)
         app.extensions["estante.db"].dispose()
+        return
+    for name, call in cases.items():
+        if args.only and name not in args.only.split(","):
+            continue
+        for _ in range(20):
+            call()  # warm up
+        profile = cProfile.Profile()
+        started = time.perf_counter()
+        profile.enable()
+        for _ in range(args.requests):
+            answer = call()
+            assert answer.status_code < 400, (answer.status_code, answer.get_json())
+        profile.disable()
+        took = time.perf_counter() - started
+        out = io.StringIO()
+        stats = pstats.Stats(profile, stream=out)
+        stats.sort_stats("cumulative").print_stats(args.top)
+        stats.sort_stats("tottime").print_stats(args.top)
+        print(f"=== {name}: {took / args.requests * 1000:.2f} ms per request (profiled)")
+        print(out.getvalue())
+    app.extensions["estante.db"].dispose()
 
 
 if __name__ == "__main__":

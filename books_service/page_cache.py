@@ -23,6 +23,7 @@ import sqlite3
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import event
 
@@ -91,47 +92,77 @@ class VersionReader:
 
     On a SQLite file: one statement on a plain ``sqlite3`` connection in autocommit (each
     statement sees the newest committed catalog), no ORM session, no pool. Idle connections are
-    kept for the next read (at most ``MAX_IDLE_READERS``: as many as threads read at once), are
-    never shared by two threads at a time, are forgotten in a forked child, and are closed with
-    the engine's ``dispose()``. On PostgreSQL (or an in-memory SQLite), a connection of the
-    engine's own pool, so no connection is ever opened beside the pool's."""
+    kept for the next read (at most ``MAX_IDLE_READERS``: as many as threads read at once) and
+    never shared by two threads at a time.
+
+    On PostgreSQL: one connection of its own per process, in autocommit, that the process's
+    threads take turns on (a read is one round trip; the pool's connection would add a ping, a
+    BEGIN and a ROLLBACK). So each worker holds at most one connection beside its pool's.
+
+    Either way the connections are forgotten in a forked child (they are the parent's) and
+    closed by the engine's ``dispose()``. Should one fail, the read is made again on a connection
+    of the engine's pool, which reports the database's trouble as every other read does (a 503
+    when it is down); so does an in-memory SQLite database, which only the pool can reach."""
 
     def __init__(self, db: Database) -> None:
         self._engine = db.engine
         self._path = sqlite_file(db.url) if is_sqlite(db.url) else None
-        self._idle: list[sqlite3.Connection] = []
+        self._postgres = db.engine.dialect.name == "postgresql"
+        self._idle: list[Any] = []
         self._lock = threading.Lock()
+        self._turn = threading.Lock()  # PostgreSQL's one connection, one thread at a time
         self._pid = os.getpid()
         event.listen(db.engine, "engine_disposed", lambda _engine: self.close())
 
     def read(self) -> int:
-        if self._path is None:
-            with self._engine.connect() as pooled:
-                return int(pooled.exec_driver_sql(VERSION_SQL).scalar() or 0)
-        connection = self._take()
+        if self._path is not None or self._postgres:
+            try:
+                return self._read_own()
+            except Exception:  # noqa: S110 - the pool's connection says what is wrong
+                pass
+        with self._engine.connect() as pooled:
+            return int(pooled.exec_driver_sql(VERSION_SQL).scalar() or 0)
+
+    def _read_own(self) -> int:
+        if self._postgres:
+            with self._turn:
+                return self._read_on(self._take())
+        return self._read_on(self._take())
+
+    def _read_on(self, connection: Any) -> int:
         try:
-            row = connection.execute(VERSION_SQL).fetchone()
+            cursor = connection.cursor()
+            cursor.execute(VERSION_SQL)
+            row = cursor.fetchone()
+            cursor.close()
         except BaseException:
             connection.close()
             raise
         self._give_back(connection)
         return int(row[0]) if row else 0
 
-    def _take(self) -> sqlite3.Connection:
+    def _take(self) -> Any:
         with self._lock:
             if self._pid != os.getpid():
                 # Inherited through fork: the parent's to use (and close), never the child's.
                 self._idle, self._pid = [], os.getpid()
             if self._idle:
                 return self._idle.pop()
+        if self._postgres:
+            dialect = self._engine.dialect
+            cargs, cparams = dialect.create_connect_args(self._engine.url)
+            connection = dialect.loaded_dbapi.connect(*cargs, **cparams)
+            connection.autocommit = True
+            return connection
         assert self._path is not None
         connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         return connection
 
-    def _give_back(self, connection: sqlite3.Connection) -> None:
+    def _give_back(self, connection: Any) -> None:
         with self._lock:
-            if self._pid == os.getpid() and len(self._idle) < MAX_IDLE_READERS:
+            keep = 1 if self._postgres else MAX_IDLE_READERS
+            if self._pid == os.getpid() and len(self._idle) < keep:
                 self._idle.append(connection)
                 return
         connection.close()

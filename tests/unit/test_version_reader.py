@@ -1,6 +1,6 @@
 """The caches' reader of the catalog's version: the same number the catalog's own read gives,
-a change committed through any other connection seen at once, and no file left open once the
-engine is disposed."""
+a change committed through any other connection seen at once, a bounded number of connections
+(one per process on PostgreSQL), and none left open once the engine is disposed."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 
 from books_service import catalog, counts
@@ -105,3 +107,40 @@ def test_disposing_of_the_engine_closes_the_readers_connections(db: Database, pa
     assert open_files(path) == 0
     add(db, "Depois")  # the database still works, and so does the reader: it opens anew
     assert reader.read() == version(db)
+
+
+def connections_to(postgres: Any, url: str) -> int:
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres.admin_url, autocommit=True) as admin:
+        row = admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_on_postgresql_it_keeps_one_connection_whatever_the_threads_and_closes_it(
+    postgres: Any,
+) -> None:
+    url = postgres.create_database("versions")
+    migrations.upgrade("books", url)
+    db = Database(url)
+    try:
+        reader = VersionReader(db)
+        seen: list[int] = []
+        threads = [
+            threading.Thread(target=lambda: seen.extend(reader.read() for _ in range(20)))
+            for _ in range(8)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert set(seen) == {version(db)}
+        add(db, "Outro")
+        assert reader.read() == version(db)
+        db.engine.pool.dispose()  # the pool's connections are closed: only the reader's remains
+        assert connections_to(postgres, url) == 1
+        db.dispose()
+        assert connections_to(postgres, url) == 0
+    finally:
+        db.dispose()
