@@ -82,6 +82,7 @@ def lean_validation(view: Callable[..., Response]) -> Callable[..., Response]:
             if "query" in models:
                 _validate_query(models["query"], kwargs)
         except ValidationError as error:
+            # flask-openapi3's app has it; current_app is typed as Flask's.
             abort(current_app.validation_error_callback(error))  # type: ignore[attr-defined]
         return view(**kwargs)
 
@@ -110,6 +111,7 @@ def create_base_app(
         doc_prefix="/docs",
         doc_url="/openapi.json",
     )
+    # An instance attribute in front of the method, as Flask's own docs override it in a class.
     app.ensure_sync = SyncFunctions(app.ensure_sync)  # type: ignore[method-assign]
     # Before any route is added: each rule takes its converter when it is added.
     app.url_map.converters["int"] = AsciiIntegerConverter
