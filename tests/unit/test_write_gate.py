@@ -116,3 +116,41 @@ def test_writes_through_the_gate_commit_and_roll_back_as_before(tmp_path: Path) 
 )
 def test_the_gate_file_sits_beside_the_database_file(url: str, expected: Path | None) -> None:
     assert sqlite_file(url) == expected
+
+
+def test_a_write_transaction_holds_the_gate_from_its_first_statement_to_its_end(
+    tmp_path: Path,
+) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'gate.db'}")
+    with db.transaction() as session:
+        session.execute(text("CREATE TABLE t (n INTEGER)"))
+    other = WriteGate(tmp_path / "gate.db")  # another process's gate, as flock sees it
+
+    def other_writer() -> threading.Event:
+        """Set once another writer has had its turn at the gate."""
+        got_in = threading.Event()
+
+        def take() -> None:
+            with other.turn():
+                got_in.set()
+
+        threading.Thread(target=take, daemon=True).start()
+        return got_in
+
+    def other_gets_in() -> bool:
+        return other_writer().wait(30)
+
+    with db.transaction() as session:
+        assert other_gets_in(), "the gate was closed before the transaction wrote anything"
+        session.execute(text("INSERT INTO t VALUES (1)"))
+        waiting = other_writer()
+        assert not waiting.wait(0.5), "another writer got in during the transaction"
+    # The waiting writer gets its turn once the transaction has committed.
+    assert waiting.wait(30)
+    with pytest.raises(RuntimeError), db.transaction() as session:
+        session.execute(text("INSERT INTO t VALUES (2)"))
+        raise RuntimeError("rolled back")
+    assert other_gets_in(), "a rolled-back transaction kept the gate"
+    with db.read() as session:
+        assert list(session.scalars(text("SELECT n FROM t"))) == [1]
+    db.dispose()
