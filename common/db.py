@@ -115,34 +115,19 @@ class WriteGate:
             self._pid = os.getpid()
         return self._fd
 
-    def acquire(self) -> None:
-        """Wait for the turn (each acquire needs its release, by the same thread)."""
-        self._lock.acquire()
-        try:
-            if self._depth == 0:
-                fd = self._file()
-                if fd is not None:
-                    fcntl.flock(fd, fcntl.LOCK_EX)
-        except BaseException:
-            self._lock.release()
-            raise
-        self._depth += 1
-
-    def release(self) -> None:
-        self._depth -= 1
-        try:
-            if self._depth == 0 and self._fd is not None and self._pid == os.getpid():
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-        finally:
-            self._lock.release()
-
     @contextmanager
     def turn(self) -> Iterator[None]:
-        self.acquire()
-        try:
-            yield
-        finally:
-            self.release()
+        with self._lock:
+            fd = self._file() if self._depth == 0 else None
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 class Database:
@@ -156,19 +141,6 @@ class Database:
             self.engine.execution_options(**{_WRITE_OPTION: True}), expire_on_commit=False
         )
         self._gate = WriteGate(sqlite_file(self.url)) if is_sqlite(self.url) else None
-        self._turns = threading.local()  # how many turns this thread's transactions took
-        if self._gate is not None:
-            # Before the engine's own "begin" hook sends BEGIN IMMEDIATE.
-            event.listen(self.engine, "begin", self._take_turn, insert=True)
-
-    def _take_turn(self, connection: Any) -> None:
-        """A write transaction waits for the gate at its first statement, not when the block
-        opens: the work a write does before it touches the database (validating, deriving
-        keys) is then done outside the turn, while another writer has it."""
-        if connection.get_execution_options().get(_WRITE_OPTION, False):
-            assert self._gate is not None
-            self._gate.acquire()
-            self._turns.count = getattr(self._turns, "count", 0) + 1
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -178,20 +150,13 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One write transaction: committed when the block ends, rolled back if it raises.
-        On SQLite its first statement waits for its turn at the write gate, held until the
-        commit or rollback is done."""
+        On SQLite it first waits for its turn at the write gate."""
         if self._gate is None:
             with self._write.begin() as session:
                 yield session
             return
-        before = getattr(self._turns, "count", 0)
-        try:
-            with self._write.begin() as session:
-                yield session
-        finally:
-            while getattr(self._turns, "count", 0) > before:
-                self._turns.count -= 1
-                self._gate.release()
+        with self._gate.turn(), self._write.begin() as session:
+            yield session
 
     def dispose(self) -> None:
         self.engine.dispose()
