@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, current_app, g, request
-from flask_jwt_extended import get_jwt, verify_jwt_in_request
-from jwt import InvalidAlgorithmError
+from flask_jwt_extended import get_jwt, get_jwt_header, verify_jwt_in_request
+from flask_jwt_extended.exceptions import RevokedTokenError
+from jwt import InvalidAlgorithmError, InvalidTokenError
 
 from books_service.jwks import JwksCache, JwksUnavailable
 from books_service.revocations import RevocationCache
 from common.errors import Forbidden, ServiceUnavailable
-from common.tokens import ALGORITHM, UnknownSigningKey, init_jwt
+from common.tokens import ALGORITHM, UnknownSigningKey, VerifiedTokens, init_jwt
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Who may change the catalog. A valid token without one of these roles gets 403.
@@ -30,6 +31,7 @@ def init_auth(
 ) -> None:
     app.extensions["estante.jwks"] = jwks
     app.extensions["estante.revocations"] = revoked
+    app.extensions["estante.verified_tokens"] = VerifiedTokens()
 
     def verification_key(header: dict[str, Any], _payload: dict[str, Any]) -> Any:
         # Refuse a foreign algorithm before any key work (and before any JWKS fetch).
@@ -63,9 +65,45 @@ def current_roles() -> frozenset[str]:
     )
 
 
+def verify_token() -> None:
+    """Verify the request's token (401 if bad or revoked), or find it among those this worker
+    verified before (see :class:`~common.tokens.VerifiedTokens`): then only the revocation list
+    and the signing key's publication are asked again. Either way ``get_jwt()`` reads its
+    claims afterwards."""
+    authorization = request.headers.get("Authorization")
+    verified: VerifiedTokens = current_app.extensions["estante.verified_tokens"]
+    known = verified.get(authorization) if authorization else None
+    if known is not None:
+        header, claims, key = known
+        if _published_key(header["kid"]) is key:
+            if current_app.extensions["estante.revocations"].is_revoked(claims):
+                raise RevokedTokenError(header, claims)
+            g._jwt_extended_jwt_user = {"loaded_user": None}
+            g._jwt_extended_jwt_header = header
+            g._jwt_extended_jwt = claims
+            g._jwt_extended_jwt_location = "headers"
+            return
+    verify_jwt_in_request()
+    if authorization:
+        header = get_jwt_header()
+        key = _published_key(header["kid"])
+        if key is not None:
+            verified.put(authorization, header, get_jwt(), key)
+
+
+def _published_key(kid: str) -> object | None:
+    """The key the JWKS publishes under ``kid`` now (None if none: the full verification then
+    says why)."""
+    try:
+        key: object = current_app.extensions["estante.jwks"].key_for(kid)
+    except (JwksUnavailable, InvalidTokenError):
+        return None
+    return key
+
+
 def require_roles(allowed: frozenset[str]) -> None:
     """Verify the request's token (401 if bad) and that it carries one of ``allowed`` (403)."""
-    verify_jwt_in_request()
+    verify_token()
     g.user_id = get_jwt()["sub"]
     if not current_roles() & allowed:
         raise MissingRole(

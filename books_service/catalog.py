@@ -9,11 +9,13 @@ request model built on its rules), here for a patched one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, cast
 
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import Connection, Table, bindparam, delete, exists, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,6 +23,7 @@ from books_service import counts, history, merge_patch
 from books_service.book_rules import Record, validate_document
 from books_service.models import Book, BookAuthor, BookHistory, BookSubject
 from books_service.records import (
+    DERIVED_FIELDS,
     EDITABLE_FIELDS,
     author_keys,
     changes,
@@ -122,9 +125,13 @@ def _locked(session: Session, book_id: int, *, deleted: bool = False) -> Book:
     return book
 
 
-def _check(book: Book, versions: Versions | None) -> None:
-    if versions is not None and not versions(book.version):
-        raise VersionMismatch(book.id, book.version)
+def _check(book: Mapping[str, Any] | Book, versions: Versions | None) -> None:
+    if isinstance(book, Mapping):
+        book_id, version = book["id"], book["version"]
+    else:
+        book_id, version = book.id, book.version
+    if versions is not None and not versions(version):
+        raise VersionMismatch(book_id, version)
 
 
 # --- Duplicates -----------------------------------------------------------------------------
@@ -206,65 +213,247 @@ def _isbn_guard(session: Session, isbn: str | None) -> Iterator[None]:
 
 
 # --- Writing --------------------------------------------------------------------------------
+# The hot writes (add, replace, patch, delete) are SQLAlchemy Core statements built once, run on
+# the session's connection: the unit of work's bookkeeping for objects nobody reads again cost
+# more than the statements, and on SQLite all of it ran while the write lock was held. Each
+# write works out everything it will store first, then runs its statements back to back.
+
+_books = cast(Table, Book.__table__)
+_b = _books.c
+# What a write reads of the book it changes: its JSON columns, and the derived keys (to SET only
+# the columns that change: SQLite's search index is rewritten whenever its columns are SET).
+_LOCK_COLUMNS = (*COLUMNS, *DELETED_COLUMNS, *(_b[name] for name in DERIVED_FIELDS))
 
 
-def _write_facets(
-    session: Session, book_id: int, record: Mapping[str, Any], *, new: bool = False
+def _stored(session: Session, book_id: int, *, deleted: bool = False) -> dict[str, Any]:
+    """The book's columns, its row locked until the transaction ends (PostgreSQL; on SQLite the
+    write transaction is exclusive already), so a concurrent writer waits and then sees the
+    outcome."""
+    row = (
+        session.connection().execute(_SELECT_LOCKED, {"b_id": book_id}).mappings().first()
+        if 1 <= book_id <= MAX_ID
+        else None
+    )
+    if row is None or (row["deleted_at"] is not None) != deleted:
+        raise BookNotFound(book_id)
+    return dict(row)
+
+
+_SELECT_LOCKED = select(*_LOCK_COLUMNS).where(_b.id == bindparam("b_id")).with_for_update()
+_LIVE_OTHER = (_b.deleted_at.is_(None), _b.id != bindparam("b_id"))
+_ISBN_FREE = ~exists().where(_b.isbn == bindparam("b_isbn"), *_LIVE_OTHER)
+_TITLE_FREE = ~exists().where(_b.duplicate_key == bindparam("b_duplicate_key"), *_LIVE_OTHER)
+# Adding: the row and its duplicate check in one statement; no row back means a live book has
+# the ISBN (the unique index, race-free on PostgreSQL too) or the title and authors.
+_INSERT = insert(_books).returning(_b.id)
+_INSERT_NEW_ISBN = {
+    "sqlite": sqlite_insert(_books)
+    .on_conflict_do_nothing(index_elements=[_b.isbn], index_where=_b.deleted_at.is_(None))
+    .returning(_b.id),
+    "postgresql": postgresql_insert(_books)
+    .on_conflict_do_nothing(index_elements=[_b.isbn], index_where=_b.deleted_at.is_(None))
+    .returning(_b.id),
+}
+# Changing: the book's UPDATE with the check as its condition; no row changed means a duplicate.
+_UPDATE = update(_books).where(_b.id == bindparam("b_id"))
+_UPDATE_IF = {"isbn": _UPDATE.where(_ISBN_FREE), "title": _UPDATE.where(_TITLE_FREE)}
+
+
+def _insert_new_title(written: tuple[str, ...]) -> Any:
+    """SQLite: ``INSERT ... SELECT <values> WHERE NOT EXISTS (a live book with the title and
+    authors)``, one statement per set of columns written (they are few: built once each)."""
+    statement = _NEW_TITLE.get(written)
+    if statement is None:
+        values = select(*(bindparam(f"v_{name}", type_=_b[name].type) for name in written))
+        free = ~exists().where(
+            _b.duplicate_key == bindparam("b_duplicate_key"), _b.deleted_at.is_(None)
+        )
+        statement = insert(_books).from_select(list(written), values.where(free)).returning(_b.id)
+        _NEW_TITLE[written] = statement
+    return statement
+
+
+_NEW_TITLE: dict[tuple[str, ...], Any] = {}
+
+
+def _lock_title(session: Session, duplicate_key: str) -> None:
+    """PostgreSQL: two transactions adding the same new title at once would both find nothing;
+    the second waits here for the first to commit, then finds it. (SQLite's write transactions
+    are serialised already.)"""
+    session.connection().execute(_ADVISORY_LOCK, {"key": int(duplicate_key[:15], 16)})
+
+
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+
+
+def _title_taken(session: Session, duplicate: str, exclude: int | None) -> DuplicateBook:
+    query = select(Book.id).where(Book.duplicate_key == duplicate, Book.deleted_at.is_(None))
+    if exclude is not None:
+        query = query.where(Book.id != exclude)
+    existing = session.scalar(query.limit(1))
+    assert existing is not None, "the write found a duplicate that the read does not"
+    return DuplicateBook(
+        f"Book {existing} has the same title and author (ignoring case, accents and "
+        "punctuation); add ?allow_duplicate=true if you mean to add another.",
+        existing,
+    )
+
+
+def _isbn_holder(session: Session, isbn: str, exclude: int | None) -> DuplicateBook:
+    existing = _live_with_isbn(session, isbn, exclude)
+    assert existing is not None, "the write found a duplicate ISBN that the read does not"
+    return _isbn_taken(isbn, existing)
+
+
+class BookValues(dict[str, Any]):
+    """A book's column values as a write left them (what :func:`read_book` would read now)."""
+
+    @property
+    def id(self) -> int:
+        return int(self["id"])
+
+    @property
+    def version(self) -> int:
+        return int(self["version"])
+
+
+def _facet_rows(book_id: int, keys: Iterable[str], column: str) -> list[dict[str, Any]]:
+    return [{"book_id": book_id, column: key} for key in keys]
+
+
+def _rewrite_facets(
+    connection: Connection, book_id: int, before: Mapping[str, Any], after: Mapping[str, Any]
 ) -> None:
-    if not new:  # a new book has none to replace
-        session.execute(delete(BookAuthor).where(BookAuthor.book_id == book_id))
-        session.execute(delete(BookSubject).where(BookSubject.book_id == book_id))
-    # Plain multi-row INSERTs: the unit of work's bookkeeping for objects nobody reads again
-    # cost more than the statements, and it runs while the write lock is held.
-    names = [{"book_id": book_id, "name_key": key} for key in author_keys(record)]
-    if names:
-        session.execute(insert(BookAuthor), names)
-    subjects = [{"book_id": book_id, "subject_key": key} for key in subject_keys(record)]
-    if subjects:
-        session.execute(insert(BookSubject), subjects)
+    """The author and subject rows that differ between two versions of a book: the gone ones
+    deleted, the new ones added, the rest left alone."""
+    for table, column, keys in (
+        (_authors, "name_key", author_keys),
+        (_subjects, "subject_key", subject_keys),
+    ):
+        old, new = keys(before), keys(after)
+        if old - new:
+            connection.execute(
+                delete(table).where(
+                    table.c.book_id == book_id, table.c[column].in_(sorted(old - new))
+                )
+            )
+        if new - old:
+            connection.execute(insert(table), _facet_rows(book_id, sorted(new - old), column))
 
 
-def add_book(session: Session, record: Record, *, by: str, allow_duplicate: bool = False) -> Book:
+_authors = cast(Table, BookAuthor.__table__)
+_subjects = cast(Table, BookSubject.__table__)
+
+
+def add_book(
+    session: Session, record: Record, *, by: str, allow_duplicate: bool = False
+) -> BookValues:
     """Add a book. The same ISBN as a live book is a DuplicateBook, and so are the same title
     and authors without an ISBN, unless ``allow_duplicate``."""
     keys = derived_keys(record)
-    _check_duplicates(session, record, keys, allow_duplicate=allow_duplicate)
     now = utcnow()
-    book = Book(
-        **record, **keys, version=1, created_at=now, updated_at=now, created_by=by, updated_by=by
-    )
-    with _isbn_guard(session, book.isbn):
-        session.add(book)
-    _write_facets(session, book.id, record, new=True)
+    row = {
+        **record,
+        **keys,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+        "created_by": by,
+        "updated_by": by,
+    }
+    authors = author_keys(record)
+    subjects = subject_keys(record)
+    changes = initial_values(record)
+    connection = session.connection()
+    dialect = connection.dialect.name
+    isbn = record["isbn"]
+    if isbn:
+        found = connection.execute(_INSERT_NEW_ISBN[dialect], row).first()
+        if found is None:
+            raise _isbn_holder(session, isbn, None)
+    elif allow_duplicate:
+        found = connection.execute(_INSERT, row).first()
+    elif dialect == "sqlite":
+        written = tuple(name for name, value in row.items() if value is not None)
+        found = connection.execute(
+            _insert_new_title(written),
+            {"b_duplicate_key": keys["duplicate_key"], **{f"v_{n}": row[n] for n in written}},
+        ).first()
+        if found is None:
+            raise _title_taken(session, keys["duplicate_key"], None)
+    else:
+        _lock_title(session, keys["duplicate_key"])
+        if session.scalar(_ANY_WITH_TITLE, {"b_duplicate_key": keys["duplicate_key"]}):
+            raise _title_taken(session, keys["duplicate_key"], None)
+        found = connection.execute(_INSERT, row).first()
+    assert found is not None
+    book_id = int(found[0])
+    connection.execute(insert(_authors), _facet_rows(book_id, authors, "name_key"))
+    if subjects:
+        connection.execute(insert(_subjects), _facet_rows(book_id, subjects, "subject_key"))
     counts.adjust(session, +1)
-    history.record(session, book, "created", by, initial_values(record))
-    return book
+    history.add(session, book_id, 1, "created", now, by, changes)
+    return BookValues(id=book_id, deleted_at=None, deleted_by=None, **row)
 
 
-def _current(book: Book) -> dict[str, Any]:
+_ANY_WITH_TITLE = (
+    select(_b.id)
+    .where(_b.duplicate_key == bindparam("b_duplicate_key"), _b.deleted_at.is_(None))
+    .limit(1)
+)
+
+
+def _current(book: Mapping[str, Any] | Book) -> dict[str, Any]:
+    if isinstance(book, Mapping):
+        return {name: book[name] for name in EDITABLE_FIELDS}
     return {name: getattr(book, name) for name in EDITABLE_FIELDS}
 
 
 def _change(
-    session: Session, book: Book, record: Record, *, by: str, allow_duplicate: bool
-) -> Book:
-    diff = changes(_current(book), record)
+    session: Session, stored: dict[str, Any], record: Record, *, by: str, allow_duplicate: bool
+) -> BookValues:
+    book_id = stored["id"]
+    diff = changes(_current(stored), record)
     if not diff:
-        return book  # nothing changed: no new version, no history entry
+        return BookValues(stored)  # nothing changed: no new version, no history entry
     keys = derived_keys(record)
+    now = utcnow()
+    values = {**record, **keys}
+    sets = {name: value for name, value in values.items() if stored[name] != value}
+    sets.update(version=stored["version"] + 1, updated_at=now, updated_by=by)
+    params = {"b_id": book_id, **sets}
+    statement = _UPDATE
+    check = None
+    connection = session.connection()
+    postgres = connection.dialect.name == "postgresql"
     if {"title", "author", "authors", "isbn"} & diff.keys():
-        _check_duplicates(session, record, keys, allow_duplicate=allow_duplicate, exclude=book.id)
-    with _isbn_guard(session, record["isbn"]):
-        for name, value in {**record, **keys}.items():
-            setattr(book, name, value)
-        book.version += 1
-        book.updated_at = utcnow()
-        book.updated_by = by
+        if record["isbn"]:
+            check, statement = "isbn", _UPDATE_IF["isbn"]
+            params["b_isbn"] = record["isbn"]
+        elif not allow_duplicate:
+            check, statement = "title", _UPDATE_IF["title"]
+            params["b_duplicate_key"] = keys["duplicate_key"]
+            if postgres:
+                _lock_title(session, keys["duplicate_key"])
+    if check == "isbn" and postgres and "isbn" in sets:
+        # A concurrent book taking the same ISBN that commits first is caught by the unique
+        # index: in a savepoint, that is a 409 like any other duplicate, not a 500.
+        try:
+            with session.begin_nested():
+                updated = connection.execute(statement, params).rowcount
+        except IntegrityError:
+            updated = 0
+    else:
+        updated = connection.execute(statement, params).rowcount
+    if not updated:
+        if check == "isbn":
+            raise _isbn_holder(session, record["isbn"], book_id)
+        raise _title_taken(session, keys["duplicate_key"], book_id)
     if {"author", "authors", "subjects"} & diff.keys():
-        _write_facets(session, book.id, record)
+        _rewrite_facets(connection, book_id, stored, record)
     counts.adjust(session, 0)  # as many live books, one more change
-    history.record(session, book, "updated", by, diff)
-    return book
+    history.add(session, book_id, sets["version"], "updated", now, by, diff)
+    return BookValues({**stored, **sets})
 
 
 def replace_book(
@@ -275,14 +464,14 @@ def replace_book(
     by: str,
     versions: Versions | None = None,
     allow_duplicate: bool = False,
-) -> Book:
+) -> BookValues:
     """PUT: the book becomes exactly ``record`` (fields it left empty are cleared)."""
-    book = _locked(session, book_id)
-    _check(book, versions)
-    return _change(session, book, record, by=by, allow_duplicate=allow_duplicate)
+    stored = _stored(session, book_id)
+    _check(stored, versions)
+    return _change(session, stored, record, by=by, allow_duplicate=allow_duplicate)
 
 
-def patch_document(book: Book, patch: Mapping[str, Any]) -> dict[str, Any]:
+def patch_document(book: Mapping[str, Any] | Book, patch: Mapping[str, Any]) -> dict[str, Any]:
     """The book as a JSON document with a merge patch applied. A patch that sets only one of
     a derived pair lets the other follow it: a new ``author`` re-derives ``authors`` (and the
     other way round), a new ``published_date`` sets ``published_year``. Removing one (null)
@@ -307,20 +496,20 @@ def patch_book(
     by: str,
     versions: Versions | None = None,
     allow_duplicate: bool = False,
-) -> Book:
+) -> BookValues:
     """PATCH (JSON Merge Patch): only the fields named change. The merged result is validated
     like a whole new record (a book_rules.ValidationError if it is not), so a patch can never
     leave a book invalid."""
-    book = _locked(session, book_id)
-    _check(book, versions)
-    document = patch_document(book, patch)
+    stored = _stored(session, book_id)
+    _check(stored, versions)
+    document = patch_document(stored, patch)
     kept = {
         name: value
-        for name, value in _current(book).items()
+        for name, value in _current(stored).items()
         if name not in patch and name in document and document[name] == value
     }
     record = validate_document(document, kept)
-    return _change(session, book, record, by=by, allow_duplicate=allow_duplicate)
+    return _change(session, stored, record, by=by, allow_duplicate=allow_duplicate)
 
 
 def delete_book(
@@ -328,13 +517,23 @@ def delete_book(
 ) -> None:
     """Soft delete: the book disappears from every read and search; an administrator can list
     and restore it, or purge it."""
-    book = _locked(session, book_id)
-    _check(book, versions)
-    book.deleted_at = book.updated_at = utcnow()
-    book.deleted_by = book.updated_by = by
-    book.version += 1
+    stored = _stored(session, book_id)
+    _check(stored, versions)
+    now = utcnow()
+    version = stored["version"] + 1
+    session.connection().execute(
+        _UPDATE,
+        {
+            "b_id": book_id,
+            "deleted_at": now,
+            "updated_at": now,
+            "deleted_by": by,
+            "updated_by": by,
+            "version": version,
+        },
+    )
     counts.adjust(session, -1)
-    history.record(session, book, "deleted", by, {})
+    history.add(session, book_id, version, "deleted", now, by, {})
 
 
 def restore_book(session: Session, book_id: int, *, by: str, allow_duplicate: bool = False) -> Book:
@@ -354,7 +553,7 @@ def restore_book(session: Session, book_id: int, *, by: str, allow_duplicate: bo
         book.updated_at = utcnow()
         book.updated_by = by
     counts.adjust(session, +1)
-    history.record(session, book, "restored", by, {})
+    history.add(session, book.id, book.version, "restored", book.updated_at, by, {})
     return book
 
 

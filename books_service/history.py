@@ -3,12 +3,13 @@ from what to what), written in the transaction that makes the change, read a pag
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any, Literal, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
-from books_service.models import Book, BookHistory
+from books_service.models import BookHistory
 from common.clock import isoformat
 from common.pagination import Cursor, Order, Page, SortKey, read_page
 
@@ -17,18 +18,30 @@ _entry = BookHistory.__table__.c
 ORDER = Order("history", (SortKey(_entry.id, "int"),))
 
 
-def record(session: Session, book: Book, action: Action, by: str, changes: dict[str, Any]) -> None:
-    """Add the entry for the version ``book`` is now at (its ``updated_at`` is the moment):
-    one INSERT, without the unit of work's bookkeeping for an object nobody reads again."""
-    session.execute(
-        insert(BookHistory).values(
-            book_id=book.id,
-            version=book.version,
-            action=action,
-            changed_at=book.updated_at,
-            changed_by=by,
-            changes=changes,
-        )
+_INSERT = insert(cast(Table, BookHistory.__table__))
+
+
+def add(
+    session: Session,
+    book_id: int,
+    version: int,
+    action: Action,
+    at: datetime,
+    by: str,
+    changes: dict[str, Any],
+) -> None:
+    """Add the entry for the book's ``version``, made ``at`` that moment: one INSERT built once,
+    on the session's connection (no unit of work for an object nobody reads again)."""
+    session.connection().execute(
+        _INSERT,
+        {
+            "book_id": book_id,
+            "version": version,
+            "action": action,
+            "changed_at": at,
+            "changed_by": by,
+            "changes": changes,
+        },
     )
 
 

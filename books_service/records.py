@@ -135,6 +135,17 @@ def derived_keys(record: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+# The columns derived_keys fills.
+DERIVED_FIELDS = (
+    "title_key",
+    "author_key",
+    "publisher_key",
+    "year_sort",
+    "duplicate_key",
+    "search_text",
+)
+
+
 def changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """``{field: {"from": old, "to": new}}`` for every editable field that differs."""
     return {

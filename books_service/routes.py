@@ -14,7 +14,6 @@ from books_service.auth import current_username, require_token_for_writes
 from books_service.catalog import DuplicateBook, VersionMismatch
 from books_service.merge_patch import MEDIA_TYPE as MERGE_PATCH
 from books_service.page_cache import CachedPage, PageCache, VersionReader, page_tag
-from books_service.representation import values_of
 from books_service.responses import (
     ETAG_HEADER,
     book_response,
@@ -201,8 +200,7 @@ def add_book(query: WriteQuery, body: BookFields) -> Response:
         book = catalog.add_book(
             session, body.record(), by=current_username(), allow_duplicate=query.allow_duplicate
         )
-        values = values_of(book)
-    return book_response(values, 201, Location=url_for("books.get_book", book_id=values["id"]))
+    return book_response(book, 201, Location=url_for("books.get_book", book_id=book.id))
 
 
 @api.put(
@@ -223,8 +221,7 @@ def replace_book(path: BookPath, query: WriteQuery, header: IfMatch, body: BookF
             versions=accepted_versions(path.book_id, header),
             allow_duplicate=query.allow_duplicate,
         )
-        values = values_of(book)
-    return book_response(values)
+    return book_response(book)
 
 
 @api.patch(
@@ -244,8 +241,7 @@ def patch_book(path: BookPath, query: WriteQuery, header: IfMatch, body: BookPat
             versions=accepted_versions(path.book_id, header),
             allow_duplicate=query.allow_duplicate,
         )
-        values = values_of(book)
-    return book_response(values)
+    return book_response(book)
 
 
 # flask-openapi3 documents every body as application/json; PATCH takes merge patches as well.

@@ -18,6 +18,9 @@ a 401 problem with ``WWW-Authenticate: Bearer``; the library's default 422 is ov
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -104,6 +107,50 @@ def check_claims(claims: dict[str, Any]) -> None:
         raise NotAnAccessToken("roles is not a short list of role names")
     if "sid" in claims and not _is_short_text(claims["sid"], MAX_SID_LENGTH):
         raise NotAnAccessToken("sid is not a session id")
+
+
+class VerifiedTokens:
+    """A worker's memory of the access tokens it has verified, keyed by the raw token, each kept
+    until its ``exp``: a client sends the same token with every request for its whole life, and
+    checking its signature and claims again each time was a tenth of a write's CPU. Only what
+    cannot change is remembered (the signature over these exact bytes, the claims' shape): the
+    caller still asks the revocation list on every request, and whether the key that verified
+    the token is still the one published under its ``kid``. At ``exp`` an entry is forgotten,
+    and the full verification (with its leeway) judges the token again. Bounded: at
+    ``max_entries`` the oldest entry goes, so a flood of tokens costs memory once, not forever."""
+
+    def __init__(self, max_entries: int = 2000, clock: Callable[[], float] = time.time) -> None:
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[dict[str, Any], dict[str, Any], object]] = (
+            OrderedDict()
+        )
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, token: str) -> tuple[dict[str, Any], dict[str, Any], object] | None:
+        """The header, claims and verifying key of a token verified before and not yet at its
+        ``exp``; None otherwise."""
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        if self._clock() >= entry[1]["exp"]:
+            with self._lock:
+                self._entries.pop(token, None)
+            return None
+        return entry
+
+    def put(self, token: str, header: dict[str, Any], claims: dict[str, Any], key: object) -> None:
+        """Remember a token that has just passed every check, verified with ``key``."""
+        if self._clock() >= claims["exp"]:
+            return  # inside the leeway: judged afresh every time
+        with self._lock:
+            self._entries[token] = (header, claims, key)
+            self._entries.move_to_end(token)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
 
 
 def _canonical_bearer_scheme() -> None:
