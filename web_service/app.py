@@ -17,6 +17,7 @@ from common.metrics import init_metrics
 from common.request_log import configure_logging, init_request_log
 from web_service import __version__
 from web_service.api_client import ApiClient
+from web_service.catalog_pages import CatalogPages
 from web_service.config import WebSettings
 from web_service.cookies import LOCALE_COOKIE, CookieSigner
 from web_service.csrf import init_csrf
@@ -95,6 +96,7 @@ def create_app(settings: WebSettings | None = None) -> Flask:
     books = ApiClient("books", settings.books_url, settings.api_timeout)
     app.extensions["estante.web.auth"] = auth
     app.extensions["estante.web.books"] = books
+    app.extensions["estante.web.catalog_pages"] = CatalogPages()
     store = make_store(app, settings)
     manager = SessionManager(
         store,
