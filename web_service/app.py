@@ -25,6 +25,7 @@ from web_service.i18n import choose_locale, compile_catalogs
 from web_service.security_headers import init_security_headers
 from web_service.session_store import RedisSessionStore, SessionStore, SqlSessionStore
 from web_service.sessions import SessionManager, init_sessions
+from web_service.shared_reads import SharedReads
 from web_service.views import init_views
 
 log = logging.getLogger("estante.web")
@@ -97,6 +98,9 @@ def create_app(settings: WebSettings | None = None) -> Flask:
     app.extensions["estante.web.auth"] = auth
     app.extensions["estante.web.books"] = books
     app.extensions["estante.web.catalog_pages"] = CatalogPages()
+    # Longer than any read it waits for can take (the client's timeout, twice: one read queued
+    # behind another), so that only a hung read ever ends a wait.
+    app.extensions["estante.web.shared_reads"] = SharedReads(2 * settings.api_timeout + 5)
     store = make_store(app, settings)
     manager = SessionManager(
         store,

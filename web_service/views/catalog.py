@@ -15,6 +15,7 @@ from web_service.api_client import ApiProblem, ServiceDown, next_and_prev, total
 from web_service.catalog_pages import CatalogPages, KeptPage, api_key
 from web_service.catalog_query import SORTS, CatalogQuery, parse_catalog_query
 from web_service.sessions import current_user
+from web_service.shared_reads import SharedReads, SharedReadTimeout
 from web_service.views.support import WRITERS, books_api, is_htmx
 
 catalog = Blueprint("catalog", __name__)
@@ -25,10 +26,20 @@ def catalog_pages() -> CatalogPages:
 
 
 def fetch_page(params: dict[str, Any]) -> KeptPage:
+    """The API's page for ``params``, read once for every thread of this worker asking the
+    same at the same time (see :mod:`web_service.shared_reads`)."""
+    key = api_key(params)
+    shared: SharedReads[KeptPage] = current_app.extensions["estante.web.shared_reads"]
+    try:
+        return shared.read(key, lambda: read_page(key, params))
+    except SharedReadTimeout:
+        raise ServiceDown("books", "timeout") from None
+
+
+def read_page(key: Hashable, params: dict[str, Any]) -> KeptPage:
     """The API's page for ``params``: what this worker kept when the API says (304) that it is
     still current, else the page it sends now (kept for the next view when it has an ETag)."""
     pages = catalog_pages()
-    key = api_key(params)
     kept = pages.get(key)
     headers = {"If-None-Match": kept.etag} if kept is not None else None
     response = books_api().request("GET", "/books", params=params, headers=headers)
