@@ -66,7 +66,7 @@ def web(tmp_path: Path, books: FakeBooks) -> Iterator[Flask]:
     settings.ensure_secret()
     migrations.upgrade("web", settings.database_url)
     app = create_app(settings)
-    app.extensions["estante.web.books"].client._transport = httpx.MockTransport(books)
+    app.extensions["estante.web.books"].transport = httpx.MockTransport(books)
     yield app
 
 
