@@ -17,7 +17,7 @@ from common.metrics import init_metrics
 from common.request_log import configure_logging, init_request_log
 from web_service import __version__
 from web_service.api_client import ApiClient
-from web_service.catalog_pages import CatalogPages
+from web_service.catalog_pages import CatalogPages, RenderedForms
 from web_service.config import WebSettings
 from web_service.cookies import LOCALE_COOKIE, CookieSigner
 from web_service.csrf import init_csrf
@@ -98,6 +98,7 @@ def create_app(settings: WebSettings | None = None) -> Flask:
     app.extensions["estante.web.auth"] = auth
     app.extensions["estante.web.books"] = books
     app.extensions["estante.web.catalog_pages"] = CatalogPages()
+    app.extensions["estante.web.catalog_forms"] = RenderedForms()
     # Longer than any read it waits for can take (the client's timeout, twice: one read queued
     # behind another), so that only a hung read ever ends a wait.
     app.extensions["estante.web.shared_reads"] = SharedReads(2 * settings.api_timeout + 5)

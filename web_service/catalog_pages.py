@@ -15,6 +15,9 @@ and the page's own query and path prefix (the pager's links carry them). Nothing
 browser (its CSRF token, its name, its session) is in the results: the header and the form,
 which carry those, are rendered for every view.
 
+The search form above the results is kept too, by itself: it is a function of the page's query
+string, locale and path prefix only (no catalog data, nothing of the visitor's).
+
 Per worker, bounded: the most recently used ``max_pages`` API requests; a page whose body is
 larger than ``max_page_bytes`` is not kept.
 """
@@ -91,3 +94,27 @@ class CatalogPages:
             page.rendered[variant] = html
             while len(page.rendered) > MAX_VARIANTS:
                 page.rendered.popitem(last=False)
+
+
+class RenderedForms:
+    """The catalog's search form as rendered for a query string, locale and path prefix: the
+    most recently used ``max_forms``. Thread-safe; one per worker."""
+
+    def __init__(self, max_forms: int = 512) -> None:
+        self.max_forms = max_forms
+        self._forms: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any | None:
+        with self._lock:
+            form = self._forms.get(key)
+            if form is not None:
+                self._forms.move_to_end(key)
+            return form
+
+    def keep(self, key: Hashable, form: Any) -> None:
+        with self._lock:
+            self._forms[key] = form
+            self._forms.move_to_end(key)
+            while len(self._forms) > self.max_forms:
+                self._forms.popitem(last=False)

@@ -169,3 +169,16 @@ def test_the_kept_pages_are_bounded_and_too_large_ones_not_kept() -> None:
 def test_an_api_request_is_one_key_whatever_the_order_of_its_parameters() -> None:
     assert api_key({"q": "mar", "limit": 50}) == api_key({"limit": "50", "q": "mar"})
     assert api_key({"q": "mar"}) != api_key({"q": "mar", "sort": "title"})
+
+
+def test_the_kept_search_form_shows_each_query_as_typed_in_each_language(web: Flask) -> None:
+    for _ in range(2):
+        mar = page(web, "/?q=mar&sort=title")
+        assert 'value="mar"' in mar and '<option value="title" selected>' in mar
+        sol = page(web, "/?q=sol&year_from=19x9")
+        assert 'value="sol"' in sol and 'value="mar"' not in sol
+        assert 'value="19x9"' in sol and 'id="filter-year_from-error"' in sol
+        assert 'id="filter-year_from-error"' not in page(web, "/?q=sol")
+        portuguese = page(web, "/?q=mar", **{"Accept-Language": "pt-BR"})
+        assert "Buscar no catálogo" in portuguese and "Search the catalog" not in portuguese
+        assert "Search the catalog" in page(web, "/?q=mar", **{"Accept-Language": "en"})

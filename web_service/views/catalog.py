@@ -12,7 +12,7 @@ from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from web_service.api_client import ApiProblem, ServiceDown, next_and_prev, total_count
-from web_service.catalog_pages import CatalogPages, KeptPage, api_key
+from web_service.catalog_pages import CatalogPages, KeptPage, RenderedForms, api_key
 from web_service.catalog_query import SORTS, CatalogQuery, parse_catalog_query
 from web_service.sessions import current_user
 from web_service.shared_reads import SharedReads, SharedReadTimeout
@@ -106,6 +106,26 @@ def render_results(
     return parts
 
 
+def render_form(query: CatalogQuery, api_errors: dict[str, list[dict[str, str]]]) -> Markup:
+    """The search form, filled in as the query string has it; kept per query string, locale
+    and path prefix while the API found nothing wrong with the query (its errors are shown
+    on their fields)."""
+    forms: RenderedForms = current_app.extensions["estante.web.catalog_forms"]
+    key = None
+    if not api_errors and len(request.query_string) <= 2048:
+        key = (str(get_locale() or "en"), request.script_root, request.query_string)
+        kept = forms.get(key)
+        if kept is not None:
+            return kept
+    html = render_template(
+        "catalog/_search_form.html", query=query, api_errors=api_errors, sorts=SORTS
+    )
+    form = Markup(html)  # noqa: S704 (rendered by Jinja with autoescape on)
+    if key is not None:
+        forms.keep(key, form)
+    return form
+
+
 @catalog.get("/")
 def index() -> str | Response:
     query = parse_catalog_query(request.args)
@@ -125,9 +145,7 @@ def index() -> str | Response:
     if not partial:
         return render_template(
             "catalog/index.html",
-            query=query,
-            api_errors=api_errors,
-            sorts=SORTS,
+            form_html=render_form(query, api_errors),
             count_html=count_html,
             results_html=results_html,
         )
