@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, request
+from flask import Flask, Request, Response, g, request
+from flask.sessions import SessionInterface, SessionMixin
 from flask_babel import Babel
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -51,6 +52,18 @@ def make_store(app: Flask, settings: WebSettings) -> SessionStore:
     return SqlSessionStore(init_db(app, settings.database_url))
 
 
+class NoCookieSession(SessionInterface):
+    """Flask's own signed-cookie session is not used: the browser's session is the opaque
+    cookie of :mod:`web_service.sessions`. This one opens nothing and writes no cookie
+    (``flask.session`` is a null session: writing to it is an error, not a silent cookie)."""
+
+    def open_session(self, app: Flask, request: Request) -> None:
+        return None
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        return None
+
+
 def create_app(settings: WebSettings | None = None) -> Flask:
     settings = settings or WebSettings()
     settings.check()
@@ -59,6 +72,7 @@ def create_app(settings: WebSettings | None = None) -> Flask:
     compile_catalogs()
     app = Flask(__name__)
     app.url_map.converters["int"] = AsciiIntegerConverter
+    app.session_interface = NoCookieSession()
     secret = settings.secret()
     app.config.update(
         SECRET_KEY=secret,

@@ -182,3 +182,15 @@ def test_the_kept_search_form_shows_each_query_as_typed_in_each_language(web: Fl
         portuguese = page(web, "/?q=mar", **{"Accept-Language": "pt-BR"})
         assert "Buscar no catálogo" in portuguese and "Search the catalog" not in portuguese
         assert "Search the catalog" in page(web, "/?q=mar", **{"Accept-Language": "en"})
+
+
+def test_flasks_own_cookie_session_is_off_and_cannot_be_written(web: Flask) -> None:
+    from flask import session
+
+    response = web.test_client().get("/")
+    cookies = [value.split("=", 1)[0] for value in response.headers.getlist("Set-Cookie")]
+    assert cookies == [COOKIE_NAME]
+    assert response.headers["Content-Security-Policy"].startswith("default-src 'self'")
+    assert response.headers["X-Frame-Options"] == "DENY"
+    with web.test_request_context("/"), pytest.raises(RuntimeError):
+        session["user"] = "someone"
