@@ -128,9 +128,11 @@ def wrk(
 
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    assert rps, out
+    done = re.search(r"(\d+) requests in", out)
+    assert rps and done, out
     return {
         "rps": float(rps[1]),
+        "requests": float(done[1]),
         "p50": latency_ms("50"),
         "p99": latency_ms("99"),
         "errors": float(errors[1]) if errors else 0.0,

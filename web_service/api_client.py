@@ -14,6 +14,8 @@ from flask import g, has_request_context
 
 from common.request_log import REQUEST_ID_HEADER
 
+BASE_HEADERS = {"User-Agent": "estante-web", "Accept": "*/*"}
+
 
 class ServiceDown(Exception):
     """The service did not answer (refused, timed out) or said it cannot right now (5xx)."""
@@ -75,7 +77,13 @@ def problem_from(response: httpx.Response) -> ApiProblem:
 
 
 class ApiClient:
-    """One service: a pooled httpx client, the request id passed on, errors mapped."""
+    """One service: pooled connections, the request id passed on, errors mapped.
+
+    Requests go straight to an httpx transport (its connection pool), not through an
+    ``httpx.Client``: the client's per-request work (merging URLs, headers and cookies, auth and
+    redirect hooks) was a good part of a catalog page's cost, and its cookie jar would keep a
+    cookie an API set while answering one user's call and send it with the next user's. Here
+    each request carries only the headers it is given."""
 
     def __init__(
         self,
@@ -85,13 +93,9 @@ class ApiClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.service = service
-        self.client = httpx.Client(
-            base_url=base_url,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
-            transport=transport,
-            follow_redirects=False,
-            headers={"User-Agent": "estante-web"},
-        )
+        self.base_url = base_url.rstrip("/")
+        self.timeout = httpx.Timeout(timeout, connect=min(timeout, 3.0)).as_dict()
+        self.transport = transport or httpx.HTTPTransport()
 
     def request(
         self,
@@ -108,7 +112,7 @@ class ApiClient:
     ) -> httpx.Response:
         """The answer when it is a success (2xx, or 304); ApiProblem for any other answer,
         ServiceDown when there is none or the service says it is unavailable."""
-        sent = dict(headers or {})
+        sent = {**BASE_HEADERS, **(headers or {})}
         if has_request_context():
             request_id = g.get("request_id")
             if request_id:
@@ -121,18 +125,25 @@ class ApiClient:
         for _name, stream, _type in (files or {}).values():
             stream.seek(0)  # a retry (after a refresh) sends the whole file again
         try:
-            response = self.client.request(
+            request = httpx.Request(
                 method,
-                path,
-                json=json,
+                self.base_url + path,
                 params=params,
                 headers=sent,
+                json=json,
                 data=data,
                 files=files,
-                timeout=httpx.Timeout(timeout, connect=3.0)
-                if timeout
-                else httpx.USE_CLIENT_DEFAULT,
+                extensions={
+                    "timeout": httpx.Timeout(timeout, connect=3.0).as_dict()
+                    if timeout
+                    else self.timeout
+                },
             )
+            response = self.transport.handle_request(request)
+            try:
+                response.read()
+            finally:
+                response.close()
         except httpx.TimeoutException:
             raise ServiceDown(self.service, "timeout") from None
         except httpx.TransportError as error:
@@ -145,7 +156,7 @@ class ApiClient:
         raise problem_from(response)
 
     def close(self) -> None:
-        self.client.close()
+        self.transport.close()
 
 
 def next_and_prev(response: httpx.Response) -> dict[str, str]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, request
+from flask import Flask, Request, Response, g, request
+from flask.sessions import SessionInterface, SessionMixin
 from flask_babel import Babel
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -17,6 +18,7 @@ from common.metrics import init_metrics
 from common.request_log import configure_logging, init_request_log
 from web_service import __version__
 from web_service.api_client import ApiClient
+from web_service.catalog_pages import CatalogPages, RenderedForms
 from web_service.config import WebSettings
 from web_service.cookies import LOCALE_COOKIE, CookieSigner
 from web_service.csrf import init_csrf
@@ -24,6 +26,7 @@ from web_service.i18n import choose_locale, compile_catalogs
 from web_service.security_headers import init_security_headers
 from web_service.session_store import RedisSessionStore, SessionStore, SqlSessionStore
 from web_service.sessions import SessionManager, init_sessions
+from web_service.shared_reads import SharedReads
 from web_service.views import init_views
 
 log = logging.getLogger("estante.web")
@@ -49,6 +52,18 @@ def make_store(app: Flask, settings: WebSettings) -> SessionStore:
     return SqlSessionStore(init_db(app, settings.database_url))
 
 
+class NoCookieSession(SessionInterface):
+    """Flask's own signed-cookie session is not used: the browser's session is the opaque
+    cookie of :mod:`web_service.sessions`. This one opens nothing and writes no cookie
+    (``flask.session`` is a null session: writing to it is an error, not a silent cookie)."""
+
+    def open_session(self, app: Flask, request: Request) -> None:
+        return None
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        return None
+
+
 def create_app(settings: WebSettings | None = None) -> Flask:
     settings = settings or WebSettings()
     settings.check()
@@ -57,6 +72,7 @@ def create_app(settings: WebSettings | None = None) -> Flask:
     compile_catalogs()
     app = Flask(__name__)
     app.url_map.converters["int"] = AsciiIntegerConverter
+    app.session_interface = NoCookieSession()
     secret = settings.secret()
     app.config.update(
         SECRET_KEY=secret,
@@ -95,6 +111,11 @@ def create_app(settings: WebSettings | None = None) -> Flask:
     books = ApiClient("books", settings.books_url, settings.api_timeout)
     app.extensions["estante.web.auth"] = auth
     app.extensions["estante.web.books"] = books
+    app.extensions["estante.web.catalog_pages"] = CatalogPages()
+    app.extensions["estante.web.catalog_forms"] = RenderedForms()
+    # Longer than any read it waits for can take (the client's timeout, twice: one read queued
+    # behind another), so that only a hung read ever ends a wait.
+    app.extensions["estante.web.shared_reads"] = SharedReads(2 * settings.api_timeout + 5)
     store = make_store(app, settings)
     manager = SessionManager(
         store,

@@ -59,6 +59,9 @@ class CatalogQuery:
 
 
 def parse_catalog_query(args: Mapping[str, str]) -> CatalogQuery:
+    # The first value of each name, looked up once (a MultiDict raises a KeyError inside for
+    # each name it lacks).
+    args = dict(args.items())
     query = CatalogQuery()
     for name in (*TEXT_FILTERS, *YEAR_FILTERS, "sort"):
         limit = MAX_SEARCH if name == "q" else MAX_TEXT

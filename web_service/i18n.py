@@ -7,10 +7,17 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
+from functools import lru_cache
+from gettext import NullTranslations
 from pathlib import Path
+from typing import Any
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from jinja2.runtime import Context
+from jinja2.utils import pass_context
+from markupsafe import Markup
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
 
@@ -60,3 +67,32 @@ def compile_catalogs(directory: Path = TRANSLATIONS_DIR) -> list[Path]:
         os.replace(temporary, mo_path)
         written.append(mo_path)
     return written
+
+
+@lru_cache(maxsize=16)
+def template_gettext(translations: NullTranslations) -> dict[str, Callable[..., str]]:
+    """``gettext`` and ``ngettext`` for templates, bound to one locale's ``translations``.
+
+    Given to each render in place of Flask-Babel's, which look the translations up again for
+    every string (some 30 per page); these behave as Jinja's "newstyle" ones do: the result
+    is escaped-safe text and ``%(name)s`` takes the keyword arguments (``num`` by default in
+    ``ngettext``). Cached per translations object (Flask-Babel keeps one per locale)."""
+
+    @pass_context
+    def gettext(context: Context, string: str, /, **variables: Any) -> str:
+        text = translations.gettext(string)
+        if context.eval_ctx.autoescape:
+            text = Markup(text)  # noqa: S704 (our catalog's text; the variables get escaped)
+        return text % variables  # always a format string, as Jinja's
+
+    @pass_context
+    def ngettext(
+        context: Context, singular: str, plural: str, num: int, /, **variables: Any
+    ) -> str:
+        variables.setdefault("num", num)
+        text = translations.ngettext(singular, plural, num)
+        if context.eval_ctx.autoescape:
+            text = Markup(text)  # noqa: S704 (our catalog's text; the variables get escaped)
+        return text % variables
+
+    return {"gettext": gettext, "ngettext": ngettext}

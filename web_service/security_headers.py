@@ -32,10 +32,16 @@ HEADERS = {
 
 
 def init_security_headers(app: Flask) -> None:
+    header_items = tuple(HEADERS.items())
+
     @app.after_request
     def security_headers(response: Response) -> Response:
-        for name, value in HEADERS.items():
-            response.headers.setdefault(name, value)
+        headers = response.headers
+        if not any(name in headers for name in HEADERS):  # the usual case: none set yet
+            headers.extend(header_items)
+        else:
+            for name, value in header_items:
+                headers.setdefault(name, value)
         if response.mimetype == "text/html":
             response.headers["Cache-Control"] = "no-store"
             # One URL answers a whole page or, to htmx, the part it asked for.

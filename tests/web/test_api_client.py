@@ -137,3 +137,35 @@ def test_no_link_header_means_one_page() -> None:
     response = httpx.Response(200, request=httpx.Request("GET", "http://x.invalid/"))
     assert next_and_prev(response) == {}
     assert total_count(response) is None
+
+
+def test_a_cookie_an_api_sets_is_never_sent_with_a_later_call() -> None:
+    """One client serves every user of a worker: a cookie from one user's answer must not go
+    out with the next user's call (an httpx.Client's cookie jar would send it)."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={}, headers={"Set-Cookie": "session=alices; Path=/"})
+
+    client = ApiClient("auth", "http://auth.invalid", 2.0, transport=httpx.MockTransport(handler))
+    client.request("POST", "/login", json={"username": "alice"})
+    client.request("GET", "/me", token="bobs-token")
+    assert "Cookie" not in seen[1].headers
+    assert seen[1].headers["Authorization"] == "Bearer bobs-token"
+
+
+def test_only_the_given_headers_and_the_clients_own_are_sent() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=[])
+
+    client = ApiClient("books", "http://books.invalid", 2.0, transport=httpx.MockTransport(handler))
+    client.request("GET", "/books", token="t", headers={"If-None-Match": '"1"'})
+    client.request("GET", "/books", params={"q": "mar", "limit": 50})
+    first, second = seen
+    assert first.headers["If-None-Match"] == '"1"' and first.headers["User-Agent"] == "estante-web"
+    assert "If-None-Match" not in second.headers and "Authorization" not in second.headers
+    assert str(second.url) == "http://books.invalid/books?q=mar&limit=50"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, request
-from flask_babel import format_date, format_datetime, format_decimal, get_locale
+from flask_babel import format_date, format_datetime, format_decimal, get_locale, get_translations
 
 from web_service.formatting import hyphenate_isbn, language_name, parse_timestamp
-from web_service.i18n import LOCALE_NAMES
+from web_service.i18n import LOCALE_NAMES, template_gettext
 from web_service.messages import (
     ACTION_NAMES,
     CATALOG_ERRORS,
@@ -78,4 +78,5 @@ def init_views(app: Flask, version: str) -> None:
             "job_states": JOB_STATES,
             "row_actions": ROW_ACTIONS,
             "version": version,
+            **template_gettext(get_translations()),
         }
