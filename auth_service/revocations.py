@@ -43,7 +43,18 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from auth_service.config import MAX_ACCESS_TOKEN_TTL
@@ -93,7 +104,10 @@ _RECORD_EXPIRY = (
 
 
 def record_expiry(
-    db_session: Session, session_id: str, recorded: datetime | None, expires_at: datetime
+    db_session: Session | Connection,
+    session_id: str,
+    recorded: datetime | None,
+    expires_at: datetime,
 ) -> None:
     """Note that an access token of session ``session_id`` (whose recorded expiry was
     ``recorded``), expiring at ``expires_at``, is being issued (in its issuing transaction,

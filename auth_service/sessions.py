@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from auth_service import revocations
@@ -113,7 +113,7 @@ def issuing(
 
 
 def _issue(
-    db_session: Session,
+    db_session: Session | Connection,
     user: User,
     session_id: str,
     recorded_expiry: datetime | None,
@@ -141,7 +141,7 @@ _INSERT_TOKEN = insert(_tokens)
 
 
 def _new_refresh_token(
-    db_session: Session,
+    db_session: Session | Connection,
     session_id: str,
     session_expires_at: datetime,
     policy: SessionPolicy,
@@ -289,7 +289,9 @@ def _rotate(
     db_session: Session, hashed: str, policy: SessionPolicy, sign: AccessTokenSigner
 ) -> Issued | None:
     now = utcnow()
-    row = db_session.execute(_ROTATION_ROWS, {"b_hash": hashed}).one_or_none()
+    # The session's connection, straight: these statements are Core, no ORM work to do.
+    connection = db_session.connection()
+    row = connection.execute(_ROTATION_ROWS, {"b_hash": hashed}).one_or_none()
     if row is None:
         raise InvalidRefreshToken()
     if row.revoked_at is not None or as_utc(row.session_expires_at) <= now:
@@ -309,28 +311,28 @@ def _rotate(
     if row.used_at is None:
         if as_utc(row.expires_at) <= now:
             raise InvalidRefreshToken()
-        db_session.execute(_MARK_USED, {"b_token_id": row.token_id, "b_now": now})
-    elif _is_retry_of_lost_response(db_session, row, policy, now):
+        connection.execute(_MARK_USED, {"b_token_id": row.token_id, "b_now": now})
+    elif _is_retry_of_lost_response(connection, row, policy, now):
         # Retire the child the client never received and issue a fresh one in its place.
-        db_session.execute(_RETIRE_UNUSED_CHILDREN, {"b_token_id": row.token_id, "b_now": now})
+        connection.execute(_RETIRE_UNUSED_CHILDREN, {"b_token_id": row.token_id, "b_now": now})
     else:
         # Committed before the caller refuses: the session stays revoked.
         revoke_session(db_session, row.session_id, "refresh token reused")
         return None
     successor = _new_refresh_token(
-        db_session, row.session_id, row.session_expires_at, policy, now, row.token_id
+        connection, row.session_id, row.session_expires_at, policy, now, row.token_id
     )
-    return _issue(db_session, user, row.session_id, row.access_tokens_expire_at, successor, sign)
+    return _issue(connection, user, row.session_id, row.access_tokens_expire_at, successor, sign)
 
 
 def _is_retry_of_lost_response(
-    db_session: Session, token: Any, policy: SessionPolicy, now: datetime
+    connection: Connection, token: Any, policy: SessionPolicy, now: datetime
 ) -> bool:
     """True when ``token`` was exchanged moments ago and what it was exchanged for (the newest
     token of the session) has not been used yet: the client most likely never received it."""
     if token.used_at is None or now - as_utc(token.used_at) > policy.reuse_grace:
         return False
-    newest = db_session.execute(_NEWEST_TOKEN, {"b_session_id": token.session_id}).one()
+    newest = connection.execute(_NEWEST_TOKEN, {"b_session_id": token.session_id}).one()
     return newest.parent_id == token.token_id and newest.used_at is None
 
 
