@@ -11,10 +11,10 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from common.config import PROJECT_ROOT
 from common.db import create_db_engine, normalise_url
+from common.revisions import MIGRATIONS_DIR, version_table
 
-MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+__all__ = ["MIGRATIONS_DIR", "version_table"]  # kept here too: the scripts and tests use them
 
 
 def alembic_config(service: str, database_url: str) -> Config:
@@ -24,10 +24,6 @@ def alembic_config(service: str, database_url: str) -> Config:
     config.set_main_option("sqlalchemy.url", normalise_url(database_url).replace("%", "%%"))
     config.attributes["service"] = service
     return config
-
-
-def version_table(service: str) -> str:
-    return f"alembic_version_{service}"
 
 
 def upgrade(service: str, database_url: str, revision: str = "head") -> None:
