@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help install install-dev run test lint format lock clean admin openapi backup restore bench bench-servers bench-refresh bench-web demo screenshots confusable-users bench-ceiling
+.PHONY: help install install-dev run test lint format lock clean admin openapi backup restore bench bench-servers bench-refresh bench-web demo screenshots confusable-users bench-ceiling bench-memory
 BACKUP_DIR ?= backups/$(shell date -u +%Y%m%dT%H%M%SZ)
 
 help:
@@ -22,6 +22,7 @@ help:
 	@echo "make bench    the catalog at 1k/100k/1M books on SQLite and PostgreSQL (several minutes)"
 	@echo "make bench-import [SIZES=100000,1000000]   import and export rates over HTTP (many minutes)"
 	@echo "make bench-ceiling [TREE=dir] [ARGS=...]  Estante against the same-shape ceiling, side by side"
+	@echo "make bench-memory [TREE=dir]   RSS and PSS of every process of make run after a short load"
 	@echo "make lock     re-resolve requirements*.lock from pyproject.toml"
 
 $(PY):
@@ -91,6 +92,10 @@ bench-web: install-dev
 # In process, no wrk: TREE=../other-checkout measures that code instead, for a side-by-side.
 bench-refresh: install-dev
 	$(PY) -m bench.refresh $(if $(TREE),--tree $(TREE))
+
+# A make run system in a temporary directory, a short mixed load, then every process's memory.
+bench-memory: install-dev
+	$(PY) -m bench.memory $(if $(TREE),--tree $(TREE))
 
 # Estante and ../shared/bench/ceiling.py side by side (a few minutes); TREE=dir serves another checkout.
 bench-ceiling: install-dev

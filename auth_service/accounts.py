@@ -185,6 +185,7 @@ def log_in(
     policy: sessions.SessionPolicy,
     *,
     sign: sessions.AccessTokenSigner,
+    also: Callable[[Session], None] | None = None,
 ) -> sessions.Issued:
     """Open a session for ``user``, as :func:`check_password` read it: ``password`` was just
     verified against that copy's hash.
@@ -194,7 +195,8 @@ def log_in(
     changed or reset (``create-admin --promote``) meanwhile, or the account deleted, answers
     InvalidCredentials, as the check would now; disabled meanwhile, AccountDisabled. Only then
     is an outdated hash upgraded, so a fresh password is never overwritten with the old one.
-    The access token is signed in that transaction too (see :func:`sessions.issuing`)."""
+    The access token is signed in that transaction too (see :func:`sessions.issuing`), and
+    ``also`` is run in it, after the user's row is locked."""
     if user.is_disabled:
         raise AccountDisabled()
     verified = user.password_hash
@@ -210,6 +212,8 @@ def log_in(
         if new_hash:
             current.password_hash = new_hash
         current.last_login_at = utcnow()
+        if also is not None:
+            also(session)
         return sessions.start(session, current, policy, sign)
 
     return sessions.issuing(db, attempt, not_before=user.tokens_not_before)

@@ -14,7 +14,7 @@ from auth_service.admin_routes import api as admin_api
 from auth_service.config import AuthSettings
 from auth_service.keys import KeyRing, KeySource, RotationPolicy
 from auth_service.models import User
-from auth_service.passwords import Hasher
+from auth_service.passwords import Hasher, share_one_malloc_arena
 from auth_service.rate_limits import init_rate_limits
 from auth_service.revocation_routes import api as revocations_api
 from auth_service.routes import Policies, api, legacy_api
@@ -104,6 +104,7 @@ def prepare(settings: AuthSettings) -> None:
     """One-time work before any worker starts: check config, create keys, migrate."""
     from common import migrations
 
+    share_one_malloc_arena()  # before the workers are forked: they inherit it
     settings.check(*signing_key_problems(settings))
     settings.prepare_data_dir()
     if settings.is_production:

@@ -26,12 +26,12 @@ import json
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 ALGORITHM = "EdDSA"
 DEV_PREFIX = "dev-"
@@ -53,6 +53,9 @@ class SigningKey:
     private_pem: bytes
     public_pem: bytes
     public_jwk: dict[str, str]
+    # Parsed once, as the files are read: every token is signed or verified with these.
+    private_key: Ed25519PrivateKey = field(compare=False, repr=False)
+    public_key: Ed25519PublicKey = field(compare=False, repr=False)
 
     @classmethod
     def from_file(cls, path: Path) -> SigningKey:
@@ -89,6 +92,8 @@ class SigningKey:
                 "use": "sig",
                 "alg": ALGORITHM,
             },
+            private_key=private,
+            public_key=private.public_key(),
         )
 
     @property

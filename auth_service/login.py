@@ -24,8 +24,22 @@ def log_in(
     # race for parallel guesses).
     attempt = throttle.begin(db, usernames.lookup_key(username), client, throttle_policy)
     user = accounts.check_password(db, hasher, username, password)
-    throttle.succeeded(db, attempt)
-    return accounts.log_in(db, hasher, user, password, session_policy, sign=sign)
+    # The right password is recorded in the transaction that opens the session (one commit
+    # fewer); if the login fails after all (the account disabled or changed meanwhile), it is
+    # recorded on its own: the password was right whatever came next.
+    try:
+        return accounts.log_in(
+            db,
+            hasher,
+            user,
+            password,
+            session_policy,
+            sign=sign,
+            also=lambda session: throttle.record_success(session, attempt),
+        )
+    except Exception:
+        throttle.succeeded(db, attempt)
+        raise
 
 
 def change_password(

@@ -41,9 +41,20 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from auth_service.config import MAX_ACCESS_TOKEN_TTL
@@ -84,14 +95,27 @@ def _second_after(moment: datetime) -> int:
     return math.floor(as_utc(moment).timestamp()) + 1
 
 
-def record_expiry(login: LoginSession, expires_at: datetime) -> None:
-    """Note that an access token of session ``login``, expiring at ``expires_at``, is being
-    issued (in its issuing transaction, with its user's row locked: a revocation of the user
-    locks it first, so it sees every token issued before it)."""
-    recorded = login.access_tokens_expire_at
+_sessions = cast(Table, LoginSession.__table__)
+_RECORD_EXPIRY = (
+    update(_sessions)
+    .where(_sessions.c.id == bindparam("b_session_id"))
+    .values(access_tokens_expire_at=bindparam("b_expires_at"))
+)
+
+
+def record_expiry(
+    db_session: Session | Connection,
+    session_id: str,
+    recorded: datetime | None,
+    expires_at: datetime,
+) -> None:
+    """Note that an access token of session ``session_id`` (whose recorded expiry was
+    ``recorded``), expiring at ``expires_at``, is being issued (in its issuing transaction,
+    with its user's row locked: a revocation of the user locks it first, so it sees every
+    token issued before it)."""
     # A token signed under a shorter lifetime than an earlier one expires sooner.
     if recorded is None or as_utc(recorded) < as_utc(expires_at):
-        login.access_tokens_expire_at = expires_at
+        db_session.execute(_RECORD_EXPIRY, {"b_session_id": session_id, "b_expires_at": expires_at})
 
 
 def _latest_expiry_of_user(db_session: Session, user_id: int) -> datetime | None:

@@ -23,9 +23,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from auth_service import revocations
@@ -113,8 +113,10 @@ def issuing(
 
 
 def _issue(
+    db_session: Session | Connection,
     user: User,
-    login: LoginSession,
+    session_id: str,
+    recorded_expiry: datetime | None,
     refresh_token: tuple[str, datetime],
     sign: AccessTokenSigner,
 ) -> Issued:
@@ -123,32 +125,40 @@ def _issue(
     which locks the user's row first, knows how long it must stay listed."""
     revocations.check_issuable(user)
     token, expires_at = refresh_token
-    access = sign(user, login.id)
-    revocations.record_expiry(login, access.expires_at)
-    return Issued(user, login.id, token, expires_at, access.token)
+    access = sign(user, session_id)
+    revocations.record_expiry(db_session, session_id, recorded_expiry, access.expires_at)
+    return Issued(user, session_id, token, expires_at, access.token)
 
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+_users = cast(Table, User.__table__)
+_sessions = cast(Table, LoginSession.__table__)
+_tokens = cast(Table, RefreshToken.__table__)
+_INSERT_TOKEN = insert(_tokens)
+
+
 def _new_refresh_token(
-    db_session: Session,
-    login: LoginSession,
+    db_session: Session | Connection,
+    session_id: str,
+    session_expires_at: datetime,
     policy: SessionPolicy,
     now: datetime,
-    parent: RefreshToken | None = None,
+    parent_id: int | None = None,
 ) -> tuple[str, datetime]:
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    expires_at = min(now + policy.refresh_ttl, as_utc(login.expires_at))
-    db_session.add(
-        RefreshToken(
-            session_id=login.id,
-            token_hash=hash_token(token),
-            parent_id=parent.id if parent else None,
-            created_at=now,
-            expires_at=expires_at,
-        )
+    expires_at = min(now + policy.refresh_ttl, as_utc(session_expires_at))
+    db_session.execute(
+        _INSERT_TOKEN,
+        {
+            "session_id": session_id,
+            "token_hash": hash_token(token),
+            "parent_id": parent_id,
+            "created_at": now,
+            "expires_at": expires_at,
+        },
     )
     return token, expires_at
 
@@ -159,12 +169,15 @@ def start(
     """Open a session for a user who just proved who they are (login or registration), with
     the user's row locked (or just inserted); run it through :func:`issuing`."""
     now = utcnow()
-    login = LoginSession(
-        id=uuid.uuid4().hex, user_id=user.id, created_at=now, expires_at=now + policy.max_age
+    session_id = uuid.uuid4().hex
+    expires_at = now + policy.max_age
+    db_session.flush()  # the user, if just added, before the session that refers to it
+    db_session.execute(
+        insert(_sessions),
+        {"id": session_id, "user_id": user.id, "created_at": now, "expires_at": expires_at},
     )
-    db_session.add(login)
-    db_session.flush()
-    return _issue(user, login, _new_refresh_token(db_session, login, policy, now), sign)
+    refresh = _new_refresh_token(db_session, session_id, expires_at, policy, now)
+    return _issue(db_session, user, session_id, None, refresh, sign)
 
 
 def revoke_session(db_session: Session, session_id: str, reason: str) -> None:
@@ -228,64 +241,99 @@ def rotate(
     return issued
 
 
+# Everything a rotation decides on, in one statement, with the rows locked in the order every
+# writer takes them: the user's, the session's, then the token's (FOR UPDATE OF locks each
+# joined row in the order the tables are named).
+_ROTATION_ROWS = (
+    select(
+        _users.c.id.label("user_id"),
+        _users.c.username,
+        _users.c.role,
+        _users.c.disabled_at,
+        _users.c.tokens_not_before,
+        _sessions.c.id.label("session_id"),
+        _sessions.c.expires_at.label("session_expires_at"),
+        _sessions.c.revoked_at,
+        _sessions.c.access_tokens_expire_at,
+        _tokens.c.id.label("token_id"),
+        _tokens.c.expires_at,
+        _tokens.c.used_at,
+    )
+    .select_from(
+        _tokens.join(_sessions, _sessions.c.id == _tokens.c.session_id).join(
+            _users, _users.c.id == _sessions.c.user_id
+        )
+    )
+    .where(_tokens.c.token_hash == bindparam("b_hash"))
+    .with_for_update(of=[_users, _sessions, _tokens])
+)
+_MARK_USED = (
+    update(_tokens)
+    .where(_tokens.c.id == bindparam("b_token_id"))
+    .values(used_at=bindparam("b_now"))
+)
+_RETIRE_UNUSED_CHILDREN = (
+    update(_tokens)
+    .where(_tokens.c.parent_id == bindparam("b_token_id"), _tokens.c.used_at.is_(None))
+    .values(used_at=bindparam("b_now"))
+)
+_NEWEST_TOKEN = (
+    select(_tokens.c.parent_id, _tokens.c.used_at)
+    .where(_tokens.c.session_id == bindparam("b_session_id"))
+    .order_by(_tokens.c.id.desc())
+    .limit(1)
+)
+
+
 def _rotate(
     db_session: Session, hashed: str, policy: SessionPolicy, sign: AccessTokenSigner
 ) -> Issued | None:
     now = utcnow()
-    found = db_session.execute(
-        select(RefreshToken.session_id, LoginSession.user_id)
-        .join(LoginSession, LoginSession.id == RefreshToken.session_id)
-        .where(RefreshToken.token_hash == hashed)
-    ).one_or_none()
-    if found is None:
+    # The session's connection, straight: these statements are Core, no ORM work to do.
+    connection = db_session.connection()
+    row = connection.execute(_ROTATION_ROWS, {"b_hash": hashed}).one_or_none()
+    if row is None:
         raise InvalidRefreshToken()
-    user = db_session.get(User, found.user_id, with_for_update=True)
-    login = db_session.get(LoginSession, found.session_id, with_for_update=True)
-    token = db_session.scalars(
-        select(RefreshToken).where(RefreshToken.token_hash == hashed).with_for_update()
-    ).one_or_none()
-    if user is None or login is None or token is None:  # deleted meanwhile
-        raise InvalidRefreshToken()
-    if login.revoked_at is not None or as_utc(login.expires_at) <= now:
+    if row.revoked_at is not None or as_utc(row.session_expires_at) <= now:
         raise InvalidRefreshToken()
     # Disabling a user revokes their sessions in the same transaction, so this is only a
     # guard; a revocation written here would be rolled back by the raise anyway.
-    if user.is_disabled:
+    if row.disabled_at is not None:
         raise InvalidRefreshToken()
-    if token.used_at is None:
-        if as_utc(token.expires_at) <= now:
+    # A copy of the locked row for the signer, never added to the session.
+    user = User(
+        id=row.user_id,
+        username=row.username,
+        role=row.role,
+        disabled_at=row.disabled_at,
+        tokens_not_before=row.tokens_not_before,
+    )
+    if row.used_at is None:
+        if as_utc(row.expires_at) <= now:
             raise InvalidRefreshToken()
-        token.used_at = now
-        successor = _new_refresh_token(db_session, login, policy, now, token)
-        return _issue(user, login, successor, sign)
-    if _is_retry_of_lost_response(db_session, token, policy, now):
+        connection.execute(_MARK_USED, {"b_token_id": row.token_id, "b_now": now})
+    elif _is_retry_of_lost_response(connection, row, policy, now):
         # Retire the child the client never received and issue a fresh one in its place.
-        db_session.execute(
-            update(RefreshToken)
-            .where(RefreshToken.parent_id == token.id, RefreshToken.used_at.is_(None))
-            .values(used_at=now)
-        )
-        successor = _new_refresh_token(db_session, login, policy, now, token)
-        return _issue(user, login, successor, sign)
-    # Committed before the caller refuses: the session stays revoked.
-    revoke_session(db_session, login.id, "refresh token reused")
-    return None
+        connection.execute(_RETIRE_UNUSED_CHILDREN, {"b_token_id": row.token_id, "b_now": now})
+    else:
+        # Committed before the caller refuses: the session stays revoked.
+        revoke_session(db_session, row.session_id, "refresh token reused")
+        return None
+    successor = _new_refresh_token(
+        connection, row.session_id, row.session_expires_at, policy, now, row.token_id
+    )
+    return _issue(connection, user, row.session_id, row.access_tokens_expire_at, successor, sign)
 
 
 def _is_retry_of_lost_response(
-    db_session: Session, token: RefreshToken, policy: SessionPolicy, now: datetime
+    connection: Connection, token: Any, policy: SessionPolicy, now: datetime
 ) -> bool:
     """True when ``token`` was exchanged moments ago and what it was exchanged for (the newest
     token of the session) has not been used yet: the client most likely never received it."""
     if token.used_at is None or now - as_utc(token.used_at) > policy.reuse_grace:
         return False
-    newest = db_session.scalars(
-        select(RefreshToken)
-        .where(RefreshToken.session_id == token.session_id)
-        .order_by(RefreshToken.id.desc())
-        .limit(1)
-    ).one()
-    return newest.parent_id == token.id and newest.used_at is None
+    newest = connection.execute(_NEWEST_TOKEN, {"b_session_id": token.session_id}).one()
+    return newest.parent_id == token.token_id and newest.used_at is None
 
 
 def find_session(db_session: Session, session_id: str) -> LoginSession | None:

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import base64
+import functools
+import json
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import jwt as pyjwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from flask import Flask, current_app, g
-from flask_jwt_extended import create_access_token, decode_token
+from flask_jwt_extended import decode_token
 from jwt import PyJWTError
 
 from auth_service import revocations, sessions
-from auth_service.keys import ALGORITHM, KeyRing, KeySource, SigningKey
+from auth_service.keys import KeyRing, KeySource, SigningKey
 from auth_service.models import LoginSession, User
 from auth_service.schemas import TokenResponse, UserOut
 from common.clock import as_utc, utcnow
 from common.db import Database
-from common.tokens import ACCESS_TOKEN_TYPE, UnknownSigningKey, init_jwt
+from common.tokens import ACCESS_TOKEN_TYPE, ALGORITHM, UnknownSigningKey, init_jwt
 
 
 def get_keyring() -> KeyRing:
@@ -26,11 +30,11 @@ def get_keyring() -> KeyRing:
 def init_tokens(app: Flask, keys: KeySource, *, issuer: str, audience: str, ttl: int) -> None:
     app.extensions["estante.keys"] = keys
 
-    def verification_key(header: dict[str, Any], _payload: dict[str, Any]) -> bytes:
+    def verification_key(header: dict[str, Any], _payload: dict[str, Any]) -> Ed25519PublicKey:
         key = get_keyring().by_kid(str(header.get("kid", "")))
         if key is None:
             raise UnknownSigningKey("unknown kid")
-        return key.public_pem
+        return key.public_key
 
     jwt = init_jwt(
         app,
@@ -57,15 +61,48 @@ def _signing_key_for_this_request() -> SigningKey:
     return g.estante_signing_key
 
 
+def _b64url(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+@functools.lru_cache(maxsize=16)
+def _encoded_header(kid: str) -> bytes:
+    """The JWS header of every token a key signs, encoded once per key: what PyJWT would
+    write (sorted members, no white space)."""
+    header = {"alg": ALGORITHM, "kid": kid, "typ": ACCESS_TOKEN_TYPE}
+    return _b64url(json.dumps(header, separators=(",", ":"), sort_keys=True).encode())
+
+
 def sign_access_token(user: User, session_id: str) -> sessions.AccessToken:
     """The access token of ``user`` in session ``session_id``, signed now. Called in the
-    transaction that issues it, with the user's row locked (:func:`sessions.issuing`)."""
-    token = create_access_token(
-        identity=str(user.id),
-        additional_claims={"username": user.username, "roles": user.roles, "sid": session_id},
-    )
-    # Its exp as signed, read back rather than recomputed from a clock of our own.
-    expires = pyjwt.decode(token, options={"verify_signature": False})["exp"]
+    transaction that issues it, with the user's row locked (:func:`sessions.issuing`).
+
+    The claims are those Flask-JWT-Extended writes (and both services' verification expects,
+    :func:`common.tokens.check_claims`); the token is encoded here, with the key parsed when
+    its file was read and the header encoded once per key, rather than by the library, which
+    parses the PEM key again for every token."""
+    key = get_keyring().active
+    config = current_app.config
+    now = int(datetime.now(UTC).timestamp())
+    expires = now + int(config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds())
+    claims = {
+        "fresh": False,
+        "iat": now,
+        "jti": str(uuid.uuid4()),
+        "type": "access",
+        "sub": str(user.id),
+        "nbf": now,
+        "aud": config["JWT_ENCODE_AUDIENCE"],
+        "iss": config["JWT_ENCODE_ISSUER"],
+        "exp": expires,
+        "username": user.username,
+        "roles": user.roles,
+        "sid": session_id,
+    }
+    payload = _b64url(json.dumps(claims, separators=(",", ":")).encode())
+    signing_input = _encoded_header(key.kid) + b"." + payload
+    signature = _b64url(key.private_key.sign(signing_input))
+    token = (signing_input + b"." + signature).decode("ascii")
     return sessions.AccessToken(token, datetime.fromtimestamp(expires, UTC))
 
 

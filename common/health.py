@@ -48,15 +48,15 @@ class Readiness(BaseModel):
 
 
 def database_check(service: str) -> ReadinessCheck:
-    from common import migrations
+    from common import revisions
 
-    head = migrations.head_revision(service)
+    head = revisions.head_revision(service)
 
     def check() -> str | None:
         try:
             with get_db().engine.connect() as connection:
                 current = connection.execute(
-                    text(f"SELECT version_num FROM {migrations.version_table(service)}")  # noqa: S608
+                    text(f"SELECT version_num FROM {revisions.version_table(service)}")  # noqa: S608
                 ).scalar()
         except SQLAlchemyError as error:
             return f"database unreachable or not migrated ({type(error).__name__})"

@@ -6,18 +6,24 @@ the two can even share one PostgreSQL database without stepping on each other.
 
 from __future__ import annotations
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from typing import TYPE_CHECKING
 
-from common.config import PROJECT_ROOT
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
 from common.db import create_db_engine, normalise_url
+from common.revisions import MIGRATIONS_DIR, version_table
+from common.revisions import head_revision as scripts_head
 
-MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+__all__ = ["MIGRATIONS_DIR", "version_table"]  # kept here too: the scripts and tests use them
 
 
 def alembic_config(service: str, database_url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR / service))
     # ConfigParser would read "%" in a password as interpolation.
@@ -26,19 +32,40 @@ def alembic_config(service: str, database_url: str) -> Config:
     return config
 
 
-def version_table(service: str) -> str:
-    return f"alembic_version_{service}"
-
-
 def upgrade(service: str, database_url: str, revision: str = "head") -> None:
+    """Migrate to ``revision``. A database already at the head is left as it is without
+    importing Alembic at all: a service's main process prepares every start, and whatever it
+    imports, its forked workers carry too (about 10 MB each)."""
+    if revision == "head" and _is_at_head(service, database_url):
+        return
+    from alembic import command
+
     command.upgrade(alembic_config(service, database_url), revision)
 
 
+def _is_at_head(service: str, database_url: str) -> bool:
+    engine = create_db_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            current = connection.execute(
+                text(f"SELECT version_num FROM {version_table(service)}")  # noqa: S608
+            ).all()
+    except SQLAlchemyError:  # no version table yet: a new database
+        return False
+    finally:
+        engine.dispose()
+    return [row[0] for row in current] == [scripts_head(service)]
+
+
 def downgrade(service: str, database_url: str, revision: str) -> None:
+    from alembic import command
+
     command.downgrade(alembic_config(service, database_url), revision)
 
 
 def current_revision(service: str, database_url: str) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     engine = create_db_engine(database_url)
     try:
         with engine.connect() as connection:
@@ -51,4 +78,6 @@ def current_revision(service: str, database_url: str) -> str | None:
 
 
 def head_revision(service: str) -> str | None:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config(service, "sqlite://")).get_current_head()

@@ -21,9 +21,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from types import FrameType
 
-from common.config import PROJECT_ROOT, ServiceSettings
+# Only the standard library here: this process supervises for as long as the services run, and
+# every module it imports stays in its memory all that time (the settings, with pydantic, are
+# read once, when the services are stopped).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 SERVICES = ("auth_service", "books_service", "web_service")
 STOP_MARGIN_SECONDS = 10
@@ -73,6 +77,25 @@ def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
         os.killpg(process.pid, signum)
 
 
+def stop_timeout() -> float:
+    """How long the services may take to stop: their own grace for requests in flight
+    (``ESTANTE_SHUTDOWN_TIMEOUT``) and a little more to exit. Settings the services refused
+    (they said why as they exited) leave the default grace."""
+    from pydantic import ValidationError
+
+    from common.config import ServiceSettings
+
+    try:
+        grace = ServiceSettings().shutdown_timeout
+    except ValidationError:
+        grace = ServiceSettings.model_fields["shutdown_timeout"].default
+        print(
+            f"invalid settings in the environment: stopping with the default grace ({grace} s)",
+            file=sys.stderr,
+        )
+    return float(grace + STOP_MARGIN_SECONDS)
+
+
 def main() -> int:
     stopping = False
 
@@ -93,8 +116,7 @@ def main() -> int:
                 break
             time.sleep(0.2)
     finally:
-        # The services' own grace for requests in flight, and a little more to exit.
-        stop_all(processes, ServiceSettings().shutdown_timeout + STOP_MARGIN_SECONDS)
+        stop_all(processes, stop_timeout())
     if stopping:
         print("stopped", file=sys.stderr)
     return exit_code
