@@ -1,0 +1,386 @@
+"""The export's format writers over raw rows (see :mod:`books_service.transfer.export`): each
+takes pages of rows and gives one piece of the file per page.
+
+They write what the book-object writers of :mod:`~books_service.transfer.estante`,
+:mod:`~books_service.transfer.calibre` and :mod:`~books_service.transfer.marc` write, byte for
+byte (tests/integration/test_export_output.py holds their files as golden files), but do only
+the work each value needs: JSON strings are escaped by the json module's C escaper, the CSV
+cells go to the C writer as they are (None is an empty cell, an int its digits), the formula
+check is one look at a cell's first character, MARC records are assembled as text and encoded
+once when they are ASCII, and the JSON lists are decoded only when their stored text is not
+already what the file needs."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import operator
+from collections.abc import Iterable, Iterator, Sequence
+from json.encoder import encode_basestring
+from typing import Any
+
+from books_service.transfer import marc
+from books_service.transfer.calibre import _NAMESPACE, alpha3, comments_html
+from books_service.transfer.calibre import COLUMNS as CALIBRE_COLUMNS
+from books_service.transfer.estante import CSV_COLUMNS, number_cell
+from books_service.transfer.export import NAMES, iso_time
+from books_service.transfer.rows import neutralise
+
+Row = Sequence[Any]
+Pages = Iterable[list[Row]]
+_RISKY = frozenset("=+-@\t\r'")
+_loads = json.loads
+_ISBN10_WEIGHTS = (10, 9, 8, 7, 6, 5, 4, 3, 2)
+_FIELDS = len(NAMES)
+
+
+def _items(raw: str) -> list[str]:
+    """A stored JSON list of names. Text that json.dumps wrote without any escape is split
+    as it is; anything else is decoded."""
+    if raw == "[]":
+        return []
+    if "\\" not in raw and '","' not in raw and raw[:2] == '["' and raw[-2:] == '"]':
+        return raw[2:-2].split('", "')
+    items: list[str] = _loads(raw)
+    return items
+
+
+def _json_list(raw: str) -> str:
+    """A stored JSON list as ``json.dumps(..., ensure_ascii=False)`` writes it: the stored text
+    itself when it has no escapes (then both spell it alike), else written again."""
+    if "\\" not in raw and '","' not in raw:
+        return raw
+    return "[" + ", ".join(map(encode_basestring, _loads(raw))) + "]"
+
+
+def isbn_10(isbn: str | None) -> str | None:
+    """The ISBN-10 of a 978 ISBN-13 (as :func:`books_service.isbn.to_isbn10`)."""
+    if not isbn or not isbn.startswith("978"):
+        return None
+    body = isbn[3:12]
+    value = (11 - sum(map(operator.mul, _ISBN10_WEIGHTS, map(int, body))) % 11) % 11
+    return body + ("X" if value == 10 else str(value))
+
+
+def _cell(value: str | None) -> str | None:
+    """A text cell safe in a spreadsheet (see :func:`~books_service.transfer.rows.neutralise`):
+    only a cell starting with one of the characters concerned is looked at further."""
+    if value and value[0] in _RISKY:
+        return neutralise(value)
+    return value
+
+
+def _list_cell(raw: str) -> str:
+    """Estante's CSV list cell (:func:`~books_service.transfer.estante.list_cell`), neutralised."""
+    values = _items(raw)
+    if not values:
+        return ""
+    joined = "; ".join(values)
+    if ("[" in joined or joined.count(";") != len(values) - 1) and any(
+        ";" in v or v.startswith("[") for v in values
+    ):
+        joined = json.dumps(values, ensure_ascii=False)
+    return neutralise(joined) if joined[0] in _RISKY else joined
+
+
+def _number(value: Any) -> str:
+    """A number as json.dumps writes it (null when absent)."""
+    return "null" if value is None else repr(value)
+
+
+# --- Estante's own: JSON, JSON Lines, CSV -----------------------------------------------------
+
+
+def _json_object(r: Row, s: Any = encode_basestring) -> str:
+    (book_id, title, subtitle, author, authors, isbn, publisher, year, date, language, pages,
+     subjects, description, cover, series, index, copies, version, created_at, created_by,
+     updated_at, updated_by) = r[:_FIELDS]  # fmt: skip
+    ten = isbn_10(isbn)
+    return (
+        f'{{"id": {book_id}, "title": {s(title)}, '
+        f'"subtitle": {"null" if subtitle is None else s(subtitle)}, "author": {s(author)}, '
+        f'"authors": {_json_list(authors)}, "isbn": {"null" if isbn is None else s(isbn)}, '
+        f'"isbn_10": {"null" if ten is None else s(ten)}, '
+        f'"publisher": {"null" if publisher is None else s(publisher)}, '
+        f'"published_year": {_number(year)}, '
+        f'"published_date": {"null" if date is None else s(date)}, '
+        f'"language": {"null" if language is None else s(language)}, '
+        f'"page_count": {_number(pages)}, "subjects": {_json_list(subjects)}, '
+        f'"description": {"null" if description is None else s(description)}, '
+        f'"cover_url": {"null" if cover is None else s(cover)}, '
+        f'"series": {"null" if series is None else s(series)}, '
+        f'"series_index": {_number(index)}, "copies": {copies}, "version": {version}, '
+        f'"created_at": "{iso_time(created_at)}", "created_by": {s(created_by)}, '
+        f'"updated_at": "{iso_time(updated_at)}", '
+        f'"updated_by": {"null" if updated_by is None else s(updated_by)}}}'
+    )
+
+
+def write_jsonl(pages: Pages) -> Iterator[bytes]:
+    for page in pages:
+        yield ("\n".join(map(_json_object, page)) + "\n").encode()
+
+
+def write_json(pages: Pages) -> Iterator[bytes]:
+    """One object per line inside the array: readable, and streamable by line-based tools."""
+    separator = "\n"
+    yield b"["
+    for page in pages:
+        yield (separator + ",\n".join(map(_json_object, page))).encode()
+        separator = ",\n"
+    yield b"\n]\n"
+
+
+def _csv_row(r: Row, c: Any = _cell) -> list[Any]:
+    (book_id, title, subtitle, author, authors, isbn, publisher, year, date, language, pages,
+     subjects, description, cover, series, index, copies, version, created_at, created_by,
+     updated_at, updated_by) = r[:_FIELDS]  # fmt: skip
+    return [
+        book_id,
+        c(title),
+        c(subtitle),
+        c(author),
+        _list_cell(authors),
+        isbn,
+        isbn_10(isbn),
+        c(publisher),
+        year if year is None or year >= 0 else neutralise(str(year)),
+        c(date),
+        c(language),
+        pages,
+        _list_cell(subjects),
+        c(description),
+        c(cover),
+        c(series),
+        None if index is None else c(number_cell(index)),
+        copies,
+        version,
+        iso_time(created_at),
+        c(created_by),
+        iso_time(updated_at),
+        c(updated_by),
+    ]
+
+
+def _csv(columns: list[str], pages: Pages, row: Any, **options: Any) -> Iterator[bytes]:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n", **options)
+    writer.writerow(columns)
+    for page in pages:
+        writer.writerows(map(row, page))
+        yield out.getvalue().encode()
+        out.seek(0)
+        out.truncate()
+    yield out.getvalue().encode()
+
+
+def write_csv(pages: Pages) -> Iterator[bytes]:
+    assert len(CSV_COLUMNS) == 23
+    return _csv(CSV_COLUMNS, pages, _csv_row)
+
+
+# --- Calibre ----------------------------------------------------------------------------------
+
+_UUID_BASE = hashlib.sha1(_NAMESPACE.bytes, usedforsecurity=False)
+_VARIANT = {f"{n:x}": f"{(n & 0x3) | 0x8:x}" for n in range(16)}
+
+
+def calibre_uuid(book_id: int) -> str:
+    """``uuid.uuid5(calibre._NAMESPACE, f"estante-book-{id}")``, without the UUID objects."""
+    digest = _UUID_BASE.copy()
+    digest.update(b"estante-book-%d" % book_id)
+    x = digest.hexdigest()
+    return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
+
+
+def _pubdate(year: int | None, date: str | None) -> str:
+    if date:
+        parts = [*date.split("-"), "01", "01"][:3]
+        return "-".join(parts) + "T00:00:00+00:00"
+    if year is not None and 0 <= year <= 9999:
+        return f"{year:04d}-01-01T00:00:00+00:00"
+    return ""
+
+
+def _calibre_row(r: Row, c: Any = _cell) -> list[str]:
+    (book_id, title, subtitle, author, authors, isbn, publisher, year, date, language, _pages,
+     subjects, description, _cover, series, index, _copies, _version, created_at, _created_by,
+     _updated_at, _updated_by) = r[:_FIELDS]  # fmt: skip
+    if subtitle:
+        title = f"{title}: {subtitle}"
+    title = c(title)
+    time = iso_time(created_at)
+    return [
+        title,
+        title,
+        c(author),
+        c(" & ".join(_items(authors))),
+        c(comments_html(description)) if description else "",
+        "",
+        "",
+        str(book_id),
+        isbn or "",
+        "Estante",
+        _pubdate(year, date),
+        c(publisher) or "",
+        "",
+        c(number_cell(index if series else 1.0)),
+        c(series) or "",
+        "",
+        c(", ".join(_items(subjects))),
+        time[:-1] + "+00:00" if time[-1] == "Z" else time,
+        calibre_uuid(book_id),
+        alpha3(language) if language else "",
+        f"isbn:{isbn}" if isbn else "",
+    ]
+
+
+def write_calibre(pages: Pages) -> Iterator[bytes]:
+    assert len(CALIBRE_COLUMNS) == 21
+    chunks = _csv(CALIBRE_COLUMNS, pages, _calibre_row, quoting=csv.QUOTE_ALL)
+    first = next(chunks)
+    yield "\ufeff".encode() + first
+    yield from chunks
+
+
+# --- MARC 21 and MARCXML ----------------------------------------------------------------------
+
+_FIELD_END = "\x1e"
+_MAX_SUMMARY = marc.MAX_FIELD - 20
+
+
+def _fixed(created_at: Any, year: int | None, language: str | None) -> str:
+    created = iso_time(created_at)
+    entered = created[2:4] + created[5:7] + created[8:10]
+    dated = f"s{year:04d}" if year is not None and 0 <= year <= 9999 else "n    "
+    code = alpha3(language) if language else "   "
+    return f"{entered}{dated}    xx {' ' * 17}{code.ljust(3)[:3]} d"
+
+
+def _paragraphs(description: str | None) -> list[str]:
+    if not description:
+        return []
+    if len(description) * 4 <= _MAX_SUMMARY:  # no paragraph can be too long
+        return [p for p in description.split("\n\n") if p]
+    return marc._paragraphs(description)
+
+
+def _marc_fields(r: Row) -> list[Any]:
+    """The record's fields as (tag, ind1, ind2, subfields), control fields as (tag, data)
+    (:func:`books_service.transfer.marc.fields_of`'s fields, from a raw row)."""
+    (book_id, title, subtitle, author, authors, isbn, publisher, year, date, language, pages,
+     subjects, description, cover, series, index, copies, _version, created_at, _created_by,
+     _updated_at, _updated_by) = r[:_FIELDS]  # fmt: skip
+    names = _items(authors) or [author]
+    fields: list[Any] = [("001", str(book_id)), ("008", _fixed(created_at, year, language))]
+    if isbn:
+        fields.append(("020", " ", " ", (("a", isbn),)))
+    if language:
+        fields.append(("041", "0", " ", (("a", alpha3(language)),)))
+    fields.append(("100", "1", " ", (("a", names[0]),)))
+    if subtitle:
+        fields.append(("245", "1", "0", (("a", title + " :"), ("b", subtitle))))
+    else:
+        fields.append(("245", "1", "0", (("a", title),)))
+    publication = []
+    if publisher:
+        publication.append(("b", publisher))
+    if date:
+        publication.append(("c", date))
+    elif year is not None:
+        publication.append(("c", f"[{year}]"))
+    if publication:
+        fields.append(("264", " ", "1", publication))
+    if pages:
+        fields.append(("300", " ", " ", (("a", f"{pages} pages"),)))
+    if series:
+        if index is not None:
+            fields.append(("490", "0", " ", (("a", series), ("v", number_cell(index)))))
+        else:
+            fields.append(("490", "0", " ", (("a", series),)))
+    for paragraph in _paragraphs(description):
+        fields.append(("520", " ", " ", (("a", paragraph),)))
+    for subject in _items(subjects):
+        fields.append(("650", " ", "4", (("a", subject),)))
+    for name in names[1:]:
+        fields.append(("700", "1", " ", (("a", name),)))
+    if cover:
+        fields.append(("856", "4", "2", (("3", "Cover image"), ("u", cover))))
+    if copies is not None:
+        fields.append((marc.COPIES_TAG, " ", " ", (("a", str(copies)),)))
+    return fields
+
+
+def _marc_record(r: Row) -> bytes:
+    fields = _marc_fields(r)
+    bodies = [
+        f[1] + _FIELD_END
+        if len(f) == 2
+        else f[1] + f[2] + "".join(f"\x1f{code}{data}" for code, data in f[3]) + _FIELD_END
+        for f in fields
+    ]
+    text = "".join(bodies)
+    if text.isascii():
+        data = text.encode()
+        lengths = list(map(len, bodies))
+    else:
+        encoded = [body.encode() for body in bodies]
+        data = b"".join(encoded)
+        lengths = list(map(len, encoded))
+    base = 24 + 12 * len(fields) + 1
+    length = base + len(data) + 1
+    if length > marc.MAX_RECORD:  # the summary must be shortened: the general way
+        return marc.record_bytes(
+            [(f[0], f[1] if len(f) == 2 else (f[1], f[2], list(f[3]))) for f in fields]
+        )
+    directory = []
+    start = 0
+    for f, size in zip(fields, lengths, strict=True):
+        directory.append(f"{f[0]}{size:04d}{start:05d}")
+        start += size
+    head = f"{length:05d}nam a22{base:05d} i 4500{''.join(directory)}\x1e"
+    return head.encode() + data + b"\x1d"
+
+
+def write_marc(pages: Pages) -> Iterator[bytes]:
+    for page in pages:
+        yield b"".join(map(_marc_record, page))
+
+
+def _escape(value: str) -> str:
+    if "&" in value or "<" in value or ">" in value:
+        return value.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")
+    return value
+
+
+def _xml_record(r: Row) -> str:
+    parts = ["<record><leader>00000nam a2200000 i 4500</leader>"]
+    for f in _marc_fields(r):
+        if len(f) == 2:
+            parts.append(f'<controlfield tag="{f[0]}">{_escape(f[1])}</controlfield>')
+            continue
+        parts.append(f'<datafield tag="{f[0]}" ind1="{f[1]}" ind2="{f[2]}">')
+        for code, data in f[3]:
+            parts.append(f'<subfield code="{code}">{_escape(data)}</subfield>')
+        parts.append("</datafield>")
+    parts.append("</record>\n")
+    return "".join(parts)
+
+
+def write_marcxml(pages: Pages) -> Iterator[bytes]:
+    yield marc.XML_START.encode()
+    for page in pages:
+        yield "".join(map(_xml_record, page)).encode()
+    yield marc.XML_END.encode()
+
+
+WRITERS = {
+    "estante-csv": write_csv,
+    "estante-json": write_json,
+    "estante-jsonl": write_jsonl,
+    "calibre": write_calibre,
+    "marc": write_marc,
+    "marcxml": write_marcxml,
+}
