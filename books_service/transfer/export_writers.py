@@ -18,6 +18,7 @@ import io
 import json
 import operator
 from collections.abc import Iterable, Iterator, Sequence
+from itertools import accumulate
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -313,14 +314,58 @@ def _marc_fields(r: Row) -> list[Any]:
     return fields
 
 
+_DIRECTORY_ENTRY = "%s%04d%05d".__mod__
+
+
 def _marc_record(r: Row) -> bytes:
-    fields = _marc_fields(r)
-    bodies = [
-        f[1] + _FIELD_END
-        if len(f) == 2
-        else f[1] + f[2] + "".join(f"\x1f{code}{data}" for code, data in f[3]) + _FIELD_END
-        for f in fields
-    ]
+    """One ISO 2709 record: the fields of :func:`_marc_fields` written straight as text (each
+    ending with the field terminator), the directory from their byte lengths."""
+    (book_id, title, subtitle, author, authors, isbn, publisher, year, date, language, pages,
+     subjects, description, cover, series, index, copies, _version, created_at, _created_by,
+     _updated_at, _updated_by) = r[:_FIELDS]  # fmt: skip
+    names = _items(authors) or [author]
+    tags = ["001", "008"]
+    bodies = [f"{book_id}\x1e", _fixed(created_at, year, language) + "\x1e"]
+    if isbn:
+        tags.append("020")
+        bodies.append(f"  \x1fa{isbn}\x1e")
+    if language:
+        tags.append("041")
+        bodies.append(f"0 \x1fa{alpha3(language)}\x1e")
+    tags += ("100", "245")
+    bodies.append(f"1 \x1fa{names[0]}\x1e")
+    if subtitle:
+        bodies.append(f"10\x1fa{title} :\x1fb{subtitle}\x1e")
+    else:
+        bodies.append(f"10\x1fa{title}\x1e")
+    if publisher or date or year is not None:
+        tags.append("264")
+        published = f"\x1fc{date}" if date else (f"\x1fc[{year}]" if year is not None else "")
+        bodies.append(f" 1\x1fb{publisher}{published}\x1e" if publisher else f" 1{published}\x1e")
+    if pages:
+        tags.append("300")
+        bodies.append(f"  \x1fa{pages} pages\x1e")
+    if series:
+        tags.append("490")
+        if index is not None:
+            bodies.append(f"0 \x1fa{series}\x1fv{number_cell(index)}\x1e")
+        else:
+            bodies.append(f"0 \x1fa{series}\x1e")
+    for paragraph in _paragraphs(description):
+        tags.append("520")
+        bodies.append(f"  \x1fa{paragraph}\x1e")
+    for subject in _items(subjects):
+        tags.append("650")
+        bodies.append(f" 4\x1fa{subject}\x1e")
+    for name in names[1:]:
+        tags.append("700")
+        bodies.append(f"1 \x1fa{name}\x1e")
+    if cover:
+        tags.append("856")
+        bodies.append(f"42\x1f3Cover image\x1fu{cover}\x1e")
+    if copies is not None:
+        tags.append(marc.COPIES_TAG)
+        bodies.append(f"  \x1fa{copies}\x1e")
     text = "".join(bodies)
     if text.isascii():
         data = text.encode()
@@ -329,19 +374,15 @@ def _marc_record(r: Row) -> bytes:
         encoded = [body.encode() for body in bodies]
         data = b"".join(encoded)
         lengths = list(map(len, encoded))
-    base = 24 + 12 * len(fields) + 1
+    base = 25 + 12 * len(tags)
     length = base + len(data) + 1
     if length > marc.MAX_RECORD:  # the summary must be shortened: the general way
         return marc.record_bytes(
-            [(f[0], f[1] if len(f) == 2 else (f[1], f[2], list(f[3]))) for f in fields]
+            [(f[0], f[1] if len(f) == 2 else (f[1], f[2], list(f[3]))) for f in _marc_fields(r)]
         )
-    directory = []
-    start = 0
-    for f, size in zip(fields, lengths, strict=True):
-        directory.append(f"{f[0]}{size:04d}{start:05d}")
-        start += size
-    head = f"{length:05d}nam a22{base:05d} i 4500{''.join(directory)}\x1e"
-    return head.encode() + data + b"\x1d"
+    starts = accumulate(lengths, initial=0)  # one more than there are fields
+    directory = "".join(map(_DIRECTORY_ENTRY, zip(tags, lengths, starts, strict=False)))
+    return f"{length:05d}nam a22{base:05d} i 4500{directory}\x1e".encode() + data + b"\x1d"
 
 
 def write_marc(pages: Pages) -> Iterator[bytes]:

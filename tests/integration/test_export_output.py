@@ -7,19 +7,22 @@ and order, never a deleted one; and the export reads the catalog a page at a tim
 from __future__ import annotations
 
 import gzip
+import io
+import json
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pymarc
 import pytest
 from sqlalchemy import update
 
 from books_service import catalog, listing
 from books_service.book_rules import validate_book
 from books_service.models import Book
-from books_service.transfer import export, export_writers
+from books_service.transfer import export, export_writers, marc
 from books_service.transfer.formats import EXPORT_FORMATS
 from common import migrations
 from common.db import Database
@@ -201,3 +204,34 @@ def test_the_export_reads_a_page_at_a_time(
     assert reads == [10, 10]
     assert sum(1 for _ in pieces) + 2 == -(-(BOOKS - len(DELETED)) // 10)
     assert max(reads) == 10
+
+
+def test_pymarc_reads_the_same_records_from_the_marc_and_the_marcxml_export(
+    database: Database,
+) -> None:
+    binary = list(pymarc.MARCReader(io.BytesIO(exported(database, "marc")), to_unicode=True))
+    xml = pymarc.parse_xml_to_array(io.BytesIO(exported(database, "marcxml")))
+    assert len(binary) == len(xml) == BOOKS - len(DELETED)
+    for one, other in zip(binary, xml, strict=True):
+        assert one is not None
+        assert [str(f) for f in one.fields] == [str(f) for f in other.fields]
+
+
+def test_a_record_too_long_for_iso_2709_loses_its_last_summary_paragraphs_as_before() -> None:
+    paragraphs = "\n\n".join(f"Paragraph {n} " + "é" * 9000 for n in range(15))
+    book = {
+        "id": 9, "title": "Long", "subtitle": None, "author": "A", "authors": ["A"],
+        "isbn": None, "publisher": None, "published_year": None, "published_date": None,
+        "language": None, "page_count": None, "subjects": [], "description": paragraphs,
+        "cover_url": None, "series": None, "series_index": None, "copies": 1, "version": 1,
+        "created_at": "2026-01-02T03:04:05Z", "created_by": "a",
+        "updated_at": "2026-01-02T03:04:05Z", "updated_by": None,
+    }  # fmt: skip
+    row = tuple(json.dumps(v) if k in ("authors", "subjects") else v for k, v in book.items())
+    assert tuple(book) == export.NAMES
+    written = b"".join(export_writers.write_marc([[row]]))
+    assert written == b"".join(marc.write_binary([book]))
+    assert len(written) <= marc.MAX_RECORD
+    record = next(iter(pymarc.MARCReader(io.BytesIO(written), to_unicode=True)))
+    assert record["245"]["a"] == "Long"
+    assert b"".join(export_writers.write_marcxml([[row]])) == b"".join(marc.write_xml([book]))
