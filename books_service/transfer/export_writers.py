@@ -396,16 +396,71 @@ def _escape(value: str) -> str:
     return value
 
 
+def _subfield(code: str, value: str) -> str:
+    return f'<subfield code="{code}">{_escape(value)}</subfield>'
+
+
+def _datafield(tag: str, indicators: str, value: str) -> str:
+    """A field of one subfield $a."""
+    return (
+        f'<datafield tag="{tag}" ind1="{indicators[0]}" ind2="{indicators[1]}">'
+        f'<subfield code="a">{_escape(value)}</subfield></datafield>'
+    )
+
+
 def _xml_record(r: Row) -> str:
-    parts = ["<record><leader>00000nam a2200000 i 4500</leader>"]
-    for f in _marc_fields(r):
-        if len(f) == 2:
-            parts.append(f'<controlfield tag="{f[0]}">{_escape(f[1])}</controlfield>')
-            continue
-        parts.append(f'<datafield tag="{f[0]}" ind1="{f[1]}" ind2="{f[2]}">')
-        for code, data in f[3]:
-            parts.append(f'<subfield code="{code}">{_escape(data)}</subfield>')
+    """One MARCXML record: :func:`_marc_record`'s fields, as
+    :func:`books_service.transfer.marc.write_xml` writes them."""
+    (book_id, title, subtitle, author, authors, isbn, publisher, year, date, language, pages,
+     subjects, description, cover, series, index, copies, _version, created_at, _created_by,
+     _updated_at, _updated_by) = r[:_FIELDS]  # fmt: skip
+    names = _items(authors) or [author]
+    parts = [
+        "<record><leader>00000nam a2200000 i 4500</leader>"
+        f'<controlfield tag="001">{book_id}</controlfield>'
+        f'<controlfield tag="008">{_escape(_fixed(created_at, year, language))}</controlfield>'
+    ]
+    if isbn:
+        parts.append(_datafield("020", "  ", isbn))
+    if language:
+        parts.append(_datafield("041", "0 ", alpha3(language)))
+    parts.append(_datafield("100", "1 ", names[0]))
+    if subtitle:
+        parts.append(
+            '<datafield tag="245" ind1="1" ind2="0">'
+            f"{_subfield('a', title + ' :')}{_subfield('b', subtitle)}</datafield>"
+        )
+    else:
+        parts.append(_datafield("245", "10", title))
+    if publisher or date or year is not None:
+        parts.append('<datafield tag="264" ind1=" " ind2="1">')
+        if publisher:
+            parts.append(_subfield("b", publisher))
+        if date:
+            parts.append(_subfield("c", date))
+        elif year is not None:
+            parts.append(_subfield("c", f"[{year}]"))
         parts.append("</datafield>")
+    if pages:
+        parts.append(_datafield("300", "  ", f"{pages} pages"))
+    if series:
+        parts.append(f'<datafield tag="490" ind1="0" ind2=" ">{_subfield("a", series)}')
+        if index is not None:
+            parts.append(_subfield("v", number_cell(index)))
+        parts.append("</datafield>")
+    for paragraph in _paragraphs(description):
+        parts.append(_datafield("520", "  ", paragraph))
+    for subject in _items(subjects):
+        parts.append(_datafield("650", " 4", subject))
+    for name in names[1:]:
+        parts.append(_datafield("700", "1 ", name))
+    if cover:
+        parts.append(
+            '<datafield tag="856" ind1="4" ind2="2"><subfield code="3">Cover image</subfield>'
+            f"{_subfield('u', cover)}</datafield>"
+        )
+    if copies is not None:
+        parts.append(_datafield(marc.COPIES_TAG, "  ", str(copies)))
     parts.append("</record>\n")
     return "".join(parts)
 
