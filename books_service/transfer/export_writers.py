@@ -16,6 +16,7 @@ import csv
 import hashlib
 import io
 import json
+import json.scanner
 import operator
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import accumulate
@@ -25,14 +26,25 @@ from typing import Any
 from books_service.transfer import marc
 from books_service.transfer.calibre import _NAMESPACE, alpha3, comments_html
 from books_service.transfer.calibre import COLUMNS as CALIBRE_COLUMNS
-from books_service.transfer.estante import CSV_COLUMNS, number_cell
+from books_service.transfer.estante import _LIST_JOINER, CSV_COLUMNS, number_cell
 from books_service.transfer.export import NAMES, iso_time
 from books_service.transfer.rows import neutralise
 
 Row = Sequence[Any]
 Pages = Iterable[list[Row]]
 _RISKY = frozenset("=+-@\t\r'")
-_loads = json.loads
+_scan = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[attr-defined]
+
+
+def _loads(raw: str) -> Any:
+    """A stored JSON value, decoded by the json module's C scanner without its Python layers
+    (the stored text is JSON our own writes made: no leading space)."""
+    try:
+        return _scan(raw, 0)[0]
+    except StopIteration:  # not so: the json module says why
+        return json.loads(raw)
+
+
 _ISBN10_WEIGHTS = (10, 9, 8, 7, 6, 5, 4, 3, 2)
 _FIELDS = len(NAMES)
 
@@ -75,10 +87,13 @@ def _cell(value: str | None) -> str | None:
 
 def _list_cell(raw: str) -> str:
     """Estante's CSV list cell (:func:`~books_service.transfer.estante.list_cell`), neutralised."""
-    values = _items(raw)
-    if not values:
+    if raw == "[]":
         return ""
-    joined = "; ".join(values)
+    if "\\" not in raw and '","' not in raw and ";" not in raw and "[" not in raw[1:]:
+        joined = raw[2:-2].replace('", "', _LIST_JOINER)  # what json.dumps wrote, unescaped
+        return neutralise(joined) if joined[0] in _RISKY else joined
+    values = _items(raw)
+    joined = _LIST_JOINER.join(values)
     if ("[" in joined or joined.count(";") != len(values) - 1) and any(
         ";" in v or v.startswith("[") for v in values
     ):
@@ -205,6 +220,14 @@ def _pubdate(year: int | None, date: str | None) -> str:
     return ""
 
 
+def _comments(description: str) -> str:
+    """:func:`~books_service.transfer.calibre.comments_html`; one line of text without
+    markup characters is simply one paragraph."""
+    if "\n" in description or "&" in description or "<" in description or ">" in description:
+        return comments_html(description)
+    return f"<p>{description}</p>" if description.strip() else ""
+
+
 def _calibre_row(r: Row, c: Any = _cell) -> list[str]:
     (book_id, title, subtitle, author, authors, isbn, publisher, year, date, language, _pages,
      subjects, description, _cover, series, index, _copies, _version, created_at, _created_by,
@@ -218,7 +241,7 @@ def _calibre_row(r: Row, c: Any = _cell) -> list[str]:
         title,
         c(author),
         c(" & ".join(_items(authors))),
-        c(comments_html(description)) if description else "",
+        _comments(description) if description else "",
         "",
         "",
         str(book_id),
@@ -227,7 +250,7 @@ def _calibre_row(r: Row, c: Any = _cell) -> list[str]:
         _pubdate(year, date),
         c(publisher) or "",
         "",
-        c(number_cell(index if series else 1.0)),
+        c(number_cell(index)) if series else "1",
         c(series) or "",
         "",
         c(", ".join(_items(subjects))),
