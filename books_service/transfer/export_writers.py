@@ -6,9 +6,8 @@ They write what the book-object writers of :mod:`~books_service.transfer.estante
 byte (tests/integration/test_export_output.py holds their files as golden files), but do only
 the work each value needs: JSON strings are escaped by the json module's C escaper, the CSV
 cells go to the C writer as they are (None is an empty cell, an int its digits), the formula
-check is one look at a cell's first character, MARC records are assembled as text and encoded
-once when they are ASCII, and the JSON lists are decoded only when their stored text is not
-already what the file needs."""
+check is one look at a cell's first character, MARC records are written straight as text, and
+the JSON lists are decoded only when their stored text is not already what the file needs."""
 
 from __future__ import annotations
 
@@ -33,7 +32,7 @@ from books_service.transfer.rows import neutralise
 Row = Sequence[Any]
 Pages = Iterable[list[Row]]
 _RISKY = frozenset("=+-@\t\r'")
-_scan = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[attr-defined]
+_scan: Any = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
 
 
 def _loads(raw: str) -> Any:
@@ -276,7 +275,8 @@ _MAX_SUMMARY = marc.MAX_FIELD - 20
 
 
 def _fixed(created_at: Any, year: int | None, language: str | None) -> str:
-    created = iso_time(created_at)
+    # The stored text has the date where the ISO form has it.
+    created = created_at if type(created_at) is str else iso_time(created_at)
     entered = created[2:4] + created[5:7] + created[8:10]
     dated = f"s{year:04d}" if year is not None and 0 <= year <= 9999 else "n    "
     code = alpha3(language) if language else "   "
@@ -389,14 +389,9 @@ def _marc_record(r: Row) -> bytes:
     if copies is not None:
         tags.append(marc.COPIES_TAG)
         bodies.append(f"  \x1fa{copies}\x1e")
-    text = "".join(bodies)
-    if text.isascii():
-        data = text.encode()
-        lengths = list(map(len, bodies))
-    else:
-        encoded = [body.encode() for body in bodies]
-        data = b"".join(encoded)
-        lengths = list(map(len, encoded))
+    encoded = [body.encode() for body in bodies]
+    data = b"".join(encoded)
+    lengths = list(map(len, encoded))
     base = 25 + 12 * len(tags)
     length = base + len(data) + 1
     if length > marc.MAX_RECORD:  # the summary must be shortened: the general way
