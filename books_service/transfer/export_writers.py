@@ -32,6 +32,7 @@ from books_service.transfer.rows import neutralise
 Row = Sequence[Any]
 Pages = Iterable[list[Row]]
 _RISKY = frozenset("=+-@\t\r'")
+# The stubs type make_scanner as the class it is in pure Python, not the C factory it is here.
 _scan: Any = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
 
 
