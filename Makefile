@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help install install-dev run test lint format lock clean admin openapi backup restore bench bench-servers bench-refresh bench-web demo screenshots confusable-users bench-ceiling bench-memory
+.PHONY: help install install-dev run test lint format lock clean admin openapi backup restore bench bench-servers bench-refresh bench-web demo screenshots confusable-users bench-ceiling bench-memory bench-export
 BACKUP_DIR ?= backups/$(shell date -u +%Y%m%dT%H%M%SZ)
 
 help:
@@ -21,6 +21,7 @@ help:
 	@echo "make restore BACKUP_DIR=dir    restore them (stop the services first)"
 	@echo "make bench    the catalog at 1k/100k/1M books on SQLite and PostgreSQL (several minutes)"
 	@echo "make bench-import [SIZES=100000,1000000]   import and export rates over HTTP (many minutes)"
+	@echo "make bench-export [BOOKS=100000]   export rows/s per format over HTTP, CPU and RSS (minutes)"
 	@echo "make bench-ceiling [TREE=dir] [ARGS=...]  Estante against the same-shape ceiling, side by side"
 	@echo "make bench-memory [TREE=dir]   RSS and PSS of every process of make run after a short load"
 	@echo "make lock     re-resolve requirements*.lock from pyproject.toml"
@@ -106,6 +107,10 @@ bench-ceiling: install-dev
 SIZES ?= 100000,1000000
 bench-import: install-dev
 	$(PY) -m bench.import_export --sizes $(SIZES)
+
+# A catalog seeded by bench/seed.py, exported over HTTP in every format (BOOKS=1000000 for 1M).
+bench-export: install-dev
+	$(PY) -m bench.export $(if $(BOOKS),--books $(BOOKS))
 
 # Needs the services running (make run). Logs in as DEMO_USERNAME (demo), created as an
 # administrator by the auth CLI when missing, its password kept in data/demo-password.

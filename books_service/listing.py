@@ -80,7 +80,7 @@ def order_for(sort: str | None, *, searching: bool) -> Order:
     descending = name.startswith("-")
     field = name.removeprefix("-")
     if field == "relevance":
-        # Each database reads its tiers its own way (read_tiered_page, _ranked_page); this
+        # Each database reads its tiers its own way (read_tiered_page, ranked_page); this
         # order only says what a cursor holds: (tier, id).
         return Order(name, (SortKey(literal(0), "int"), _ID))
     if field == "id":
@@ -88,8 +88,9 @@ def order_for(sort: str | None, *, searching: bool) -> Order:
     return Order(name, (SORT_KEYS[field], _ID), descending)
 
 
-def _narrowed(filters: Filters) -> Select:
-    """The live books matching ``filters`` apart from the search (selecting nothing yet)."""
+def narrowed(filters: Filters) -> Select:
+    """The live books matching ``filters`` apart from the search (selecting nothing yet); the
+    export narrows by it too, so a file holds exactly what the listing shows."""
     statement = select().select_from(Book.__table__).where(_book.deleted_at.is_(None))
     if filters.author:
         # "IN (subquery)" rather than EXISTS: both databases then start from the name's index.
@@ -128,7 +129,7 @@ def list_books(
 ) -> BookPage:
     """A page of the live books matching ``filters``, and how many match in all (0 without
     ``count``: an export reading page after page needs no total)."""
-    statement = _narrowed(filters)
+    statement = narrowed(filters)
     words = tuple(search.terms(filters.q)) if filters.q else ()
     found = search.Search(session.get_bind().dialect.name, words) if words else None
     if filters.q and not words:
@@ -156,7 +157,7 @@ def list_books(
 
         page = read_tiered_page(search.TIERS, tier_statement, order, position, limit, fetch)
     elif found and order.name == "relevance":
-        page, total = _ranked_page(matching(), found, position, limit, fetch)
+        page, total = ranked_page(matching(), found, position, limit, fetch)
         if total is not None:
             return BookPage([book_json(row._mapping) for row in page.rows], total, page)
     else:
@@ -175,7 +176,7 @@ def list_books(
     return BookPage([book_json(row._mapping) for row in page.rows], total or 0, page)
 
 
-def _ranked_page(
+def ranked_page(
     matching: Select,
     found: search.Search,
     position: Cursor | None,

@@ -19,7 +19,7 @@ from books_service.auth import WRITER_ROLES, current_username, require_roles
 from books_service.models import ImportReject
 from books_service.responses import json_response
 from books_service.schemas import BookQuery
-from books_service.transfer import formats, jobs
+from books_service.transfer import export, export_writers, formats, jobs
 from books_service.transfer.formats import EXPORT_FORMATS, FORMATS, IMPORT_FORMATS
 from books_service.transfer.rows import FileProblem
 from books_service.transfer.schemas import ImportJobList, ImportJobOut
@@ -33,7 +33,6 @@ imports_tag = Tag(name="imports", description="Bring a catalog in: import jobs")
 export_tag = Tag(name="export", description="Take the catalog out")
 bearer: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 ON_DUPLICATE = ("skip", "update", "add")
-EXPORT_PAGE = 1000
 _FILENAME_UNSAFE = re.compile(r"[^\w.\- ()\[\]]+")
 
 transfer_api = APIBlueprint("transfer", __name__)
@@ -305,22 +304,6 @@ def import_rejects(path: ImportPath) -> Response:
     )
 
 
-def _export_rows(
-    db: Database, filters: listing.Filters, sort: str | None
-) -> Iterator[dict[str, Any]]:
-    """Every matching book, a keyset page at a time (constant memory, short reads)."""
-    cursor: str | None = None
-    while True:
-        with db.read() as session:
-            result = listing.list_books(
-                session, filters, sort=sort, limit=EXPORT_PAGE, cursor=cursor, count=False
-            )
-        yield from result.books
-        if result.page.next is None:
-            return
-        cursor = result.page.next.encode()
-
-
 @transfer_api.get(
     "/books/export",
     tags=[export_tag],
@@ -337,15 +320,14 @@ def export_books(query: ExportQuery) -> Response:
     sort orders as GET /books (``limit`` and ``cursor`` are not used: every match is in it)."""
     filters = listing.Filters.of(query.model_dump())
     spec = FORMATS[query.format]
-    assert spec.write is not None
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    rows = _export_rows(get_db(), filters, query.sort)
+    pages = export.pages(get_db(), filters, query.sort)
     # The first page is read before the answer starts: a database that is down is a 503, not
     # a 200 that breaks off.
-    first = next(rows, None)
-    books = itertools.chain([first] if first is not None else [], rows)
+    first = next(pages, None)
+    every = itertools.chain([first] if first is not None else [], pages)
     return Response(
-        stream_with_context(spec.write(books)),
+        stream_with_context(export_writers.WRITERS[spec.name](every)),
         content_type=spec.media_type,
         headers={
             "Content-Disposition": f'attachment; filename="estante-{stamp}.{spec.extension}"',

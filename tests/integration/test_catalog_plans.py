@@ -78,7 +78,7 @@ def deep_cursor(db: Database, sort: str) -> str:
     """A real cursor three quarters of the way down the list, as a Link header would hold."""
     with db.read() as session:
         order = listing.order_for(sort, searching=False)
-        statement = listing._narrowed(listing.Filters())
+        statement = listing.narrowed(listing.Filters())
         keys = [key.expression for key in order.keys]
         row = session.execute(
             statement.add_columns(*keys)

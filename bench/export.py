@@ -1,0 +1,156 @@
+"""Export speed and memory: ``make bench-export`` seeds a catalog with bench/seed.py (100,000
+books in a few seconds, 1,000,000 in about 40), starts the Books Service as in production
+(Granian, 2 workers) on it, and downloads ``GET /books/export`` in every format over HTTP.
+
+    .venv/bin/python -m bench.export [--books 100000] [--backends sqlite,postgres]
+                                     [--formats estante-csv,...] [--rounds 2] [--out FILE]
+
+For each format: rows/s by the wall clock (the request's start to the file's last byte), rows/s
+by the CPU the service's processes spent on it (utime + stime from /proc, which a busy, shared
+machine disturbs far less than the wall clock; the database server's CPU is not in it), the
+file's size, and the resident memory of the service's largest process, idle and at its peak
+(sampled every 0.2 s): an export streams, so the peak must not grow with the catalog. Rounds
+take turns over the formats and the medians are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+from bench.catalog import drop_database, fresh_database, machine
+from bench.import_export import EXPORT_FORMATS, RssSampler, rss_by_process
+from bench.seed import seed
+from common.config import PROJECT_ROOT
+from tests.support.harness import free_port, wait_until_healthy
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and of its children (Granian's workers)."""
+    total = 0.0
+    for p in rss_by_process(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / TICKS
+    return total
+
+
+def export_once(base: str, pid: int, name: str, books: int) -> dict[str, float]:
+    cpu = cpu_seconds(pid)
+    with RssSampler(pid) as rss:
+        started = time.perf_counter()
+        size = 0
+        with requests.get(f"{base}/books/export?format={name}", stream=True, timeout=900) as r:
+            r.raise_for_status()
+            for chunk in r.iter_content(1024 * 1024):
+                size += len(chunk)
+        seconds = time.perf_counter() - started
+    cpu = cpu_seconds(pid) - cpu
+    return {
+        "wall": books / seconds,
+        "cpu": books / cpu if cpu > 0 else 0.0,
+        "mib": size / 2**20,
+        "idle_rss": max(rss.baseline.values(), default=0) / 2**20,
+        "peak_rss": rss.peak / 2**20,
+    }
+
+
+def measure(backend: str, books: int, formats: list[str], rounds: int) -> dict[str, list[dict]]:
+    workdir = Path(tempfile.mkdtemp(prefix="estante-bench-export-"))
+    url, pg_name = fresh_database(backend, workdir)
+    try:
+        print(f"{backend}, {books:,} books: seeding", file=sys.stderr)
+        seed(url, books, report=lambda line: print(line, file=sys.stderr))
+        port = free_port()
+        env = {
+            **os.environ,
+            "ESTANTE_DATA_DIR": str(workdir),
+            "BOOKS_DATABASE_URL": url,
+            "BOOKS_PORT": str(port),
+            "ESTANTE_WORKERS": "2",
+            "ESTANTE_LOG_LEVEL": "WARNING",
+            "AUTH_JWKS_URL": "http://127.0.0.1:9/unused",  # exports need no token
+        }
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        process = subprocess.Popen(
+            [sys.executable, str(PROJECT_ROOT / "books_service" / "books_service.py")],
+            env=env,
+            cwd=workdir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        base = f"http://127.0.0.1:{port}"
+        runs: dict[str, list[dict]] = {name: [] for name in formats}
+        try:
+            wait_until_healthy(base, process, timeout=120)
+            for round_ in range(rounds):
+                for name in formats:
+                    result = export_once(base, process.pid, name, books)
+                    runs[name].append(result)
+                    print(
+                        f"  round {round_ + 1} {name}: {result['wall']:,.0f} rows/s wall, "
+                        f"{result['cpu']:,.0f} rows/s of service CPU, {result['mib']:,.0f} MiB, "
+                        f"RSS {result['idle_rss']:.0f} -> {result['peak_rss']:.0f} MiB",
+                        file=sys.stderr,
+                    )
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+        return runs
+    finally:
+        drop_database(pg_name)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.export", description=__doc__)
+    parser.add_argument("--books", type=int, default=100_000)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--formats", default=",".join(EXPORT_FORMATS))
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--out", type=Path, help="also write the table (Markdown) here")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    formats = args.formats.split(",")
+    lines = [
+        f"Measured {time.strftime('%Y-%m-%d %H:%M')} on {machine()}, {args.books:,} books, "
+        f"medians of {args.rounds} rounds.",
+        "",
+        "| database | format | rows/s (wall) | rows/s (service CPU) | MiB | largest process "
+        "RSS, idle → peak (MiB) |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for backend in args.backends.split(","):
+        runs = measure(backend, args.books, formats, args.rounds)
+        for name, results in runs.items():
+            lines.append(
+                f"| {backend} | {name} | "
+                f"{statistics.median(r['wall'] for r in results):,.0f} | "
+                f"{statistics.median(r['cpu'] for r in results):,.0f} | "
+                f"{results[0]['mib']:,.0f} | "
+                f"{min(r['idle_rss'] for r in results):.0f} → "
+                f"{max(r['peak_rss'] for r in results):.0f} |"
+            )
+    table = "\n".join(lines)
+    print(table)
+    if args.out:
+        args.out.write_text(table + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,237 @@
+"""The export's output, byte for byte, and what it holds: every format's file for a catalog of
+generated books with every field and the awkward values real catalogs have is the file the
+first (slower, ORM-free-but-generic) implementation wrote, kept as golden files under
+tests/fixtures/export/; an export holds exactly the books GET /books lists for the same filters
+and order, never a deleted one; and the export reads the catalog a page at a time."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pymarc
+import pytest
+from sqlalchemy import update
+
+from books_service import catalog, listing
+from books_service.book_rules import validate_book
+from books_service.models import Book
+from books_service.transfer import export, export_writers, marc
+from books_service.transfer.formats import EXPORT_FORMATS
+from common import migrations
+from common.db import Database
+
+GOLDEN = Path(__file__).parent.parent / "fixtures" / "export"
+BOOKS = 240
+DELETED = (5, 17, 100)
+START = datetime(2024, 2, 29, 23, 59, 58, tzinfo=UTC)
+
+
+def generated_records(n: int, seed: int = 3) -> list[dict[str, Any]]:
+    """Books using every field, with accents, other scripts, several authors, 979 ISBNs,
+    formulas, quotes, commas, semicolons, HTML and new lines."""
+    rng = random.Random(seed)
+    words = ["livro", "São", "Ævar", "naïve", 'quoted "word"', "comma, here", "日本語", "Łódź",
+             "=SUM(1)", "-minus", "+plus", "@at", "<b>&amp;</b>", "Über", "ñandú", "a;b",
+             "[bracket", "'quote", "x&y"]  # fmt: skip
+    names = ["Ana Souza", "José Saramago", "Clarice Lispector", "李白", "-Dash Name",
+             "=Formula Name", "Maria de Fátima", "O'Brien"]  # fmt: skip
+    records = []
+    for i in range(n):
+        book: dict[str, Any] = {
+            "title": f"{rng.choice(words).strip('-+=@')} {i} {rng.choice(words)}".strip(),
+            "authors": rng.sample(names, rng.choice((1, 1, 2, 3))),
+            "copies": rng.randint(0, 9),
+        }
+        if i % 10 < 7:
+            body = f"9791{i:08d}" if i % 10 == 0 else f"978{i:09d}"
+            total = sum((1 if k % 2 == 0 else 3) * int(d) for k, d in enumerate(body))
+            book["isbn"] = body + str((10 - total % 10) % 10)
+        if i % 3 == 0:
+            book["subtitle"] = f"a {rng.choice(words)} subtitle"
+        if i % 2 == 0:
+            book["publisher"] = f"Editora {rng.choice(words)}"
+        if i % 4 == 0:
+            book["published_date"] = (
+                f"{rng.randint(1500, 2025)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+            )
+        elif i % 4 == 1:
+            book["published_year"] = rng.randint(-500, 2025)
+        elif i % 8 == 2:
+            book["published_date"] = f"{rng.randint(1000, 2025)}-{rng.randint(1, 12):02d}"
+        if i % 5 == 0:
+            book["page_count"] = rng.randint(1, 2000)
+        book["language"] = rng.choice([None, "pt", "en", "fr", "ja", "yue"])
+        book["subjects"] = rng.sample(
+            ["Romance", "Poesia", "História", "a;b", "-x"], rng.randint(0, 2)
+        )
+        if i % 6 == 0:
+            book["description"] = f"First {rng.choice(words)}.\n\nSecond <p> {i}.\nThird line."
+        if i % 7 == 0:
+            book["series"] = f"Série {rng.choice(words)}"
+            book["series_index"] = rng.choice([1.0, 2.0, 2.5, 10.0, 0.125])
+        if i % 8 == 0:
+            book["cover_url"] = f"https://covers.example.org/{i}.jpg?a=1&b=2"
+        records.append(validate_book({k: v for k, v in book.items() if v is not None}))
+    return records
+
+
+def fill(url: str) -> Database:
+    """The generated catalog, with fixed times (some on a whole second) and a few deleted."""
+    database = Database(url)
+    with database.transaction() as session:
+        for record in generated_records(BOOKS):
+            catalog.add_book(session, record, by="golden", allow_duplicate=True)
+    with database.transaction() as session:
+        for book_id in DELETED:
+            catalog.delete_book(session, book_id, by="golden")
+        for book_id in range(1, BOOKS + 1):
+            created = START + timedelta(seconds=book_id * 3607, microseconds=(book_id % 3) * 12345)
+            session.execute(
+                update(Book)
+                .where(Book.id == book_id)
+                .values(created_at=created, updated_at=created + timedelta(days=book_id % 5))
+            )
+    return database
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Database]:
+    """One catalog per database for the module (no test changes it)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('export') / 'books.db'}"
+    else:
+        url = request.getfixturevalue("postgres").create_database("export")
+    migrations.upgrade("books", url)
+    db = fill(url)
+    yield db
+    db.dispose()
+
+
+def golden(name: str) -> bytes:
+    path = GOLDEN / f"{name}.gz"
+    return gzip.decompress(path.read_bytes())
+
+
+def exported(
+    db: Database, name: str, filters: listing.Filters | None = None, sort: str | None = None
+) -> bytes:
+    pages = export.pages(db, filters or listing.Filters(), sort)
+    return b"".join(export_writers.WRITERS[name](pages))
+
+
+@pytest.mark.parametrize("name", EXPORT_FORMATS)
+def test_every_format_writes_the_file_the_first_implementation_wrote(
+    database: Database, name: str
+) -> None:
+    assert exported(database, name) == golden(name)
+
+
+@pytest.mark.parametrize("name", EXPORT_FORMATS)
+def test_a_catalog_larger_than_a_page_is_written_whole(
+    database: Database, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(export, "PAGE", 7)
+    assert exported(database, name) == golden(name)
+
+
+def listed_ids(db: Database, filters: listing.Filters, sort: str | None) -> list[int]:
+    ids: list[int] = []
+    cursor = None
+    while True:
+        with db.read() as session:
+            page = listing.list_books(session, filters, sort=sort, limit=13, cursor=cursor)
+        ids += [book["id"] for book in page.books]
+        if page.page.next is None:
+            return ids
+        cursor = page.page.next.encode()
+
+
+FILTERED = [
+    (listing.Filters(), None),
+    (listing.Filters(), "-title"),
+    (listing.Filters(author="jose saramago"), "author"),
+    (listing.Filters(language="pt"), "-published_year"),
+    (listing.Filters(subject="poesia", year_from=1000), "created_at"),
+    (listing.Filters(publisher="Editora São"), "-updated_at"),
+    (listing.Filters(q="livro"), None),
+    (listing.Filters(q="livro ana", language="en"), "relevance"),
+    (listing.Filters(q="livro"), "title"),
+    (listing.Filters(q="!!!"), None),
+    (listing.Filters(isbn="9780000000017"), None),
+]
+
+
+@pytest.mark.parametrize(("filters", "sort"), FILTERED)
+def test_an_export_holds_what_the_listing_lists_in_its_order_and_no_deleted_book(
+    database: Database, filters: listing.Filters, sort: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(export, "PAGE", 11)
+    rows = [row for page in export.pages(database, filters, sort) for row in page]
+    ids = [row[export.AT["id"]] for row in rows]
+    assert ids == listed_ids(database, filters, sort)
+    assert not set(ids) & set(DELETED)
+    if filters == listing.Filters() and sort is None:
+        assert len(ids) == BOOKS - len(DELETED)
+
+
+def test_the_export_reads_a_page_at_a_time(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Constant memory: the writer holds one page of rows, and the next page is read only
+    when the file has been taken up to there."""
+    monkeypatch.setattr(export, "PAGE", 10)
+    reads: list[int] = []
+    pages = export.pages(database, listing.Filters(), None)
+
+    def counted() -> Iterator[list[export.Row]]:
+        for page in pages:
+            reads.append(len(page))
+            yield page
+
+    pieces = export_writers.write_jsonl(counted())
+    next(pieces)
+    assert reads == [10]
+    next(pieces)
+    assert reads == [10, 10]
+    assert sum(1 for _ in pieces) + 2 == -(-(BOOKS - len(DELETED)) // 10)
+    assert max(reads) == 10
+
+
+def test_pymarc_reads_the_same_records_from_the_marc_and_the_marcxml_export(
+    database: Database,
+) -> None:
+    binary = list(pymarc.MARCReader(io.BytesIO(exported(database, "marc")), to_unicode=True))
+    xml = pymarc.parse_xml_to_array(io.BytesIO(exported(database, "marcxml")))
+    assert len(binary) == len(xml) == BOOKS - len(DELETED)
+    for one, other in zip(binary, xml, strict=True):
+        assert one is not None
+        assert [str(f) for f in one.fields] == [str(f) for f in other.fields]
+
+
+def test_a_record_too_long_for_iso_2709_loses_its_last_summary_paragraphs_as_before() -> None:
+    paragraphs = "\n\n".join(f"Paragraph {n} " + "é" * 9000 for n in range(15))
+    book = {
+        "id": 9, "title": "Long", "subtitle": None, "author": "A", "authors": ["A"],
+        "isbn": None, "publisher": None, "published_year": None, "published_date": None,
+        "language": None, "page_count": None, "subjects": [], "description": paragraphs,
+        "cover_url": None, "series": None, "series_index": None, "copies": 1, "version": 1,
+        "created_at": "2026-01-02T03:04:05Z", "created_by": "a",
+        "updated_at": "2026-01-02T03:04:05Z", "updated_by": None,
+    }  # fmt: skip
+    row = tuple(json.dumps(v) if k in ("authors", "subjects") else v for k, v in book.items())
+    assert tuple(book) == export.NAMES
+    written = b"".join(export_writers.write_marc([[row]]))
+    assert written == b"".join(marc.write_binary([book]))
+    assert len(written) <= marc.MAX_RECORD
+    record = next(iter(pymarc.MARCReader(io.BytesIO(written), to_unicode=True)))
+    assert record["245"]["a"] == "Long"
+    assert b"".join(export_writers.write_marcxml([[row]])) == b"".join(marc.write_xml([book]))
