@@ -57,6 +57,8 @@ def insert_rows(
     marks = ", ".join("?" * len(columns))
     cursor = raw.cursor()
     try:
-        cursor.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
+        # Names from the table's own metadata, never from input.
+        statement = f"INSERT INTO {table.name} ({names}) VALUES ({marks})"  # noqa: S608
+        cursor.executemany(statement, rows)
     finally:
         cursor.close()
