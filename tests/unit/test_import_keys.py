@@ -1,17 +1,20 @@
-"""An import derives each row's keys once, with cached folding of names, and writes its JSON
-columns without SQLAlchemy: the results must be exactly what the single-book write path
-computes and what ``json.dumps`` gives."""
+"""An import derives each row's keys once, with cached folding of names, writes its JSON
+columns without SQLAlchemy, and runs with fewer garbage collections: the results must be exactly
+what the single-book write path computes and what ``json.dumps`` gives, and the collector must
+be left as it was."""
 
 from __future__ import annotations
 
+import gc
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from books_service.records import author_keys, complete, derived_keys, subject_keys
-from books_service.transfer import bulk
+from books_service.transfer import bulk, runner
 from books_service.transfer.keys import keys
 
 # Letters that fold in interesting ways (accents, ligatures, wide forms, dotless i), spaces,
@@ -68,3 +71,13 @@ def test_a_history_entrys_origin_is_the_json_of_its_import_file_and_row(
 ) -> None:
     expected = json.dumps({"import": job, "file": filename, "row": row})
     assert bulk.origin_json(job, filename, row) == expected
+
+
+def test_a_job_gives_the_garbage_collector_back_as_it_found_it_even_when_it_fails() -> None:
+    threshold = gc.get_threshold()
+    with pytest.raises(RuntimeError), runner._fewer_collections():
+        assert gc.get_threshold()[0] > threshold[0]
+        assert gc.get_freeze_count() > 0
+        raise RuntimeError("the job failed")
+    assert gc.get_threshold() == threshold
+    assert gc.get_freeze_count() == 0
