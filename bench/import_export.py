@@ -5,7 +5,7 @@ rows per second end to end (upload to the last batch committed) and the peak RSS
 processes; then exports the catalog in every format and reports rows per second.
 
     .venv/bin/python -m bench.import_export [--sizes 100000,1000000] [--backends sqlite,postgres]
-                                            [--timeout 900] [--out FILE]
+                                            [--timeout 900] [--out FILE] [--no-export]
 
 Every generated row is a valid, distinct book (70 % with an ISBN-13 wrapped as Goodreads writes
 it, the rest without), so every row is validated, written, indexed for search and recorded in
@@ -103,6 +103,19 @@ def rss_by_process(pid: int) -> dict[int, int]:
     return found
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process and of its children (Granian's workers) so far."""
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    ticks = 0
+    for p in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 class RssSampler:
     """Every 0.2 s: the largest resident memory of any one of the service's processes, and of
     all of them together."""
@@ -193,7 +206,7 @@ def drop_postgres(name: str) -> None:
         )
 
 
-def run_one(backend: str, size: int, path: Path, timeout: float) -> dict:
+def run_one(backend: str, size: int, path: Path, timeout: float, export: bool = True) -> dict:
     with tempfile.TemporaryDirectory(prefix="estante-bench-import-") as tmp:
         urls, pg_name = None, None
         if backend == "postgres":
@@ -206,8 +219,10 @@ def run_one(backend: str, size: int, path: Path, timeout: float) -> dict:
             stack.books.start()
             token = librarian_token(stack)
             assert stack.books.process is not None
+            cpu_before = cpu_seconds(stack.books.process.pid)
             with RssSampler(stack.books.process.pid) as rss:
                 job = import_file(stack.books_url, token, path, timeout)
+            cpu = cpu_seconds(stack.books.process.pid) - cpu_before
             result = {
                 "backend": backend,
                 "rows": size,
@@ -217,6 +232,7 @@ def run_one(backend: str, size: int, path: Path, timeout: float) -> dict:
                 "seconds": job["seconds"],
                 "rate": size / job["seconds"],
                 "upload_seconds": job["upload_seconds"],
+                "cpu_us_per_row": cpu / size * 1e6,
                 "peak_rss_mib": rss.peak / 2**20,
                 "peak_total_mib": rss.peak_total / 2**20,
                 "idle_rss_mib": max(rss.baseline.values(), default=0) / 2**20,
@@ -224,10 +240,11 @@ def run_one(backend: str, size: int, path: Path, timeout: float) -> dict:
             print(
                 f"  {backend} {size:,}: {job['state']}, {result['rate']:,.0f} rows/s end to end "
                 f"({job['seconds']:.1f} s), peak RSS of a process {result['peak_rss_mib']:.0f} MiB "
-                f"(idle {result['idle_rss_mib']:.0f}), of all {result['peak_total_mib']:.0f} MiB",
+                f"(idle {result['idle_rss_mib']:.0f}), of all {result['peak_total_mib']:.0f} MiB, "
+                f"service CPU {result['cpu_us_per_row']:.0f} µs a row",
                 file=sys.stderr,
             )
-            if job["state"] == "succeeded":
+            if job["state"] == "succeeded" and export:
                 result["export"] = export_rates(stack.books_url, job["created"])
             return result
         finally:
@@ -243,6 +260,7 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per import at most")
     parser.add_argument("--out", type=Path, help="also write the table (Markdown) here")
+    parser.add_argument("--no-export", action="store_true", help="measure the import only")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     results = []
@@ -255,20 +273,21 @@ def main() -> None:
             seconds = time.perf_counter() - started
             print(f"generated {size:,} rows ({mib:,.0f} MiB) in {seconds:.0f} s", file=sys.stderr)
             for backend in args.backends.split(","):
-                results.append(run_one(backend, size, path, args.timeout))
+                results.append(run_one(backend, size, path, args.timeout, not args.no_export))
             path.unlink()
     lines = [
-        "| database | rows | state | import rows/s (end to end) | seconds | "
+        "| database | rows | state | import rows/s (end to end) | seconds | service CPU µs/row | "
         "peak RSS of a process, idle → peak (MiB) | all processes (MiB) | "
         + " | ".join(f"export {f} rows/s" for f in EXPORT_FORMATS)
         + " |",
-        "|---|---:|---|---:|---:|---:|---:|" + "---:|" * len(EXPORT_FORMATS),
+        "|---|---:|---|---:|---:|---:|---:|---:|" + "---:|" * len(EXPORT_FORMATS),
     ]
     for r in results:
         exports = r.get("export", {})
         lines.append(
             f"| {r['backend']} | {r['rows']:,} | {r['state']} | {r['rate']:,.0f} | "
-            f"{r['seconds']:.1f} | {r['idle_rss_mib']:.0f} → {r['peak_rss_mib']:.0f} | "
+            f"{r['seconds']:.1f} | {r['cpu_us_per_row']:.0f} | "
+            f"{r['idle_rss_mib']:.0f} → {r['peak_rss_mib']:.0f} | "
             f"{r['peak_total_mib']:.0f} | "
             + " | ".join(f"{exports.get(f, 0):,.0f}" for f in EXPORT_FORMATS)
             + " |"

@@ -85,7 +85,7 @@ def read(stream: BinaryIO, encoding: str, mapper: Mapper, *, undo_formulas: bool
     try:
         for record in rows:
             number += 1
-            row = Row(number, json.dumps(record, ensure_ascii=False).encode())
+            row = Row(number, record)
             if len(record) != len(header):
                 row.error = (
                     f"the row has {len(record)} cells where the header has {len(header)} "

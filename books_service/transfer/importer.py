@@ -27,6 +27,7 @@ from books_service.models import (
 )
 from books_service.records import (
     EDITABLE_FIELDS,
+    LIST_FIELDS,
     author_keys,
     changes,
     complete,
@@ -34,6 +35,8 @@ from books_service.records import (
     initial_values,
     subject_keys,
 )
+from books_service.transfer import bulk
+from books_service.transfer.keys import Keys, keys
 from books_service.transfer.rows import Row
 from books_service.transfer.rules import InvalidRow, validate_book
 
@@ -51,6 +54,7 @@ class Planned:
     action: str  # create, update, skip, reject
     record: dict[str, Any] | None = None
     keys: dict[str, Any] | None = None
+    facets: Keys | None = None
     book_id: int | None = None
     reason: str | None = None
     new_source: bool = False
@@ -106,7 +110,8 @@ def check(rows: Sequence[Row]) -> list[Planned]:
         except InvalidRow as error:
             planned.append(Planned(row, "reject", reason=str(error)))
             continue
-        planned.append(Planned(row, "create", record, derived_keys(record)))
+        derived = keys(record)
+        planned.append(Planned(row, "create", record, derived.columns, derived))
     return planned
 
 
@@ -271,61 +276,87 @@ def write(session: Session, planned: Sequence[Planned], context: Context, now: d
 _COUNTER = {"create": "created", "update": "updated", "skip": "skipped", "reject": "rejected"}
 
 
+_BOOK_COLUMNS = (
+    "id",
+    *EDITABLE_FIELDS,
+    "title_key",
+    "author_key",
+    "publisher_key",
+    "year_sort",
+    "duplicate_key",
+    "search_text",
+    "version",
+    "created_at",
+    "updated_at",
+    "created_by",
+    "updated_by",
+)
+_HISTORY_COLUMNS = ("book_id", "version", "action", "changed_at", "changed_by", "changes", "origin")
+_LISTS = frozenset(LIST_FIELDS)
+
+
 def _create(session: Session, creates: Sequence[Planned], context: Context, now: datetime) -> None:
+    """New books and their author, subject, source and history rows, each table in one
+    statement (:mod:`books_service.transfer.bulk`)."""
     if not creates:
         return
     by = context.by
-    values = [
-        {
-            **(p.record or {}),
-            **(p.keys or {}),
-            "version": 1,
-            "created_at": now,
-            "updated_at": now,
-            "created_by": by,
-            "updated_by": by,
-        }
-        for p in creates
-    ]
-    ids = _new_ids(session, len(values))
-    for row, book_id in zip(values, ids, strict=True):
-        row["id"] = book_id
-    session.execute(insert(_book), values)  # executemany: one statement, many rows
-    authors, subjects, sources, entries = [], [], [], []
+    stamp = bulk.moment(session, _book, "created_at", now)
+    changed_at = bulk.moment(session, cast(Table, BookHistory.__table__), "changed_at", now)
+    dumps = bulk.json_value
+    ids = _new_ids(session, len(creates))
+    books, authors, subjects, sources, entries = [], [], [], [], []
+    job, filename, source = context.job_id, context.filename, context.source
     for item, book_id in zip(creates, ids, strict=True):
         item.book_id = book_id
-        record = item.record
-        assert record is not None
-        authors += [{"book_id": book_id, "name_key": k} for k in author_keys(record)]
-        subjects += [{"book_id": book_id, "subject_key": k} for k in subject_keys(record)]
-        if item.new_source and context.source and item.row.source_id:
-            sources.append(
-                {
-                    "source": context.source,
-                    "source_id": item.row.source_id[:200],
-                    "book_id": book_id,
-                }
+        record, derived = item.record, item.facets
+        assert record is not None and derived is not None
+        columns = derived.columns
+        books.append(
+            (
+                book_id,
+                *[
+                    dumps(record[name]) if name in _LISTS else record[name]
+                    for name in EDITABLE_FIELDS
+                ],
+                columns["title_key"],
+                columns["author_key"],
+                columns["publisher_key"],
+                columns["year_sort"],
+                columns["duplicate_key"],
+                columns["search_text"],
+                1,
+                stamp,
+                stamp,
+                by,
+                by,
             )
-        entries.append(
-            {
-                "book_id": book_id,
-                "version": 1,
-                "action": "created",
-                "changed_at": now,
-                "changed_by": by,
-                "changes": initial_values(record),
-                "origin": _origin(context, item.row),
-            }
         )
-    for table, rows in (
-        (BookAuthor, authors),
-        (BookSubject, subjects),
-        (BookSource, sources),
-        (BookHistory, entries),
-    ):
-        if rows:
-            session.execute(insert(cast(Table, table.__table__)), rows)
+        authors += [(book_id, key) for key in derived.authors]
+        subjects += [(book_id, key) for key in derived.subjects]
+        if item.new_source and source and item.row.source_id:
+            sources.append((source, item.row.source_id[:200], book_id))
+        entries.append(
+            (
+                book_id,
+                1,
+                "created",
+                changed_at,
+                by,
+                dumps(initial_values(record)),
+                bulk.origin_json(job, filename, item.row.number),
+            )
+        )
+    bulk.insert_rows(session, _book, _BOOK_COLUMNS, books)
+    bulk.insert_rows(session, _table(BookAuthor), ("book_id", "name_key"), authors)
+    bulk.insert_rows(session, _table(BookSubject), ("book_id", "subject_key"), subjects)
+    bulk.insert_rows(session, _table(BookSource), ("source", "source_id", "book_id"), sources)
+    bulk.insert_rows(session, _table(BookHistory), _HISTORY_COLUMNS, entries)
     counts.adjust(session, len(creates))
+
+
+def _table(model: Any) -> Table:
+    return cast(Table, model.__table__)
 
 
 def _new_ids(session: Session, n: int) -> list[int]:
@@ -368,12 +399,12 @@ def _update(session: Session, item: Planned, context: Context, now: datetime) ->
     diff = changes(before, after)
     if not diff:
         return False
-    keys = derived_keys(after)
+    derived = derived_keys(after)
     version = current.version + 1
     session.execute(
         update(_book)
         .where(_book.c.id == item.book_id)
-        .values(**after, **keys, version=version, updated_at=now, updated_by=context.by)
+        .values(**after, **derived, version=version, updated_at=now, updated_by=context.by)
     )
     if {"author", "authors", "subjects"} & diff.keys():
         session.execute(delete(BookAuthor).where(BookAuthor.book_id == item.book_id))

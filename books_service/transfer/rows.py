@@ -4,6 +4,7 @@ neutralising of spreadsheet formulas that our CSV exports apply and our imports 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,11 +31,19 @@ class Row:
     the file (kept for the rejects file), and the book fields it maps to, or why it cannot."""
 
     number: int
-    original: bytes
+    # The record as read: bytes, or a CSV record's cells, encoded only if the row is rejected.
+    raw: bytes | list[str]
     fields: dict[str, Any] | None = None
     error: str | None = None
     source_id: str | None = None
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def original(self) -> bytes:
+        """The record as it was in the file, for the rejects file (a CSV record as the JSON
+        array of its cells)."""
+        raw = self.raw
+        return raw if isinstance(raw, bytes) else json.dumps(raw, ensure_ascii=False).encode()
 
 
 def neutralise(value: str) -> str:

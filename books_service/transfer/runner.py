@@ -11,11 +11,13 @@ each Granian worker). Idle, it costs one indexed query per poll."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +48,29 @@ class LostJob(Exception):
 
 def run(db: Database, job_id: int, tuning: Tuning, worker: str | None = None) -> str:
     """Process a claimed job to its end (or until it is lost); returns its state."""
+    with _fewer_collections():
+        return _run(db, job_id, tuning, worker)
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """The cyclic garbage collector less often while a job runs. A batch makes some hundred
+    thousand small objects, nearly none in cycles, and every few hundred allocations the default
+    thresholds start a collection that walks the young ones (and now and then all the
+    process's objects): a tenth of an import's CPU, measured. What exists when the job starts is
+    set aside (``gc.freeze``) and returned to the collector when it ends; the young generation is
+    collected every 50,000 allocations instead of 700, so memory stays bounded."""
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(50_000, threshold[1], threshold[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
+
+
+def _run(db: Database, job_id: int, tuning: Tuning, worker: str | None) -> str:
     worker = worker or jobs.worker_id()
     with db.read() as session:
         job = jobs.get(session, job_id)

@@ -1,0 +1,64 @@
+"""Writing an import's new rows with the database driver itself: ``executemany`` of one
+prepared INSERT on SQLite, ``COPY ... FROM STDIN`` on PostgreSQL, in the caller's transaction.
+
+SQLAlchemy's ``insert(table), rows`` runs every value of every row through its parameter
+processing (a fifth of an import's time, measured); here each row is a tuple made once, the
+values that are the same for the whole batch (the time, the user) are converted once, and the
+JSON columns are serialised as SQLAlchemy would (``json.dumps``). The database's own work is the
+same: the rows land in the same tables, the FTS5 trigger (SQLite) and the generated tsvector
+column (PostgreSQL) keep them searchable."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.orm import Session
+
+_dumps = json.dumps
+
+
+def origin_json(job_id: int, filename: str, row: int) -> str:
+    """``json.dumps({"import": job_id, "file": filename, "row": row})``, built cheaply (the
+    file's name is the same for every row of a job)."""
+    return f'{{"import": {job_id}, "file": {_dumps(filename)}, "row": {row}}}'
+
+
+def json_value(value: Any) -> str:
+    return _dumps(value)
+
+
+def moment(session: Session, table: Table, column: str, value: datetime) -> Any:
+    """``value`` as the driver is given it for ``table.column`` (a string on SQLite)."""
+    dialect = session.get_bind().dialect
+    processor = table.c[column].type._cached_bind_processor(dialect)
+    return processor(value) if processor is not None else value
+
+
+def insert_rows(
+    session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Insert ``rows`` (tuples in the order of ``columns``, values as the driver takes them)."""
+    if not rows:
+        return
+    connection = session.connection()
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    names = ", ".join(columns)
+    if connection.dialect.name == "postgresql":
+        with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+            write = copy.write_row
+            for row in rows:
+                write(row)
+        return
+    marks = ", ".join("?" * len(columns))
+    cursor = raw.cursor()
+    try:
+        # Names from the table's own metadata, never from input.
+        statement = f"INSERT INTO {table.name} ({names}) VALUES ({marks})"  # noqa: S608
+        cursor.executemany(statement, rows)
+    finally:
+        cursor.close()
