@@ -410,8 +410,15 @@ def write_marc(pages: Pages) -> Iterator[bytes]:
 
 
 def _escape(value: str) -> str:
-    if "&" in value or "<" in value or ">" in value:
-        return value.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")
+    """XML text for a value; a carriage return as a reference, since a parser reads a bare one
+    as a line feed and the value would not come back as it was."""
+    if "&" in value or "<" in value or ">" in value or "\r" in value:
+        return (
+            value.replace("&", "&amp;")
+            .replace(">", "&gt;")
+            .replace("<", "&lt;")
+            .replace("\r", "&#13;")
+        )
     return value
 
 

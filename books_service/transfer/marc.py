@@ -35,6 +35,8 @@ NAMESPACE = "http://www.loc.gov/MARC21/slim"
 REASON_TAG = "999"
 COPIES_TAG = "959"
 _LEADER = re.compile(rb"^[0-9]{5}[acdnp ][a-z ][a-z ]")
+# A parser reads a bare carriage return in XML text as a line feed: written as a reference.
+_CARRIAGE_RETURN = {"\r": "&#13;"}
 _ISBD_END = re.compile(r"(?:\s+[/:;=]|,|(?<=[^\s.A-Z])\.)\s*$")
 _DATE = re.compile(r"^[0-9]{4}(?:-[0-9]{2}(?:-[0-9]{2})?)?$")
 _YEAR = re.compile(r"(?<![0-9])([0-9]{4})(?![0-9])")
@@ -349,12 +351,14 @@ def _xml_record(fields: list[Field], leader: str = "00000nam a2200000 i 4500") -
     parts = [f"<record><leader>{leader}</leader>"]
     for tag, value in fields:
         if isinstance(value, str):
-            parts.append(f'<controlfield tag="{tag}">{escape(value)}</controlfield>')
+            parts.append(
+                f'<controlfield tag="{tag}">{escape(value, _CARRIAGE_RETURN)}</controlfield>'
+            )
             continue
         ind1, ind2, subfields = value
         parts.append(f'<datafield tag="{tag}" ind1={quoteattr(ind1)} ind2={quoteattr(ind2)}>')
         parts += [
-            f"<subfield code={quoteattr(code)}>{escape(data)}</subfield>"
+            f"<subfield code={quoteattr(code)}>{escape(data, _CARRIAGE_RETURN)}</subfield>"
             for code, data in subfields
         ]
         parts.append("</datafield>")

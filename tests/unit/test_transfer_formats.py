@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +221,8 @@ _line = (
     )
     .map(str.strip)
     .filter(lambda s: s and not s.endswith(".") and ";" not in s and "&" not in s and "," not in s)
+    # MARC reads " /", " :", " =" ending a subfield as ISBD punctuation, not as the value's.
+    .filter(lambda s: not re.search(r"\s[/:=]$", s))
 )
 _valid_isbns = st.sampled_from([None, "9788535902778", "9791032705469", "9780441172719"])
 
@@ -368,3 +371,19 @@ def test_unknown_members_and_columns_are_refused_not_ignored() -> None:
         validate_book(row.fields or {})
     with pytest.raises(FileProblem, match="colour"):
         formats.inspect(b"title,author,authors,colour\r\nT,A,A,red\r\n", complete=True)
+
+
+@pytest.mark.parametrize("name", ["marc", "marcxml"])
+def test_a_carriage_return_in_a_description_comes_back_from_marc(name: str) -> None:
+    written = {
+        "id": 3,
+        "title": "Linhas",
+        "authors": ["Ana Souza"],
+        "description": "first\rsecond\r\nthird",
+        "created_at": "2026-01-02T03:04:05Z",
+    }
+    spec = formats.FORMATS[name]
+    assert spec.write is not None
+    assert _read_back(name, b"".join(spec.write([written])))[0]["description"] == (
+        "first\rsecond\r\nthird"
+    )
