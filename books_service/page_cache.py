@@ -92,8 +92,10 @@ class VersionReader:
 
     On a SQLite file: one statement on a plain ``sqlite3`` connection in autocommit (each
     statement sees the newest committed catalog), no ORM session, no pool. Idle connections are
-    kept for the next read (at most ``MAX_IDLE_READERS``: as many as threads read at once) and
-    never shared by two threads at a time.
+    kept for the next read, never shared by two threads at a time, and never more than
+    ``MAX_IDLE_READERS`` made: a thread that finds them all busy reads on the pool's connection.
+    (Closing surplus connections instead left their files open for a while: a closed SQLite
+    connection whose statements are still referenced lingers until they are collected.)
 
     On PostgreSQL: one connection of its own per process, in autocommit, that the process's
     threads take turns on (a read is one round trip; the pool's connection would add a ping, a
@@ -109,6 +111,7 @@ class VersionReader:
         self._path = sqlite_file(db.url) if is_sqlite(db.url) else None
         self._postgres = db.engine.dialect.name == "postgresql"
         self._idle: list[Any] = []
+        self._made = 0  # connections of this process's own, idle or in use
         self._lock = threading.Lock()
         self._turn = threading.Lock()  # PostgreSQL's one connection, one thread at a time
         self._pid = os.getpid()
@@ -117,17 +120,21 @@ class VersionReader:
     def read(self) -> int:
         if self._path is not None or self._postgres:
             try:
-                return self._read_own()
-            except Exception:  # noqa: S110 - the pool's connection says what is wrong
-                pass
+                version = self._read_own()
+            except Exception:  # the pool's connection below says what is wrong
+                version = None
+            if version is not None:
+                return version
         with self._engine.connect() as pooled:
             return int(pooled.exec_driver_sql(VERSION_SQL).scalar() or 0)
 
-    def _read_own(self) -> int:
+    def _read_own(self) -> int | None:
         if self._postgres:
             with self._turn:
-                return self._read_on(self._take())
-        return self._read_on(self._take())
+                connection = self._take()
+                return None if connection is None else self._read_on(connection)
+        connection = self._take()
+        return None if connection is None else self._read_on(connection)
 
     def _read_on(self, connection: Any) -> int:
         try:
@@ -136,7 +143,7 @@ class VersionReader:
             row = cursor.fetchone()
             cursor.close()
         except BaseException:
-            connection.close()
+            self._forget(connection)
             raise
         self._give_back(connection)
         return int(row[0]) if row else 0
@@ -145,9 +152,20 @@ class VersionReader:
         with self._lock:
             if self._pid != os.getpid():
                 # Inherited through fork: the parent's to use (and close), never the child's.
-                self._idle, self._pid = [], os.getpid()
+                self._idle, self._made, self._pid = [], 0, os.getpid()
             if self._idle:
                 return self._idle.pop()
+            if self._made >= (1 if self._postgres else MAX_IDLE_READERS):
+                return None
+            self._made += 1
+        try:
+            return self._connect()
+        except BaseException:
+            with self._lock:
+                self._made -= 1
+            raise
+
+    def _connect(self) -> Any:
         if self._postgres:
             dialect = self._engine.dialect
             cargs, cparams = dialect.create_connect_args(self._engine.url)
@@ -156,15 +174,24 @@ class VersionReader:
             return connection
         assert self._path is not None
         connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        try:
+            connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        except BaseException:
+            connection.close()
+            raise
         return connection
 
     def _give_back(self, connection: Any) -> None:
         with self._lock:
-            keep = 1 if self._postgres else MAX_IDLE_READERS
-            if self._pid == os.getpid() and len(self._idle) < keep:
+            if self._pid == os.getpid():
                 self._idle.append(connection)
                 return
+        connection.close()
+
+    def _forget(self, connection: Any) -> None:
+        with self._lock:
+            if self._pid == os.getpid():
+                self._made -= 1
         connection.close()
 
     def close(self) -> None:
@@ -172,5 +199,7 @@ class VersionReader:
         with self._lock:
             idle, self._idle = self._idle, []
             mine = self._pid == os.getpid()
+            if mine:
+                self._made -= len(idle)
         for connection in idle if mine else ():
             connection.close()
