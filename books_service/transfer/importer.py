@@ -26,6 +26,7 @@ from books_service.models import (
     ImportReject,
 )
 from books_service.records import (
+    DERIVED_FIELDS,
     EDITABLE_FIELDS,
     LIST_FIELDS,
     author_keys,
@@ -279,12 +280,7 @@ _COUNTER = {"create": "created", "update": "updated", "skip": "skipped", "reject
 _BOOK_COLUMNS = (
     "id",
     *EDITABLE_FIELDS,
-    "title_key",
-    "author_key",
-    "publisher_key",
-    "year_sort",
-    "duplicate_key",
-    "search_text",
+    *DERIVED_FIELDS,
     "version",
     "created_at",
     "updated_at",
