@@ -29,6 +29,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -133,8 +135,18 @@ def targets_for(base: str, size: int) -> tuple[dict[str, str], dict[str, int]]:
     return urls, matches
 
 
-def measure(backend: str, size: int, seconds: int, rounds: int) -> Cell:
-    workdir = Path(tempfile.mkdtemp(prefix="estante-bench-catalog-"))
+@dataclass
+class SeededService:
+    base: str
+    process: subprocess.Popen[bytes]
+    seeded_seconds: float
+
+
+@contextmanager
+def seeded_books_service(backend: str, size: int, name: str) -> Iterator[SeededService]:
+    """A fresh database of ``size`` generated books and the Books Service on it, started as in
+    production (Granian, 2 workers x 4 threads) and healthy; stopped and dropped afterwards."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"estante-bench-{name}-"))
     url, pg_name = fresh_database(backend, workdir)
     try:
         print(f"{backend}, {size:,} books: seeding", file=sys.stderr)
@@ -148,7 +160,7 @@ def measure(backend: str, size: int, seconds: int, rounds: int) -> Cell:
             "ESTANTE_WORKERS": "2",
             "ESTANTE_THREADS": "4",
             "ESTANTE_LOG_LEVEL": "WARNING",
-            "AUTH_JWKS_URL": "http://127.0.0.1:9/unused",  # reads need no token
+            "AUTH_JWKS_URL": "http://127.0.0.1:9/unused",  # reads and exports need no token
         }
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         process = subprocess.Popen(
@@ -162,21 +174,26 @@ def measure(backend: str, size: int, seconds: int, rounds: int) -> Cell:
         base = f"http://127.0.0.1:{port}"
         try:
             wait_until_healthy(base, process, timeout=120)
-            urls, matches = targets_for(base, size)
-            for target in urls.values():  # warm both workers and the caches
-                wrk(target, 2, 8)
-            runs: dict[str, list[dict[str, float]]] = {name: [] for name in urls}
-            for round_ in range(rounds):
-                for name, target in urls.items():
-                    runs[name].append(wrk(target, seconds, 8))
-                    print(f"  round {round_ + 1} {name}: {runs[name][-1]}", file=sys.stderr)
-            return Cell(took, urls, matches, runs)
+            yield SeededService(base, process, took)
         finally:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
     finally:
         drop_database(pg_name)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def measure(backend: str, size: int, seconds: int, rounds: int) -> Cell:
+    with seeded_books_service(backend, size, "catalog") as service:
+        urls, matches = targets_for(service.base, size)
+        for target in urls.values():  # warm both workers and the caches
+            wrk(target, 2, 8)
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in urls}
+        for round_ in range(rounds):
+            for name, target in urls.items():
+                runs[name].append(wrk(target, seconds, 8))
+                print(f"  round {round_ + 1} {name}: {runs[name][-1]}", file=sys.stderr)
+        return Cell(service.seeded_seconds, urls, matches, runs)
 
 
 def report(cells: dict[tuple[str, int], Cell], args: argparse.Namespace) -> str:

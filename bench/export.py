@@ -17,22 +17,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import requests
 
-from bench.catalog import drop_database, fresh_database, machine
+from bench.catalog import machine, seeded_books_service
 from bench.import_export import EXPORT_FORMATS, RssSampler, rss_by_process
-from bench.seed import seed
-from common.config import PROJECT_ROOT
-from tests.support.harness import free_port, wait_until_healthy
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -70,51 +64,19 @@ def export_once(base: str, pid: int, name: str, books: int) -> dict[str, float]:
 
 
 def measure(backend: str, books: int, formats: list[str], rounds: int) -> dict[str, list[dict]]:
-    workdir = Path(tempfile.mkdtemp(prefix="estante-bench-export-"))
-    url, pg_name = fresh_database(backend, workdir)
-    try:
-        print(f"{backend}, {books:,} books: seeding", file=sys.stderr)
-        seed(url, books, report=lambda line: print(line, file=sys.stderr))
-        port = free_port()
-        env = {
-            **os.environ,
-            "ESTANTE_DATA_DIR": str(workdir),
-            "BOOKS_DATABASE_URL": url,
-            "BOOKS_PORT": str(port),
-            "ESTANTE_WORKERS": "2",
-            "ESTANTE_LOG_LEVEL": "WARNING",
-            "AUTH_JWKS_URL": "http://127.0.0.1:9/unused",  # exports need no token
-        }
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        process = subprocess.Popen(
-            [sys.executable, str(PROJECT_ROOT / "books_service" / "books_service.py")],
-            env=env,
-            cwd=workdir,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        base = f"http://127.0.0.1:{port}"
-        runs: dict[str, list[dict]] = {name: [] for name in formats}
-        try:
-            wait_until_healthy(base, process, timeout=120)
-            for round_ in range(rounds):
-                for name in formats:
-                    result = export_once(base, process.pid, name, books)
-                    runs[name].append(result)
-                    print(
-                        f"  round {round_ + 1} {name}: {result['wall']:,.0f} rows/s wall, "
-                        f"{result['cpu']:,.0f} rows/s of service CPU, {result['mib']:,.0f} MiB, "
-                        f"RSS {result['idle_rss']:.0f} -> {result['peak_rss']:.0f} MiB",
-                        file=sys.stderr,
-                    )
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
-        return runs
-    finally:
-        drop_database(pg_name)
-        shutil.rmtree(workdir, ignore_errors=True)
+    runs: dict[str, list[dict]] = {name: [] for name in formats}
+    with seeded_books_service(backend, books, "export") as service:
+        for round_ in range(rounds):
+            for name in formats:
+                result = export_once(service.base, service.process.pid, name, books)
+                runs[name].append(result)
+                print(
+                    f"  round {round_ + 1} {name}: {result['wall']:,.0f} rows/s wall, "
+                    f"{result['cpu']:,.0f} rows/s of service CPU, {result['mib']:,.0f} MiB, "
+                    f"RSS {result['idle_rss']:.0f} -> {result['peak_rss']:.0f} MiB",
+                    file=sys.stderr,
+                )
+    return runs
 
 
 def main() -> None:
