@@ -46,6 +46,23 @@ def worker_app() -> object:
     return getattr(importlib.import_module(module), factory)()
 
 
+def _leave_on_sigterm_until_serving() -> None:
+    """In a just-forked worker: a SIGTERM before Granian's own handler is set ends it at once.
+
+    A forked worker inherits the main process's SIGTERM handler, which in the child only sets
+    a flag nobody reads, and Granian sets the worker's own handler only once the app is built.
+    A SIGTERM landing in between (a stop right after a start) was swallowed, and the stop
+    waited ESTANTE_SHUTDOWN_TIMEOUT before killing a worker that had never served a request.
+    Installed at fork time, so no moment of the worker's start is left uncovered.
+    """
+    signal.signal(signal.SIGTERM, _leave_before_serving)
+
+
+def _leave_before_serving(signum: int, frame: object) -> None:
+    """Nothing is in flight before the worker serves, so there is nothing to wait for."""
+    raise SystemExit(0)
+
+
 def load_settings(settings_class: type[S]) -> S:
     try:
         return settings_class()
@@ -88,6 +105,8 @@ def serve(settings_class: type[S], prepare: Callable[[S], None], app_factory: st
     )
     print(f"{settings.service_name} listening on {url}", file=sys.stderr, flush=True)
     os.environ[APP_FACTORY_ENV] = app_factory
+    if hasattr(os, "register_at_fork"):  # POSIX: workers are forked from this process
+        os.register_at_fork(after_in_child=_leave_on_sigterm_until_serving)
     Granian(
         f"{__name__}:worker_app",
         factory=True,

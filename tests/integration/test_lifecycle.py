@@ -90,6 +90,42 @@ def test_sigterm_and_sigint_stop_a_service_cleanly(own_stack: Stack) -> None:
     assert own_stack.auth.stop(signal.SIGINT) == 0
 
 
+def test_a_service_stopped_while_its_workers_start_stops_without_killing_them(
+    tmp_path: Path,
+) -> None:
+    """SIGTERM right after Granian forks the workers, while they still build the app: they
+    leave at once instead of swallowing the signal and being killed after the shutdown
+    timeout (what a test, a deployment or an impatient Ctrl-C right after a start does)."""
+    stack = build_stack(
+        tmp_path, "sqlite", extra_env={"ESTANTE_SHUTDOWN_TIMEOUT": str(SHUTDOWN_TIMEOUT)}
+    )
+    books = stack.books
+    assert books.log_path is not None
+    env = {**os.environ, **books.env, "BOOKS_PORT": str(books.port)}
+    process = subprocess.Popen(
+        [sys.executable, str(PROJECT_ROOT / "books_service" / "books_service.py")],
+        env=env,
+        cwd=tmp_path,
+        stdout=books.log_path.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while "Spawning worker-2" not in books.log():
+            assert process.poll() is None and time.monotonic() < deadline, books.log()
+            time.sleep(0.005)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=2 * SHUTDOWN_TIMEOUT) == 0
+        log = books.log()
+        assert not [line for line in log.splitlines() if any(w in line for w in WORKER_KILLED)]
+        assert "Stopped worker-2" in log
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
 def blocked_signals(task: Path) -> set[int]:
     """The signals a thread (``/proc/<pid>/task/<tid>``) blocks."""
     found = re.search(r"^SigBlk:\s*([0-9a-f]+)$", (task / "status").read_text(), re.MULTILINE)
