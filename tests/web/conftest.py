@@ -37,6 +37,7 @@ class FakeBooks:
     seen: list[httpx.Request] = field(default_factory=list)
     etags: bool = True
     down: bool = False
+    jobs: dict[int, dict[str, object]] = field(default_factory=dict)  # import jobs by id
 
     def change(self, books: list[dict[str, object]]) -> None:
         self.books = books
@@ -55,6 +56,8 @@ class FakeBooks:
             book_id = int(request.url.path.rsplit("/", 1)[1])
             self.change([b for b in self.books if b["id"] != book_id])
             return httpx.Response(204)
+        if request.url.path.startswith("/imports/"):
+            return httpx.Response(200, json=self.jobs[int(request.url.path.split("/")[2])])
         if request.url.path != "/books":  # one book
             book_id = int(request.url.path.rsplit("/", 1)[1])
             found = [b for b in self.books if b["id"] == book_id]

@@ -256,6 +256,21 @@ def test_a_write_through_one_worker_shows_at_once_to_that_browser_on_another(
         assert "Viagem" not in text(on_other, **headers)
 
 
+def test_an_import_seen_finished_counts_as_a_write_of_its_browser(
+    make_web: Callable[..., Flask], books: FakeBooks
+) -> None:
+    web = make_web(catalog_version_poll=SLOW)
+    version = polled(web)
+    librarian = logged_in(web, "librarian")
+    job = {"id": 5, "state": "running", "rows_total": 2, "rows_done": 1, "created": 1}
+    books.jobs[5] = {**job, "updated": 0, "skipped": 0, "rejected": 0, "dry_run": False}
+    text(librarian, "/imports/5/status")
+    assert librarian.get_cookie(WROTE_COOKIE) is None and version.current() is not None
+    books.jobs[5].update(state="succeeded", rows_done=2, created=2)
+    text(librarian, "/imports/5/status")
+    assert librarian.get_cookie(WROTE_COOKIE) is not None
+
+
 def test_a_cookie_saying_it_wrote_that_is_not_a_time_only_makes_its_browser_ask(
     make_web: Callable[..., Flask], books: FakeBooks
 ) -> None:
