@@ -113,12 +113,13 @@ def catalog_written() -> None:
 
 
 def wrote_recently(version: CatalogVersion) -> bool:
-    """Whether this browser changed the catalog less than the staleness bound ago (a cookie
-    it cannot make say otherwise but by dropping it: only its own views ask the API)."""
+    """Whether this browser changed the catalog less than the staleness bound ago. A browser
+    that forges or drops the cookie changes only how often its own views ask the API; one
+    that is not a time asks."""
     sent = request.cookies.get(WROTE_COOKIE)
     if sent is None:
         return False
-    if not sent.isascii() or not sent.isdigit():
+    if not sent.isascii() or not sent.isdigit() or len(sent) > 16:
         return True
     return time.time() - int(sent) / 1000 < version.max_age + CLOCK_MARGIN
 
