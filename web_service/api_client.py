@@ -5,7 +5,7 @@ The web service never opens another service's database: everything goes through 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -15,6 +15,7 @@ from flask import g, has_request_context
 from common.request_log import REQUEST_ID_HEADER
 
 BASE_HEADERS = {"User-Agent": "estante-web", "Accept": "*/*"}
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class ServiceDown(Exception):
@@ -83,7 +84,10 @@ class ApiClient:
     ``httpx.Client``: the client's per-request work (merging URLs, headers and cookies, auth and
     redirect hooks) was a good part of a catalog page's cost, and its cookie jar would keep a
     cookie an API set while answering one user's call and send it with the next user's. Here
-    each request carries only the headers it is given."""
+    each request carries only the headers it is given.
+
+    ``on_write`` is called once any other request than a read has had its answer (or failed:
+    it may have changed something all the same)."""
 
     def __init__(
         self,
@@ -91,11 +95,13 @@ class ApiClient:
         base_url: str,
         timeout: float,
         transport: httpx.BaseTransport | None = None,
+        on_write: Callable[[], None] | None = None,
     ) -> None:
         self.service = service
         self.base_url = base_url.rstrip("/")
         self.timeout = httpx.Timeout(timeout, connect=min(timeout, 3.0)).as_dict()
         self.transport = transport or httpx.HTTPTransport()
+        self.on_write = on_write
 
     def request(
         self,
@@ -148,6 +154,9 @@ class ApiClient:
             raise ServiceDown(self.service, "timeout") from None
         except httpx.TransportError as error:
             raise ServiceDown(self.service, type(error).__name__) from None
+        finally:
+            if self.on_write is not None and method not in READS:
+                self.on_write()
         # 5xx: the service cannot answer now (or failed): not "your request was wrong".
         if response.status_code >= 500:
             raise ServiceDown(self.service, f"HTTP {response.status_code}")

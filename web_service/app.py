@@ -28,6 +28,7 @@ from web_service.session_store import RedisSessionStore, SessionStore, SqlSessio
 from web_service.sessions import SessionManager, init_sessions
 from web_service.shared_reads import SharedReads
 from web_service.views import init_views
+from web_service.views.catalog import init_catalog_freshness
 
 log = logging.getLogger("estante.web")
 
@@ -111,6 +112,7 @@ def create_app(settings: WebSettings | None = None) -> Flask:
     books = ApiClient("books", settings.books_url, settings.api_timeout)
     app.extensions["estante.web.auth"] = auth
     app.extensions["estante.web.books"] = books
+    init_catalog_freshness(app, books, settings.catalog_version_poll)
     app.extensions["estante.web.catalog_pages"] = CatalogPages()
     app.extensions["estante.web.catalog_forms"] = RenderedForms()
     # Longer than any read it waits for can take (the client's timeout, twice: one read queued

@@ -1,38 +1,81 @@
-"""Catalog pages the Books Service sent this worker, kept with their ETag, and the HTML made
-from them.
+"""Catalog pages the Books Service sent this worker, kept with their ETag and the catalog's
+version, and the HTML made from them.
 
-The Books Service tags each ``GET /books`` page with an ETag that changes whenever the catalog
-does, and answers ``If-None-Match`` with that tag by a 304 (it builds no page). So the web
-service keeps the last page it read for each API request, asks again with the kept tag on every
-view, and reuses what it kept only when the API says it is still current: a change made
-anywhere (another worker, another replica, the API directly) shows on the very next view,
-because the API is asked every time. Nothing is invalidated by hand.
+A kept page is served without asking the API while the catalog's version it was read under is
+still the current one (see :mod:`web_service.catalog_version`: learnt a few times a second,
+with a bounded staleness). Otherwise the web service asks again with the kept ETag: the Books
+Service answers 304 (it builds no page) while the page is still current, or sends the new one.
+Nothing is invalidated by hand.
 
-What is kept is the API's data (books, total, the cursors of its Link header) and the results
-HTML rendered from it, one per *variant*: the locale, whether the visitor is anonymous, a
-reader or a writer (the empty catalog's advice differs), whether htmx asked for the fragment,
-and the page's own query and path prefix (the pager's links carry them). Nothing tied to one
-browser (its CSRF token, its name, its session) is in the results: the header and the form,
-which carry those, are rendered for every view.
+What is kept is the API's data (books, total, the cursors of its Link header) and, per
+*variant*, the whole HTML answer made from it (:class:`RenderedPage`): per locale, kind of
+visitor (anonymous, reader, librarian, administrator: the navigation and the empty catalog's
+advice differ), full page or htmx fragment, path prefix and query string as the browser sent it
+(the form, the pager's links and the log-in link carry it). What is tied to one browser (its
+CSRF token, its user's name) is not in it: it is rendered with stand-ins, which are
+replaced by each browser's own values when the page is served.
 
-The search form above the results is kept too, by itself: it is a function of the page's query
-string, locale and path prefix only (no catalog data, nothing of the visitor's).
+The search form is kept too, by itself: it is a function of the page's query string, locale
+and path prefix only (no catalog data, nothing of the visitor's), so a new catalog version does
+not render it again.
 
-Per worker, bounded: the most recently used ``max_pages`` API requests; a page whose body is
-larger than ``max_page_bytes`` is not kept.
+Per worker, bounded: the most recently used ``max_pages`` API requests, and no more than
+``max_bytes`` of API bodies and HTML together; a page whose body is larger than
+``max_page_bytes`` is not kept.
 """
 
 from __future__ import annotations
 
+import re
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from markupsafe import escape
+
 MAX_PAGES = 256
 MAX_PAGE_BYTES = 512 * 1024
-MAX_VARIANTS = 16  # per page: locales x roles x full/fragment, a few queries spelled apart
+MAX_BYTES = 48 * 1024 * 1024
+# Per page: 2 locales x 4 kinds of visitor x full/fragment, and a few queries spelled apart.
+MAX_VARIANTS = 32
+
+# Stand-ins for what is tied to one browser, rendered into a kept page in their place: random
+# for each process (so no book, query or name can carry one), letters and digits only (so
+# escaping leaves them as they are wherever they stand).
+CSRF_STAND_IN = f"csrf{secrets.token_hex(16)}"
+NAME_STAND_IN = f"name{secrets.token_hex(16)}"
+_STAND_INS = re.compile(f"({CSRF_STAND_IN}|{NAME_STAND_IN})")
+
+
+@dataclass(frozen=True)
+class RenderedPage:
+    """An HTML answer with stand-ins, cut at them: the odd pieces are the stand-ins."""
+
+    pieces: tuple[str, ...]
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, html: str, headers: tuple[tuple[str, str], ...] = ()) -> RenderedPage:
+        return cls(tuple(_STAND_INS.split(html)), headers)
+
+    @property
+    def size(self) -> int:
+        return sum(len(piece) for piece in self.pieces)
+
+    def fill(self, csrf_token: str, username: str | None) -> str:
+        """The answer for one browser: its CSRF token and its user's name (escaped) in place
+        of the stand-ins."""
+        values = {
+            CSRF_STAND_IN: str(escape(csrf_token)),
+            NAME_STAND_IN: str(escape(username or "")),
+        }
+        pieces = list(self.pieces)
+        for index in range(1, len(pieces), 2):
+            pieces[index] = values[pieces[index]]
+        return "".join(pieces)
 
 
 @dataclass
@@ -43,7 +86,11 @@ class KeptPage:
     books: list[dict[str, Any]]
     total: int | None
     cursors: dict[str, str]
-    rendered: OrderedDict[Hashable, Any] = field(default_factory=OrderedDict)
+    # The catalog's version (its tag) last known to be current when this page was (re)read:
+    # the page is at least as new as it.
+    version: str | None = None
+    size: int = 0
+    rendered: OrderedDict[Hashable, RenderedPage] = field(default_factory=OrderedDict)
 
 
 def api_key(params: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -54,9 +101,16 @@ def api_key(params: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
 class CatalogPages:
     """Thread-safe; one per worker (each worker's threads share it)."""
 
-    def __init__(self, max_pages: int = MAX_PAGES, max_page_bytes: int = MAX_PAGE_BYTES) -> None:
+    def __init__(
+        self,
+        max_pages: int = MAX_PAGES,
+        max_page_bytes: int = MAX_PAGE_BYTES,
+        max_bytes: int = MAX_BYTES,
+    ) -> None:
         self.max_pages = max_pages
         self.max_page_bytes = max_page_bytes
+        self.max_bytes = max_bytes
+        self.bytes = 0  # of the kept pages' API bodies and HTML
         self._pages: OrderedDict[Hashable, KeptPage] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -73,27 +127,46 @@ class CatalogPages:
     def keep(self, key: Hashable, page: KeptPage, size: int) -> None:
         """Keep ``page`` (``size`` bytes of API body) for ``key``, replacing what was kept."""
         with self._lock:
+            self._drop(key)  # what was kept is older than what was just read
             if size > self.max_page_bytes:
-                self._pages.pop(key, None)  # what was kept is older than what was just read
                 return
+            page.size = size
             self._pages[key] = page
-            self._pages.move_to_end(key)
-            while len(self._pages) > self.max_pages:
-                self._pages.popitem(last=False)
+            self.bytes += size
+            self._bound()
 
     def forget(self, key: Hashable) -> None:
         with self._lock:
-            self._pages.pop(key, None)
+            self._drop(key)
 
-    def rendered(self, page: KeptPage, variant: Hashable) -> Any | None:
+    def rendered(self, page: KeptPage, variant: Hashable) -> RenderedPage | None:
         with self._lock:
             return page.rendered.get(variant)
 
-    def keep_rendered(self, page: KeptPage, variant: Hashable, html: Any) -> None:
+    def keep_rendered(
+        self, key: Hashable, page: KeptPage, variant: Hashable, html: RenderedPage
+    ) -> None:
+        """Keep ``html`` with ``page`` while the page is the one kept for ``key``."""
         with self._lock:
+            if self._pages.get(key) is not page:
+                return  # replaced or dropped meanwhile: nothing would find it
+            old = page.rendered.pop(variant, None)
             page.rendered[variant] = html
+            added = html.size - (old.size if old else 0)
             while len(page.rendered) > MAX_VARIANTS:
-                page.rendered.popitem(last=False)
+                added -= page.rendered.popitem(last=False)[1].size
+            page.size += added
+            self.bytes += added
+            self._bound()
+
+    def _drop(self, key: Hashable) -> None:
+        page = self._pages.pop(key, None)
+        if page is not None:
+            self.bytes -= page.size
+
+    def _bound(self) -> None:
+        while self._pages and (len(self._pages) > self.max_pages or self.bytes > self.max_bytes):
+            self.bytes -= self._pages.popitem(last=False)[1].size
 
 
 class RenderedForms:

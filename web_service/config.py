@@ -11,6 +11,7 @@ from typing import ClassVar
 from pydantic import Field, SecretStr, field_validator
 
 from common.config import ConfigError, ServiceSettings, env
+from web_service.catalog_version import MAX_INTERVAL, MIN_INTERVAL
 
 SECRET_FILE = "web-secret.key"  # noqa: S105 (a file name, not a secret)
 MIN_SECRET_LENGTH = 32
@@ -49,6 +50,11 @@ class WebSettings(ServiceSettings):
         500 * 1024 * 1024, ge=1024, validation_alias=env("WEB_MAX_UPLOAD_BYTES")
     )
     default_locale: str = Field("en", pattern=r"^(en|pt_BR)$", validation_alias=env("WEB_LOCALE"))
+    # Seconds between two polls of the catalog's version (web_service/catalog_version.py): a
+    # change made elsewhere shows within twice this; 0 asks the API on every view instead.
+    catalog_version_poll: float = Field(
+        0.25, ge=0, le=MAX_INTERVAL, validation_alias=env("WEB_CATALOG_VERSION_POLL")
+    )
 
     @field_validator("auth_url", "books_url")
     @classmethod
@@ -56,6 +62,13 @@ class WebSettings(ServiceSettings):
         value = value.strip().rstrip("/")
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("catalog_version_poll")
+    @classmethod
+    def _zero_or_not_too_often(cls, value: float) -> float:
+        if 0 < value < MIN_INTERVAL:
+            raise ValueError(f"must be 0 (off) or between {MIN_INTERVAL} and {MAX_INTERVAL}")
         return value
 
     @field_validator("redis_url", mode="before")

@@ -11,7 +11,7 @@ import base64
 import hashlib
 import hmac
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 from werkzeug.exceptions import BadRequest
 
 FORM_FIELD = "csrf_token"
@@ -48,8 +48,13 @@ def init_csrf(app: Flask, secret: bytes) -> None:
 
     @app.context_processor
     def csrf_in_templates() -> dict[str, str]:
-        browser = g.get("browser")
-        return {"csrf_token": csrf_token(secret, browser.session_id) if browser else ""}
+        return {"csrf_token": this_browsers_token()}
+
+
+def this_browsers_token() -> str:
+    """The token this request's pages carry ("" before the session is loaded)."""
+    browser = g.get("browser")
+    return csrf_token(current_app.config["SECRET_KEY"], browser.session_id) if browser else ""
 
 
 class CsrfRejected(BadRequest):

@@ -104,19 +104,22 @@ class SessionManager:
         browser: Browser | None = g.get("browser")
         if browser is None or not browser.cookie_changed:
             return response
-        secure = self.cookie_secure is CookieSecure.always or (
-            self.cookie_secure is CookieSecure.auto and request.is_secure
-        )
         response.set_cookie(
             COOKIE_NAME,
             self.signer.sign(browser.session_id),
             max_age=self.lifetime,
             path="/",
-            secure=secure,
+            secure=self.cookie_is_secure(),
             httponly=True,
             samesite="Lax",
         )
         return response
+
+    def cookie_is_secure(self) -> bool:
+        """Whether this answer's cookies carry ``Secure`` (see ``WEB_COOKIE_SECURE``)."""
+        return self.cookie_secure is CookieSecure.always or (
+            self.cookie_secure is CookieSecure.auto and request.is_secure
+        )
 
     # Logging in and out.
 

@@ -1,73 +1,16 @@
-"""The catalog pages each worker keeps: reused only while the Books API answers 304 to the kept
+"""The catalog pages each worker keeps, with no poll of the catalog's version (every view asks
+the API, as when the poll fails): reused only while the Books API answers 304 to the kept
 ETag, replaced by whatever it sends instead, and rendered apart for each locale and kind of
 visitor. The Books Service here is httpx's in-memory transport, so the test sees every call."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-
-import httpx
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 
-from common import migrations
-from web_service.app import create_app
+from tests.web.conftest import HTMX, FakeBooks, book, logged_in
 from web_service.catalog_pages import CatalogPages, KeptPage, api_key
-from web_service.config import WebSettings
-from web_service.cookies import COOKIE_NAME, new_session_id
-from web_service.sessions import record_from_tokens
-
-HTMX = {"HX-Request": "true"}
-
-
-def book(n: int, title: str) -> dict[str, object]:
-    return {"id": n, "title": title, "author": "Cecília Meireles", "language": "pt", "version": 1}
-
-
-@dataclass
-class FakeBooks:
-    """A Books API holding one catalog: its ETag changes with every change, as the real one's."""
-
-    books: list[dict[str, object]] = field(default_factory=list)
-    version: int = 1
-    seen: list[httpx.Request] = field(default_factory=list)
-    etags: bool = True
-
-    def change(self, books: list[dict[str, object]]) -> None:
-        self.books = books
-        self.version += 1
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.seen.append(request)
-        tag = f'W/"{self.version}-{request.url.query.decode()}"'
-        if self.etags and request.headers.get("If-None-Match") == tag:
-            return httpx.Response(304, headers={"ETag": tag})
-        headers = {"X-Total-Count": str(len(self.books)), "Content-Type": "application/json"}
-        if self.etags:
-            headers["ETag"] = tag
-        return httpx.Response(200, content=json.dumps(self.books).encode(), headers=headers)
-
-
-@pytest.fixture
-def books() -> FakeBooks:
-    return FakeBooks([book(1, "Romanceiro da Inconfidência")])
-
-
-@pytest.fixture
-def web(tmp_path: Path, books: FakeBooks) -> Iterator[Flask]:
-    settings = WebSettings(
-        data_dir=tmp_path, environment="test", log_level="WARNING", books_url="http://books"
-    )
-    settings.prepare_data_dir()
-    settings.ensure_secret()
-    migrations.upgrade("web", settings.database_url)
-    app = create_app(settings)
-    app.extensions["estante.web.books"].transport = httpx.MockTransport(books)
-    yield app
+from web_service.cookies import COOKIE_NAME
 
 
 def page(web: Flask, path: str = "/", **headers: str) -> str:
@@ -120,23 +63,6 @@ def test_each_locale_gets_its_own_strings_from_the_same_kept_page(web: Flask) ->
     assert "1 livro" in portuguese and "1 book" not in portuguese
     assert "Português" in page(web, **{"Accept-Language": "pt-BR", **HTMX})
     assert "Portuguese" in page(web, **{"Accept-Language": "en", **HTMX})
-
-
-def logged_in(web: Flask, role: str) -> FlaskClient:
-    """A browser with a session of a user with ``role``, as logging in would leave it."""
-    manager = web.extensions["estante.web.sessions"]
-    session_id = new_session_id(logged_in=True)
-    tokens = {
-        "access_token": "a.b.c",
-        "expires_in": 900,
-        "refresh_token": "r",
-        "refresh_expires_in": 86400,
-        "user": {"id": 7, "username": "ana", "roles": [role]},
-    }
-    manager.store.save(record_from_tokens(session_id, tokens, lifetime=3600))
-    client = web.test_client()
-    client.set_cookie(COOKIE_NAME, manager.signer.sign(session_id))
-    return client
 
 
 def test_the_empty_catalogs_advice_is_rendered_for_each_kind_of_visitor(

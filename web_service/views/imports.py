@@ -10,6 +10,7 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from web_service.api_client import ApiProblem, next_and_prev
+from web_service.views.catalog import catalog_written
 from web_service.views.support import WRITERS, books_api, page_params, require_user, with_token
 
 imports = Blueprint("imports", __name__, url_prefix="/imports")
@@ -105,11 +106,14 @@ def upload() -> Any:
 
 def fetch_job(import_id: int) -> dict[str, Any]:
     try:
-        return with_token(books_api(), "GET", f"/imports/{import_id}").json()
+        job: dict[str, Any] = with_token(books_api(), "GET", f"/imports/{import_id}").json()
     except ApiProblem as problem:
         if problem.status == 404:
             abort(404)
         raise
+    if job.get("state") not in RUNNING:
+        catalog_written()  # its books are in: the catalog this browser sees next shows them
+    return job
 
 
 @imports.get("/<int:import_id>")
