@@ -1,7 +1,9 @@
 """The catalog at scale: ``make bench`` seeds 1k, 100k and 1M books on SQLite and PostgreSQL and
 measures, with wrk, what readers do most: the first page, a deep page (by cursor), a search for
 a book (a word of its title and its author's surname), a search for a common word (in about
-1.2 % of the books), and a book by id.
+1.2 % of the books), searches for common words that miss the page cache (441 different pages in
+turn, as on a catalog being written to: a repeated URL is served from the cache after its first
+request), and a book by id.
 
     .venv/bin/python -m bench.catalog [--sizes 1000,100000,1000000] [--backends sqlite,postgres]
                                       [--seconds 6] [--rounds 3] [--out FILE]
@@ -48,9 +50,22 @@ from tests.support.harness import free_port, wait_until_healthy
 POSTGRES_ADMIN = os.environ.get(
     "ESTANTE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
-ENDPOINTS = ("first page", "deep page", "search: a book", "search: a common word", "get by id")
+UNCACHED_SEARCH = "search: common words, uncached"
+ENDPOINTS = (
+    "first page",
+    "deep page",
+    "search: a book",
+    "search: a common word",
+    UNCACHED_SEARCH,
+    "get by id",
+)
 # The 100th most frequent word: in about 1.2 % of the books, whatever their number.
 COMMON_WORD_RANK = 100
+# The uncached searches: the words of ranks 90-110 at 21 page sizes each, 441 different pages
+# asked in turn, more than a worker's page cache keeps (books_service.page_cache.MAX_PAGES), so
+# every request builds its page as it would on a catalog being written to.
+UNCACHED_WORDS = range(COMMON_WORD_RANK - 10, COMMON_WORD_RANK + 11)
+UNCACHED_LIMITS = range(40, 61)
 
 
 def ensure_wrk() -> bool:
@@ -126,8 +141,11 @@ def targets_for(base: str, size: int) -> tuple[dict[str, str], dict[str, int]]:
         "search: a common word": f"{base}/books?q={quote(vocabulary()[COMMON_WORD_RANK - 1])}",
         "get by id": f"{base}/books/{size // 2}",
     }
+    urls[UNCACHED_SEARCH] = f"{base}/books"  # its paths come from uncached_search_script()
     matches = {}
     for name, url in urls.items():
+        if name == UNCACHED_SEARCH:
+            continue
         response = requests.get(url, timeout=120)
         response.raise_for_status()
         if name.startswith("search"):
@@ -183,15 +201,39 @@ def seeded_books_service(backend: str, size: int, name: str) -> Iterator[SeededS
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def uncached_search_script(directory: Path) -> Path:
+    """A wrk script asking for the uncached searches' pages in turn (see UNCACHED_WORDS)."""
+    words = vocabulary()
+    paths = [
+        f"/books?q={quote(words[rank - 1])}&limit={limit}"
+        for limit in UNCACHED_LIMITS
+        for rank in UNCACHED_WORDS
+    ]
+    script = directory / "uncached-search.lua"
+    script.write_text(
+        "paths = {" + ",".join(f'"{path}"' for path in paths) + "}\n"
+        "n = 0\n"
+        "request = function()\n"
+        "  n = n % #paths + 1\n"
+        '  return wrk.format("GET", paths[n])\n'
+        "end\n"
+    )
+    return script
+
+
 def measure(backend: str, size: int, seconds: int, rounds: int) -> Cell:
-    with seeded_books_service(backend, size, "catalog") as service:
+    with (
+        seeded_books_service(backend, size, "catalog") as service,
+        tempfile.TemporaryDirectory() as scripts,
+    ):
         urls, matches = targets_for(service.base, size)
-        for target in urls.values():  # warm both workers and the caches
-            wrk(target, 2, 8)
+        script = {UNCACHED_SEARCH: uncached_search_script(Path(scripts))}
+        for name, target in urls.items():  # warm both workers and the caches
+            wrk(target, 2, 8, script.get(name))
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in urls}
         for round_ in range(rounds):
             for name, target in urls.items():
-                runs[name].append(wrk(target, seconds, 8))
+                runs[name].append(wrk(target, seconds, 8, script.get(name)))
                 print(f"  round {round_ + 1} {name}: {runs[name][-1]}", file=sys.stderr)
         return Cell(service.seeded_seconds, urls, matches, runs)
 
@@ -233,7 +275,7 @@ def report(cells: dict[tuple[str, int], Cell], args: argparse.Namespace) -> str:
                     hi.median(name, "p99") / lo.median(name, "p99"),
                     2.0,
                 )
-                for name in ("search: a book", "search: a common word")
+                for name in ("search: a book", "search: a common word", UNCACHED_SEARCH)
             ),
             (
                 f"deep page / first page at {large:,}",

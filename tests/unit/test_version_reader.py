@@ -157,3 +157,62 @@ def test_on_postgresql_it_keeps_one_connection_whatever_the_threads_and_closes_i
         assert connections_to(postgres, url) == 0
     finally:
         db.dispose()
+
+
+@pytest.fixture
+def postgres_db(postgres: Any) -> Iterator[Database]:
+    url = postgres.create_database("versions")
+    migrations.upgrade("books", url)
+    database = Database(url)
+    yield database
+    database.dispose()
+
+
+def test_on_postgresql_a_read_after_another_replicas_commit_sees_it_while_other_threads_read(
+    postgres_db: Database,
+) -> None:
+    """A read waiting for its turn may take the answer of a read that started after it arrived,
+    never of one already under way: that one may have started before the commit."""
+    reader = VersionReader(postgres_db)
+    other = Database(str(postgres_db.engine.url.render_as_string(hide_password=False)))
+    stop = threading.Event()
+    background_seen: list[int] = []
+
+    def keep_reading() -> None:
+        while not stop.is_set():
+            background_seen.append(reader.read())
+
+    threads = [threading.Thread(target=keep_reading) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        for n in range(40):
+            add(other, f"Livro {n}")
+            committed = version(other)
+            assert reader.read() == committed, f"stale after commit {n}"
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+        other.dispose()
+    assert background_seen == sorted(background_seen)  # never goes back
+
+
+def test_on_postgresql_a_lost_connection_is_read_around_and_then_replaced(
+    postgres: Any, postgres_db: Database
+) -> None:
+    reader = VersionReader(postgres_db)
+    reader.read()
+    url = str(postgres_db.engine.url)
+    with psycopg.connect(postgres.admin_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND query LIKE %s",
+            (url.rsplit("/", 1)[1], "%book_counts%"),
+        )
+    add(postgres_db, "Depois")
+    assert reader.read() == version(postgres_db)  # the pool's connection, while it is lost
+    add(postgres_db, "Mais")
+    assert reader.read() == version(postgres_db)  # a connection of its own again
+    postgres_db.engine.pool.dispose()
+    assert connections_to(postgres, url) == 1
