@@ -24,6 +24,10 @@ from flask import Flask, Response, g, request
 REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 access_log = logging.getLogger("estante.access")
+# A client that polls for a change several times a second (the web service, for the catalog's
+# version) says so with this header; its "nothing changed" answers (304) are logged at DEBUG,
+# so they do not bury the requests of people. Anything else it asks is logged as usual.
+POLL_HEADER = "X-Estante-Poll"
 
 
 _encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
@@ -95,13 +99,14 @@ def init_request_log(app: Flask, service: str) -> None:
             response.headers[REQUEST_ID_HEADER] = request_id
         started = g.get("request_started")
         duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
-        if not access_log.isEnabledFor(logging.INFO):
+        level = logging.INFO
+        if response.status_code == 304 and POLL_HEADER in request.headers:
+            level = logging.DEBUG
+        if not access_log.isEnabledFor(level):
             return response
         # Only the path: query strings and headers may carry tokens, and those are never logged.
         # makeRecord and handle are what Logger.info does, less finding the caller's frame.
-        record = access_log.makeRecord(
-            access_log.name, logging.INFO, __file__, 0, "request", (), None
-        )
+        record = access_log.makeRecord(access_log.name, level, __file__, 0, "request", (), None)
         record.fields = {
             "service": service,
             "method": request.method,

@@ -17,6 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from pydantic import ValidationError
 
+from common.request_log import POLL_HEADER
 from tests.web.conftest import HTMX, FakeBooks, book, logged_in
 from web_service.catalog_pages import CSRF_STAND_IN, NAME_STAND_IN, RenderedPage
 from web_service.catalog_version import CatalogVersion
@@ -326,3 +327,16 @@ def test_a_kept_page_never_shows_its_stand_ins() -> None:
     page = RenderedPage.of(f"<b>{NAME_STAND_IN}</b> {CSRF_STAND_IN}{CSRF_STAND_IN}.")
     assert page.fill("t0k", "<ana>") == "<b>&lt;ana&gt;</b> t0kt0k."
     assert page.fill("", None) == "<b></b> ."
+
+
+def test_only_the_version_poll_says_it_is_a_poll(
+    make_web: Callable[..., Flask], books: FakeBooks
+) -> None:
+    """The Books Service logs a poll's "nothing changed" at DEBUG (common.request_log): the
+    catalog's own reads must never claim to be one."""
+    web = make_web(catalog_version_poll=SLOW)
+    polled(web)
+    text(web.test_client())
+    polls = [r for r in books.seen if r.url.params.get("limit") == "1"]
+    assert polls and all(r.headers.get(POLL_HEADER) == "catalog-version" for r in polls)
+    assert books.page_reads and not [r for r in books.page_reads if POLL_HEADER in r.headers]

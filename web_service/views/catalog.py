@@ -24,6 +24,7 @@ from flask_babel import get_locale
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
+from common.request_log import POLL_HEADER
 from web_service.api_client import (
     ApiClient,
     ApiProblem,
@@ -74,7 +75,9 @@ def init_catalog_freshness(app: Flask, books: ApiClient, interval: float) -> Cat
     staleness bound has passed)."""
 
     def probe(previous: str | None) -> str | None:
-        headers = {"If-None-Match": previous} if previous else None
+        headers = {POLL_HEADER: "catalog-version"}
+        if previous:
+            headers["If-None-Match"] = previous
         response = books.request("GET", "/books", params=VERSION_PROBE, headers=headers)
         return response.headers.get("ETag") or None
 
