@@ -156,8 +156,8 @@ def test_an_export_holds_what_the_listing_lists_in_its_order_and_no_deleted_book
 def test_the_export_reads_a_page_at_a_time(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Constant memory: the writer holds one page of rows, and the next page is read only
-    when the file has been taken up to there."""
+    """Constant memory: the writer is handed the next page only when the file has been taken
+    up to there (on PostgreSQL one more page is being read meanwhile: two at most)."""
     monkeypatch.setattr(export, "PAGE", 10)
     reads: list[int] = []
     pages = export.pages(database, listing.Filters(), None)
