@@ -47,6 +47,15 @@ def _loads(raw: str) -> Any:
 
 _ISBN10_WEIGHTS = (10, 9, 8, 7, 6, 5, 4, 3, 2)
 _FIELDS = len(NAMES)
+# The columns each format reads (export.pages's ``names``), in the order its writer unpacks a
+# row: a column no writer needs is not read at all.
+CALIBRE_NAMES = ("id", "title", "subtitle", "author", "authors", "isbn", "publisher",
+                 "published_year", "published_date", "language", "subjects", "description",
+                 "series", "series_index", "created_at")  # fmt: skip
+MARC_NAMES = ("id", "title", "subtitle", "author", "authors", "isbn", "publisher",
+              "published_year", "published_date", "language", "page_count", "subjects",
+              "description", "cover_url", "series", "series_index", "copies",
+              "created_at")  # fmt: skip
 
 
 def _items(raw: str) -> list[str]:
@@ -229,9 +238,8 @@ def _comments(description: str) -> str:
 
 
 def _calibre_row(r: Row, c: Any = _cell) -> list[str]:
-    (book_id, title, subtitle, author, authors, isbn, publisher, year, date, language, _pages,
-     subjects, description, _cover, series, index, _copies, _version, created_at, _created_by,
-     _updated_at, _updated_by) = r[:_FIELDS]  # fmt: skip
+    (book_id, title, subtitle, author, authors, isbn, publisher, year, date, language, subjects,
+     description, series, index, created_at) = r[:15]  # fmt: skip
     if subtitle:
         title = f"{title}: {subtitle}"
     title = c(title)
@@ -296,8 +304,7 @@ def _marc_fields(r: Row) -> list[Any]:
     """The record's fields as (tag, ind1, ind2, subfields), control fields as (tag, data)
     (:func:`books_service.transfer.marc.fields_of`'s fields, from a raw row)."""
     (book_id, title, subtitle, author, authors, isbn, publisher, year, date, language, pages,
-     subjects, description, cover, series, index, copies, _version, created_at, _created_by,
-     _updated_at, _updated_by) = r[:_FIELDS]  # fmt: skip
+     subjects, description, cover, series, index, copies, created_at) = r[:18]  # fmt: skip
     names = _items(authors) or [author]
     fields: list[Any] = [("001", str(book_id)), ("008", _fixed(created_at, year, language))]
     if isbn:
@@ -345,8 +352,7 @@ def _marc_record(r: Row) -> bytes:
     """One ISO 2709 record: the fields of :func:`_marc_fields` written straight as text (each
     ending with the field terminator), the directory from their byte lengths."""
     (book_id, title, subtitle, author, authors, isbn, publisher, year, date, language, pages,
-     subjects, description, cover, series, index, copies, _version, created_at, _created_by,
-     _updated_at, _updated_by) = r[:_FIELDS]  # fmt: skip
+     subjects, description, cover, series, index, copies, created_at) = r[:18]  # fmt: skip
     names = _items(authors) or [author]
     tags = ["001", "008"]
     bodies = [f"{book_id}\x1e", _fixed(created_at, year, language) + "\x1e"]
@@ -438,8 +444,7 @@ def _xml_record(r: Row) -> str:
     """One MARCXML record: :func:`_marc_record`'s fields, as
     :func:`books_service.transfer.marc.write_xml` writes them."""
     (book_id, title, subtitle, author, authors, isbn, publisher, year, date, language, pages,
-     subjects, description, cover, series, index, copies, _version, created_at, _created_by,
-     _updated_at, _updated_by) = r[:_FIELDS]  # fmt: skip
+     subjects, description, cover, series, index, copies, created_at) = r[:18]  # fmt: skip
     names = _items(authors) or [author]
     parts = [
         "<record><leader>00000nam a2200000 i 4500</leader>"
@@ -498,6 +503,14 @@ def write_marcxml(pages: Pages) -> Iterator[bytes]:
     yield marc.XML_END.encode()
 
 
+READS = {
+    "estante-csv": NAMES,
+    "estante-json": NAMES,
+    "estante-jsonl": NAMES,
+    "calibre": CALIBRE_NAMES,
+    "marc": MARC_NAMES,
+    "marcxml": MARC_NAMES,
+}
 WRITERS = {
     "estante-csv": write_csv,
     "estante-json": write_json,

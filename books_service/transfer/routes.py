@@ -321,7 +321,7 @@ def export_books(query: ExportQuery) -> Response:
     filters = listing.Filters.of(query.model_dump())
     spec = FORMATS[query.format]
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    pages = export.pages(get_db(), filters, query.sort)
+    pages = export.pages(get_db(), filters, query.sort, export_writers.READS[spec.name])
     # The first page is read before the answer starts: a database that is down is a 503, not
     # a 200 that breaks off.
     first = next(pages, None)

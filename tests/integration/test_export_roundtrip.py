@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from sqlalchemy import text
 
 from books_service.records import EDITABLE_FIELDS
 from common.db import create_db_engine
+from tests.support.awkward_books import Values, generated_books
 from tests.support.clients import bearer
 from tests.support.harness import Stack, all_books, start_stack
 
@@ -49,51 +49,21 @@ RESET = (
 )
 
 
-def generated_books(n: int, seed: int = 11) -> list[dict[str, Any]]:
-    """Books using every field, with the awkward values real catalogs have: accents, other
-    scripts, several authors, 979 ISBNs, formulas, quotes, commas and new lines."""
-    rng = random.Random(seed)
-    words = ["livro", "São", "Ævar", "naïve", "quoted \"word\"", "comma, here", "日本語", "Łódź",
-             "=SUM(1)", "-minus", "+plus", "@at", "ordinary", "Über", "ñandú"]  # fmt: skip
-    names = ["Ana Souza", "José Saramago", "Clarice Lispector", "Chimamanda Adichie", "李白",
-             "Neil Gaiman", "Terry Pratchett", "-Dash Name", "Maria de Fátima"]  # fmt: skip
-    books = []
-    for i in range(n):
-        book: dict[str, Any] = {
-            "id": i + 1,
-            "title": f"{rng.choice(words).strip('-+=@')} {i} {rng.choice(words)}".strip(),
-            "authors": rng.sample(names, rng.choice((1, 1, 1, 2, 3))),
-            "copies": rng.randint(0, 9),
-        }
-        if i % 10 < 7:
-            body = f"9791{i:08d}" if i % 10 == 0 else f"978{i:09d}"  # 979-0 is music
-            total = sum((1 if k % 2 == 0 else 3) * int(d) for k, d in enumerate(body))
-            book["isbn"] = body + str((10 - total % 10) % 10)
-        if i % 3 == 0:
-            book["subtitle"] = f"a {rng.choice(words)} subtitle"
-        if i % 2 == 0:
-            book["publisher"] = f"Editora {rng.choice(words)}"
-        if i % 4 == 0:
-            book["published_date"] = (
-                f"{rng.randint(1500, 2025)}-{rng.randint(1, 12):02d}-{rng.randint(2, 28):02d}"
-            )
-        elif i % 4 == 1:
-            book["published_year"] = rng.randint(1000, 2025)
-        if i % 5 == 0:
-            book["page_count"] = rng.randint(1, 2000)
-        book["language"] = rng.choice([None, "pt", "en", "fr", "ja"])
-        book["subjects"] = rng.sample(
-            ["Romance", "Poesia", "História", "Ciência"], rng.randint(0, 2)
-        )
-        if i % 6 == 0:
-            book["description"] = f"First {rng.choice(words)}.\n\nSecond paragraph {i}."
-        if i % 7 == 0:
-            book["series"] = f"Série {rng.choice(words)}"
-            book["series_index"] = rng.choice([1.0, 2.0, 2.5, 10.0])
-        if i % 8 == 0:
-            book["cover_url"] = f"https://covers.example.org/{i}.jpg"
-        books.append({k: v for k, v in book.items() if v is not None})
-    return books
+VALUES = Values(
+    words=("livro", "São", "Ævar", "naïve", 'quoted "word"', "comma, here", "日本語", "Łódź",
+           "=SUM(1)", "-minus", "+plus", "@at", "ordinary", "Über", "ñandú"),
+    names=("Ana Souza", "José Saramago", "Clarice Lispector", "Chimamanda Adichie", "李白",
+           "Neil Gaiman", "Terry Pratchett", "-Dash Name", "Maria de Fátima"),
+    author_counts=(1, 1, 1, 2, 3),
+    languages=(None, "pt", "en", "fr", "ja"),
+    subjects=("Romance", "Poesia", "História", "Ciência"),
+    series_indexes=(1.0, 2.0, 2.5, 10.0),
+    earliest_year=1000,
+    earliest_day=2,
+    month_dates=False,
+    description="First {word}.\n\nSecond paragraph {i}.",
+    cover_query="",
+)  # fmt: skip
 
 
 def reset(stack: Stack) -> None:
@@ -148,7 +118,8 @@ def test_export_then_import_into_an_empty_instance_gives_the_same_catalog(
     source_and_target: tuple[Stack, Stack],
 ) -> None:
     source, target = source_and_target
-    data = "\n".join(json.dumps(b, ensure_ascii=False) for b in generated_books(BOOKS)).encode()
+    books = [{"id": i + 1, **book} for i, book in enumerate(generated_books(BOOKS, 11, VALUES))]
+    data = "\n".join(json.dumps(b, ensure_ascii=False) for b in books).encode()
     job = imported(source, bearer(source.token()), data, "generated.jsonl")
     assert (job["state"], job["created"], job["rejected"]) == ("succeeded", BOOKS, 0), job
     catalog = by_title(all_books(source.books_url))
