@@ -137,9 +137,8 @@ class Database:
         self.url = normalise_url(url)
         self.engine = create_db_engine(self.url, **engine_kwargs)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
-        self._write = sessionmaker(
-            self.engine.execution_options(**{_WRITE_OPTION: True}), expire_on_commit=False
-        )
+        self._write_engine = self.engine.execution_options(**{_WRITE_OPTION: True})
+        self._write = sessionmaker(self._write_engine, expire_on_commit=False)
         self._gate = WriteGate(sqlite_file(self.url)) if is_sqlite(self.url) else None
 
     @contextmanager
@@ -150,12 +149,19 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One write transaction: committed when the block ends, rolled back if it raises.
-        On SQLite it first waits for its turn at the write gate."""
+        On SQLite it first waits for its turn at the write gate. The connection is checked out
+        of the pool and the session made before that turn, and given back after it: whatever
+        the writer holding the gate does, every writer queued behind it waits for."""
         if self._gate is None:
             with self._write.begin() as session:
                 yield session
             return
-        with self._gate.turn(), self._write.begin() as session:
+        with (
+            self._write_engine.connect() as connection,
+            self._write(bind=connection) as session,
+            self._gate.turn(),
+            session.begin(),
+        ):
             yield session
 
     def dispose(self) -> None:
