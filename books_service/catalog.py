@@ -232,16 +232,18 @@ def _stored(session: Session, book_id: int, *, deleted: bool = False) -> dict[st
     write transaction is exclusive already), so a concurrent writer waits and then sees the
     outcome."""
     row = (
-        session.connection().execute(_SELECT_LOCKED, {"b_id": book_id}).mappings().first()
+        _SELECT_LOCKED.first(session.connection(), {"b_id": book_id})
         if 1 <= book_id <= MAX_ID
         else None
     )
     if row is None or (row["deleted_at"] is not None) != deleted:
         raise BookNotFound(book_id)
-    return dict(row)
+    return row
 
 
-_SELECT_LOCKED = select(*_LOCK_COLUMNS).where(_b.id == bindparam("b_id")).with_for_update()
+_SELECT_LOCKED = Prepared(
+    select(*_LOCK_COLUMNS).where(_b.id == bindparam("b_id")).with_for_update()
+)
 _LIVE_OTHER = (_b.deleted_at.is_(None), _b.id != bindparam("b_id"))
 _ISBN_FREE = ~exists().where(_b.isbn == bindparam("b_isbn"), *_LIVE_OTHER)
 _TITLE_FREE = ~exists().where(_b.duplicate_key == bindparam("b_duplicate_key"), *_LIVE_OTHER)
@@ -338,25 +340,25 @@ def _rewrite_facets(
 ) -> None:
     """The author and subject rows that differ between two versions of a book: the gone ones
     deleted, the new ones added, the rest left alone."""
-    for table, column, keys in (
-        (_authors, "name_key", author_keys),
-        (_subjects, "subject_key", subject_keys),
+    for (insert_rows, delete_rows), column, keys in (
+        (_AUTHOR_ROWS, "name_key", author_keys),
+        (_SUBJECT_ROWS, "subject_key", subject_keys),
     ):
         old, new = keys(before), keys(after)
-        if old - new:
-            connection.execute(
-                delete(table).where(
-                    table.c.book_id == book_id, table.c[column].in_(sorted(old - new))
-                )
-            )
-        if new - old:
-            connection.execute(insert(table), _facet_rows(book_id, sorted(new - old), column))
+        delete_rows.run_many(connection, _facet_rows(book_id, sorted(old - new), column))
+        insert_rows.run_many(connection, _facet_rows(book_id, sorted(new - old), column))
+
+
+def _facet_statements(table: Table, column: str) -> tuple[Prepared, Prepared]:
+    """Adding and removing one row of a book's facet table (authors or subjects)."""
+    one = (table.c.book_id == bindparam("book_id"), table.c[column] == bindparam(column))
+    return Prepared(insert(table)), Prepared(delete(table).where(*one))
 
 
 _authors = cast(Table, BookAuthor.__table__)
 _subjects = cast(Table, BookSubject.__table__)
-_INSERT_AUTHORS = Prepared(insert(_authors))
-_INSERT_SUBJECTS = Prepared(insert(_subjects))
+_AUTHOR_ROWS = _facet_statements(_authors, "name_key")
+_SUBJECT_ROWS = _facet_statements(_subjects, "subject_key")
 
 
 @dataclass(frozen=True)
@@ -431,8 +433,8 @@ def insert_book(session: Session, new: NewBook) -> BookValues:
         found = _INSERT.run(connection, row).fetchone()
     assert found is not None
     book_id = int(found[0])
-    _INSERT_AUTHORS.run_many(connection, _facet_rows(book_id, new.authors, "name_key"))
-    _INSERT_SUBJECTS.run_many(connection, _facet_rows(book_id, new.subjects, "subject_key"))
+    _AUTHOR_ROWS[0].run_many(connection, _facet_rows(book_id, new.authors, "name_key"))
+    _SUBJECT_ROWS[0].run_many(connection, _facet_rows(book_id, new.subjects, "subject_key"))
     counts.adjust(session, +1)
     history.add(session, book_id, 1, "created", row["created_at"], row["created_by"], new.changes)
     return BookValues(id=book_id, deleted_at=None, deleted_by=None, **row)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, MetaData, create_engine, event, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -81,7 +83,13 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
         write = connection.get_execution_options().get(_WRITE_OPTION, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        # Straight on the driver's connection: nothing to convert, nothing to return, and a
+        # write transaction's BEGIN IMMEDIATE is the first thing its writer does at the gate.
+        statement = "BEGIN IMMEDIATE" if write else "BEGIN"
+        try:
+            connection.connection.driver_connection.execute(statement)
+        except sqlite3.Error as error:  # as SQLAlchemy would raise it ("locked": a 503)
+            raise DBAPIError.instance(statement, None, error, sqlite3.Error) from None
 
     return engine
 

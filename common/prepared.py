@@ -37,6 +37,8 @@ class _Form:
     # column type's conversion for this dialect (None: the value goes as it is).
     binds: tuple[tuple[str, Any, Callable[[Any], Any] | None], ...]
     positional: bool
+    # What a SELECT returns: each column's key and type.
+    columns: tuple[tuple[str, Any], ...]
 
 
 class Prepared:
@@ -48,6 +50,9 @@ class Prepared:
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
         self._forms: dict[tuple[str, tuple[str, ...]], _Form] = {}
+        self._readers: dict[
+            tuple[str, tuple[str, ...]], tuple[tuple[str, Callable[[Any], Any] | None], ...]
+        ] = {}
 
     def _form(self, dialect: Dialect, keys: tuple[str, ...]) -> _Form:
         found = self._forms.get((dialect.name, keys))
@@ -64,7 +69,11 @@ class Prepared:
             bind = compiled.binds[name]
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
             binds.append((name, _REQUIRED if bind.required else bind.effective_value, process))
-        form = _Form(str(compiled), tuple(binds), dialect.positional)
+        columns = tuple(
+            (column.key, column.type.dialect_impl(dialect))
+            for column in getattr(self.statement, "selected_columns", ())
+        )
+        form = _Form(str(compiled), tuple(binds), dialect.positional, columns)
         if len(self._forms) < MAX_FORMS:
             self._forms[(dialect.name, keys)] = form
         return form
@@ -81,6 +90,30 @@ class Prepared:
         except connection.dialect.loaded_dbapi.Error as error:
             raise _translated(connection, form.sql, error) from None
         return cursor
+
+    def first(self, connection: Connection, params: Mapping[str, Any]) -> dict[str, Any] | None:
+        """A SELECT's first row, by column key, its values converted as SQLAlchemy's result
+        would have (datetimes, JSON); None when it finds none."""
+        cursor = self.run(connection, params)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        dialect = connection.dialect
+        key = (dialect.name, tuple(params))
+        readers = self._readers.get(key)
+        if readers is None:
+            # The conversions depend on the types the driver reports (PostgreSQL's numerics).
+            columns = self._form(dialect, tuple(params)).columns
+            readers = tuple(
+                (name, type_.result_processor(dialect, described[1]))
+                for (name, type_), described in zip(columns, cursor.description, strict=True)
+            )
+            if len(self._readers) < MAX_FORMS:
+                self._readers[key] = readers
+        return {
+            name: process(value) if process else value
+            for (name, process), value in zip(readers, row, strict=True)
+        }
 
     def run_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """The statement once per row (every row with the same keys), in one DBAPI call."""
