@@ -20,7 +20,8 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql.expression import Executable
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement
 
 # Every UPDATE that SETs a different set of columns is its own compiled form; a writer sets a
 # handful of combinations in practice, and past this many new ones are compiled but not kept.
@@ -47,7 +48,7 @@ class Prepared:
     ``connection.execute(statement, params)`` would take; it returns the DBAPI cursor (read
     ``rowcount``, or ``fetchone()`` for a ``RETURNING``)."""
 
-    def __init__(self, statement: Executable) -> None:
+    def __init__(self, statement: ClauseElement) -> None:
         self.statement = statement
         self._forms: dict[tuple[str, tuple[str, ...]], _Form] = {}
         self._readers: dict[
@@ -58,12 +59,14 @@ class Prepared:
         found = self._forms.get((dialect.name, keys))
         if found is not None:
             return found
-        compiled = self.statement.compile(dialect=dialect, column_keys=list(keys))  # type: ignore[attr-defined]
+        compiled = self.statement.compile(dialect=dialect, column_keys=list(keys))
+        assert isinstance(compiled, SQLCompiler)  # a statement's compiler (not DDL's)
         defaults = [*compiled.insert_prefetch, *compiled.update_prefetch]
         if defaults:
             # A default computed in Python is SQLAlchemy's execution's work, skipped here.
             raise ValueError(f"give every column with a Python default: {defaults}")
-        names: Sequence[str] = compiled.positiontup if dialect.positional else list(compiled.binds)
+        positions = compiled.positiontup if dialect.positional else None
+        names: Sequence[str] = positions if positions is not None else list(compiled.binds)
         binds = []
         for name in names:
             bind = compiled.binds[name]
@@ -81,6 +84,7 @@ class Prepared:
     def run(self, connection: Connection, params: Mapping[str, Any]) -> Any:
         form = self._form(connection.dialect, tuple(params))
         values = [_value(name, params, default, process) for name, default, process in form.binds]
+        # A checked-out connection always has its driver's connection (None only once closed).
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             if form.positional:
@@ -124,6 +128,7 @@ class Prepared:
             [_value(name, row, default, process) for name, default, process in form.binds]
             for row in rows
         ]
+        # A checked-out connection always has its driver's connection (None only once closed).
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             if form.positional:
