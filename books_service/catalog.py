@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, delete, exists, insert, select, text, update
@@ -34,6 +35,7 @@ from books_service.records import (
 from books_service.representation import COLUMNS, DELETED_COLUMNS
 from common.clock import utcnow
 from common.errors import ApiError, Conflict, NotFound
+from common.prepared import Prepared
 
 # Ids are 32-bit integers in both databases; anything outside cannot name a book.
 MAX_ID = 2**31 - 1
@@ -230,36 +232,46 @@ def _stored(session: Session, book_id: int, *, deleted: bool = False) -> dict[st
     write transaction is exclusive already), so a concurrent writer waits and then sees the
     outcome."""
     row = (
-        session.connection().execute(_SELECT_LOCKED, {"b_id": book_id}).mappings().first()
+        _SELECT_LOCKED.first(session.connection(), {"b_id": book_id})
         if 1 <= book_id <= MAX_ID
         else None
     )
     if row is None or (row["deleted_at"] is not None) != deleted:
         raise BookNotFound(book_id)
-    return dict(row)
+    return row
 
 
-_SELECT_LOCKED = select(*_LOCK_COLUMNS).where(_b.id == bindparam("b_id")).with_for_update()
+_SELECT_LOCKED = Prepared(
+    select(*_LOCK_COLUMNS).where(_b.id == bindparam("b_id")).with_for_update()
+)
 _LIVE_OTHER = (_b.deleted_at.is_(None), _b.id != bindparam("b_id"))
 _ISBN_FREE = ~exists().where(_b.isbn == bindparam("b_isbn"), *_LIVE_OTHER)
 _TITLE_FREE = ~exists().where(_b.duplicate_key == bindparam("b_duplicate_key"), *_LIVE_OTHER)
 # Adding: the row and its duplicate check in one statement; no row back means a live book has
 # the ISBN (the unique index, race-free on PostgreSQL too) or the title and authors.
-_INSERT = insert(_books).returning(_b.id)
+_INSERT = Prepared(insert(_books).returning(_b.id))
 _INSERT_NEW_ISBN = {
-    "sqlite": sqlite_insert(_books)
-    .on_conflict_do_nothing(index_elements=[_b.isbn], index_where=_b.deleted_at.is_(None))
-    .returning(_b.id),
-    "postgresql": postgresql_insert(_books)
-    .on_conflict_do_nothing(index_elements=[_b.isbn], index_where=_b.deleted_at.is_(None))
-    .returning(_b.id),
+    "sqlite": Prepared(
+        sqlite_insert(_books)
+        .on_conflict_do_nothing(index_elements=[_b.isbn], index_where=_b.deleted_at.is_(None))
+        .returning(_b.id)
+    ),
+    "postgresql": Prepared(
+        postgresql_insert(_books)
+        .on_conflict_do_nothing(index_elements=[_b.isbn], index_where=_b.deleted_at.is_(None))
+        .returning(_b.id)
+    ),
 }
 # Changing: the book's UPDATE with the check as its condition; no row changed means a duplicate.
-_UPDATE = update(_books).where(_b.id == bindparam("b_id"))
-_UPDATE_IF = {"isbn": _UPDATE.where(_ISBN_FREE), "title": _UPDATE.where(_TITLE_FREE)}
+_UPDATE_BOOK = update(_books).where(_b.id == bindparam("b_id"))
+_UPDATE = Prepared(_UPDATE_BOOK)
+_UPDATE_IF = {
+    "isbn": Prepared(_UPDATE_BOOK.where(_ISBN_FREE)),
+    "title": Prepared(_UPDATE_BOOK.where(_TITLE_FREE)),
+}
 
 
-def _insert_new_title(written: tuple[str, ...]) -> Any:
+def _insert_new_title(written: tuple[str, ...]) -> Prepared:
     """SQLite: ``INSERT ... SELECT <values> WHERE NOT EXISTS (a live book with the title and
     authors)``, one statement per set of columns written (they are few: built once each)."""
     statement = _NEW_TITLE.get(written)
@@ -268,12 +280,14 @@ def _insert_new_title(written: tuple[str, ...]) -> Any:
         free = ~exists().where(
             _b.duplicate_key == bindparam("b_duplicate_key"), _b.deleted_at.is_(None)
         )
-        statement = insert(_books).from_select(list(written), values.where(free)).returning(_b.id)
+        statement = Prepared(
+            insert(_books).from_select(list(written), values.where(free)).returning(_b.id)
+        )
         _NEW_TITLE[written] = statement
     return statement
 
 
-_NEW_TITLE: dict[tuple[str, ...], Any] = {}
+_NEW_TITLE: dict[tuple[str, ...], Prepared] = {}
 
 
 def _lock_title(session: Session, duplicate_key: str) -> None:
@@ -326,23 +340,58 @@ def _rewrite_facets(
 ) -> None:
     """The author and subject rows that differ between two versions of a book: the gone ones
     deleted, the new ones added, the rest left alone."""
-    for table, column, keys in (
-        (_authors, "name_key", author_keys),
-        (_subjects, "subject_key", subject_keys),
+    for (insert_rows, delete_rows), column, keys in (
+        (_AUTHOR_ROWS, "name_key", author_keys),
+        (_SUBJECT_ROWS, "subject_key", subject_keys),
     ):
         old, new = keys(before), keys(after)
-        if old - new:
-            connection.execute(
-                delete(table).where(
-                    table.c.book_id == book_id, table.c[column].in_(sorted(old - new))
-                )
-            )
-        if new - old:
-            connection.execute(insert(table), _facet_rows(book_id, sorted(new - old), column))
+        delete_rows.run_many(connection, _facet_rows(book_id, sorted(old - new), column))
+        insert_rows.run_many(connection, _facet_rows(book_id, sorted(new - old), column))
+
+
+def _facet_statements(table: Table, column: str) -> tuple[Prepared, Prepared]:
+    """Adding and removing one row of a book's facet table (authors or subjects)."""
+    one = (table.c.book_id == bindparam("book_id"), table.c[column] == bindparam(column))
+    return Prepared(insert(table)), Prepared(delete(table).where(*one))
 
 
 _authors = cast(Table, BookAuthor.__table__)
 _subjects = cast(Table, BookSubject.__table__)
+_AUTHOR_ROWS = _facet_statements(_authors, "name_key")
+_SUBJECT_ROWS = _facet_statements(_subjects, "subject_key")
+
+
+@dataclass(frozen=True)
+class NewBook:
+    """Everything adding a book stores, worked out from its record with no database: made
+    before the write transaction, so that none of it runs while the write lock is held."""
+
+    row: dict[str, Any]
+    authors: list[str]
+    subjects: list[str]
+    changes: dict[str, Any]
+    allow_duplicate: bool
+
+
+def new_book(record: Record, *, by: str, allow_duplicate: bool = False) -> NewBook:
+    """The rows for adding ``record`` as ``by`` now (see :func:`insert_book`)."""
+    now = utcnow()
+    row = {
+        **record,
+        **derived_keys(record),
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+        "created_by": by,
+        "updated_by": by,
+    }
+    return NewBook(
+        row,
+        sorted(author_keys(record)),
+        sorted(subject_keys(record)),
+        initial_values(record),
+        allow_duplicate,
+    )
 
 
 def add_book(
@@ -350,49 +399,44 @@ def add_book(
 ) -> BookValues:
     """Add a book. The same ISBN as a live book is a DuplicateBook, and so are the same title
     and authors without an ISBN, unless ``allow_duplicate``."""
-    keys = derived_keys(record)
-    now = utcnow()
-    row = {
-        **record,
-        **keys,
-        "version": 1,
-        "created_at": now,
-        "updated_at": now,
-        "created_by": by,
-        "updated_by": by,
-    }
-    authors = author_keys(record)
-    subjects = subject_keys(record)
-    changes = initial_values(record)
+    return insert_book(session, new_book(record, by=by, allow_duplicate=allow_duplicate))
+
+
+def insert_book(session: Session, new: NewBook) -> BookValues:
+    """Add a book worked out by :func:`new_book`, with the duplicate rules of
+    :func:`add_book`: its row (the duplicate check inside the INSERT), its author and subject
+    rows, the count and the history entry, five statements back to back."""
+    row = new.row
+    duplicate = row["duplicate_key"]
     connection = session.connection()
     dialect = connection.dialect.name
-    isbn = record["isbn"]
+    isbn = row["isbn"]
     if isbn:
-        found = connection.execute(_INSERT_NEW_ISBN[dialect], row).first()
+        found = _INSERT_NEW_ISBN[dialect].run(connection, row).fetchone()
         if found is None:
             raise _isbn_holder(session, isbn, None)
-    elif allow_duplicate:
-        found = connection.execute(_INSERT, row).first()
+    elif new.allow_duplicate:
+        found = _INSERT.run(connection, row).fetchone()
     elif dialect == "sqlite":
         written = tuple(name for name, value in row.items() if value is not None)
-        found = connection.execute(
-            _insert_new_title(written),
-            {"b_duplicate_key": keys["duplicate_key"], **{f"v_{n}": row[n] for n in written}},
-        ).first()
+        found = (
+            _insert_new_title(written)
+            .run(connection, {"b_duplicate_key": duplicate, **{f"v_{n}": row[n] for n in written}})
+            .fetchone()
+        )
         if found is None:
-            raise _title_taken(session, keys["duplicate_key"], None)
+            raise _title_taken(session, duplicate, None)
     else:
-        _lock_title(session, keys["duplicate_key"])
-        if session.scalar(_ANY_WITH_TITLE, {"b_duplicate_key": keys["duplicate_key"]}):
-            raise _title_taken(session, keys["duplicate_key"], None)
-        found = connection.execute(_INSERT, row).first()
+        _lock_title(session, duplicate)
+        if session.scalar(_ANY_WITH_TITLE, {"b_duplicate_key": duplicate}):
+            raise _title_taken(session, duplicate, None)
+        found = _INSERT.run(connection, row).fetchone()
     assert found is not None
     book_id = int(found[0])
-    connection.execute(insert(_authors), _facet_rows(book_id, authors, "name_key"))
-    if subjects:
-        connection.execute(insert(_subjects), _facet_rows(book_id, subjects, "subject_key"))
+    _AUTHOR_ROWS[0].run_many(connection, _facet_rows(book_id, new.authors, "name_key"))
+    _SUBJECT_ROWS[0].run_many(connection, _facet_rows(book_id, new.subjects, "subject_key"))
     counts.adjust(session, +1)
-    history.add(session, book_id, 1, "created", now, by, changes)
+    history.add(session, book_id, 1, "created", row["created_at"], row["created_by"], new.changes)
     return BookValues(id=book_id, deleted_at=None, deleted_by=None, **row)
 
 
@@ -440,11 +484,11 @@ def _change(
         # index: in a savepoint, that is a 409 like any other duplicate, not a 500.
         try:
             with session.begin_nested():
-                updated = connection.execute(statement, params).rowcount
+                updated = statement.run(connection, params).rowcount
         except IntegrityError:
             updated = 0
     else:
-        updated = connection.execute(statement, params).rowcount
+        updated = statement.run(connection, params).rowcount
     if not updated:
         if check == "isbn":
             raise _isbn_holder(session, record["isbn"], book_id)
@@ -521,8 +565,8 @@ def delete_book(
     _check(stored, versions)
     now = utcnow()
     version = stored["version"] + 1
-    session.connection().execute(
-        _UPDATE,
+    _UPDATE.run(
+        session.connection(),
         {
             "b_id": book_id,
             "deleted_at": now,

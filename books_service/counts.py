@@ -10,9 +10,10 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from books_service.models import BookCount
+from common.prepared import Prepared
 
 SLOTS = 8
-_ADJUST = (
+_ADJUST = Prepared(
     update(cast(Table, BookCount.__table__))
     .where(BookCount.slot == bindparam("b_slot"))
     .values(live=BookCount.live + bindparam("b_delta"), changes=BookCount.changes + 1)
@@ -24,7 +25,7 @@ def adjust(session: Session, delta: int) -> None:
     caller's transaction. Every change to a book calls it (``delta`` 0 when the number of live
     books stays), or pages cached under the catalog's version would be served stale."""
     slot = random.randrange(SLOTS)  # noqa: S311 - spreading lock contention, not a secret
-    session.connection().execute(_ADJUST, {"b_slot": slot, "b_delta": delta})
+    _ADJUST.run(session.connection(), {"b_slot": slot, "b_delta": delta})
 
 
 def live_books(session: Session) -> int:

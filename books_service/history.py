@@ -12,13 +12,14 @@ from sqlalchemy.orm import Session
 from books_service.models import BookHistory
 from common.clock import isoformat
 from common.pagination import Cursor, Order, Page, SortKey, read_page
+from common.prepared import Prepared
 
 Action = Literal["created", "updated", "deleted", "restored"]
 _entry = BookHistory.__table__.c
 ORDER = Order("history", (SortKey(_entry.id, "int"),))
 
 
-_INSERT = insert(cast(Table, BookHistory.__table__))
+_INSERT = Prepared(insert(cast(Table, BookHistory.__table__)))
 
 
 def add(
@@ -30,10 +31,10 @@ def add(
     by: str,
     changes: dict[str, Any],
 ) -> None:
-    """Add the entry for the book's ``version``, made ``at`` that moment: one INSERT built once,
-    on the session's connection (no unit of work for an object nobody reads again)."""
-    session.connection().execute(
-        _INSERT,
+    """Add the entry for the book's ``version``, made ``at`` that moment: one INSERT compiled
+    once, on the session's connection's cursor (see :mod:`common.prepared`)."""
+    _INSERT.run(
+        session.connection(),
         {
             "book_id": book_id,
             "version": version,

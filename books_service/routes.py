@@ -196,10 +196,11 @@ def get_book(path: BookPath, header: IfNoneMatch) -> Response:
 def add_book(query: WriteQuery, body: BookFields) -> Response:
     """Add a book. The same ISBN as a live book, or the same title and author without an ISBN,
     is a 409 naming the existing book (the latter unless ``allow_duplicate=true``)."""
+    new = catalog.new_book(
+        body.record(), by=current_username(), allow_duplicate=query.allow_duplicate
+    )
     with get_db().transaction() as session:
-        book = catalog.add_book(
-            session, body.record(), by=current_username(), allow_duplicate=query.allow_duplicate
-        )
+        book = catalog.insert_book(session, new)
     return book_response(book, 201, Location=url_for("books.get_book", book_id=book.id))
 
 

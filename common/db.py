@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, MetaData, create_engine, event, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -81,7 +83,13 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
         write = connection.get_execution_options().get(_WRITE_OPTION, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        # Straight on the driver's connection: nothing to convert, nothing to return, and a
+        # write transaction's BEGIN IMMEDIATE is the first thing its writer does at the gate.
+        statement = "BEGIN IMMEDIATE" if write else "BEGIN"
+        try:
+            connection.connection.driver_connection.execute(statement)
+        except sqlite3.Error as error:  # as SQLAlchemy would raise it ("locked": a 503)
+            raise DBAPIError.instance(statement, None, error, sqlite3.Error) from None
 
     return engine
 
@@ -137,9 +145,8 @@ class Database:
         self.url = normalise_url(url)
         self.engine = create_db_engine(self.url, **engine_kwargs)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
-        self._write = sessionmaker(
-            self.engine.execution_options(**{_WRITE_OPTION: True}), expire_on_commit=False
-        )
+        self._write_engine = self.engine.execution_options(**{_WRITE_OPTION: True})
+        self._write = sessionmaker(self._write_engine, expire_on_commit=False)
         self._gate = WriteGate(sqlite_file(self.url)) if is_sqlite(self.url) else None
 
     @contextmanager
@@ -150,12 +157,19 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One write transaction: committed when the block ends, rolled back if it raises.
-        On SQLite it first waits for its turn at the write gate."""
+        On SQLite it first waits for its turn at the write gate. The connection is checked out
+        of the pool and the session made before that turn, and given back after it: whatever
+        the writer holding the gate does, every writer queued behind it waits for."""
         if self._gate is None:
             with self._write.begin() as session:
                 yield session
             return
-        with self._gate.turn(), self._write.begin() as session:
+        with (
+            self._write_engine.connect() as connection,
+            self._write(bind=connection) as session,
+            self._gate.turn(),
+            session.begin(),
+        ):
             yield session
 
     def dispose(self) -> None:
