@@ -11,14 +11,20 @@ column (PostgreSQL) keep them searchable."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
+from books_service.records import EDITABLE_FIELDS
+
 _dumps = json.dumps
+_text = encode_basestring_ascii  # what json.dumps writes for a string (ensure_ascii)
+_int_text = int.__repr__
+_float_text = float.__repr__
 
 
 def origin_json(job_id: int, filename: str, row: int) -> str:
@@ -28,7 +34,36 @@ def origin_json(job_id: int, filename: str, row: int) -> str:
 
 
 def json_value(value: Any) -> str:
+    """``json.dumps(value)``; a list of strings (authors, subjects) without the encoder's set-up
+    on every call."""
+    if type(value) is list:
+        try:
+            return "[" + ", ".join(map(_text, value)) + "]"
+        except TypeError:  # not all strings
+            pass
     return _dumps(value)
+
+
+def _scalar_json(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        return _text(value)
+    if kind is int:
+        return _int_text(value)
+    if kind is float and value - value == 0:  # finite
+        return _float_text(value)
+    return json_value(value)
+
+
+def created_json(record: Mapping[str, Any]) -> str:
+    """``json.dumps(records.initial_values(record))``, a new book's history entry, put together
+    from its values' JSON."""
+    parts = [
+        f'"{name}": {{"from": null, "to": {_scalar_json(value)}}}'
+        for name in EDITABLE_FIELDS
+        if (value := record.get(name)) is not None and value != []
+    ]
+    return "{" + ", ".join(parts) + "}"
 
 
 def moment(session: Session, table: Table, column: str, value: datetime) -> Any:

@@ -33,7 +33,6 @@ from books_service.records import (
     changes,
     complete,
     derived_keys,
-    initial_values,
     subject_keys,
 )
 from books_service.transfer import bulk
@@ -339,7 +338,7 @@ def _create(session: Session, creates: Sequence[Planned], context: Context, now:
                 "created",
                 changed_at,
                 by,
-                dumps(initial_values(record)),
+                bulk.created_json(record),
                 bulk.origin_json(job, filename, item.row.number),
             )
         )
