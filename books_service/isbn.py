@@ -4,6 +4,8 @@ and convert between the two forms. Books are stored under their ISBN-13."""
 from __future__ import annotations
 
 import re
+from itertools import count
+from operator import mul
 
 SEPARATORS = re.compile(r"[\s\-\u2010-\u2015]")  # spaces, hyphens and Unicode dashes
 
@@ -13,13 +15,14 @@ class InvalidIsbn(ValueError):
 
 
 def isbn10_check_digit(first_nine: str) -> str:
-    total = sum((10 - i) * int(d) for i, d in enumerate(first_nine))
+    total = sum(map(mul, count(10, -1), map(int, first_nine)))
     value = (11 - total % 11) % 11
     return "X" if value == 10 else str(value)
 
 
 def isbn13_check_digit(first_twelve: str) -> str:
-    total = sum((1 if i % 2 == 0 else 3) * int(d) for i, d in enumerate(first_twelve))
+    digits = list(map(int, first_twelve))  # C loops: imports check millions of these
+    total = sum(digits[0::2]) + 3 * sum(digits[1::2])
     return str((10 - total % 10) % 10)
 
 

@@ -33,7 +33,6 @@ from books_service.records import (
     changes,
     complete,
     derived_keys,
-    initial_values,
     subject_keys,
 )
 from books_service.transfer import bulk
@@ -339,11 +338,11 @@ def _create(session: Session, creates: Sequence[Planned], context: Context, now:
                 "created",
                 changed_at,
                 by,
-                dumps(initial_values(record)),
+                bulk.created_json(record),
                 bulk.origin_json(job, filename, item.row.number),
             )
         )
-    bulk.insert_rows(session, _book, _BOOK_COLUMNS, books)
+    bulk.insert_books(session, _book, _BOOK_COLUMNS, books, (min(ids), max(ids)))
     bulk.insert_rows(session, _table(BookAuthor), ("book_id", "name_key"), authors)
     bulk.insert_rows(session, _table(BookSubject), ("book_id", "subject_key"), subjects)
     bulk.insert_rows(session, _table(BookSource), ("source", "source_id", "book_id"), sources)

@@ -41,15 +41,19 @@ def keys(record: Mapping[str, Any]) -> Keys:
     publisher = record.get("publisher")
     year = record.get("published_year")
     title_words = words(title)
-    searchable = [
-        record.get("subtitle"),
-        record.get("series"),
-        *authors,
-        *subjects,
-        publisher,
-        record.get("description"),
-        isbn,
-        to_isbn10(isbn) if isbn else None,
+    # The words of the parts joined are the words of the whole (folding and splitting go
+    # character by character, and a space separates the parts either way): the names, subjects
+    # and publisher, which recur, come from the cache.
+    subtitle, series, description = (record.get(k) for k in ("subtitle", "series", "description"))
+    search = [
+        words(subtitle) if subtitle else "",
+        words(series) if series else "",
+        *[_words(name) for name in authors if name],
+        *[_words(subject) for subject in subjects if subject],
+        _words(publisher) if publisher else "",
+        words(description) if description else "",
+        words(isbn) if isbn else "",
+        words(to_isbn10(isbn) or "") if isbn else "",
     ]
     normalised = title_words + "\x1f" + "\x1e".join(_words(a) for a in (authors or [author]))
     columns = {
@@ -58,7 +62,7 @@ def keys(record: Mapping[str, Any]) -> Keys:
         "publisher_key": _fold(publisher)[:TEXT_MAX] if publisher else None,
         "year_sort": NO_YEAR if year is None else year,
         "duplicate_key": _sha256(normalised.encode()).hexdigest(),
-        "search_text": words(" ".join(part for part in searchable if part)),
+        "search_text": " ".join(part for part in search if part),
     }
     names = {_fold(name)[:AUTHOR_MAX] for name in authors if name}
     if author:

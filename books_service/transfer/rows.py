@@ -8,6 +8,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from books_service.isbn import InvalidIsbn, normalise
@@ -75,6 +76,8 @@ def unwrap_formula(value: str | None) -> str | None:
     value = text(value)
     if value is None:
         return None
+    if value.startswith('="') and value.endswith('"') and len(value) > 2:
+        return text(value[2:-1])  # what _FORMULA_WRAPPED takes (a text has no final newline)
     match = _FORMULA_WRAPPED.match(value)
     return text(match[1]) if match else value
 
@@ -87,6 +90,8 @@ def whole_number(name: str, value: str | None) -> int | None:
     value = text(value)
     if value is None:
         return None
+    if value.isascii() and value.isdigit():
+        return int(value)
     value = value.replace(",", "") if re.fullmatch(r"[0-9]{1,3}(,[0-9]{3})+", value) else value
     if not _NUMBER.fullmatch(value):
         raise CellError(f"{name}: {value[:40]!r} is not a whole number")
@@ -107,8 +112,13 @@ def split_list(value: str | None, separators: str) -> list[str]:
     value = text(value)
     if value is None:
         return []
-    pattern = "|".join(re.escape(s) for s in separators)
-    return [item.strip() for item in re.split(pattern, value) if item.strip()]
+    items = value.split(separators) if len(separators) == 1 else _splitter(separators).split(value)
+    return [item.strip() for item in items if item.strip()]
+
+
+@lru_cache(maxsize=16)
+def _splitter(separators: str) -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(s) for s in separators))
 
 
 def first_isbn(candidates: Iterable[str | None]) -> str | None:

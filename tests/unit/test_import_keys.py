@@ -7,14 +7,21 @@ from __future__ import annotations
 
 import gc
 import json
+import re
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from books_service.records import author_keys, complete, derived_keys, subject_keys
-from books_service.transfer import bulk, runner
+from books_service.records import (
+    author_keys,
+    complete,
+    derived_keys,
+    initial_values,
+    subject_keys,
+)
+from books_service.transfer import bulk, rows, runner
 from books_service.transfer.keys import keys
 
 # Letters that fold in interesting ways (accents, ligatures, wide forms, dotless i), spaces,
@@ -81,3 +88,57 @@ def test_a_job_gives_the_garbage_collector_back_as_it_found_it_even_when_it_fail
         raise RuntimeError("the job failed")
     assert gc.get_threshold() == threshold
     assert gc.get_freeze_count() == 0
+
+
+_json_scalars = (
+    st.none()
+    | st.text()
+    | st.integers()
+    | st.floats()
+    | st.booleans()
+    | st.lists(st.text(), max_size=3)
+    | st.lists(st.integers() | st.text(), max_size=3)
+)
+
+
+@given(st.lists(st.text(), max_size=4) | _json_scalars)
+def test_a_json_column_is_what_json_dumps_writes(value: Any) -> None:
+    assert bulk.json_value(value) == json.dumps(value)
+
+
+@settings(max_examples=400)
+@given(records(), st.dictionaries(st.sampled_from(["page_count", "series_index"]), _json_scalars))
+def test_a_new_books_history_entry_is_the_json_of_its_initial_values(
+    record: dict[str, Any], more: dict[str, Any]
+) -> None:
+    record = {**record, **more}
+    assert bulk.created_json(record) == json.dumps(initial_values(record))
+
+
+_cells = st.text(st.sampled_from([*'0123456789,=" \n\t-+.aX٣', "\u00a0"]), max_size=12)
+
+
+def _reference_whole_number(value: str) -> int | str | None:
+    stripped = value.strip() or None
+    if stripped is None:
+        return None
+    if re.fullmatch(r"[0-9]{1,3}(,[0-9]{3})+", stripped):
+        stripped = stripped.replace(",", "")
+    return int(stripped) if re.fullmatch(r"[+-]?[0-9]+", stripped) else "refused"
+
+
+@settings(max_examples=500)
+@given(_cells, st.sampled_from([",", ";", ",;", "|&"]))
+def test_cells_read_by_the_shortcuts_as_by_the_patterns(cell: str, separators: str) -> None:
+    try:
+        number: int | str | None = rows.whole_number("n", cell)
+    except rows.CellError:
+        number = "refused"
+    assert number == _reference_whole_number(cell)
+    stripped = cell.strip() or None
+    wrapped = re.match(r'^="(.*)"$', stripped, re.DOTALL) if stripped else None
+    expected = (wrapped[1].strip() or None) if wrapped else stripped
+    assert rows.unwrap_formula(cell) == expected
+    pattern = "|".join(re.escape(s) for s in separators)
+    items = [i.strip() for i in re.split(pattern, stripped) if i.strip()] if stripped else []
+    assert rows.split_list(cell, separators) == items
