@@ -17,14 +17,17 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 from xml.sax.saxutils import escape, quoteattr
-
-import pymarc
 
 from books_service.transfer.calibre import alpha3
 from books_service.transfer.estante import number_cell
 from books_service.transfer.rows import FileProblem, Row, compact, first_isbn, text
+
+# pymarc (some 4 MB in memory) is imported by the functions that read records: every Books
+# worker loads this module for the export writers, and most never read a MARC file.
+if TYPE_CHECKING:
+    import pymarc
 
 # XML_SAFETY: ElementTree never fetches external entities or DTDs, and the expat it runs on
 # (2.4.1 and later) refuses entity expansion bombs ("billion laughs").
@@ -155,6 +158,8 @@ def map_record(record: pymarc.Record) -> tuple[dict[str, Any], str | None]:
 
 
 def read_binary(stream: BinaryIO, encoding: str = "", mapping: Any = None) -> Iterator[Row]:
+    import pymarc
+
     reader = pymarc.MARCReader(
         stream, to_unicode=True, hide_utf8_warnings=True, utf8_handling="replace", permissive=True
     )
@@ -175,6 +180,8 @@ def _local(tag: str) -> str:
 
 
 def element_record(element: ET.Element) -> pymarc.Record:
+    import pymarc
+
     record = pymarc.Record()
     for child in element:
         name = _local(child.tag)
@@ -386,6 +393,8 @@ def write_xml(books: Iterable[dict[str, Any]]) -> Iterator[bytes]:
 
 def binary_rejects(rejected: Iterable[tuple[bytes, str]]) -> Iterator[bytes]:
     """The rejected records with the reason in a 999 $a (replacing an earlier one)."""
+    import pymarc
+
     for original, reason in rejected:
         try:
             record = next(iter(pymarc.MARCReader(io.BytesIO(original), hide_utf8_warnings=True)))
