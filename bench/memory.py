@@ -1,8 +1,16 @@
-"""How much memory a ``make run`` system takes: every process's RSS and PSS after a short mixed
-load (registrations, logins, refreshes, book writes, lists, single books, searches and the web
+"""How much memory a ``make run`` system takes: every process's RSS and PSS after a mixed load
+(registrations, logins, refreshes, book writes, lists, single books, searches and the web
 catalog page), as the launcher serves it, on databases migrated beforehand.
 
-    .venv/bin/python -m bench.memory [--seconds 30] [--books 200] [--tree DIR]
+    .venv/bin/python -m bench.memory [--seconds 30] [--books 200] [--clients 4] [--tree DIR]
+        [--data-dir DIR [--seed 1000000]]
+
+The issue's conditions are 10 minutes of mixed load at 1M books: ``--seconds 600 --data-dir
+DIR --seed 1000000`` seeds DIR's catalog with ``bench.seed`` the first time (a few minutes) and
+reuses it afterwards (copy it per run to compare two trees: the load writes to it). The load's
+clients read books and pages all over the catalog (random ids and offsets, several search
+words), so the per-worker caches fill as far as their bounds let them. RSS and PSS are sampled
+every ``--sample`` seconds during the load; the peaks are printed with the final figures.
 
 RSS counts every page a process maps, shared ones (the code of Python and its libraries, pages a
 forked worker still shares with its parent) in full in each process; PSS divides each shared
@@ -17,15 +25,19 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -38,6 +50,7 @@ class Process:
     role: str
     rss_kib: int
     pss_kib: int
+    anon_kib: int
 
 
 def _free_port() -> int:
@@ -64,15 +77,15 @@ def _tree(pid: int) -> list[tuple[int, int]]:
     return out
 
 
-def _memory(pid: int) -> tuple[int, int]:
-    rss = pss = 0
+def _memory(pid: int) -> tuple[int, int, int]:
+    """RSS, PSS and the anonymous part of RSS (the heap, thread stacks: the rest is files
+    mapped, mostly the code of Python and its libraries, shared by every process)."""
+    found = {"Rss": 0, "Pss": 0, "Anonymous": 0}
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
         name, _, value = line.partition(":")
-        if name == "Rss":
-            rss = int(value.split()[0])
-        elif name == "Pss":
-            pss = int(value.split()[0])
-    return rss, pss
+        if name in found:
+            found[name] = int(value.split()[0])
+    return found["Rss"], found["Pss"], found["Anonymous"]
 
 
 def _role(pid: int, depth: int) -> str:
@@ -93,8 +106,7 @@ def measure(launcher: int) -> list[Process]:
         role = _role(pid, depth)
         if depth == 1 and "main" not in role:
             continue
-        rss, pss = _memory(pid)
-        processes.append(Process(pid, role, rss, pss))
+        processes.append(Process(pid, role, *_memory(pid)))
     return processes
 
 
@@ -112,18 +124,89 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60)
     raise SystemExit(f"{url} did not come up")
 
 
-def load(auth: str, books: str, web: str, seconds: float, book_count: int) -> int:
-    """A short mixed load; returns how many requests it made."""
-    requests_made = 0
-    http = requests.Session()
-    registered = http.post(
+def _register(auth: str, http: requests.Session) -> dict[str, Any]:
+    answer = http.post(
         f"{auth}/register",
         json={"username": f"bench_{uuid.uuid4().hex[:8]}", "password": PASSWORD},
-        timeout=30,
-    ).json()
-    username = registered["user"]["username"]
+        timeout=60,
+    )
+    answer.raise_for_status()
+    return dict(answer.json())
+
+
+WORDS = ("autor", "livro", "history", "the", "love", "war", "river", "night")
+
+
+class Client:
+    """One client of the mixed load, with an account and a session of its own."""
+
+    def __init__(self, auth: str, books: str, web: str, book_count: int) -> None:
+        self.auth, self.books, self.web, self.book_count = auth, books, web, book_count
+        self.http = requests.Session()
+        account = _register(auth, self.http)
+        self.username, self.refresh = account["user"]["username"], account["refresh_token"]
+
+    def run(self, deadline: float) -> int:
+        """Rounds until ``deadline``; returns how many requests were made."""
+        made = round_number = 0
+        while time.monotonic() < deadline:
+            round_number += 1
+            try:
+                made += self.round(round_number)
+            except requests.RequestException as error:  # too slow an answer: on with a new session
+                print(f"client error: {error}", file=sys.stderr)
+                made += 1
+                self.refresh = self.http.post(
+                    f"{self.auth}/login",
+                    json={"username": self.username, "password": PASSWORD},
+                    timeout=60,
+                ).json()["refresh_token"]
+        return made
+
+    def round(self, number: int) -> int:
+        http, books = self.http, self.books
+        answer = http.post(
+            f"{self.auth}/token/refresh", json={"refresh_token": self.refresh}, timeout=30
+        )
+        self.refresh = answer.json()["refresh_token"]
+        headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+        made = 5
+        if number % 10 == 0:
+            http.post(
+                f"{self.auth}/login",
+                json={"username": self.username, "password": PASSWORD},
+                timeout=60,
+            )
+            made += 1
+        some_book = random.randint(1, self.book_count)
+        http.get(f"{books}/books?limit=50", timeout=30)
+        year = random.randint(1950, 2025)  # a different page each time: the caches fill up
+        http.get(f"{books}/books?limit=50&year_from={year}&year_to={year}", timeout=30)
+        http.get(f"{books}/books/{some_book}", timeout=30)
+        http.get(f"{books}/books?q={random.choice(WORDS)}&limit=20", timeout=30)
+        if number % 4 == 0:
+            http.put(
+                f"{books}/books/{some_book}",
+                json={"title": f"Livro {number}", "author": "Autor"},
+                headers=headers,
+                timeout=30,
+            )
+            made += 1
+        if number % 2 == 0:
+            http.get(f"{self.web}/", timeout=30)
+            made += 1
+        return made
+
+
+def load(
+    auth: str, books: str, web: str, seconds: float, book_count: int, clients: int, seeded: int
+) -> int:
+    """The mixed load, on a catalog of ``seeded`` books to which it adds ``book_count``;
+    returns how many requests it made."""
+    requests_made = 0
+    http = requests.Session()
+    registered = _register(auth, http)
     headers = {"Authorization": f"Bearer {registered['access_token']}"}
-    refresh = registered["refresh_token"]
     for number in range(book_count):
         http.post(
             f"{books}/books?allow_duplicate=true",
@@ -150,50 +233,79 @@ def load(auth: str, books: str, web: str, seconds: float, book_count: int) -> in
             answer.raise_for_status()
             requests_made += 1
     deadline = time.monotonic() + seconds
-    round_number = 0
-    while time.monotonic() < deadline:
-        round_number += 1
-        answer = http.post(f"{auth}/token/refresh", json={"refresh_token": refresh}, timeout=30)
-        refresh = answer.json()["refresh_token"]
-        headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
-        if round_number % 10 == 0:
-            http.post(
-                f"{auth}/login", json={"username": username, "password": PASSWORD}, timeout=30
-            )
-            requests_made += 1
-        http.get(f"{books}/books?limit=50", timeout=30)
-        http.get(f"{books}/books/{1 + round_number % book_count}", timeout=30)
-        http.get(f"{books}/books?q=autor&limit=20", timeout=30)
-        http.put(
-            f"{books}/books/{1 + round_number % book_count}",
-            json={"title": f"Livro {round_number}", "author": "Autor"},
-            headers=headers,
-            timeout=30,
-        )
-        http.get(f"{web}/", timeout=30)
-        requests_made += 6
+    with ThreadPoolExecutor(clients) as pool:
+        for made in pool.map(
+            lambda _: Client(auth, books, web, seeded + book_count).run(deadline), range(clients)
+        ):
+            requests_made += made
     return requests_made
+
+
+def _seeded_books(data_dir: Path, tree: Path, env: dict[str, str], seed: int) -> int:
+    """The books already in the data directory's SQLite catalog, seeding ``seed`` of them first
+    if it has none (``bench.seed``: a few minutes for a million)."""
+    database = data_dir / "books.db"
+
+    def count() -> int:
+        if not database.exists():
+            return 0
+        with sqlite3.connect(database) as connection:
+            return int(connection.execute("SELECT coalesce(max(id), 0) FROM books").fetchone()[0])
+
+    if count() == 0 and seed:
+        print(f"seeding {seed:,} books in {data_dir}", file=sys.stderr)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from bench.seed import seed; from books_service.config import "
+                "BooksSettings; seed(BooksSettings().database_url, int(sys.argv[1]))",
+                str(seed),
+            ],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+            check=True,
+        )
+    return count()
+
+
+def _sampled(launcher: int, every: float, stop: threading.Event) -> dict[str, int]:
+    """The highest RSS each role reached, sampled every ``every`` seconds until ``stop``."""
+    peaks: dict[str, int] = {}
+    while not stop.wait(every):
+        try:
+            for process in measure(launcher):
+                peaks[process.role] = max(peaks.get(process.role, 0), process.rss_kib)
+        except (FileNotFoundError, ProcessLookupError):  # a worker respawned meanwhile
+            continue
+    return peaks
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=30)
-    parser.add_argument("--books", type=int, default=200)
+    parser.add_argument("--books", type=int, default=200, help="books added over HTTP")
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--sample", type=float, default=15, help="seconds between samples")
     parser.add_argument("--tree", type=Path, help="another checkout to measure")
+    parser.add_argument("--data-dir", type=Path, help="reuse this data directory")
+    parser.add_argument("--seed", type=int, default=0, help="books to seed an empty --data-dir")
     args = parser.parse_args()
     tree = (args.tree or Path(__file__).resolve().parent.parent).resolve()
     ports = {name: _free_port() for name in ("AUTH_PORT", "BOOKS_PORT", "WEB_PORT")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    with tempfile.TemporaryDirectory() as data_dir:
+    with tempfile.TemporaryDirectory() as scratch:
+        data_dir = args.data_dir.resolve() if args.data_dir else Path(scratch)
+        data_dir.mkdir(parents=True, exist_ok=True)
         env = {
             **os.environ,
             **{name: str(port) for name, port in ports.items()},
-            "ESTANTE_DATA_DIR": data_dir,
+            "ESTANTE_DATA_DIR": str(data_dir),
             "ESTANTE_LOG_LEVEL": "WARNING",
             "AUTH_JWKS_URL": f"{urls['AUTH_PORT']}/.well-known/jwks.json",
             "RATE_LIMITS_ENABLED": "false",
         }
-        log = Path(data_dir) / "system.log"
+        log = Path(scratch) / "system.log"
         # Migrated beforehand, as a deployment does (``<service>.py migrate``): the system is
         # measured as it starts every time but the first.
         for service in ("auth_service", "books_service", "web_service"):
@@ -204,6 +316,7 @@ def main() -> None:
                 check=True,
                 capture_output=True,
             )
+        seeded = _seeded_books(data_dir, tree, env, args.seed)
         with log.open("w") as output:
             system = subprocess.Popen(
                 [sys.executable, "-m", "ops.launcher"],
@@ -216,23 +329,43 @@ def main() -> None:
         try:
             for url in urls.values():
                 _wait_ready(url, system)
-            made = load(
-                urls["AUTH_PORT"], urls["BOOKS_PORT"], urls["WEB_PORT"], args.seconds, args.books
-            )
-            processes = measure(system.pid)
+            started = time.monotonic()
+            stop = threading.Event()
+            with ThreadPoolExecutor(1) as sampler:
+                sampling = sampler.submit(_sampled, system.pid, args.sample, stop)
+                try:
+                    made = load(
+                        urls["AUTH_PORT"],
+                        urls["BOOKS_PORT"],
+                        urls["WEB_PORT"],
+                        args.seconds,
+                        args.books,
+                        args.clients,
+                        seeded,
+                    )
+                    took = time.monotonic() - started
+                    processes = measure(system.pid)
+                finally:
+                    stop.set()  # or the sampler would keep the pool open for ever
+                peaks = sampling.result()
         finally:
             system.send_signal(signal.SIGTERM)
             system.wait(60)
-    print(f"{tree}: after {made} requests")
-    print("| process | pid | RSS MB | PSS MB |\n| --- | ---: | ---: | ---: |")
+    print(
+        f"{tree}: {seeded + args.books:,} books, {made:,} requests in {took:.0f} s "
+        f"({args.clients} clients)"
+    )
+    print("| process | pid | RSS MB | anonymous MB | PSS MB | peak RSS of its kind MB |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for process in processes:
+        peak = max(peaks.get(process.role, 0), process.rss_kib)
         print(
             f"| {process.role} | {process.pid} | {process.rss_kib / 1024:.1f} "
-            f"| {process.pss_kib / 1024:.1f} |"
+            f"| {process.anon_kib / 1024:.1f} | {process.pss_kib / 1024:.1f} | {peak / 1024:.1f} |"
         )
     total_rss = sum(p.rss_kib for p in processes) / 1024
     total_pss = sum(p.pss_kib for p in processes) / 1024
-    print(f"| **whole system** | | {total_rss:.1f} | {total_pss:.1f} |")
+    print(f"| **whole system** | | {total_rss:.1f} | | {total_pss:.1f} |")
 
 
 if __name__ == "__main__":
