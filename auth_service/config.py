@@ -7,6 +7,7 @@ session and throttle policies) are built where they are used, in :mod:`auth_serv
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import ClassVar
 
@@ -34,6 +35,7 @@ class AuthSettings(ServiceSettings):
         19456, ge=8192, le=4 * 1024 * 1024, validation_alias=env("ARGON2_MEMORY_KIB")
     )
     argon2_parallelism: int = Field(1, ge=1, le=16, validation_alias=env("ARGON2_PARALLELISM"))
+    argon2_concurrency: int = Field(0, ge=0, le=256, validation_alias=env("ARGON2_CONCURRENCY"))
     keys_reload_seconds: float = Field(
         10, ge=0, le=3600, validation_alias=env("KEYS_RELOAD_SECONDS")
     )
@@ -76,6 +78,18 @@ class AuthSettings(ServiceSettings):
     # The first administrator, created on first start if both are set (never a built-in one).
     admin_username: str | None = Field(None, validation_alias=env("ESTANTE_ADMIN_USERNAME"))
     admin_password: SecretStr | None = Field(None, validation_alias=env("ESTANTE_ADMIN_PASSWORD"))
+
+    @property
+    def argon2_hashes_at_once(self) -> int:
+        """How many argon2id hashes one worker computes at a time (ARGON2_CONCURRENCY; 0, the
+        default, is its share of the cores). Each holds its memory cost while it runs and
+        glibc keeps what was freed for the next, so this bounds what a worker's logins keep
+        resident (19 MiB each by default); more than the worker's share of the cores would not
+        check passwords any faster, the cores being busy already."""
+        if self.argon2_concurrency:
+            return self.argon2_concurrency
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
+        return max(1, -(-(cores or os.cpu_count() or 1) // self.workers))
 
     @property
     def signing_keys_dir(self) -> Path:

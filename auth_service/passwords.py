@@ -7,6 +7,7 @@ stored hash made with older parameters is upgraded the next time its owner logs 
 from __future__ import annotations
 
 import ctypes
+import threading
 from functools import cache
 from pathlib import Path
 
@@ -58,8 +59,20 @@ def password_problem(password: str) -> str | None:
 
 
 class Hasher:
-    def __init__(self, time_cost: int = 2, memory_kib: int = 19456, parallelism: int = 1) -> None:
+    """argon2id hashing and verification, at most ``concurrency`` at a time in this process:
+    each holds its memory cost while it runs, and the freed blocks stay with the process for
+    the next ones, so the bound is also what the process keeps resident for them. The threads
+    beyond it wait their turn, as they would have for a core."""
+
+    def __init__(
+        self,
+        time_cost: int = 2,
+        memory_kib: int = 19456,
+        parallelism: int = 1,
+        concurrency: int = 64,
+    ) -> None:
         share_one_malloc_arena()
+        self._turns = threading.BoundedSemaphore(concurrency)
         self._hasher = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID
         )
@@ -68,15 +81,16 @@ class Hasher:
         self._dummy_hash = self._hasher.hash("estante-timing-equaliser")
 
     def hash(self, password: str) -> str:
-        return self._hasher.hash(password)
+        with self._turns:
+            return self._hasher.hash(password)
 
     def verify(self, stored_hash: str | None, password: str) -> bool:
         try:
-            return self._hasher.verify(stored_hash or self._dummy_hash, password) and (
-                stored_hash is not None
-            )
+            with self._turns:
+                verified = self._hasher.verify(stored_hash or self._dummy_hash, password)
         except (VerificationError, InvalidHashError):
             return False
+        return verified and stored_hash is not None
 
     def needs_rehash(self, stored_hash: str) -> bool:
         return self._hasher.check_needs_rehash(stored_hash)

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-import pytest
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Literal, TypeVar
 
+import pytest
+from argon2 import PasswordHasher
+
+from auth_service.config import AuthSettings
 from auth_service.passwords import MAX_LENGTH, Hasher, common_passwords, password_problem
 
 FAST = {"time_cost": 1, "memory_kib": 8192, "parallelism": 1}
+T = TypeVar("T")
 
 
 @pytest.mark.parametrize(
@@ -68,3 +77,57 @@ def test_hashes_made_with_other_parameters_need_a_rehash() -> None:
     assert current.needs_rehash(old)
     assert not current.needs_rehash(current.hash("correct horse"))
     assert current.verify(old, "correct horse")  # still accepted: upgraded at login
+
+
+class CountingHasher(PasswordHasher):
+    """argon2-cffi's hasher, counting how many of its hashes run at once."""
+
+    def __init__(self, inner: PasswordHasher) -> None:
+        super().__init__(inner.time_cost, inner.memory_cost, inner.parallelism, type=inner.type)
+        self.running = self.most = 0
+        self._lock = threading.Lock()
+
+    def _counted(self, work: Callable[[], T]) -> T:
+        with self._lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            return work()
+        finally:
+            with self._lock:
+                self.running -= 1
+
+    def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+        return self._counted(lambda: super(CountingHasher, self).hash(password, salt=salt))
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+        return self._counted(lambda: super(CountingHasher, self).verify(hash, password))
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_a_hasher_never_checks_more_passwords_at_once_than_its_concurrency(
+    concurrency: int,
+) -> None:
+    hasher = Hasher(**FAST, concurrency=concurrency)
+    stored = hasher.hash("correct horse")
+    counting = CountingHasher(hasher._hasher)
+    hasher._hasher = counting
+    all_asking = threading.Barrier(4, timeout=30)
+
+    def login(password: str) -> bool:
+        all_asking.wait()  # the four ask at the same moment
+        return hasher.verify(stored, password)
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(login, ["correct horse", "wrong", "correct horse", "wrong"]))
+    assert answers == [True, False, True, False]
+    assert 1 <= counting.most <= concurrency
+
+
+def test_a_worker_hashes_its_share_of_the_cores_at_once_unless_told(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3, 4}, raising=False)
+    assert AuthSettings(workers=2).argon2_hashes_at_once == 3  # 5 cores / 2 workers, rounded up
+    assert AuthSettings(workers=8).argon2_hashes_at_once == 1
+    assert AuthSettings(workers=2, argon2_concurrency=1).argon2_hashes_at_once == 1
