@@ -82,10 +82,10 @@ class AuthSettings(ServiceSettings):
     @property
     def argon2_hashes_at_once(self) -> int:
         """How many argon2id hashes one worker computes at a time (ARGON2_CONCURRENCY; 0, the
-        default, is its share of the cores). Each holds its memory cost while it runs and
-        glibc keeps what was freed for the next, so this bounds what a worker's logins keep
-        resident (19 MiB each by default); more than the worker's share of the cores would not
-        check passwords any faster, the cores being busy already."""
+        default, is its share of the cores). Each holds its memory cost while it runs (19 MiB by
+        default), so this bounds a worker's peak during a burst of logins; more than the
+        worker's share of the cores would not check passwords any faster, the cores being busy
+        already."""
         if self.argon2_concurrency:
             return self.argon2_concurrency
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0

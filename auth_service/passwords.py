@@ -60,8 +60,8 @@ def password_problem(password: str) -> str | None:
 
 class Hasher:
     """argon2id hashing and verification, at most ``concurrency`` at a time in this process:
-    each holds its memory cost while it runs, and the freed blocks stay with the process for
-    the next ones, so the bound is also what the process keeps resident for them. The threads
+    each holds its memory cost while it runs, so the bound caps the process's peak in a burst
+    of logins (what glibc keeps of the freed blocks afterwards it does not lower). The threads
     beyond it wait their turn, as they would have for a core."""
 
     def __init__(
