@@ -18,9 +18,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.support.clients import bearer
+from tests.support.fake_books import HTMX
 from tests.support.harness import Stack
 from tests.support.web import add_book, csrf_of, new_user, text_of, web_apis, web_app
-from tests.web.conftest import HTMX
 from web_service.catalog_version import CatalogVersion
 from web_service.cookies import COOKIE_NAME
 from web_service.views.catalog import WROTE_COOKIE

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
-from tests.web.conftest import HTMX, FakeBooks, book, logged_in
+from tests.support.fake_books import HTMX, FakeBooks, book, logged_in
 from web_service.catalog_pages import CatalogPages, KeptPage, api_key
 from web_service.cookies import COOKIE_NAME
 

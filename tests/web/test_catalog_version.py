@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 from pydantic import ValidationError
 
 from common.request_log import POLL_HEADER
-from tests.web.conftest import HTMX, FakeBooks, book, logged_in
+from tests.support.fake_books import HTMX, FakeBooks, book, logged_in
 from web_service.catalog_pages import CSRF_STAND_IN, NAME_STAND_IN, RenderedPage
 from web_service.catalog_version import CatalogVersion
 from web_service.config import WebSettings
