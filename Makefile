@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist; each test module runs whole in one of them); 0: in this one.
+TEST_WORKERS ?= 2
 
 .PHONY: help install install-dev run test lint format lock clean admin openapi backup restore bench bench-servers bench-refresh bench-web demo screenshots confusable-users bench-ceiling bench-memory bench-export
 BACKUP_DIR ?= backups/$(shell date -u +%Y%m%dT%H%M%SZ)
@@ -61,7 +63,7 @@ run: install
 # shows it per file afterwards.
 test: install-dev
 	@rm -rf .coverage-data
-	$(PY) -m pytest --cov --cov-report= $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --cov --cov-report= $(PYTEST_ARGS)
 	@echo "coverage: $$($(PY) -m coverage report --format=total)% of auth_service, books_service, web_service, estante_cli, common and ops"
 
 admin: install

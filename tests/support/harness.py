@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import signal
@@ -31,10 +32,33 @@ PORT_VARIABLES = {
 }
 
 
+# Under pytest-xdist each worker (gw0, gw1, ...) takes its ports from a block of its own, below
+# the kernel's ephemeral range: a port one worker found free and handed to a service still
+# starting is never handed out by another worker (nor taken by an outgoing connection).
+PORT_BLOCK = 3000
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+_next_ports = (
+    itertools.cycle(
+        range(20000 + int(_worker[2:]) * PORT_BLOCK, 20000 + (int(_worker[2:]) + 1) * PORT_BLOCK)
+    )
+    if re.fullmatch(r"gw[0-3]", _worker)
+    else None
+)
+
+
 def free_port() -> int:
+    """A port nothing listens on now, for a service about to start."""
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        if _next_ports is None:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+        for port in itertools.islice(_next_ports, PORT_BLOCK):
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in this test worker's block")
 
 
 def wait_until_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
