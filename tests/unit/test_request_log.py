@@ -28,30 +28,24 @@ def access_levels(caplog: pytest.LogCaptureFixture) -> list[int]:
     return [r.levelno for r in caplog.records if r.name == "estante.access"]
 
 
-def test_every_request_is_logged_at_info(app: Flask, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="estante.access")
-    client = app.test_client()
-    client.get("/books")
-    client.get("/books", headers={"If-None-Match": '"v1"'})
-    assert access_levels(caplog) == [logging.INFO, logging.INFO]
+POLL = {POLL_HEADER: "catalog-version"}
 
 
-def test_a_poll_that_found_nothing_new_is_logged_at_debug_only(
-    app: Flask, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("headers", "level"),
+    [
+        ({}, logging.INFO),
+        ({"If-None-Match": '"v1"'}, logging.INFO),  # a 304, but asked by someone
+        ({**POLL, "If-None-Match": '"old"'}, logging.INFO),  # a poll that found a change
+        ({**POLL, "If-None-Match": '"v1"'}, logging.DEBUG),  # a poll that found nothing new
+    ],
+)
+def test_a_request_is_logged_at_info_unless_it_is_a_poll_that_found_nothing_new(
+    app: Flask, caplog: pytest.LogCaptureFixture, headers: dict[str, str], level: int
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="estante.access")
-    client = app.test_client()
-    client.get("/books", headers={POLL_HEADER: "catalog-version", "If-None-Match": '"v1"'})
-    assert access_levels(caplog) == [logging.DEBUG]
-
-
-def test_a_poll_that_found_a_change_is_logged_at_info(
-    app: Flask, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.DEBUG, logger="estante.access")
-    client = app.test_client()
-    client.get("/books", headers={POLL_HEADER: "catalog-version", "If-None-Match": '"old"'})
-    assert access_levels(caplog) == [logging.INFO]
+    app.test_client().get("/books", headers=headers)
+    assert access_levels(caplog) == [level]
 
 
 def test_at_info_a_poll_that_found_nothing_new_leaves_no_line(
@@ -59,6 +53,6 @@ def test_at_info_a_poll_that_found_nothing_new_leaves_no_line(
 ) -> None:
     caplog.set_level(logging.INFO, logger="estante.access")
     client = app.test_client()
-    client.get("/books", headers={POLL_HEADER: "catalog-version", "If-None-Match": '"v1"'})
+    client.get("/books", headers={**POLL, "If-None-Match": '"v1"'})
     client.get("/books")
     assert access_levels(caplog) == [logging.INFO]
