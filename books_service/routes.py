@@ -199,8 +199,7 @@ def add_book(query: WriteQuery, body: BookFields) -> Response:
     new = catalog.new_book(
         body.record(), by=current_username(), allow_duplicate=query.allow_duplicate
     )
-    with get_db().transaction() as session:
-        book = catalog.insert_book(session, new)
+    book = get_db().write(lambda session: catalog.insert_book(session, new))
     return book_response(book, 201, Location=url_for("books.get_book", book_id=book.id))
 
 
@@ -213,15 +212,18 @@ def replace_book(path: BookPath, query: WriteQuery, header: IfMatch, body: BookF
     """Replace a book: it becomes what is sent (fields left out are cleared; the spec's title +
     author still work). Send If-Match with the ETag you read to never overwrite someone else's
     change."""
-    with get_db().transaction() as session:
-        book = catalog.replace_book(
+    record, by = body.record(), current_username()
+    versions = accepted_versions(path.book_id, header)
+    book = get_db().write(
+        lambda session: catalog.replace_book(
             session,
             path.book_id,
-            body.record(),
-            by=current_username(),
-            versions=accepted_versions(path.book_id, header),
+            record,
+            by=by,
+            versions=versions,
             allow_duplicate=query.allow_duplicate,
         )
+    )
     return book_response(book)
 
 
@@ -233,15 +235,18 @@ def replace_book(path: BookPath, query: WriteQuery, header: IfMatch, body: BookF
 def patch_book(path: BookPath, query: WriteQuery, header: IfMatch, body: BookPatch) -> Response:
     """Change some fields (JSON Merge Patch, RFC 7396): a value replaces, null removes, a field
     left out stays. The result is validated like a new book."""
-    with get_db().transaction() as session:
-        book = catalog.patch_book(
+    patch, by = body.patch(), current_username()
+    versions = accepted_versions(path.book_id, header)
+    book = get_db().write(
+        lambda session: catalog.patch_book(
             session,
             path.book_id,
-            body.patch(),
-            by=current_username(),
-            versions=accepted_versions(path.book_id, header),
+            patch,
+            by=by,
+            versions=versions,
             allow_duplicate=query.allow_duplicate,
         )
+    )
     return book_response(book)
 
 
@@ -260,13 +265,10 @@ _patch_body.content[MERGE_PATCH] = _patch_body.content["application/json"]
 )
 def delete_book(path: BookPath, header: IfMatch) -> Response:
     """Delete a book: it disappears from every read; an administrator can restore it."""
-    with get_db().transaction() as session:
-        catalog.delete_book(
-            session,
-            path.book_id,
-            by=current_username(),
-            versions=accepted_versions(path.book_id, header),
-        )
+    by, versions = current_username(), accepted_versions(path.book_id, header)
+    get_db().write(
+        lambda session: catalog.delete_book(session, path.book_id, by=by, versions=versions)
+    )
     return Response(status=204)
 
 

@@ -22,15 +22,18 @@ import fcntl
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, MetaData, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from common.group_commit import GroupCommit
+
+T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _WRITE_OPTION = "estante_write"
 
@@ -148,6 +151,7 @@ class Database:
         self._write_engine = self.engine.execution_options(**{_WRITE_OPTION: True})
         self._write = sessionmaker(self._write_engine, expire_on_commit=False)
         self._gate = WriteGate(sqlite_file(self.url)) if is_sqlite(self.url) else None
+        self.groups = GroupCommit(self._writer) if self._gate is not None else None
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -171,6 +175,30 @@ class Database:
             session.begin(),
         ):
             yield session
+
+    def write(self, work: Callable[[Session], T]) -> T:
+        """``work(session)`` in a write transaction, its result once that is committed. On
+        SQLite the works of threads that queue at the write gate at the same time share one
+        transaction, each in its own savepoint, and one COMMIT (:mod:`common.group_commit`): a
+        work must only read and write the database, so that it can run again alone. On
+        PostgreSQL, whose writers do not wait for one another, each has its own transaction."""
+        if self.groups is None:
+            with self.transaction() as session:
+                return work(session)
+        return self.groups.submit(work)
+
+    @contextmanager
+    def _writer(self) -> Iterator[tuple[Session, Any]]:
+        """A session for a group of writes and its driver's connection, the connection checked
+        out and the session made before the turn at the gate (as in :meth:`transaction`)."""
+        assert self._gate is not None
+        with (
+            self._write_engine.connect() as connection,
+            self._write(bind=connection) as session,
+            self._gate.turn(),
+        ):
+            # A checked-out connection always has its driver's connection.
+            yield session, connection.connection.driver_connection
 
     def dispose(self) -> None:
         self.engine.dispose()

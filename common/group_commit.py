@@ -1,0 +1,184 @@
+"""Group commit: the write transactions that wait for SQLite's one writer, run together.
+
+SQLite has one writer at a time, so on a busy catalog the threads of a worker process queue at
+the write gate (:mod:`common.db`) and each, in turn, checks out a connection, begins, runs its
+statements and commits: the commit writes every page the transaction touched (the book's row,
+each of its indexes, the search index, the counts, the history) to the WAL, and a page changed
+by four transactions in a row is written four times. Here the thread whose turn it is (the
+*leader*) runs the work of every thread of its process that queued meanwhile, each in a
+SAVEPOINT of its own, and commits once for all of them.
+
+What each request still gets, exactly as with a transaction of its own:
+
+* **its own outcome**: a work that raises (a duplicate, a version mismatch, an invalid patch, a
+  database error) is rolled back to its savepoint alone and its caller gets that exception; the
+  others are not affected;
+* **durable before answered**: :meth:`GroupCommit.submit` returns only after the COMMIT that
+  holds the work has succeeded; if that COMMIT fails, every work of the group gets its error;
+* **the order it arrived in**: the works of a group run one after another in the order they
+  queued, each seeing the ones before it (so a version check or a duplicate check sees every
+  earlier write of the group, as it would have seen their commits).
+
+A group that cannot go on (a savepoint that cannot be rolled back, a session a failed flush has
+made unusable) is rolled back whole, and every work of it that had not failed
+on its own is run again alone, in a transaction of its own: a work must therefore be a function
+of its arguments and the database only (the catalog's writes are), safe to run again after a
+rollback. A work must not itself submit work (its thread would wait for itself).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy.orm import Session
+
+T = TypeVar("T")
+# At most this many works in one transaction: a long group holds the write lock long enough for
+# the other processes' writers to notice, and the first work's caller waits for the last.
+MAX_GROUP = 32
+_SAVEPOINT = "estante_work"
+
+
+class _Job(Generic[T]):
+    __slots__ = ("done", "error", "lead", "result", "work")
+
+    def __init__(self, work: Callable[[Session], T]) -> None:
+        self.work = work
+        self.done = False
+        self.lead = False
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+    def outcome(self) -> T:
+        if self.error is not None:
+            raise self.error
+        return self.result  # type: ignore[return-value]  # set when done without an error
+
+
+# Opens one write transaction's session: the connection checked out and the session made before
+# the writer's turn at the write gate, the gate taken, nothing begun yet (see Database.group).
+OpenWriter = Callable[[], AbstractContextManager[tuple[Session, Any]]]
+
+
+class _Broken(Exception):
+    """The group's transaction can no longer be used: roll it back, run the rest alone."""
+
+
+class GroupCommit:
+    """Runs works (``work(session) -> result``) in shared write transactions; see the module."""
+
+    def __init__(self, open_writer: OpenWriter) -> None:
+        self._open = open_writer
+        self._changed = threading.Condition(threading.Lock())
+        self._pending: list[_Job[Any]] = []
+        self._leading = False
+        # How many transactions were committed and how many works they held (for benchmarks
+        # and tests: the proof that grouping happens at all).
+        self.commits = 0
+        self.works = 0
+
+    def waiting(self) -> int:
+        """How many works are queued and not yet taken into a group."""
+        with self._changed:
+            return len(self._pending)
+
+    def submit(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in a write transaction, perhaps with other threads' works; its result
+        (or exception) once the transaction that holds it is committed (or not)."""
+        job: _Job[T] = _Job(work)
+        with self._changed:
+            self._pending.append(job)
+            if self._leading:
+                while not (job.done or job.lead):
+                    self._changed.wait()
+                if job.done:
+                    return job.outcome()
+            self._leading = True
+        self._lead()
+        return job.outcome()
+
+    def _lead(self) -> None:
+        """Run one group (the leader's own work is in it), then hand the lead to the first
+        thread still waiting, or give it up."""
+        taken: list[_Job[Any]] = []
+        try:
+            with self._open() as (session, driver):
+                with self._changed:
+                    taken = self._pending[:MAX_GROUP]
+                    del self._pending[:MAX_GROUP]
+                self._run(taken, session, driver)
+        except BaseException as error:
+            for job in taken:
+                if not job.done:
+                    job.error, job.done = error, True
+            raise
+        finally:
+            with self._changed:
+                if self._pending:
+                    self._pending[0].lead = True
+                else:
+                    self._leading = False
+                self._changed.notify_all()
+
+    def _run(self, jobs: list[_Job[Any]], session: Session, driver: Any) -> None:
+        if len(jobs) == 1:
+            # Alone: the transaction is the work's own, as without grouping.
+            job = jobs[0]
+            with session.begin():
+                job.result = job.work(session)
+            self._count(1)
+            job.done = True
+            return
+        ran: list[_Job[Any]] = []
+        try:
+            with session.begin():
+                session.connection()  # BEGIN (IMMEDIATE) now, before the first SAVEPOINT
+                for job in jobs:
+                    self._run_in_savepoint(job, session, driver)
+                    ran.append(job)
+        except _Broken:
+            pass  # rolled back by the session's block; the rest run alone below
+        else:
+            self._count(len(jobs))
+            for job in jobs:
+                job.done = True
+            return
+        for job in jobs:
+            if job.error is not None:
+                job.done = True  # failed on its own: its answer stands
+            else:
+                job.result = None
+                try:
+                    with session.begin():
+                        job.result = job.work(session)
+                    self._count(1)
+                except Exception as error:
+                    job.error = error
+                job.done = True
+
+    @staticmethod
+    def _run_in_savepoint(job: _Job[Any], session: Session, driver: Any) -> None:
+        driver.execute(f"SAVEPOINT {_SAVEPOINT}")
+        try:
+            job.result = job.work(session)
+            session.flush()  # anything the work left pending is its own, not the next one's
+        except Exception as error:
+            job.error = error
+            try:
+                driver.execute(f"ROLLBACK TO {_SAVEPOINT}")
+                driver.execute(f"RELEASE {_SAVEPOINT}")
+            except Exception as cause:
+                raise _Broken() from cause
+            session.expunge_all()  # objects the work loaded or added are not in the database
+            transaction = session.get_transaction()
+            if transaction is None or not transaction.is_active:
+                raise _Broken() from error
+            return
+        driver.execute(f"RELEASE {_SAVEPOINT}")
+
+    def _count(self, works: int) -> None:
+        self.commits += 1
+        self.works += works
