@@ -4,7 +4,7 @@ profiled with cProfile.
 
     .venv/bin/python -m bench.profile_requests [--requests 500] [--books 1000] [--top 25]
         [--only post,get-page,get-page-304,get-search,get-one,put] [--against-ceiling]
-        [--backend sqlite|postgres]
+        [--backend sqlite|postgres] [--threads 4]
 
 It signs a librarian's token with a key of its own (published to the service through its JWKS
 cache file, as the Auth Service would), seeds ``--books`` books with ``POST /books``, then for
@@ -19,6 +19,11 @@ timing the process's CPU (``time.process_time``): CPU per request, Estante's, th
 the ratio ceiling / Estante (above 1: Estante costs less than the ceiling), medians of the
 rounds. On a loaded machine this is steadier than requests a second over HTTP. A search page and
 a 304 are measured against the ceiling's first page (it has neither).
+
+With ``--threads N`` nothing is profiled either: each write (``post``, ``put``, ``patch``) is
+made ``--requests`` times by each of N threads at once (a test client each, as a worker's
+threads would), and the process's CPU per request is printed with how many transactions
+committed them (on SQLite, writes that queue together share one: ``common/group_commit.py``).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import os
 import pstats
 import statistics
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -114,6 +120,49 @@ def against_ceiling(
         print(f"| {name} | {mine:.3f} | {best:.3f} | {best / mine:.2f} |")
 
 
+def concurrent_writes(app: Any, name: str, auth: dict[str, str], args: argparse.Namespace) -> None:
+    """``args.threads`` threads making ``name`` writes at once: CPU per request, transactions."""
+    counter = iter(range(10**9))
+    lock = threading.Lock()
+
+    def one(client: Any) -> Any:
+        with lock:
+            n = next(counter)
+        book_id = n % args.books + 1
+        if name == "post":
+            body = {"title": f"Threaded {n}", "author": f"Author {n % 37}"}
+            return client.post("/books", json=body, headers=auth)
+        if name == "put":
+            body = {"title": f"Changed {n}", "author": f"Author {n % 37}"}
+            return client.put(f"/books/{book_id}", json=body, headers=auth)
+        return client.patch(f"/books/{book_id}", json={"copies": n % 50 + 1}, headers=auth)
+
+    def worker() -> None:
+        client = app.test_client()
+        for _ in range(args.requests):
+            answer = one(client)
+            assert answer.status_code in (200, 201), (answer.status_code, answer.get_json())
+
+    groups = getattr(app.extensions["estante.db"], "groups", None)
+    commits, works = (groups.commits, groups.works) if groups else (0, 0)
+    threads = [threading.Thread(target=worker) for _ in range(args.threads)]
+    cpu, wall = time.process_time(), time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    total = args.threads * args.requests
+    grouped = ""
+    if groups:
+        commits, works = groups.commits - commits, groups.works - works
+        grouped = f", {works / max(commits, 1):.2f} writes per commit"
+    print(
+        f"{name}: {args.threads} threads, {total} requests: CPU {cpu / total * 1000:.3f} ms, "
+        f"wall {wall / total * 1000:.3f} ms per request{grouped}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=500)
@@ -124,6 +173,7 @@ def main() -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--ceiling", type=Path, default=DEFAULT_CEILING)
+    parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()
 
     from bench.catalog import drop_database, fresh_database
@@ -176,11 +226,25 @@ def run(args: argparse.Namespace, data_dir: Path, database_url: str) -> None:
             headers=auth,
         )
 
+    def patch() -> Any:
+        n = next(counter)
+        return client.patch(
+            f"/books/{n % args.books + 1}", json={"copies": n % 50 + 1}, headers=auth
+        )
+
+    if args.threads:
+        writes = {"post": "/books", "put": "/books/{}", "patch": "/books/{}"}
+        chosen = [n for n in writes if not args.only or n in args.only.split(",")]
+        for name in chosen:
+            concurrent_writes(app, name, auth, args)
+        app.extensions["estante.db"].dispose()
+        return
     page_etag = client.get("/books?limit=50").headers["ETag"]
     one = min(150, args.books)
     cases: dict[str, Callable[[], Any]] = {
         "post": post,
         "put": put,
+        "patch": patch,
         "get-page": lambda: client.get("/books?limit=50"),
         "get-page-304": lambda: client.get("/books?limit=50", headers={"If-None-Match": page_etag}),
         "get-search": lambda: client.get("/books?q=author%2012&limit=50"),
