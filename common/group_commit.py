@@ -97,12 +97,12 @@ class GroupCommit:
                 if job.done:
                     return job.outcome()
             self._leading = True
-        self._lead()
+        self._lead(job)
         return job.outcome()
 
-    def _lead(self) -> None:
-        """Run one group (the leader's own work is in it), then hand the lead to the first
-        thread still waiting, or give it up."""
+    def _lead(self, own: _Job[Any]) -> None:
+        """Run one group (the leader's own work is first in it), then hand the lead to the
+        first thread still waiting, or give it up."""
         taken: list[_Job[Any]] = []
         try:
             with self._open() as (session, driver):
@@ -111,6 +111,9 @@ class GroupCommit:
                     del self._pending[:MAX_GROUP]
                 self._run(taken, session, driver)
         except BaseException as error:
+            with self._changed:
+                if own in self._pending:  # failed before taking a group: its caller gets this
+                    self._pending.remove(own)
             for job in taken:
                 if not job.done:
                     job.error, job.done = error, True

@@ -9,6 +9,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from common.db import Database
+from common.db import Database, WriteGate
 from tests.support.postgres import PostgresServer
 
 
@@ -221,3 +222,33 @@ def test_on_postgresql_each_work_has_a_transaction_of_its_own(
             assert list(session.scalars(text("SELECT name FROM rows"))) == ["one"]
     finally:
         database.dispose()
+
+
+class _FailingOnce(WriteGate):
+    """A gate whose next turn fails as a lock file on a failing disk would."""
+
+    def __init__(self, gate: WriteGate) -> None:
+        super().__init__(None)
+        self._real = gate
+        self.fail_next = True
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        if self.fail_next:
+            self.fail_next = False
+            raise OSError("the gate's file cannot be locked")
+        with self._real.turn():
+            yield
+
+
+def test_a_leader_that_fails_before_its_group_answers_its_caller_and_the_queue_moves_on(
+    db: Database,
+) -> None:
+    failing = _FailingOnce(db._gate)  # type: ignore[arg-type]  # the real gate, once refused
+    db._gate = failing
+    with pytest.raises(OSError):
+        db.write(_insert("lost"))
+    # Nobody is left waiting for a leader that gave up: the next writes go through.
+    outcomes = _grouped(db, [_insert("after-1"), _insert("after-2")])
+    assert outcomes == [("ok", "after-1"), ("ok", "after-2")]
+    assert sorted(_committed(db, "SELECT name FROM rows")) == ["after-1", "after-2"]
