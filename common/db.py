@@ -116,6 +116,7 @@ class WriteGate:
         self._depth = 0
         self._fd: int | None = None
         self._pid = 0
+        self._owner: int | None = None
 
     def _file(self) -> int | None:
         if self.path is None:
@@ -126,6 +127,10 @@ class WriteGate:
             self._pid = os.getpid()
         return self._fd
 
+    def held_here(self) -> bool:
+        """Whether this thread is inside its turn."""
+        return self._owner == threading.get_ident()
+
     @contextmanager
     def turn(self) -> Iterator[None]:
         with self._lock:
@@ -133,10 +138,13 @@ class WriteGate:
             if fd is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX)
             self._depth += 1
+            self._owner = threading.get_ident()
             try:
                 yield
             finally:
                 self._depth -= 1
+                if self._depth == 0:
+                    self._owner = None
                 if fd is not None:
                     fcntl.flock(fd, fcntl.LOCK_UN)
 
@@ -182,7 +190,9 @@ class Database:
         transaction, each in its own savepoint, and one COMMIT (:mod:`common.group_commit`): a
         work must only read and write the database, so that it can run again alone. On
         PostgreSQL, whose writers do not wait for one another, each has its own transaction."""
-        if self.groups is None:
+        if self.groups is None or (self._gate is not None and self._gate.held_here()):
+            # A thread already in its turn (inside a transaction or a group's work) would wait
+            # in the queue for itself: it writes on its own, as a nested transaction did.
             with self.transaction() as session:
                 return work(session)
         return self.groups.submit(work)

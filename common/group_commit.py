@@ -23,7 +23,9 @@ A group that cannot go on (a savepoint that cannot be rolled back, a session a f
 made unusable) is rolled back whole, and every work of it that had not failed
 on its own is run again alone, in a transaction of its own: a work must therefore be a function
 of its arguments and the database only (the catalog's writes are), safe to run again after a
-rollback. A work must not itself submit work (its thread would wait for itself).
+rollback. A work must not submit work here itself (its thread would wait for itself):
+:meth:`common.db.Database.write` runs such a write, and one from a thread inside a transaction,
+on its own.
 """
 
 from __future__ import annotations

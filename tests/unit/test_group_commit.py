@@ -252,3 +252,21 @@ def test_a_leader_that_fails_before_its_group_answers_its_caller_and_the_queue_m
     outcomes = _grouped(db, [_insert("after-1"), _insert("after-2")])
     assert outcomes == [("ok", "after-1"), ("ok", "after-2")]
     assert sorted(_committed(db, "SELECT name FROM rows")) == ["after-1", "after-2"]
+
+
+def test_a_thread_already_in_its_turn_never_waits_in_the_queue_for_itself(db: Database) -> None:
+    finished = threading.Event()
+
+    def nested() -> None:
+        def outer(_session: Session) -> str:
+            # Inside a group's work the gate is this thread's: a write from here must not
+            # queue behind the group it is in (it writes in a transaction of its own).
+            return str(db.write(_insert("inner")))
+
+        assert db.write(outer) == "inner"
+        finished.set()
+
+    thread = threading.Thread(target=nested, daemon=True)
+    thread.start()
+    assert finished.wait(60)
+    assert _committed(db, "SELECT name FROM rows") == ["inner"]
