@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.scale --backend postgres [--small URL] [--large URL]
         [--sizes 1000,1000000] [--rounds 3] [--seconds 5] [--only first-page,search-uncached]
+        [--tree DIR]
 
 Two Books Services as ``make run`` serves them (Granian, 2 workers x 4 threads) run at once, one
 on a catalog of each size, with one Auth Service issuing their tokens; wrk (one thread) loads
@@ -10,7 +11,8 @@ load on this shared machine. The requests are issue 12's: the first page (c=16),
 (c=16), a search page (a common word, one URL, c=16), common words that miss the page cache
 (441 distinct pages in turn, as ``bench.catalog`` asks them, c=16), ``POST /books``, ``PUT`` and
 ``PATCH`` (c=64, as ``bench.ceiling_compare`` sends them, If-Match included). Medians of the
-rounds, and the ratio large / small of each p99: the target is at most 2.
+rounds, and the ratio large / small of each p99: the target is at most 2. ``--tree`` serves
+another checkout (say, main's) for a before and after.
 
 Seeding a million books takes minutes on PostgreSQL, so ``--small`` and ``--large`` name
 databases to keep (a SQLAlchemy URL; ``sqlite:////path/books.db`` for SQLite): one with no
@@ -111,6 +113,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--only", help="a comma-separated subset of " + ",".join(REQUESTS))
+    parser.add_argument("--tree", type=Path, default=PROJECT_ROOT, help="the Estante to serve")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if not ensure_wrk():
@@ -123,7 +126,7 @@ def main() -> None:
         prepare(large_size, args.large, args.backend, work),
     ]
     servers: list[Running] = []
-    python = sys.executable
+    python = str(args.tree / ".venv" / "bin" / "python")
     try:
         auth_port = free_port()
         env = {
@@ -137,7 +140,7 @@ def main() -> None:
         }
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         auth = start(
-            [python, str(PROJECT_ROOT / "auth_service" / "auth_service.py")],
+            [python, str(args.tree / "auth_service" / "auth_service.py")],
             {**env, "__PORT": str(auth_port)},
             work,
             work / "auth.log",
@@ -148,7 +151,7 @@ def main() -> None:
         for catalog in catalogs:
             port = free_port()
             books = start(
-                [python, str(PROJECT_ROOT / "books_service" / "books_service.py")],
+                [python, str(args.tree / "books_service" / "books_service.py")],
                 {
                     **env,
                     "__PORT": str(port),
