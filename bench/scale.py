@@ -69,6 +69,7 @@ REQUESTS = (
     "patch",
 )
 CONNECTIONS = {"post": 64, "put": 64, "patch": 64}
+DRAIN_SECONDS = 3
 
 
 def books_in(url: str) -> int:
@@ -222,6 +223,10 @@ def main() -> None:
                     loads.append(os.getloadavg()[0])
                     result = wrk(url, args.seconds, CONNECTIONS.get(name, 16), script, threads=1)
                     runs.setdefault((name, size), []).append(result)
+                    if name in CONNECTIONS:
+                        # wrk stops with up to 64 writes still queued in the service: let them
+                        # finish, or the next run's first requests wait behind them.
+                        time.sleep(DRAIN_SECONDS)
                     print(f"  round {round_ + 1} {name} {size:,}: {result}", file=sys.stderr)
         final = {c.size: books_in(c.url) for c in catalogs}
         report = render(args, only, runs, small_size, large_size, loads, final)

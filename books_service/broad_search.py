@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from books_service import counts
 from books_service.models import Book
-from books_service.search import Search
+from books_service.search import TIERS, Search
 from common.pagination import Cursor, InvalidCursor, Order, Page, SortKey, _page
 
 _book = Book.__table__.c
@@ -43,6 +43,7 @@ EXACT_UP_TO = 1000  # matches counted and ranked exactly; beyond, a search is br
 WINDOW_PAGES = 2  # a window holds about this many pages of matches
 # Past the last window: the position of the "last" link, which must carry the window size.
 END = 2**62
+_ID_LIMIT = 2**31  # ids are 32-bit integers
 _KEY = SortKey(literal(0), "int")
 # A windowed cursor's position: (window size, window, tier, id).
 WINDOWED = Order("relevance", (_KEY, _KEY, _KEY, _KEY))
@@ -75,8 +76,16 @@ def decode(token: str, exact: Order) -> Cursor:
         cursor = Cursor.decode(token, WINDOWED)
     except InvalidCursor:
         return Cursor.decode(token, exact)
-    if cursor.values is not None and (cursor.values[0] < 1 or cursor.values[1] < 0):
-        raise InvalidCursor()
+    if cursor.values is not None:
+        size, window, tier, book_id = cursor.values
+        # Within the id column's range, so that no product of them overflows it.
+        if not (
+            1 <= size < _ID_LIMIT
+            and (0 <= window < _ID_LIMIT or window == END)
+            and 0 <= tier < TIERS
+            and 0 <= book_id < _ID_LIMIT
+        ):
+            raise InvalidCursor()
     return cursor
 
 
@@ -120,7 +129,7 @@ def windowed_page(
     labelled = (k.label(f"page_key_{i}") for i, k in enumerate(keys))
     base = matching.add_columns(_book.id.label("id"), *labelled)
     if position is not None and position.values is not None and not from_end:
-        start = position.values[1]
+        start = min(position.values[1], max(last_id - 1, 0) // size)
         after = tuple_(window, tier, _book.id)
         values = tuple_(*position.values[1:])
         base = base.where(after < values if backwards else after > values)
@@ -132,7 +141,7 @@ def windowed_page(
     while len(rows) <= limit and start >= 0 and start * size < last_id:
         low, high = (start - span + 1, start) if backwards else (start, start + span - 1)
         low = max(low, 0)
-        statement = base.where(_book.id.between(low * size + 1, (high + 1) * size))
+        statement = base.where(_book.id.between(low * size + 1, min((high + 1) * size, last_id)))
         statement = statement.order_by(*(k.desc() if backwards else k.asc() for k in order))
         rows += fetch(statement.limit(limit + 1 - len(rows)))
         start = low - 1 if backwards else high + 1

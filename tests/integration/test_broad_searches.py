@@ -208,3 +208,26 @@ def test_the_openapi_document_describes_the_estimate_header(catalog: Catalog) ->
     document: dict[str, Any] = catalog.get("/openapi.json").json()
     headers = document["paths"]["/books"]["get"]["responses"]["200"]["headers"]
     assert ESTIMATED in headers and "estimate" in headers[ESTIMATED]["description"]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [(0, 0, 0, 1), (2**31, 0, 0, 1), (10, 2**40, 0, 1), (10, 0, 3, 1), (10, 0, 0, 2**40)],
+)
+def test_a_windowed_cursor_out_of_range_is_a_422(catalog: Catalog, values: tuple[int, ...]) -> None:
+    cursor = Cursor("relevance", values, False).encode()
+    response = catalog.get("/books", q=COMMON, cursor=cursor)
+    assert response.status_code == 422, response.text
+
+
+def test_a_windowed_cursor_past_the_end_gives_an_empty_page(catalog: Catalog) -> None:
+    if catalog.backend != "postgres":
+        pytest.skip("windowed cursors are PostgreSQL's")
+    for backwards in (False, True):
+        cursor = Cursor("relevance", (1000, 2**31 - 1, 2, 2**31 - 1), backwards).encode()
+        response = catalog.get("/books", q=COMMON, cursor=cursor)
+        assert response.status_code == 200, response.text
+        if not backwards:
+            assert response.json() == []
+        else:  # before a position past the end: the last page
+            assert response.json()
