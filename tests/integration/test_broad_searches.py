@@ -9,6 +9,7 @@ books, on both databases, behind the real service.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from books_service.responses import ESTIMATED
 from common.db import Database
 from common.pagination import Cursor
 from tests.support.catalog import BACKENDS, Catalog, catalog_fixture
+from tests.support.web import text_of, web_app
 
 BOOKS = 2_500
 WORDS = vocabulary()
@@ -231,3 +233,17 @@ def test_a_windowed_cursor_past_the_end_gives_an_empty_page(catalog: Catalog) ->
             assert response.json() == []
         else:  # before a position past the end: the last page
             assert response.json()
+
+
+def test_the_web_catalog_says_about_when_the_count_is_an_estimate(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    client = web_app(catalog.stack, tmp_path / "web").test_client()
+    for q in (BROAD, WORDS[400]):
+        answer = catalog.books(q=q)
+        count = f"{int(answer.headers['X-Total-Count']):,}"
+        page = text_of(client.get(f"/?q={q}"))
+        if answer.headers.get(ESTIMATED) == "true":
+            assert f"about {count} books" in page
+        else:
+            assert f"{count} book" in page and f"about {count}" not in page
