@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -239,6 +240,7 @@ def main() -> None:
             server.stop()
         for catalog in catalogs:
             drop_database(catalog.dropped)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def render(
