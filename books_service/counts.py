@@ -1,12 +1,13 @@
 """The number of live books and the catalog's version, both kept exact in the writing
-transactions (see ``BookCount``)."""
+transactions (see ``BookCount``); and, for searches too broad to count at every request, a
+count that stops at a cap and PostgreSQL's estimate."""
 
 from __future__ import annotations
 
 import random
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Select, Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from books_service.models import BookCount
@@ -36,3 +37,21 @@ def catalog_version(session: Session) -> int:
     """How many changes the catalog has seen: it grows with every committed change (never
     repeats), and every worker and replica reads the same number."""
     return int(session.scalar(select(func.coalesce(func.sum(BookCount.changes), 0))) or 0)
+
+
+def count_up_to(session: Session, statement: Select[Any], cap: int) -> int:
+    """How many rows ``statement`` gives, counting no further than ``cap + 1``: a search that
+    matches more stops costing more once it is known to be broad."""
+    capped = statement.limit(cap + 1).subquery()
+    return int(session.scalar(select(func.count()).select_from(capped)) or 0)
+
+
+def planner_estimate(session: Session, statement: Select[Any]) -> int:
+    """PostgreSQL's own estimate of how many rows ``statement`` gives, from its statistics and
+    without running it (EXPLAIN): a planning, no read of the matches."""
+    connection = session.connection()
+    compiled = statement.compile(dialect=connection.dialect)
+    plan = connection.exec_driver_sql(
+        "EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params
+    ).scalar_one()
+    return int(plan[0]["Plan"]["Plan Rows"])

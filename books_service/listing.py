@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select, false, func, literal, select
 from sqlalchemy.orm import Session
 
-from books_service import counts, search
+from books_service import broad_search, counts, search
 from books_service.models import Book, BookAuthor, BookSubject
 from books_service.records import fold
 from books_service.representation import COLUMNS, DELETED_COLUMNS, book_json
@@ -70,6 +70,7 @@ class BookPage:
     books: list[dict[str, Any]]
     total: int
     page: Page
+    estimated: bool = False  # total is PostgreSQL's estimate (a broad search), not a count
 
 
 def order_for(sort: str | None, *, searching: bool) -> Order:
@@ -126,9 +127,12 @@ def list_books(
     limit: int,
     cursor: str | None,
     count: bool = True,
+    exact_up_to: int = broad_search.EXACT_UP_TO,
 ) -> BookPage:
     """A page of the live books matching ``filters``, and how many match in all (0 without
-    ``count``: an export reading page after page needs no total)."""
+    ``count``: an export reading page after page needs no total). On PostgreSQL a search matching
+    more than ``exact_up_to`` books is broad: estimated and ranked by windows (see
+    :mod:`books_service.broad_search`)."""
     statement = narrowed(filters)
     words = tuple(search.terms(filters.q)) if filters.q else ()
     found = search.Search(session.get_bind().dialect.name, words) if words else None
@@ -138,7 +142,11 @@ def list_books(
     if sort == "relevance" and found is None:
         sort = None  # nothing to rank: the default order
     order = order_for(sort, searching=found is not None)
-    position = Cursor.decode(cursor, order) if cursor else None
+    postgres_search = found is not None and found.dialect == "postgresql"
+    position = None
+    if cursor:
+        relevance = postgres_search and order.name == "relevance"
+        position = broad_search.decode(cursor, order) if relevance else Cursor.decode(cursor, order)
 
     def fetch(query: Select) -> list[Any]:
         return list(session.execute(query).all())
@@ -157,14 +165,28 @@ def list_books(
 
         page = read_tiered_page(search.TIERS, tier_statement, order, position, limit, fetch)
     elif found and order.name == "relevance":
-        page, total = ranked_page(matching(), found, position, limit, fetch)
-        if total is not None:
-            return BookPage([book_json(row._mapping) for row in page.rows], total, page)
+        walking_windows = broad_search.windowed(position)
+        broad = None
+        if position is None or walking_windows:
+            broad = broad_search.estimate(session, matching(), exact_up_to)
+        if broad is None and not walking_windows:
+            page, total = ranked_page(matching(), found, position, limit, fetch)
+            if total is not None:
+                return BookPage([book_json(row._mapping) for row in page.rows], total, page)
+        else:
+            ids = broad_search.windowed_page(
+                session, matching(), found, position, broad or 0, limit, fetch
+            )
+            page = books_of(ids, fetch)
+            if broad is not None:
+                return BookPage([book_json(row._mapping) for row in page.rows], broad, page, True)
     else:
         page = read_page(matching().add_columns(*COLUMNS), order, position, limit, fetch)
 
     if not count:
         total = 0
+    elif postgres_search and (broad := broad_search.estimate(session, matching(), exact_up_to)):
+        return BookPage([book_json(row._mapping) for row in page.rows], broad, page, True)
     elif not filters.q and not filters.narrows:
         total = counts.live_books(session)
     elif found and found.dialect == "sqlite" and not filters.narrows:
@@ -197,12 +219,16 @@ def ranked_page(
         limit,
         fetch,
     )
+    return books_of(ids, fetch), ids.rows[0].total if ids.rows else None
+
+
+def books_of(ids: Page, fetch: Callable[[Select], list[Any]]) -> Page:
+    """The page of books whose ids ``ids`` holds (rows with an ``id``), read by id."""
     by_id = {
         row.id: row for row in fetch(select(*COLUMNS).where(_book.id.in_([r.id for r in ids.rows])))
     }
     # A book purged between the two statements is simply not on the page.
-    books = Page([by_id[r.id] for r in ids.rows if r.id in by_id], ids.next, ids.prev, ids.last)
-    return books, ids.rows[0].total if ids.rows else None
+    return Page([by_id[r.id] for r in ids.rows if r.id in by_id], ids.next, ids.prev, ids.last)
 
 
 def list_deleted(session: Session, *, limit: int, cursor: str | None) -> BookPage:

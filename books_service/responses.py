@@ -16,6 +16,15 @@ from common.openapi import header
 from common.problem_json import problem
 
 ETAG_HEADER = {"ETag": header('Strong ETag of this version of the book: "<id>-<version>"')}
+ESTIMATED = "X-Total-Count-Estimated"
+ESTIMATED_HEADER = {
+    ESTIMATED: header(
+        "Present (`true`) only when X-Total-Count is an estimate, not a count: a search on "
+        "PostgreSQL matching more than 1,000 books is counted by the database's statistics "
+        "(rounded to two significant digits) and ranked within windows of ids; see the "
+        "catalog's documentation. Absent, X-Total-Count is exact."
+    )
+}
 
 
 def json_response(

@@ -15,6 +15,8 @@ from books_service.catalog import DuplicateBook, VersionMismatch
 from books_service.merge_patch import MEDIA_TYPE as MERGE_PATCH
 from books_service.page_cache import CachedPage, PageCache, VersionReader, page_tag
 from books_service.responses import (
+    ESTIMATED,
+    ESTIMATED_HEADER,
     ETAG_HEADER,
     book_response,
     duplicate_problem,
@@ -110,7 +112,7 @@ def accepted_versions(book_id: int, headers: IfMatch) -> Versions | None:
     responses={
         200: {
             **page_answer("One page of books (a JSON array)", BookList.model_json_schema()),
-            "headers": {**PAGE_HEADERS, **ETAG_HEADER},
+            "headers": {**PAGE_HEADERS, **ESTIMATED_HEADER, **ETAG_HEADER},
         },
         304: {
             "description": "Not modified: the catalog has not changed since the If-None-Match "
@@ -144,9 +146,15 @@ def list_books(query: BookQuery, header: IfNoneMatch) -> Response:
                 cursor=query.cursor,
             )
         built = page_response(result.books, result.total, result.page, "books.list_books", query)
+        if result.estimated:
+            built.headers[ESTIMATED] = "true"
         page = CachedPage(
             built.get_data(),
-            tuple((name, built.headers[name]) for name in ("Link", "X-Total-Count")),
+            tuple(
+                (name, built.headers[name])
+                for name in ("Link", "X-Total-Count", ESTIMATED)
+                if name in built.headers
+            ),
         )
         cache.put(version, key, page)
     response = Response(page.body, mimetype="application/json", headers=page.headers)

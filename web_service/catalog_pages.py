@@ -86,6 +86,7 @@ class KeptPage:
     books: list[dict[str, Any]]
     total: int | None
     cursors: dict[str, str]
+    total_estimated: bool = False  # the API said X-Total-Count-Estimated: an "about" count
     # The catalog's version (its tag) last known to be current when this page was (re)read:
     # the page is at least as new as it.
     version: str | None = None

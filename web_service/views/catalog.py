@@ -163,6 +163,7 @@ def read_page(key: Hashable, params: dict[str, Any]) -> KeptPage:
         total=total_count(response),
         cursors=next_and_prev(response),
         version=current,
+        total_estimated=response.headers.get("X-Total-Count-Estimated") == "true",
     )
     if page.etag:
         pages.keep(key, page, len(response.content))
@@ -223,6 +224,7 @@ def render_answer(
         "query": query,
         "books": page.books if page else [],
         "total": page.total if page else None,
+        "total_estimated": page.total_estimated if page else False,
         "cursors": page.cursors if page else {},
         "api_errors": api_errors,
         "csrf_token": CSRF_STAND_IN,
