@@ -21,6 +21,7 @@ import hashlib
 import secrets
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
@@ -40,6 +41,7 @@ TOKEN_BYTES = 32
 ISSUE_ATTEMPTS = 3
 
 T = TypeVar("T")
+S = TypeVar("S", Session, Connection)
 
 
 class InvalidRefreshToken(Unauthorized):
@@ -91,7 +93,11 @@ class Issued:
 
 
 def issuing(
-    db: Database, attempt: Callable[[Session], T], *, not_before: datetime | None = None
+    db: Database,
+    attempt: Callable[[S], T],
+    *,
+    not_before: datetime | None = None,
+    transaction: Callable[[], AbstractContextManager[S]] | None = None,
 ) -> T:
     """Run ``attempt`` (it opens or continues a session, and signs its access token with the
     user's row locked) in a write transaction, and return what it returns.
@@ -100,11 +106,13 @@ def issuing(
     before the "not before"): the attempt then raises, its transaction is rolled back, and it
     is tried again once that second has passed. Every wait is outside any transaction (on
     SQLite a write transaction holds the whole database). ``not_before``, the user's as read
-    before (if known), lets the first try wait up front."""
+    before (if known), lets the first try wait up front. ``transaction`` opens it
+    (:meth:`Database.transaction` by default: an ORM session)."""
     revocations.wait_until_issuable(not_before)
+    begin = transaction or cast(Callable[[], AbstractContextManager[S]], db.transaction)
     for tries_left in reversed(range(ISSUE_ATTEMPTS)):
         try:
-            with db.transaction() as db_session:
+            with begin() as db_session:
                 return attempt(db_session)
         except revocations.RevokedWithinTheSecond as revoked:
             if not tries_left:
@@ -249,7 +257,11 @@ def rotate(
     covers the access token it signs.
     """
     hashed = hash_token(presented)
-    issued = issuing(db, lambda db_session: _rotate(db_session, hashed, policy, sign))
+    issued = issuing(
+        db,
+        lambda connection: _rotate(connection, hashed, policy, sign),
+        transaction=db.core_transaction,
+    )
     if issued is None:  # the reuse was detected and the session revoked (committed)
         raise InvalidRefreshToken("The refresh token was already used; the session is revoked.")
     return issued
@@ -300,11 +312,9 @@ _NEWEST_TOKEN = Prepared(
 
 
 def _rotate(
-    db_session: Session, hashed: str, policy: SessionPolicy, sign: AccessTokenSigner
+    connection: Connection, hashed: str, policy: SessionPolicy, sign: AccessTokenSigner
 ) -> Issued | None:
     now = utcnow()
-    # The session's connection, straight: these statements are Core, no ORM work to do.
-    connection = db_session.connection()
     row = _ROTATION_ROWS.first(connection, {"b_hash": hashed})
     if row is None:
         raise InvalidRefreshToken()
@@ -330,8 +340,11 @@ def _rotate(
         # Retire the child the client never received and issue a fresh one in its place.
         _RETIRE_UNUSED_CHILDREN.run(connection, {"b_token_id": row["token_id"], "b_now": now})
     else:
-        # Committed before the caller refuses: the session stays revoked.
-        revoke_session(db_session, row["session_id"], "refresh token reused")
+        # Committed before the caller refuses: the session stays revoked. (Rare: an ORM
+        # session joins the transaction for the revocation's bookkeeping, flushed into it.)
+        with Session(bind=connection) as db_session:
+            revoke_session(db_session, row["session_id"], "refresh token reused")
+            db_session.flush()
         return None
     successor = _new_refresh_token(
         connection, row["session_id"], row["session_expires_at"], policy, now, row["token_id"]
