@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, func, select, text
+from sqlalchemy import ColumnElement, Table, and_, bindparam, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -17,6 +18,7 @@ from common.clock import utcnow
 from common.db import Database
 from common.errors import ApiError, Conflict, Forbidden, NotFound, Unauthorized
 from common.pagination import Cursor, Order, Page, SortKey, read_page
+from common.prepared import Prepared
 
 DEFAULT_ROLE_SETTING = "default_role"
 
@@ -74,6 +76,42 @@ class LastAdministrator(ApiError):
 def find_user(session: Session, username: str) -> User | None:
     key = usernames.lookup_key(username)
     return session.scalars(select(User).where(User.username_key == key)).one_or_none()
+
+
+# A login reads its user, then locks and updates the row: on the driver's cursor
+# (:mod:`common.prepared`), the ORM's identity map and unit of work being most of their cost.
+_users = cast(Table, User.__table__)
+_LOGIN_COLUMNS = (
+    _users.c.id,
+    _users.c.username,
+    _users.c.password_hash,
+    _users.c.role,
+    _users.c.disabled_at,
+    _users.c.tokens_not_before,
+)
+_USER_BY_KEY = Prepared(select(*_LOGIN_COLUMNS).where(_users.c.username_key == bindparam("b_key")))
+_LOCKED_USER = Prepared(
+    select(*_LOGIN_COLUMNS).where(_users.c.id == bindparam("b_id")).with_for_update()
+)
+_LOGGED_IN = Prepared(
+    update(_users)
+    .where(_users.c.id == bindparam("b_id"))
+    .values(last_login_at=bindparam("b_now"), updated_at=bindparam("b_now"))
+)
+_LOGGED_IN_REHASHED = Prepared(
+    update(_users)
+    .where(_users.c.id == bindparam("b_id"))
+    .values(
+        last_login_at=bindparam("b_now"),
+        updated_at=bindparam("b_now"),
+        password_hash=bindparam("b_hash"),
+    )
+)
+
+
+def _detached_user(row: dict[str, Any] | None) -> User | None:
+    """A copy of a user's row for the login, never added to a session."""
+    return None if row is None else User(**row)
 
 
 # The first key of the PostgreSQL advisory locks on skeletons (the two-key form, a space of
@@ -170,7 +208,8 @@ def register(
 def check_password(db: Database, hasher: Hasher, username: str, password: str) -> User:
     """The user these credentials belong to, or InvalidCredentials."""
     with db.read() as session:
-        user = find_user(session, username)
+        key = usernames.lookup_key(username)
+        user = _detached_user(_USER_BY_KEY.first(session.connection(), {"b_key": key}))
     # Verify even when the user is unknown (against a dummy hash): equal cost, equal answer.
     if not hasher.verify(user.password_hash if user else None, password) or user is None:
         raise InvalidCredentials()
@@ -204,14 +243,19 @@ def log_in(
     new_hash = hasher.hash(password) if hasher.needs_rehash(verified) else None
 
     def attempt(session: Session) -> sessions.Issued:
-        current = session.get(User, user.id, with_for_update=True)
+        connection = session.connection()
+        current = _detached_user(_LOCKED_USER.first(connection, {"b_id": user.id}))
         if current is None or current.password_hash != verified:
             raise InvalidCredentials()
         if current.is_disabled:
             raise AccountDisabled()
+        now = utcnow()
         if new_hash:
+            _LOGGED_IN_REHASHED.run(connection, {"b_id": user.id, "b_now": now, "b_hash": new_hash})
             current.password_hash = new_hash
-        current.last_login_at = utcnow()
+        else:
+            _LOGGED_IN.run(connection, {"b_id": user.id, "b_now": now})
+        current.last_login_at = now
         if also is not None:
             also(session)
         return sessions.start(session, current, policy, sign)

@@ -35,6 +35,7 @@ def make_hasher(settings: AuthSettings) -> Hasher:
         time_cost=settings.argon2_time_cost,
         memory_kib=settings.argon2_memory_kib,
         parallelism=settings.argon2_parallelism,
+        concurrency=settings.argon2_hashes_at_once,
     )
 
 

@@ -7,12 +7,13 @@ stored hash made with older parameters is upgraded the next time its owner logs 
 from __future__ import annotations
 
 import ctypes
-import threading
 from functools import cache
 from pathlib import Path
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from auth_service.gate import FairGate
 
 MIN_LENGTH = 8
 MAX_LENGTH = 1024
@@ -62,7 +63,8 @@ class Hasher:
     """argon2id hashing and verification, at most ``concurrency`` at a time in this process:
     each holds its memory cost while it runs, so the bound caps the process's peak in a burst
     of logins (what glibc keeps of the freed blocks afterwards it does not lower). The threads
-    beyond it wait their turn, as they would have for a core."""
+    beyond it wait their turn, as they would have for a core, in the order they came
+    (:class:`~auth_service.gate.FairGate`), so no login waits much longer than the others."""
 
     def __init__(
         self,
@@ -72,7 +74,7 @@ class Hasher:
         concurrency: int = 64,
     ) -> None:
         share_one_malloc_arena()
-        self._turns = threading.BoundedSemaphore(concurrency)
+        self._turns = FairGate(concurrency)
         self._hasher = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID
         )

@@ -61,6 +61,7 @@ from auth_service.config import MAX_ACCESS_TOKEN_TTL
 from auth_service.models import MAX_USER_ID, LoginSession, Setting, TokenRevocation, User
 from common.clock import as_utc, utcnow
 from common.config import MAX_JWT_LEEWAY
+from common.prepared import Prepared
 from common.revocation_list import RevocationList
 
 # Entries outlive the tokens they name by this much beyond the verifiers' leeway: clocks are
@@ -96,7 +97,7 @@ def _second_after(moment: datetime) -> int:
 
 
 _sessions = cast(Table, LoginSession.__table__)
-_RECORD_EXPIRY = (
+_RECORD_EXPIRY = Prepared(
     update(_sessions)
     .where(_sessions.c.id == bindparam("b_session_id"))
     .values(access_tokens_expire_at=bindparam("b_expires_at"))
@@ -104,7 +105,7 @@ _RECORD_EXPIRY = (
 
 
 def record_expiry(
-    db_session: Session | Connection,
+    connection: Connection,
     session_id: str,
     recorded: datetime | None,
     expires_at: datetime,
@@ -115,7 +116,7 @@ def record_expiry(
     token issued before it)."""
     # A token signed under a shorter lifetime than an earlier one expires sooner.
     if recorded is None or as_utc(recorded) < as_utc(expires_at):
-        db_session.execute(_RECORD_EXPIRY, {"b_session_id": session_id, "b_expires_at": expires_at})
+        _RECORD_EXPIRY.run(connection, {"b_session_id": session_id, "b_expires_at": expires_at})
 
 
 def _latest_expiry_of_user(db_session: Session, user_id: int) -> datetime | None:

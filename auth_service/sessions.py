@@ -21,6 +21,7 @@ import hashlib
 import secrets
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
@@ -33,12 +34,14 @@ from auth_service.models import LoginSession, RefreshToken, User
 from common.clock import as_utc, utcnow
 from common.db import Database
 from common.errors import ServiceUnavailable, Unauthorized
+from common.prepared import Prepared
 
 TOKEN_BYTES = 32
 # How many times issuing is tried when each try finds its user revoked within the last second.
 ISSUE_ATTEMPTS = 3
 
 T = TypeVar("T")
+S = TypeVar("S", Session, Connection)
 
 
 class InvalidRefreshToken(Unauthorized):
@@ -90,7 +93,11 @@ class Issued:
 
 
 def issuing(
-    db: Database, attempt: Callable[[Session], T], *, not_before: datetime | None = None
+    db: Database,
+    attempt: Callable[[S], T],
+    *,
+    not_before: datetime | None = None,
+    transaction: Callable[[], AbstractContextManager[S]] | None = None,
 ) -> T:
     """Run ``attempt`` (it opens or continues a session, and signs its access token with the
     user's row locked) in a write transaction, and return what it returns.
@@ -99,11 +106,13 @@ def issuing(
     before the "not before"): the attempt then raises, its transaction is rolled back, and it
     is tried again once that second has passed. Every wait is outside any transaction (on
     SQLite a write transaction holds the whole database). ``not_before``, the user's as read
-    before (if known), lets the first try wait up front."""
+    before (if known), lets the first try wait up front. ``transaction`` opens it
+    (:meth:`Database.transaction` by default: an ORM session)."""
     revocations.wait_until_issuable(not_before)
+    begin = transaction or cast(Callable[[], AbstractContextManager[S]], db.transaction)
     for tries_left in reversed(range(ISSUE_ATTEMPTS)):
         try:
-            with db.transaction() as db_session:
+            with begin() as db_session:
                 return attempt(db_session)
         except revocations.RevokedWithinTheSecond as revoked:
             if not tries_left:
@@ -113,7 +122,7 @@ def issuing(
 
 
 def _issue(
-    db_session: Session | Connection,
+    connection: Connection,
     user: User,
     session_id: str,
     recorded_expiry: datetime | None,
@@ -126,7 +135,7 @@ def _issue(
     revocations.check_issuable(user)
     token, expires_at = refresh_token
     access = sign(user, session_id)
-    revocations.record_expiry(db_session, session_id, recorded_expiry, access.expires_at)
+    revocations.record_expiry(connection, session_id, recorded_expiry, access.expires_at)
     return Issued(user, session_id, token, expires_at, access.token)
 
 
@@ -137,11 +146,14 @@ def hash_token(token: str) -> str:
 _users = cast(Table, User.__table__)
 _sessions = cast(Table, LoginSession.__table__)
 _tokens = cast(Table, RefreshToken.__table__)
-_INSERT_TOKEN = insert(_tokens)
+# The statements of issuing run on the driver's cursor (:mod:`common.prepared`): a refresh is
+# little else, and SQLAlchemy's execution of each cost more than SQLite's.
+_INSERT_TOKEN = Prepared(insert(_tokens))
+_INSERT_SESSION = Prepared(insert(_sessions))
 
 
 def _new_refresh_token(
-    db_session: Session | Connection,
+    connection: Connection,
     session_id: str,
     session_expires_at: datetime,
     policy: SessionPolicy,
@@ -150,8 +162,8 @@ def _new_refresh_token(
 ) -> tuple[str, datetime]:
     token = secrets.token_urlsafe(TOKEN_BYTES)
     expires_at = min(now + policy.refresh_ttl, as_utc(session_expires_at))
-    db_session.execute(
-        _INSERT_TOKEN,
+    _INSERT_TOKEN.run(
+        connection,
         {
             "session_id": session_id,
             "token_hash": hash_token(token),
@@ -167,17 +179,27 @@ def start(
     db_session: Session, user: User, policy: SessionPolicy, sign: AccessTokenSigner
 ) -> Issued:
     """Open a session for a user who just proved who they are (login or registration), with
-    the user's row locked (or just inserted); run it through :func:`issuing`."""
+    the user's row locked (or just inserted); run it through :func:`issuing`. The session is
+    inserted with its access token's expiry already recorded (see :func:`_issue`)."""
+    db_session.flush()  # the user, if just added or changed, before the session refers to it
+    revocations.check_issuable(user)
     now = utcnow()
     session_id = uuid.uuid4().hex
     expires_at = now + policy.max_age
-    db_session.flush()  # the user, if just added, before the session that refers to it
-    db_session.execute(
-        insert(_sessions),
-        {"id": session_id, "user_id": user.id, "created_at": now, "expires_at": expires_at},
+    access = sign(user, session_id)
+    connection = db_session.connection()
+    _INSERT_SESSION.run(
+        connection,
+        {
+            "id": session_id,
+            "user_id": user.id,
+            "created_at": now,
+            "expires_at": expires_at,
+            "access_tokens_expire_at": access.expires_at,
+        },
     )
-    refresh = _new_refresh_token(db_session, session_id, expires_at, policy, now)
-    return _issue(db_session, user, session_id, None, refresh, sign)
+    token, refresh_expires_at = _new_refresh_token(connection, session_id, expires_at, policy, now)
+    return Issued(user, session_id, token, refresh_expires_at, access.token)
 
 
 def revoke_session(db_session: Session, session_id: str, reason: str) -> None:
@@ -235,7 +257,11 @@ def rotate(
     covers the access token it signs.
     """
     hashed = hash_token(presented)
-    issued = issuing(db, lambda db_session: _rotate(db_session, hashed, policy, sign))
+    issued = issuing(
+        db,
+        lambda connection: _rotate(connection, hashed, policy, sign),
+        transaction=db.core_transaction,
+    )
     if issued is None:  # the reuse was detected and the session revoked (committed)
         raise InvalidRefreshToken("The refresh token was already used; the session is revoked.")
     return issued
@@ -244,7 +270,7 @@ def rotate(
 # Everything a rotation decides on, in one statement, with the rows locked in the order every
 # writer takes them: the user's, the session's, then the token's (FOR UPDATE OF locks each
 # joined row in the order the tables are named).
-_ROTATION_ROWS = (
+_ROTATION_ROWS = Prepared(
     select(
         _users.c.id.label("user_id"),
         _users.c.username,
@@ -267,17 +293,17 @@ _ROTATION_ROWS = (
     .where(_tokens.c.token_hash == bindparam("b_hash"))
     .with_for_update(of=[_users, _sessions, _tokens])
 )
-_MARK_USED = (
+_MARK_USED = Prepared(
     update(_tokens)
     .where(_tokens.c.id == bindparam("b_token_id"))
     .values(used_at=bindparam("b_now"))
 )
-_RETIRE_UNUSED_CHILDREN = (
+_RETIRE_UNUSED_CHILDREN = Prepared(
     update(_tokens)
     .where(_tokens.c.parent_id == bindparam("b_token_id"), _tokens.c.used_at.is_(None))
     .values(used_at=bindparam("b_now"))
 )
-_NEWEST_TOKEN = (
+_NEWEST_TOKEN = Prepared(
     select(_tokens.c.parent_id, _tokens.c.used_at)
     .where(_tokens.c.session_id == bindparam("b_session_id"))
     .order_by(_tokens.c.id.desc())
@@ -286,54 +312,58 @@ _NEWEST_TOKEN = (
 
 
 def _rotate(
-    db_session: Session, hashed: str, policy: SessionPolicy, sign: AccessTokenSigner
+    connection: Connection, hashed: str, policy: SessionPolicy, sign: AccessTokenSigner
 ) -> Issued | None:
     now = utcnow()
-    # The session's connection, straight: these statements are Core, no ORM work to do.
-    connection = db_session.connection()
-    row = connection.execute(_ROTATION_ROWS, {"b_hash": hashed}).one_or_none()
+    row = _ROTATION_ROWS.first(connection, {"b_hash": hashed})
     if row is None:
         raise InvalidRefreshToken()
-    if row.revoked_at is not None or as_utc(row.session_expires_at) <= now:
+    if row["revoked_at"] is not None or as_utc(row["session_expires_at"]) <= now:
         raise InvalidRefreshToken()
     # Disabling a user revokes their sessions in the same transaction, so this is only a
     # guard; a revocation written here would be rolled back by the raise anyway.
-    if row.disabled_at is not None:
+    if row["disabled_at"] is not None:
         raise InvalidRefreshToken()
     # A copy of the locked row for the signer, never added to the session.
     user = User(
-        id=row.user_id,
-        username=row.username,
-        role=row.role,
-        disabled_at=row.disabled_at,
-        tokens_not_before=row.tokens_not_before,
+        id=row["user_id"],
+        username=row["username"],
+        role=row["role"],
+        disabled_at=row["disabled_at"],
+        tokens_not_before=row["tokens_not_before"],
     )
-    if row.used_at is None:
-        if as_utc(row.expires_at) <= now:
+    if row["used_at"] is None:
+        if as_utc(row["expires_at"]) <= now:
             raise InvalidRefreshToken()
-        connection.execute(_MARK_USED, {"b_token_id": row.token_id, "b_now": now})
+        _MARK_USED.run(connection, {"b_token_id": row["token_id"], "b_now": now})
     elif _is_retry_of_lost_response(connection, row, policy, now):
         # Retire the child the client never received and issue a fresh one in its place.
-        connection.execute(_RETIRE_UNUSED_CHILDREN, {"b_token_id": row.token_id, "b_now": now})
+        _RETIRE_UNUSED_CHILDREN.run(connection, {"b_token_id": row["token_id"], "b_now": now})
     else:
-        # Committed before the caller refuses: the session stays revoked.
-        revoke_session(db_session, row.session_id, "refresh token reused")
+        # Committed before the caller refuses: the session stays revoked. (Rare: an ORM
+        # session joins the transaction for the revocation's bookkeeping, flushed into it.)
+        with Session(bind=connection) as db_session:
+            revoke_session(db_session, row["session_id"], "refresh token reused")
+            db_session.flush()
         return None
     successor = _new_refresh_token(
-        connection, row.session_id, row.session_expires_at, policy, now, row.token_id
+        connection, row["session_id"], row["session_expires_at"], policy, now, row["token_id"]
     )
-    return _issue(connection, user, row.session_id, row.access_tokens_expire_at, successor, sign)
+    return _issue(
+        connection, user, row["session_id"], row["access_tokens_expire_at"], successor, sign
+    )
 
 
 def _is_retry_of_lost_response(
-    connection: Connection, token: Any, policy: SessionPolicy, now: datetime
+    connection: Connection, token: dict[str, Any], policy: SessionPolicy, now: datetime
 ) -> bool:
     """True when ``token`` was exchanged moments ago and what it was exchanged for (the newest
     token of the session) has not been used yet: the client most likely never received it."""
-    if token.used_at is None or now - as_utc(token.used_at) > policy.reuse_grace:
+    if token["used_at"] is None or now - as_utc(token["used_at"]) > policy.reuse_grace:
         return False
-    newest = connection.execute(_NEWEST_TOKEN, {"b_session_id": token.session_id}).one()
-    return newest.parent_id == token.token_id and newest.used_at is None
+    newest = _NEWEST_TOKEN.first(connection, {"b_session_id": token["session_id"]})
+    assert newest is not None  # the session has this very token at least
+    return bool(newest["parent_id"] == token["token_id"] and newest["used_at"] is None)
 
 
 def find_session(db_session: Session, session_id: str) -> LoginSession | None:

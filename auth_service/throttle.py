@@ -40,9 +40,9 @@ import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, Table, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -50,6 +50,7 @@ from auth_service.models import KnownClient, LoginThrottle, RateLimitCounter, Se
 from common.clock import as_utc, utcnow
 from common.db import Database
 from common.errors import ApiError
+from common.prepared import Prepared
 
 USERNAME_ALLOWANCE_FACTOR = 3
 IP_ALLOWANCE_FACTOR = 4
@@ -102,6 +103,50 @@ def _insert(session: Session) -> Any:
     return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
 
 
+# Every login runs these (it is counted, then given back): on the driver's cursor
+# (:mod:`common.prepared`), as the ORM's unit of work cost more than the statements.
+_counters = cast(Table, LoginThrottle.__table__)
+_known_clients = cast(Table, KnownClient.__table__)
+_KNOWN_SINCE = Prepared(
+    select(_known_clients.c.last_seen_at).where(_known_clients.c.key == bindparam("b_key"))
+)
+_COUNTER = Prepared(
+    select(_counters.c.failures, _counters.c.last_failure_at, _counters.c.blocked_until).where(
+        _counters.c.key == bindparam("b_key")
+    )
+)
+_COUNT = Prepared(
+    update(_counters)
+    .where(_counters.c.key == bindparam("b_key"))
+    .values(
+        failures=bindparam("b_failures"),
+        last_failure_at=bindparam("b_at"),
+        blocked_until=bindparam("b_until"),
+    )
+)
+_CLEAR = Prepared(delete(_counters).where(_counters.c.key == bindparam("b_key")))
+
+
+def _upserts(dialect: str) -> tuple[Prepared, Prepared]:
+    """The dialect's (create-or-lock a counter, remember a client) statements."""
+    found = _UPSERTS.get(dialect)
+    if found is None:
+        insert = (postgresql if dialect == "postgresql" else sqlite).insert
+        # A no-op update when the row exists: it is locked until the transaction ends.
+        lock = insert(_counters).on_conflict_do_update(
+            index_elements=["key"], set_={"failures": _counters.c.failures}
+        )
+        remember = insert(_known_clients)
+        remember = remember.on_conflict_do_update(
+            index_elements=["key"], set_={"last_seen_at": remember.excluded.last_seen_at}
+        )
+        found = _UPSERTS[dialect] = (Prepared(lock), Prepared(remember))
+    return found
+
+
+_UPSERTS: dict[str, tuple[Prepared, Prepared]] = {}
+
+
 def installation_secret(db: Database) -> bytes:
     """The HMAC key of this installation, created on first use. Every worker and replica
     reads the same row; two creating it at once agree, since only one insert lands."""
@@ -134,20 +179,16 @@ def delay_for(failures: int, free_attempts: int, max_delay: int) -> int:
     return min(max_delay, 1 << min(failures - free_attempts, 30))  # 1 s, 2 s, 4 s ...
 
 
-def _locked_row(session: Session, key: str, now: datetime) -> LoginThrottle:
-    """The counter's row, created if need be, locked until the transaction ends. One upsert
+def _locked_row(connection: Connection, key: str, now: datetime) -> _Counted:
+    """The counter's row, created if need be, locked until the transaction ends. An upsert
     (a no-op update when the row exists) rather than insert-then-select: the row may be
-    deleted by another transaction in between (PostgreSQL, READ COMMITTED)."""
-    statement = (
-        _insert(session)(LoginThrottle)
-        .values(key=key, failures=0, last_failure_at=now)
-        .on_conflict_do_update(
-            index_elements=["key"], set_={"failures": LoginThrottle.__table__.c.failures}
-        )
-        .returning(LoginThrottle)
-    )
-    row: LoginThrottle = session.scalars(statement).one()
-    return row
+    deleted by another transaction in between (PostgreSQL, READ COMMITTED); once the upsert
+    holds its lock, it is read."""
+    lock, _ = _upserts(connection.dialect.name)
+    lock.run(connection, {"key": key, "failures": 0, "last_failure_at": now})
+    row = _COUNTER.first(connection, {"b_key": key})
+    assert row is not None  # locked by this transaction: nobody deleted it
+    return _Counted(key, row["failures"], row["last_failure_at"], row["blocked_until"])
 
 
 def begin(db: Database, username_key: str, client: str, policy: ThrottlePolicy) -> Attempt:
@@ -159,8 +200,9 @@ def begin(db: Database, username_key: str, client: str, policy: ThrottlePolicy) 
     known_client_key = keyed_hash(secret, "known", username_key, client)
     now = utcnow()
     with db.transaction() as session:
-        known = session.get(KnownClient, known_client_key)
-        is_known = known is not None and now - as_utc(known.last_seen_at) <= timedelta(
+        connection = session.connection()
+        known = _KNOWN_SINCE.first(connection, {"b_key": known_client_key})
+        is_known = known is not None and now - as_utc(known["last_seen_at"]) <= timedelta(
             days=KNOWN_CLIENT_DAYS
         )
         factors = {pair_key: 1}
@@ -168,24 +210,31 @@ def begin(db: Database, username_key: str, client: str, policy: ThrottlePolicy) 
             factors[keyed_hash(secret, "user", username_key)] = USERNAME_ALLOWANCE_FACTOR
             factors[keyed_hash(secret, "ip", client)] = IP_ALLOWANCE_FACTOR
         # Always locked in the same order, so two attempts sharing keys never deadlock.
-        rows = [(_locked_row(session, key, now), factors[key]) for key in sorted(factors)]
+        counted = tuple(_locked_row(connection, key, now) for key in sorted(factors))
         waits = [
             (as_utc(row.blocked_until) - now).total_seconds()
-            for row, _ in rows
+            for row in counted
             if row.blocked_until is not None and as_utc(row.blocked_until) > now
         ]
         if waits:
             raise TooManyAttempts(max(1, math.ceil(max(waits))))  # rolls back: nothing counted
-        counted = []
-        for row, factor in rows:
-            counted.append(_Counted(row.key, row.failures, row.last_failure_at, row.blocked_until))
+        for row in counted:
+            failures = row.failures
             if now - as_utc(row.last_failure_at) > timedelta(seconds=policy.window):
-                row.failures = 0
-            row.failures += 1
-            row.last_failure_at = now
-            delay = delay_for(row.failures, policy.free_attempts * factor, policy.max_delay)
-            row.blocked_until = now + timedelta(seconds=delay) if delay else None
-    return Attempt(now, pair_key, known_client_key, tuple(counted))
+                failures = 0
+            failures += 1
+            factor = factors[row.key]
+            delay = delay_for(failures, policy.free_attempts * factor, policy.max_delay)
+            _COUNT.run(
+                connection,
+                {
+                    "b_key": row.key,
+                    "b_failures": failures,
+                    "b_at": now,
+                    "b_until": now + timedelta(seconds=delay) if delay else None,
+                },
+            )
+    return Attempt(now, pair_key, known_client_key, counted)
 
 
 def succeeded(db: Database, attempt: Attempt) -> None:
@@ -198,10 +247,11 @@ def succeeded(db: Database, attempt: Attempt) -> None:
 def record_success(session: Session, attempt: Attempt) -> None:
     """:func:`succeeded`, in a write transaction of the caller's (a password change records it
     with the new password)."""
+    connection = session.connection()
     # In the order begin() locks them (sorted keys), so the two never deadlock.
     for before in sorted(attempt.counted, key=lambda counted: counted.key):
         if before.key == attempt.pair_key:
-            session.execute(delete(LoginThrottle).where(LoginThrottle.key == before.key))
+            _CLEAR.run(connection, {"b_key": before.key})
             continue
         row = session.scalars(
             select(LoginThrottle).where(LoginThrottle.key == before.key).with_for_update()
@@ -216,21 +266,19 @@ def record_success(session: Session, attempt: Attempt) -> None:
             row.failures = before.failures
             row.last_failure_at = before.last_failure_at
             row.blocked_until = before.blocked_until
-    _remember(session, attempt.known_client_key, attempt.at)
+    _remember(connection, attempt.known_client_key, attempt.at)
 
 
 def remember_client(db: Database, username_key: str, client: str) -> None:
     """Record ``client`` as a known client of this account (it just registered from there)."""
     key = keyed_hash(installation_secret(db), "known", username_key, client)
     with db.transaction() as session:
-        _remember(session, key, utcnow())
+        _remember(session.connection(), key, utcnow())
 
 
-def _remember(session: Session, key: str, now: datetime) -> None:
-    statement = _insert(session)(KnownClient).values(key=key, last_seen_at=now)
-    session.execute(
-        statement.on_conflict_do_update(index_elements=["key"], set_={"last_seen_at": now})
-    )
+def _remember(connection: Connection, key: str, now: datetime) -> None:
+    _, remember = _upserts(connection.dialect.name)
+    remember.run(connection, {"key": key, "last_seen_at": now})
 
 
 def forget_old(db: Database, policy: ThrottlePolicy) -> None:

@@ -10,9 +10,12 @@ commit) with this script, for a side-by-side comparison; run both in turn, sever
 compare medians: the machine is noisy.
 
 ``--http`` measures over real HTTP instead: the Auth Service started as ``make run`` starts it
-(``auth_service/auth_service.py``: Granian, its configured workers and threads), ``--clients``
-sessions each refreshed again and again from a thread of their own for ``--seconds``; it
-prints refreshes per second and the p99 latency. The load generator shares the cores.
+(``auth_service/auth_service.py``: Granian, its configured workers and threads), loaded by wrk
+(one thread, ``--clients`` connections, ``--seconds``) from a pool of ``--clients`` sessions'
+refresh tokens, each answer's new token put back in the pool; it prints refreshes per second,
+the p99 latency and the service's CPU per refresh (all its processes, from ``/proc``: what a
+shared machine disturbs least). ``--against DIR`` measures another checkout in the same run,
+the two taking turns. The load generator shares the cores.
 """
 
 from __future__ import annotations
@@ -56,12 +59,51 @@ def refreshes_per_second(refreshes: int) -> tuple[float, float]:
     return refreshes / elapsed, refreshes / cpu
 
 
-def _http_round(tree: Path, clients: int, seconds: float) -> tuple[float, float]:
+# wrk's script: a pool of refresh tokens, one taken for each request and the rotated one put
+# back from each answer, so every connection always presents a live token. wrk calls request()
+# once before the run to check it: that call takes the first entry, which is no token.
+_WRK_SCRIPT = """
+local tokens = {"wrk-checks-the-script", %s}
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  local token = table.remove(tokens, 1) or "none"
+  return wrk.format(nil, "/token/refresh", nil, '{"refresh_token": "' .. token .. '"}')
+end
+response = function(status, headers, body)
+  local token = body:match('"refresh_token": *"([^"]+)"')
+  if token then table.insert(tokens, token) end
+end
+"""
+
+
+def _process_tree_cpu(pid: int) -> float:
+    """CPU seconds (user and system) used so far by ``pid`` and its descendants."""
     import os
+
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def _http_round(tree: Path, clients: int, seconds: float) -> dict[str, float]:
+    """One round against a freshly started Auth Service of ``tree``: refreshes per second and
+    p99 as wrk saw them (``clients`` connections, one thread), and the service's CPU (all its
+    processes) per refresh."""
+    import os
+    import re
     import signal
     import socket
     import subprocess
-    import threading
 
     import requests
 
@@ -104,38 +146,29 @@ def _http_round(tree: Path, clients: int, seconds: float) -> tuple[float, float]
                 ).json()["refresh_token"]
                 for number in range(clients)
             ]
-            latencies: list[float] = []
-            lock = threading.Lock()
-            stop_at = time.monotonic() + seconds
-
-            def client(token: str) -> None:
-                http = requests.Session()
-                mine = []
-                while time.monotonic() < stop_at:
-                    start = time.perf_counter()
-                    answer = http.post(
-                        f"{url}/token/refresh", json={"refresh_token": token}, timeout=60
-                    )
-                    mine.append(time.perf_counter() - start)
-                    if answer.status_code != 200:
-                        raise SystemExit(f"refresh failed: {answer.status_code}")
-                    token = answer.json()["refresh_token"]
-                with lock:
-                    latencies.extend(mine)
-
-            threads = [threading.Thread(target=client, args=(token,)) for token in tokens]
-            began = time.monotonic()
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            elapsed = time.monotonic() - began
+            script = Path(data_dir) / "refresh.lua"
+            script.write_text(_WRK_SCRIPT % ", ".join(f'"{token}"' for token in tokens))
+            cpu_before = _process_tree_cpu(server.pid)
+            argv = ["wrk", "-t1", f"-c{clients}", f"-d{seconds:g}s", "--latency", "-s"]
+            out = subprocess.run(
+                [*argv, str(script), url], capture_output=True, text=True, check=True
+            ).stdout
+            cpu = _process_tree_cpu(server.pid) - cpu_before
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(30)
-    latencies.sort()
-    p99 = latencies[int(len(latencies) * 0.99) - 1] if latencies else 0.0
-    return len(latencies) / elapsed, p99 * 1000
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    done = re.search(r"(\d+) requests in", out)
+    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    assert rate and done and p99, out
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99[2]]
+    return {
+        "rate": float(rate[1]),
+        "p99": float(p99[1]) * scale,
+        "cpu_ms": cpu * 1000 / max(1, int(done[1])),
+        "errors": float(errors[1]) if errors else 0.0,
+    }
 
 
 def main() -> None:
@@ -144,19 +177,33 @@ def main() -> None:
     parser.add_argument("--refreshes", type=int, default=300)
     parser.add_argument("--tree", type=Path, help="another checkout to measure")
     parser.add_argument("--http", action="store_true", help="over HTTP, as make run serves it")
-    parser.add_argument("--clients", type=int, default=8, help="with --http")
+    parser.add_argument(
+        "--against", type=Path, help="with --http: another checkout, in interleaved rounds"
+    )
+    parser.add_argument("--clients", type=int, default=8, help="with --http: connections")
     parser.add_argument("--seconds", type=float, default=10, help="with --http")
     args = parser.parse_args()
     if args.http:
-        tree = (args.tree or Path(__file__).resolve().parent.parent).resolve()
-        results = [_http_round(tree, args.clients, args.seconds) for _ in range(args.rounds)]
-        rates = [rate for rate, _ in results]
-        p99s = [p99 for _, p99 in results]
-        print(
-            f"{tree} over HTTP, {args.clients} clients: median {statistics.median(rates):.0f} "
-            f"refreshes/s ({', '.join(f'{rate:.0f}' for rate in rates)}), "
-            f"p99 {statistics.median(p99s):.0f} ms"
-        )
+        here = Path(__file__).resolve().parent.parent
+        trees = [(args.tree or here).resolve()]
+        if args.against:
+            trees.append(args.against.resolve())
+        results: dict[Path, list[dict[str, float]]] = {tree: [] for tree in trees}
+        for round_ in range(args.rounds):
+            # Taking turns, the order swapped every round: the machine's load moves.
+            for tree in trees if round_ % 2 == 0 else trees[::-1]:
+                results[tree].append(_http_round(tree, args.clients, args.seconds))
+                print(f"round {round_ + 1} {tree}: {results[tree][-1]}", file=sys.stderr)
+        for tree, rounds in results.items():
+            rates = [result["rate"] for result in rounds]
+            print(
+                f"{tree} over HTTP, {args.clients} connections: median "
+                f"{statistics.median(rates):.0f} refreshes/s "
+                f"({', '.join(f'{rate:.0f}' for rate in rates)}), p99 "
+                f"{statistics.median(result['p99'] for result in rounds):.0f} ms, service CPU "
+                f"{statistics.median(result['cpu_ms'] for result in rounds):.2f} ms a refresh, "
+                f"non-2xx {sum(result['errors'] for result in rounds):.0f}"
+            )
         return
     if args.tree:
         sys.path.insert(0, str(args.tree.resolve()))

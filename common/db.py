@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, MetaData, create_engine, event, make_url
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -165,6 +165,19 @@ class Database:
     def read(self) -> Iterator[Session]:
         with self._read() as session:
             yield session
+
+    @contextmanager
+    def core_transaction(self) -> Iterator[Connection]:
+        """:meth:`transaction` on a Core connection, for a writer whose statements are all Core
+        (an ORM session's begin and commit cost more than a small transaction's statements):
+        the same write gate, ``BEGIN IMMEDIATE``, commit and rollback."""
+        with self._write_engine.connect() as connection:
+            if self._gate is None:
+                with connection.begin():
+                    yield connection
+                return
+            with self._gate.turn(), connection.begin():
+                yield connection
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -131,3 +131,25 @@ def test_a_worker_hashes_its_share_of_the_cores_at_once_unless_told(
     assert AuthSettings(workers=2).argon2_hashes_at_once == 3  # 5 cores / 2 workers, rounded up
     assert AuthSettings(workers=8).argon2_hashes_at_once == 1
     assert AuthSettings(workers=2, argon2_concurrency=1).argon2_hashes_at_once == 1
+
+
+@pytest.mark.parametrize("configured", [1, 2])
+def test_the_service_checks_at_most_argon2_concurrency_passwords_at_once(configured: int) -> None:
+    from auth_service.app import make_hasher
+
+    settings = AuthSettings(
+        argon2_memory_kib=8192, argon2_time_cost=1, argon2_concurrency=configured
+    )
+    hasher = make_hasher(settings)
+    stored = hasher.hash("correct horse")
+    counting = CountingHasher(hasher._hasher)
+    hasher._hasher = counting
+    all_asking = threading.Barrier(4, timeout=30)
+
+    def login(_: int) -> bool:
+        all_asking.wait()
+        return hasher.verify(stored, "correct horse")
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(login, range(4)))
+    assert 1 <= counting.most <= configured
