@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from auth_service import __version__, accounts, sessions, throttle
 from auth_service.admin_routes import api as admin_api
+from auth_service.argon2_memory import POOL as ARGON2_BLOCKS
 from auth_service.config import AuthSettings
 from auth_service.keys import KeyRing, KeySource, RotationPolicy
 from auth_service.models import User
@@ -35,6 +36,7 @@ def make_hasher(settings: AuthSettings) -> Hasher:
         time_cost=settings.argon2_time_cost,
         memory_kib=settings.argon2_memory_kib,
         parallelism=settings.argon2_parallelism,
+        concurrency=settings.argon2_hashes_at_once,
     )
 
 
@@ -120,6 +122,7 @@ def prepare(settings: AuthSettings) -> None:
         throttle.forget_old(db, make_policies(settings).throttle)
     finally:
         db.dispose()
+        ARGON2_BLOCKS.release()  # the main process hashes no more: its workers keep their own
 
 
 def keys_check() -> str | None:

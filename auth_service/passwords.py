@@ -11,8 +11,10 @@ import threading
 from functools import cache
 from pathlib import Path
 
-from argon2 import PasswordHasher, Type
+from argon2 import Type
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from auth_service.argon2_memory import PooledPasswordHasher
 
 MIN_LENGTH = 8
 MAX_LENGTH = 1024
@@ -73,8 +75,12 @@ class Hasher:
     ) -> None:
         share_one_malloc_arena()
         self._turns = threading.BoundedSemaphore(concurrency)
-        self._hasher = PasswordHasher(
-            time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID
+        self._hasher = PooledPasswordHasher(
+            time_cost=time_cost,
+            memory_cost=memory_kib,
+            parallelism=parallelism,
+            type=Type.ID,
+            keep=concurrency,
         )
         # Verified against when the user does not exist, so that an unknown name costs the same
         # time as a wrong password.
