@@ -6,7 +6,6 @@ stored hash made with older parameters is upgraded the next time its owner logs 
 
 from __future__ import annotations
 
-import ctypes
 import threading
 from functools import cache
 from pathlib import Path
@@ -15,30 +14,11 @@ from argon2 import Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from auth_service.argon2_memory import PooledPasswordHasher
+from common.malloc import share_one_malloc_arena
 
 MIN_LENGTH = 8
 MAX_LENGTH = 1024
 COMMON_PASSWORDS_FILE = Path(__file__).with_name("common_passwords.txt")
-M_ARENA_MAX = -8  # glibc's mallopt parameter
-
-
-@cache
-def share_one_malloc_arena() -> bool:
-    """Have every thread of this process allocate from one glibc malloc arena; False where
-    the C library has no ``mallopt`` (not glibc), which changes nothing.
-
-    Each argon2id verification allocates its memory cost (19 MiB by default) and frees it.
-    glibc serves a block that size from the calling thread's own arena once the first one has
-    been freed, and keeps it there: a worker whose four threads had each checked a password
-    held about 76 MB more for the rest of its life. With one arena the blocks are reused, or
-    given back once all are free, and no verification pays for fresh pages (as it would if
-    such blocks were always mapped and unmapped: a third slower).
-    """
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(M_ARENA_MAX, 1))
 
 
 @cache
