@@ -298,6 +298,12 @@ def main() -> None:
     parser.add_argument("--tree", type=Path, help="another checkout to measure")
     parser.add_argument("--data-dir", type=Path, help="reuse this data directory")
     parser.add_argument("--seed", type=int, default=0, help="books to seed an empty --data-dir")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=0,
+        help="seconds without load before the final reading (workers give memory back when idle)",
+    )
     args = parser.parse_args()
     tree = (args.tree or Path(__file__).resolve().parent.parent).resolve()
     ports = {name: _free_port() for name in ("AUTH_PORT", "BOOKS_PORT", "WEB_PORT")}
@@ -352,7 +358,9 @@ def main() -> None:
                         seeded,
                     )
                     took = time.monotonic() - started
-                    processes = measure(system.pid)
+                    loaded = measure(system.pid)
+                    time.sleep(args.settle)
+                    processes = measure(system.pid) if args.settle else loaded
                 finally:
                     stop.set()  # or the sampler would keep the pool open for ever
                 peaks = sampling.result()
@@ -372,6 +380,10 @@ def main() -> None:
             f"| {process.anon_kib / 1024:.1f} | {process.pss_kib / 1024:.1f} | {peak / 1024:.1f} "
             f"| {process.cpu_seconds:.1f} |"
         )
+    if args.settle:
+        rss, pss = (sum(p.rss_kib for p in loaded) / 1024, sum(p.pss_kib for p in loaded) / 1024)
+        print(f"(right after the load: whole system {rss:.1f} RSS, {pss:.1f} PSS; ", end="")
+        print(f"the table: {args.settle:.0f} s later)")
     total_rss = sum(p.rss_kib for p in processes) / 1024
     total_pss = sum(p.pss_kib for p in processes) / 1024
     cpu = sum(p.cpu_seconds for p in processes)
