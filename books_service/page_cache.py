@@ -26,7 +26,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg import OperationalError, pq
 from sqlalchemy import event
 
 from common.db import SQLITE_BUSY_TIMEOUT_MS, Database, is_sqlite, sqlite_file
@@ -200,6 +199,9 @@ class VersionReader:
     @staticmethod
     def _execute_prepared(connection: Any) -> int:
         """VERSION_SQL on a psycopg connection, as libpq's prepared statement (text result)."""
+        # Here, not at the top: a worker on SQLite never loads psycopg (9 MB of RSS).
+        from psycopg import OperationalError, pq
+
         result = connection.pgconn.exec_prepared(VERSION_STATEMENT, None)
         if result.status != pq.ExecStatus.TUPLES_OK or result.ntuples != 1:
             raise OperationalError(connection.pgconn.get_error_message())
@@ -246,6 +248,8 @@ class VersionReader:
 
     @staticmethod
     def _prepare(connection: Any) -> None:
+        from psycopg import OperationalError, pq
+
         result = connection.pgconn.prepare(VERSION_STATEMENT, VERSION_SQL.encode())
         if result.status != pq.ExecStatus.COMMAND_OK:
             raise OperationalError(connection.pgconn.get_error_message())

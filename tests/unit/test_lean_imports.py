@@ -24,6 +24,7 @@ def test_the_web_service_loads_neither_redis_nor_httpxs_command_line_client() ->
     assert not loaded & {"redis", "rich", "pygments"}
 
 
-def test_the_api_services_do_not_load_httpx_or_redis() -> None:
+def test_the_api_services_on_sqlite_load_no_httpx_redis_or_psycopg() -> None:
     for service in ("books_service", "auth_service"):
-        assert not imported_after(f"import {service}.app") & {"httpx", "redis", "rich"}
+        loaded = imported_after(f"import {service}.app")
+        assert not loaded & {"httpx", "redis", "rich", "psycopg"}
