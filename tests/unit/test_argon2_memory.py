@@ -130,3 +130,21 @@ def test_a_forked_child_does_not_keep_its_parents_blocks() -> None:
     os.close(read)
     os.waitpid(child, 0)
     assert POOL.kept_bytes() > 0
+
+
+def test_the_auth_service_keeps_no_more_argon2_blocks_than_its_argon2_concurrency() -> None:
+    from auth_service.app import make_hasher
+    from auth_service.config import AuthSettings
+
+    settings = AuthSettings(argon2_concurrency=2, argon2_memory_kib=8204, argon2_time_cost=1)
+    POOL.release()
+    hasher = make_hasher(settings)
+    all_asking = threading.Barrier(4, timeout=30)
+
+    def login(password: str) -> bool:
+        all_asking.wait()
+        return hasher.verify(None, password)  # an unknown user: the timing equaliser's hash
+
+    with ThreadPoolExecutor(4) as pool:
+        assert not any(pool.map(login, ["a1", "b2", "c3", "d4"]))
+    assert 1 <= POOL.kept_bytes() // block_bytes(8204, 1) <= 2
