@@ -27,7 +27,7 @@ import threading
 from typing import Any, Literal
 
 from argon2 import PasswordHasher, Type
-from argon2.exceptions import HashingError, VerifyMismatchError
+from argon2.exceptions import VerifyMismatchError
 from argon2.low_level import core, ffi, lib
 
 _TYPES = {"argon2id": Type.ID, "argon2i": Type.I, "argon2d": Type.D}
@@ -227,4 +227,4 @@ class PooledPasswordHasher(PasswordHasher):
         return True
 
 
-__all__ = ["POOL", "BlockPool", "HashingError", "PooledPasswordHasher", "block_bytes"]
+__all__ = ["POOL", "BlockPool", "PooledPasswordHasher", "block_bytes"]
