@@ -11,10 +11,11 @@ from sqlalchemy import func, select
 
 from auth_service import __version__, accounts, sessions, throttle
 from auth_service.admin_routes import api as admin_api
+from auth_service.argon2_memory import POOL as ARGON2_BLOCKS
 from auth_service.config import AuthSettings
 from auth_service.keys import KeyRing, KeySource, RotationPolicy
 from auth_service.models import User
-from auth_service.passwords import Hasher, share_one_malloc_arena
+from auth_service.passwords import Hasher
 from auth_service.rate_limits import init_rate_limits
 from auth_service.revocation_routes import api as revocations_api
 from auth_service.routes import Policies, api, legacy_api
@@ -25,6 +26,7 @@ from common.app_base import create_base_app
 from common.config import ConfigError
 from common.db import Database, init_db
 from common.health import database_check, init_health
+from common.malloc import share_one_malloc_arena
 from common.problem_json import field_errors
 
 log = logging.getLogger("estante.auth")
@@ -121,6 +123,7 @@ def prepare(settings: AuthSettings) -> None:
         throttle.forget_old(db, make_policies(settings).throttle)
     finally:
         db.dispose()
+        ARGON2_BLOCKS.release()  # the main process hashes no more: its workers keep their own
 
 
 def keys_check() -> str | None:

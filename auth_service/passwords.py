@@ -6,38 +6,19 @@ stored hash made with older parameters is upgraded the next time its owner logs 
 
 from __future__ import annotations
 
-import ctypes
 from functools import cache
 from pathlib import Path
 
-from argon2 import PasswordHasher, Type
+from argon2 import Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from auth_service.argon2_memory import PooledPasswordHasher
 from auth_service.gate import FairGate
+from common.malloc import share_one_malloc_arena
 
 MIN_LENGTH = 8
 MAX_LENGTH = 1024
 COMMON_PASSWORDS_FILE = Path(__file__).with_name("common_passwords.txt")
-M_ARENA_MAX = -8  # glibc's mallopt parameter
-
-
-@cache
-def share_one_malloc_arena() -> bool:
-    """Have every thread of this process allocate from one glibc malloc arena; False where
-    the C library has no ``mallopt`` (not glibc), which changes nothing.
-
-    Each argon2id verification allocates its memory cost (19 MiB by default) and frees it.
-    glibc serves a block that size from the calling thread's own arena once the first one has
-    been freed, and keeps it there: a worker whose four threads had each checked a password
-    held about 76 MB more for the rest of its life. With one arena the blocks are reused, or
-    given back once all are free, and no verification pays for fresh pages (as it would if
-    such blocks were always mapped and unmapped: a third slower).
-    """
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(M_ARENA_MAX, 1))
 
 
 @cache
@@ -62,7 +43,8 @@ def password_problem(password: str) -> str | None:
 class Hasher:
     """argon2id hashing and verification, at most ``concurrency`` at a time in this process:
     each holds its memory cost while it runs, so the bound caps the process's peak in a burst
-    of logins (what glibc keeps of the freed blocks afterwards it does not lower). The threads
+    of logins, and the blocks are kept one per slot and reused
+    (:mod:`~auth_service.argon2_memory`), so it also caps what stays afterwards. The threads
     beyond it wait their turn, as they would have for a core, in the order they came
     (:class:`~auth_service.gate.FairGate`), so no login waits much longer than the others."""
 
@@ -75,8 +57,12 @@ class Hasher:
     ) -> None:
         share_one_malloc_arena()
         self._turns = FairGate(concurrency)
-        self._hasher = PasswordHasher(
-            time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID
+        self._hasher = PooledPasswordHasher(
+            time_cost=time_cost,
+            memory_cost=memory_kib,
+            parallelism=parallelism,
+            type=Type.ID,
+            keep=concurrency,
         )
         # Verified against when the user does not exist, so that an unknown name costs the same
         # time as a wrong password.

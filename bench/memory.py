@@ -51,6 +51,7 @@ class Process:
     rss_kib: int
     pss_kib: int
     anon_kib: int
+    cpu_seconds: float
 
 
 def _free_port() -> int:
@@ -88,6 +89,13 @@ def _memory(pid: int) -> tuple[int, int, int]:
     return found["Rss"], found["Pss"], found["Anonymous"]
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU the process has used since it started (from ``/proc/<pid>/stat``):
+    what a change costs in CPU, next to what it saves in memory."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _role(pid: int, depth: int) -> str:
     argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     command = " ".join(part.decode() for part in argv if part)
@@ -106,7 +114,7 @@ def measure(launcher: int) -> list[Process]:
         role = _role(pid, depth)
         if depth == 1 and "main" not in role:
             continue
-        processes.append(Process(pid, role, *_memory(pid)))
+        processes.append(Process(pid, role, *_memory(pid), _cpu_seconds(pid)))
     return processes
 
 
@@ -290,6 +298,12 @@ def main() -> None:
     parser.add_argument("--tree", type=Path, help="another checkout to measure")
     parser.add_argument("--data-dir", type=Path, help="reuse this data directory")
     parser.add_argument("--seed", type=int, default=0, help="books to seed an empty --data-dir")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=0,
+        help="seconds without load before the final reading (workers give memory back when idle)",
+    )
     args = parser.parse_args()
     tree = (args.tree or Path(__file__).resolve().parent.parent).resolve()
     ports = {name: _free_port() for name in ("AUTH_PORT", "BOOKS_PORT", "WEB_PORT")}
@@ -344,7 +358,9 @@ def main() -> None:
                         seeded,
                     )
                     took = time.monotonic() - started
-                    processes = measure(system.pid)
+                    loaded = measure(system.pid)
+                    time.sleep(args.settle)
+                    processes = measure(system.pid) if args.settle else loaded
                 finally:
                     stop.set()  # or the sampler would keep the pool open for ever
                 peaks = sampling.result()
@@ -355,17 +371,24 @@ def main() -> None:
         f"{tree}: {seeded + args.books:,} books, {made:,} requests in {took:.0f} s "
         f"({args.clients} clients)"
     )
-    print("| process | pid | RSS MB | anonymous MB | PSS MB | peak RSS of its kind MB |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| process | pid | RSS MB | anonymous MB | PSS MB | peak RSS of its kind MB | CPU s |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for process in processes:
         peak = max(peaks.get(process.role, 0), process.rss_kib)
         print(
             f"| {process.role} | {process.pid} | {process.rss_kib / 1024:.1f} "
-            f"| {process.anon_kib / 1024:.1f} | {process.pss_kib / 1024:.1f} | {peak / 1024:.1f} |"
+            f"| {process.anon_kib / 1024:.1f} | {process.pss_kib / 1024:.1f} | {peak / 1024:.1f} "
+            f"| {process.cpu_seconds:.1f} |"
         )
+    if args.settle:
+        rss, pss = (sum(p.rss_kib for p in loaded) / 1024, sum(p.pss_kib for p in loaded) / 1024)
+        print(f"(right after the load: whole system {rss:.1f} RSS, {pss:.1f} PSS; ", end="")
+        print(f"the table: {args.settle:.0f} s later)")
     total_rss = sum(p.rss_kib for p in processes) / 1024
     total_pss = sum(p.pss_kib for p in processes) / 1024
-    print(f"| **whole system** | | {total_rss:.1f} | | {total_pss:.1f} |")
+    cpu = sum(p.cpu_seconds for p in processes)
+    print(f"| **whole system** | | {total_rss:.1f} | | {total_pss:.1f} | | {cpu:.1f} |")
+    print(f"CPU per request: {cpu / max(made, 1) * 1000:.2f} ms (all processes, start included)")
 
 
 if __name__ == "__main__":

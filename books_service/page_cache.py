@@ -26,7 +26,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg import OperationalError, pq
 from sqlalchemy import event
 
 from common.db import SQLITE_BUSY_TIMEOUT_MS, Database, is_sqlite, sqlite_file
@@ -34,6 +33,10 @@ from common.db import SQLITE_BUSY_TIMEOUT_MS, Database, is_sqlite, sqlite_file
 # Pages of many sizes, filters and cursors: the most recently used ones of the current version.
 MAX_PAGES = 256
 MAX_PAGE_BYTES = 1024 * 1024
+# What one cache of a worker keeps at most, in bytes of bodies and headers: 256 pages of 50
+# books (about 60 KB each) would be 15 MB, of 200 books four times that; eight megabytes keep
+# the ~130 most recently used pages of 50 books, or 2,048 books of up to 4 KB.
+MAX_CACHE_BYTES = 8 * 1024 * 1024
 # Books are small (half a kilobyte to a few): the most recently read ones of the current version.
 MAX_BOOKS = 2048
 # counts.catalog_version, as one statement for a connection of the driver's own.
@@ -49,6 +52,11 @@ class CachedPage:
     body: bytes
     headers: tuple[tuple[str, str], ...]
 
+    @property
+    def size(self) -> int:
+        """Bytes counted against the cache's bound: the body and the headers' text."""
+        return len(self.body) + sum(len(name) + len(value) for name, value in self.headers)
+
 
 def page_tag(version: int, key: str) -> str:
     """The page's entity tag, quoted: the same page for as long as the catalog is at
@@ -58,10 +66,13 @@ def page_tag(version: int, key: str) -> str:
 
 
 class PageCache:
-    """Thread-safe; holds the pages of one version, the newest this worker has read."""
+    """Thread-safe; holds the pages of one version, the newest this worker has read: at most
+    ``max_pages`` of them and ``max_bytes`` in all, the least recently used going first."""
 
-    def __init__(self, max_pages: int = MAX_PAGES) -> None:
+    def __init__(self, max_pages: int = MAX_PAGES, max_bytes: int = MAX_CACHE_BYTES) -> None:
         self.max_pages = max_pages
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self._version = -1
         self._pages: OrderedDict[str, CachedPage] = OrderedDict()
         self._lock = threading.Lock()
@@ -76,7 +87,7 @@ class PageCache:
             return page
 
     def put(self, version: int, key: str, page: CachedPage) -> None:
-        if len(page.body) > MAX_PAGE_BYTES:
+        if len(page.body) > MAX_PAGE_BYTES or page.size > self.max_bytes:
             return
         with self._lock:
             if version < self._version:
@@ -84,10 +95,12 @@ class PageCache:
             if version > self._version:
                 self._version = version
                 self._pages.clear()
+                self.bytes = 0
+            replaced = self._pages.pop(key, None)
+            self.bytes += page.size - (replaced.size if replaced else 0)
             self._pages[key] = page
-            self._pages.move_to_end(key)
-            while len(self._pages) > self.max_pages:
-                self._pages.popitem(last=False)
+            while len(self._pages) > self.max_pages or self.bytes > self.max_bytes:
+                self.bytes -= self._pages.popitem(last=False)[1].size
 
 
 class VersionReader:
@@ -186,6 +199,9 @@ class VersionReader:
     @staticmethod
     def _execute_prepared(connection: Any) -> int:
         """VERSION_SQL on a psycopg connection, as libpq's prepared statement (text result)."""
+        # Here, not at the top: a worker on SQLite never loads psycopg (9 MB of RSS).
+        from psycopg import OperationalError, pq
+
         result = connection.pgconn.exec_prepared(VERSION_STATEMENT, None)
         if result.status != pq.ExecStatus.TUPLES_OK or result.ntuples != 1:
             raise OperationalError(connection.pgconn.get_error_message())
@@ -232,6 +248,8 @@ class VersionReader:
 
     @staticmethod
     def _prepare(connection: Any) -> None:
+        from psycopg import OperationalError, pq
+
         result = connection.pgconn.prepare(VERSION_STATEMENT, VERSION_SQL.encode())
         if result.status != pq.ExecStatus.COMMAND_OK:
             raise OperationalError(connection.pgconn.get_error_message())

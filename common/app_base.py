@@ -13,20 +13,13 @@ from flask_openapi3 import Info, OpenAPI
 from flask_openapi3.request import _validate_query
 from pydantic import BaseModel, ValidationError
 from werkzeug.middleware.proxy_fix import ProxyFix
-from werkzeug.routing import IntegerConverter
 
 from common.config import ServiceSettings
+from common.converters import AsciiIntegerConverter
 from common.metrics import init_metrics
 from common.openapi import EstanteOpenAPI
 from common.problem_json import register_error_handlers, validation_problem
 from common.request_log import configure_logging, init_request_log
-
-
-class AsciiIntegerConverter(IntegerConverter):
-    """``<int:...>`` with ASCII digits only: Werkzeug's ``\\d+`` also takes other scripts'
-    digits, so ``/books/\\u0661`` (Arabic-Indic one) would be book 1 under a second URL."""
-
-    regex = r"[0-9]+"
 
 
 class SyncFunctions:

@@ -6,18 +6,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask import Flask, Response, jsonify
-from flask_openapi3 import APIBlueprint, OpenAPI, Tag
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from common.db import get_db
-from common.openapi import problems
 from common.problem_json import problem
 
 # A readiness check returns None when all is well, or what is wrong.
 ReadinessCheck = Callable[[], str | None]
-health_tag = Tag(name="health", description="Liveness and readiness of the service")
+HEALTH_TAG = {"name": "health", "description": "Liveness and readiness of the service"}
 
 
 class Health(BaseModel):
@@ -86,11 +84,16 @@ def init_health(app: Flask, service: str, checks: dict[str, ReadinessCheck]) -> 
             checks=results,
         )
 
-    if not isinstance(app, OpenAPI):  # a plain Flask app (the web service): no document
+    if not hasattr(app, "register_api"):  # a plain Flask app (the web service): no document
         app.add_url_rule("/healthz", "healthz", healthz, methods=["GET"])
         app.add_url_rule("/readyz", "readyz", readyz, methods=["GET"])
         return
-    health = APIBlueprint("health", __name__, abp_tags=[health_tag])
+    # Here: the web service, a plain Flask app, never loads flask-openapi3 (5 MB a process).
+    from flask_openapi3 import APIBlueprint, Tag
+
+    from common.openapi import problems
+
+    health = APIBlueprint("health", __name__, abp_tags=[Tag(**HEALTH_TAG)])
     health.get("/healthz", responses={200: Health})(healthz)
     health.get("/readyz", responses={200: Readiness, **problems(503)})(readyz)
     app.register_api(health)

@@ -6,6 +6,7 @@ any worker starts, so workers never race to create the same file or table.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import os
@@ -19,6 +20,7 @@ from granian.constants import Interfaces
 from pydantic import ValidationError
 
 from common.config import PROJECT_ROOT, ConfigError, ServiceSettings
+from common.malloc import share_one_malloc_arena
 from common.metrics import prepare_multiprocess_dir
 from common.problem_json import field_errors
 from common.request_log import configure_logging
@@ -75,6 +77,7 @@ def serve(settings_class: type[S], prepare: Callable[[S], None], app_factory: st
     """Prepare and serve; with the single argument ``migrate``, prepare (migrate) and exit,
     which is what a deployment runs once before starting the replicas."""
     migrate_only = sys.argv[1:] == ["migrate"]
+    share_one_malloc_arena()  # before any thread or worker exists: they all inherit it
     try:
         settings = load_settings(settings_class)
         if migrate_only:  # migrating is the whole point, whatever ESTANTE_AUTO_MIGRATE says
@@ -107,6 +110,9 @@ def serve(settings_class: type[S], prepare: Callable[[S], None], app_factory: st
     os.environ[APP_FACTORY_ENV] = app_factory
     if hasattr(os, "register_at_fork"):  # POSIX: workers are forked from this process
         os.register_at_fork(after_in_child=_leave_on_sigterm_until_serving)
+    # What the main process has imported (the app's modules and libraries) is shared with the
+    # forked workers until written to; frozen, the collector of a worker never writes to it.
+    gc.freeze()
     Granian(
         f"{__name__}:worker_app",
         factory=True,

@@ -5,9 +5,17 @@ The web service never opens another service's database: everything goes through 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, cast
+
+# httpx's package imports its command-line client whenever click, rich and pygments are
+# installed (they are, for the estante command): 3.7 MB in every web process, which never runs
+# it. httpx treats that module as optional (without it, ``httpx.main`` says what is missing),
+# and None in ``sys.modules`` is Python's documented way to make an import fail.
+if "httpx" not in sys.modules:
+    sys.modules.setdefault("httpx._main", cast(Any, None))
 
 import httpx
 from flask import g, has_request_context

@@ -11,7 +11,7 @@ from flask.sessions import SessionInterface, SessionMixin
 from flask_babel import Babel
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from common.app_base import AsciiIntegerConverter
+from common.converters import AsciiIntegerConverter
 from common.db import init_db
 from common.health import database_check, init_health
 from common.metrics import init_metrics

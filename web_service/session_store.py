@@ -6,6 +6,8 @@ tokens rotate: two requests using the same one would end the session)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
@@ -15,6 +17,12 @@ from sqlalchemy import delete, or_, select, update
 from common.clock import as_utc, utcnow
 from common.db import Database
 from web_service.models import WebSessionRow
+
+
+class SessionStoreDown(Exception):
+    """Redis did not answer (refused, timed out, failed): the error pages' 503. Raised in place
+    of redis-py's own errors so that a web service without REDIS_URL never imports redis-py
+    (6 MB in each web process) just to name them."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +150,15 @@ class RedisSessionStore:
         self.redis = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)
         self.prefix = prefix
 
+    @contextmanager
+    def _answering(self) -> Iterator[None]:
+        import redis
+
+        try:
+            yield
+        except redis.RedisError as error:
+            raise SessionStoreDown(f"Redis: {type(error).__name__}") from error
+
     def _key(self, id_hash: str) -> str:
         return f"{self.prefix}:session:{id_hash}"
 
@@ -156,10 +173,12 @@ class RedisSessionStore:
         values: dict[str, Any] = asdict(record)
         for name in ("access_expires_at", "created_at", "expires_at"):
             values[name] = values[name].isoformat()
-        self.redis.set(self._key(record.id_hash), json.dumps(values), ex=ttl)
+        with self._answering():
+            self.redis.set(self._key(record.id_hash), json.dumps(values), ex=ttl)
 
     def get(self, id_hash: str) -> SessionRecord | None:
-        raw = self.redis.get(self._key(id_hash))
+        with self._answering():
+            raw = self.redis.get(self._key(id_hash))
         if raw is None:
             return None
         values = json.loads(cast(bytes, raw))  # a synchronous client: bytes, never awaitable
@@ -170,13 +189,17 @@ class RedisSessionStore:
         return record if record.expires_at > utcnow() else None
 
     def delete(self, id_hash: str) -> None:
-        self.redis.delete(self._key(id_hash), self._lock(id_hash))
+        with self._answering():
+            self.redis.delete(self._key(id_hash), self._lock(id_hash))
 
     def try_lock(self, id_hash: str, seconds: float) -> bool:
-        return bool(self.redis.set(self._lock(id_hash), "1", nx=True, px=int(seconds * 1000)))
+        with self._answering():
+            locked = self.redis.set(self._lock(id_hash), "1", nx=True, px=int(seconds * 1000))
+        return bool(locked)
 
     def unlock(self, id_hash: str) -> None:
-        self.redis.delete(self._lock(id_hash))
+        with self._answering():
+            self.redis.delete(self._lock(id_hash))
 
     def ping(self) -> str | None:
         import redis

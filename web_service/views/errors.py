@@ -7,13 +7,13 @@ import logging
 
 from flask import Flask, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from web_service.api_client import ApiProblem, ServiceDown
 from web_service.csrf import CsrfRejected
+from web_service.session_store import SessionStoreDown
 from web_service.sessions import RefreshBusy, SessionEnded
 from web_service.views.support import is_htmx
 
@@ -94,10 +94,12 @@ def init_errors(app: Flask) -> None:
             down="auth",
         )
 
-    @app.errorhandler(RedisError)
+    @app.errorhandler(SessionStoreDown)
     @app.errorhandler(OperationalError)
     def store_down(error: Exception) -> tuple[str, int]:
-        log.warning("session store unavailable", extra={"fields": {"error": type(error).__name__}})
+        # Redis's own error, named in the log as before.
+        cause = error.__cause__ if isinstance(error, SessionStoreDown) else error
+        log.warning("session store unavailable", extra={"fields": {"error": type(cause).__name__}})
         return error_page(
             503,
             _("Please try again"),

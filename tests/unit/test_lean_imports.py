@@ -1,0 +1,30 @@
+"""What a service's processes import, and so keep in memory in every worker: only what they use."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from common.config import PROJECT_ROOT
+
+
+def imported_after(statement: str) -> set[str]:
+    """The top-level packages a fresh Python has loaded after running ``statement``."""
+    listing = "print(' '.join({m.split('.')[0] for m in sys.modules}))"
+    code = f"{statement}; import sys; {listing}"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    )
+    return set(done.stdout.split())
+
+
+def test_the_web_service_loads_neither_redis_nor_httpxs_command_line_client() -> None:
+    loaded = imported_after("import web_service.app")
+    assert "httpx" in loaded  # what it talks to the APIs with
+    assert not loaded & {"redis", "rich", "pygments", "flask_openapi3"}
+
+
+def test_the_api_services_on_sqlite_load_no_httpx_redis_or_psycopg() -> None:
+    for service in ("books_service", "auth_service"):
+        loaded = imported_after(f"import {service}.app")
+        assert not loaded & {"httpx", "redis", "rich", "psycopg"}
