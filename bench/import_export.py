@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -146,7 +147,11 @@ def librarian_token(stack: Stack) -> str:
     return stack.register()["access_token"]
 
 
-def import_file(books_url: str, token: str, path: Path, timeout: float) -> dict:
+def import_file(
+    books_url: str, token: str, path: Path, timeout: float, renew: Callable[[], str]
+) -> dict:
+    """Upload and poll to the end; a new token when the access token expires (a 1M run lasts
+    longer than one: the first 1M run of this bench ended on a 401 after 20 minutes)."""
     headers = {"Authorization": f"Bearer {token}"}
     started = time.perf_counter()
     with path.open("rb") as file:
@@ -160,7 +165,12 @@ def import_file(books_url: str, token: str, path: Path, timeout: float) -> dict:
     job = response.json()
     while job["state"] in ("queued", "running") and time.monotonic() < deadline:
         time.sleep(0.5)
-        job = requests.get(f"{books_url}{location}", headers=headers, timeout=30).json()
+        answer = requests.get(f"{books_url}{location}", headers=headers, timeout=30)
+        if answer.status_code == 401:
+            headers = {"Authorization": f"Bearer {renew()}"}
+            continue
+        answer.raise_for_status()
+        job = answer.json()
         print(
             f"\r    {job['state']}: {job['rows_done']:,}/{job['rows_total'] or 0:,} rows, "
             f"{job['rate'] or 0:,.0f} rows/s",
@@ -221,7 +231,9 @@ def run_one(backend: str, size: int, path: Path, timeout: float, export: bool = 
             assert stack.books.process is not None
             cpu_before = cpu_seconds(stack.books.process.pid)
             with RssSampler(stack.books.process.pid) as rss:
-                job = import_file(stack.books_url, token, path, timeout)
+                job = import_file(
+                    stack.books_url, token, path, timeout, lambda: librarian_token(stack)
+                )
             cpu = cpu_seconds(stack.books.process.pid) - cpu_before
             result = {
                 "backend": backend,
