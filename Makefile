@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 # Test processes (pytest-xdist; each test module runs whole in one of them); 0: in this one.
 TEST_WORKERS ?= 2
 
-.PHONY: help install install-dev run test lint format lock clean admin openapi backup restore bench bench-servers bench-refresh bench-web demo screenshots confusable-users bench-ceiling bench-memory bench-export
+.PHONY: help install install-dev run test lint format lock clean admin openapi backup restore bench bench-servers bench-refresh bench-web demo screenshots confusable-users bench-ceiling bench-memory bench-export bench-scale
 BACKUP_DIR ?= backups/$(shell date -u +%Y%m%dT%H%M%SZ)
 
 help:
@@ -95,6 +95,10 @@ bench-web: install-dev
 # In process, no wrk: TREE=../other-checkout measures that code instead, for a side-by-side.
 bench-refresh: install-dev
 	$(PY) -m bench.refresh $(if $(TREE),--tree $(TREE))
+
+# p99 at 1M books against 1k, every request of issue 12 (ARGS="--backend postgres"; catalogs kept).
+bench-scale: install-dev
+	$(PY) -m bench.scale $(ARGS)
 
 # A make run system in a temporary directory, a short mixed load, then every process's memory.
 bench-memory: install-dev
