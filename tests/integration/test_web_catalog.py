@@ -13,7 +13,14 @@ from flask import Flask
 
 from tests.support.clients import bearer
 from tests.support.harness import Stack
-from tests.support.web import new_user, post_form, start_apis, text_of, web_app
+from tests.support.web import (
+    new_user,
+    post_form,
+    start_apis,
+    text_of,
+    wait_out_the_staleness_bound,
+    web_app,
+)
 
 HTMX = {"HX-Request": "true", "HX-Current-URL": "http://localhost/"}
 
@@ -169,6 +176,7 @@ def test_the_catalog_stays_browsable_while_the_auth_service_is_down(
 def test_the_page_says_when_the_books_service_is_down(empty_web: tuple[Stack, Flask]) -> None:
     stack, web = empty_web
     stack.books.stop()
+    wait_out_the_staleness_bound(web)
     try:
         response = web.test_client().get("/")
         assert response.status_code == 503
@@ -182,6 +190,7 @@ def test_htmx_gets_an_error_fragment_when_the_books_service_is_down(
 ) -> None:
     stack, web = empty_web
     stack.books.stop()
+    wait_out_the_staleness_bound(web)
     try:
         response = web.test_client().get("/?q=abc", headers=HTMX)
         assert response.status_code == 503

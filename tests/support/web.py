@@ -6,6 +6,7 @@ Test modules import the fixtures they use: ``from tests.support.web import web_a
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,3 +119,10 @@ def add_book(client: FlaskClient, **fields: str) -> int:
     response = post_form(client, "/books/new", fields)
     assert response.status_code == 303, text_of(response)
     return int(response.headers["Location"].split("/books/")[1].split("?")[0])
+
+
+def wait_out_the_staleness_bound(web: Flask) -> None:
+    """Waits until a catalog version the worker confirmed before now is no longer *current*
+    (twice the poll interval, web_service.catalog_version): only then must a view that finds
+    the Books Service gone say so, instead of serving a page kept from before."""
+    time.sleep(web.extensions["estante.web.catalog_version"].max_age + 0.1)
