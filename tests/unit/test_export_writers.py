@@ -1,0 +1,42 @@
+"""The export writers' page-at-a-time shortcuts write what the standard library's writers
+would, for any value (the golden files in tests/integration/test_export_output.py hold whole
+files; these try every character the shortcuts treat apart)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from books_service.transfer.export_writers import csv_text
+
+# The characters the CSV shortcut treats apart (its separators, what csv.writer quotes) mixed
+# with ordinary ones.
+CELLS = st.text(alphabet=st.sampled_from(["\x00", "\x01", ",", '"', "\r", "\n", "a", "é", " "]))
+ROWS = st.lists(st.lists(CELLS, min_size=2, max_size=5), max_size=6)
+
+
+def standard(rows: list[list[str]], **options: object) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n", **options).writerows(rows)  # type: ignore[arg-type]
+    return out.getvalue()
+
+
+@given(ROWS)
+def test_a_page_of_csv_is_what_the_csv_module_writes(rows: list[list[str]]) -> None:
+    assert csv_text(rows) == standard(rows)
+
+
+@given(ROWS)
+def test_a_page_of_csv_with_every_cell_quoted_is_what_the_csv_module_writes(
+    rows: list[list[str]],
+) -> None:
+    assert csv_text(rows, quote_all=True) == standard(rows, quoting=csv.QUOTE_ALL)
+
+
+def test_a_page_without_separator_characters_takes_the_shortcut_and_still_quotes_cells() -> None:
+    rows = [["1", 'say "hi"', "a, b", "two\r\nlines", ""], ["2", "plain", "", "x", "y"]]
+    assert csv_text(rows) == standard(rows)
+    assert csv_text(rows) == '1,"say ""hi""","a, b","two\r\nlines",\r\n2,plain,,x,y\r\n'
