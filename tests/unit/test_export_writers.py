@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import csv
 import io
+from itertools import accumulate
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from books_service.transfer.export_writers import csv_text
+from books_service.transfer.export_writers import _directory, csv_text
 
 # The characters the CSV shortcut treats apart (its separators, what csv.writer quotes) mixed
 # with ordinary ones.
@@ -40,3 +41,16 @@ def test_a_page_without_separator_characters_takes_the_shortcut_and_still_quotes
     rows = [["1", 'say "hi"', "a, b", "two\r\nlines", ""], ["2", "plain", "", "x", "y"]]
     assert csv_text(rows) == standard(rows)
     assert csv_text(rows) == '1,"say ""hi""","a, b","two\r\nlines",\r\n2,plain,,x,y\r\n'
+
+
+@given(st.lists(st.integers(min_value=0, max_value=9_999), min_size=1, max_size=30))
+def test_a_marc_directory_is_its_fields_tags_lengths_and_starts_zero_padded(
+    lengths: list[int],
+) -> None:
+    tags = [f"{600 + i}" for i in range(len(lengths))]
+    starts = list(accumulate(lengths, initial=0))
+    expected = "".join(
+        f"{tag}{length:04d}{start:05d}"
+        for tag, length, start in zip(tags, lengths, starts[:-1], strict=True)
+    )
+    assert _directory(tags, lengths, starts) == expected
