@@ -377,6 +377,11 @@ def _marc_fields(r: Row) -> list[Any]:
     return fields
 
 
+def _general_fields(r: Row) -> list[marc.Field]:
+    """:func:`_marc_fields` in the form :mod:`~books_service.transfer.marc`'s writers take."""
+    return [(f[0], f[1] if len(f) == 2 else (f[1], f[2], list(f[3]))) for f in _marc_fields(r)]
+
+
 _DIRECTORY_ENTRY = "%s%04d%05d".__mod__
 # Zero-padded numbers for the directory, looked up instead of formatted: formatting its two
 # numbers was a third of a record's time. A field (at most 9,999 bytes) and nearly every
@@ -455,9 +460,7 @@ def _marc_record(r: Row) -> bytes:
     base = 25 + 12 * len(tags)
     length = base + len(data) + 1
     if length > marc.MAX_RECORD:  # the summary must be shortened: the general way
-        return marc.record_bytes(
-            [(f[0], f[1] if len(f) == 2 else (f[1], f[2], list(f[3]))) for f in _marc_fields(r)]
-        )
+        return marc.record_bytes(_general_fields(r))
     starts = list(accumulate(lengths, initial=0))  # one more than there are fields
     return (
         f"{length:05d}nam a22{base:05d} i 4500{_directory(tags, lengths, starts)}\x1e".encode()
@@ -471,91 +474,116 @@ def write_marc(pages: Pages) -> Iterator[bytes]:
         yield b"".join(map(_marc_record, page))
 
 
-def _escape(value: str) -> str:
-    """XML text for a value; a carriage return as a reference, since a parser reads a bare one
-    as a line feed and the value would not come back as it was."""
-    if "&" in value or "<" in value or ">" in value or "\r" in value:
-        return (
-            value.replace("&", "&amp;")
-            .replace(">", "&gt;")
-            .replace("<", "&lt;")
-            .replace("\r", "&#13;")
-        )
-    return value
+# While a page of MARCXML is built, its markup's brackets are these two characters: the page is
+# then escaped whole (the values' "&", "<", ">" and carriage returns, by C replaces) and the
+# markup's brackets put back, instead of every value being looked at on its own (a dozen calls
+# a record). A page with either character in a value is written the general way.
+_OPEN, _SHUT = "\x02", "\x03"
+_MARK = str.maketrans("<>", _OPEN + _SHUT)
+# The marking characters in a value, and in the JSON text of a list of names (escaped there).
+_MARKS = (_OPEN, _SHUT, "\\u0002", "\\u0003")
 
 
-def _subfield(code: str, value: str) -> str:
-    return f'<subfield code="{code}">{_escape(value)}</subfield>'
+def _marked(xml: str) -> str:
+    return xml.translate(_MARK)
 
 
-def _datafield(tag: str, indicators: str, value: str) -> str:
-    """A field of one subfield $a."""
-    return (
-        f'<datafield tag="{tag}" ind1="{indicators[0]}" ind2="{indicators[1]}">'
-        f'<subfield code="a">{_escape(value)}</subfield></datafield>'
+def _one(tag: str, indicators: str) -> str:
+    """A datafield's opening up to the value of its one subfield $a, marked."""
+    return _marked(
+        f'<datafield tag="{tag}" ind1="{indicators[0]}" ind2="{indicators[1]}"><subfield code="a">'
     )
 
 
+_END = _marked("</subfield></datafield>")
+_NEXT = _marked('</subfield><subfield code="%s">')  # % its code
+_ISBN, _LANGUAGE, _AUTHOR = _one("020", "  "), _one("041", "0 "), _one("100", "1 ")
+_TITLE, _PAGES, _SERIES = _one("245", "10"), _one("300", "  "), _one("490", "0 ")
+_SUMMARY, _SUBJECT, _ADDED = _one("520", "  "), _one("650", " 4"), _one("700", "1 ")
+_COPIES = _one(marc.COPIES_TAG, "  ")
+_SUBTITLE, _INDEX = _NEXT % "b", _NEXT % "v"
+_PUBLISHED = _marked('<datafield tag="264" ind1=" " ind2="1">')
+_PUBLISHER = _marked('<subfield code="b">')
+_DATE = _marked('<subfield code="c">')
+_SUBFIELD_END = _marked("</subfield>")
+_DATAFIELD_END = _marked("</datafield>")
+_COVER = _marked(
+    '<datafield tag="856" ind1="4" ind2="2"><subfield code="3">Cover image</subfield>'
+    '<subfield code="u">'
+)
+_RECORD = _marked('<record><leader>00000nam a2200000 i 4500</leader><controlfield tag="001">')
+_FIXED = _marked('</controlfield><controlfield tag="008">')
+_CONTROL_END = _marked("</controlfield>")
+_RECORD_END = _marked("</record>\n")
+# The columns of MARC_NAMES that are text (a page is looked at for the marking characters).
+_TEXTS = operator.itemgetter(1, 2, 3, 4, 5, 6, 8, 9, 11, 12, 13, 14)
+
+
 def _xml_record(r: Row) -> str:
-    """One MARCXML record: :func:`_marc_record`'s fields, as
-    :func:`books_service.transfer.marc.write_xml` writes them."""
+    """One MARCXML record, its markup marked (see ``_OPEN``): :func:`_marc_record`'s fields,
+    as :func:`books_service.transfer.marc.write_xml` writes them."""
     (book_id, title, subtitle, author, authors, isbn, publisher, year, date, language, pages,
      subjects, description, cover, series, index, copies, created_at) = r[:18]  # fmt: skip
     names = _items(authors) or [author]
-    parts = [
-        "<record><leader>00000nam a2200000 i 4500</leader>"
-        f'<controlfield tag="001">{book_id}</controlfield>'
-        f'<controlfield tag="008">{_escape(_fixed(created_at, year, language))}</controlfield>'
-    ]
+    parts = [f"{_RECORD}{book_id}{_FIXED}{_fixed(created_at, year, language)}{_CONTROL_END}"]
     if isbn:
-        parts.append(_datafield("020", "  ", isbn))
+        parts.append(f"{_ISBN}{isbn}{_END}")
     if language:
-        parts.append(_datafield("041", "0 ", alpha3(language)))
-    parts.append(_datafield("100", "1 ", names[0]))
+        parts.append(f"{_LANGUAGE}{alpha3(language)}{_END}")
+    parts.append(f"{_AUTHOR}{names[0]}{_END}")
     if subtitle:
-        parts.append(
-            '<datafield tag="245" ind1="1" ind2="0">'
-            f"{_subfield('a', title + ' :')}{_subfield('b', subtitle)}</datafield>"
-        )
+        parts.append(f"{_TITLE}{title} :{_SUBTITLE}{subtitle}{_END}")
     else:
-        parts.append(_datafield("245", "10", title))
+        parts.append(f"{_TITLE}{title}{_END}")
     if publisher or date or year is not None:
-        parts.append('<datafield tag="264" ind1=" " ind2="1">')
+        parts.append(_PUBLISHED)
         if publisher:
-            parts.append(_subfield("b", publisher))
+            parts.append(f"{_PUBLISHER}{publisher}{_SUBFIELD_END}")
         if date:
-            parts.append(_subfield("c", date))
+            parts.append(f"{_DATE}{date}{_SUBFIELD_END}")
         elif year is not None:
-            parts.append(_subfield("c", f"[{year}]"))
-        parts.append("</datafield>")
+            parts.append(f"{_DATE}[{year}]{_SUBFIELD_END}")
+        parts.append(_DATAFIELD_END)
     if pages:
-        parts.append(_datafield("300", "  ", f"{pages} pages"))
+        parts.append(f"{_PAGES}{pages} pages{_END}")
     if series:
-        parts.append(f'<datafield tag="490" ind1="0" ind2=" ">{_subfield("a", series)}')
         if index is not None:
-            parts.append(_subfield("v", number_cell(index)))
-        parts.append("</datafield>")
+            parts.append(f"{_SERIES}{series}{_INDEX}{number_cell(index)}{_END}")
+        else:
+            parts.append(f"{_SERIES}{series}{_END}")
     for paragraph in _paragraphs(description):
-        parts.append(_datafield("520", "  ", paragraph))
+        parts.append(f"{_SUMMARY}{paragraph}{_END}")
     for subject in _items(subjects):
-        parts.append(_datafield("650", " 4", subject))
+        parts.append(f"{_SUBJECT}{subject}{_END}")
     for name in names[1:]:
-        parts.append(_datafield("700", "1 ", name))
+        parts.append(f"{_ADDED}{name}{_END}")
     if cover:
-        parts.append(
-            '<datafield tag="856" ind1="4" ind2="2"><subfield code="3">Cover image</subfield>'
-            f"{_subfield('u', cover)}</datafield>"
-        )
+        parts.append(f"{_COVER}{cover}{_END}")
     if copies is not None:
-        parts.append(_datafield(marc.COPIES_TAG, "  ", str(copies)))
-    parts.append("</record>\n")
+        parts.append(f"{_COPIES}{copies}{_END}")
+    parts.append(_RECORD_END)
     return "".join(parts)
+
+
+def _xml_page(page: list[Row]) -> str:
+    values = "".join(filter(None, chain.from_iterable(map(_TEXTS, page))))
+    if any(mark in values for mark in _MARKS):
+        return "".join(marc._xml_record(_general_fields(r)) for r in page)
+    return (
+        "".join(map(_xml_record, page))
+        .replace("&", "&amp;")
+        .replace(">", "&gt;")
+        .replace("<", "&lt;")
+        .replace("\r", "&#13;")
+        .replace(_OPEN, "<")
+        .replace(_SHUT, ">")
+    )
 
 
 def write_marcxml(pages: Pages) -> Iterator[bytes]:
     yield marc.XML_START.encode()
     for page in pages:
-        yield "".join(map(_xml_record, page)).encode()
+        yield _xml_page(page).encode()
     yield marc.XML_END.encode()
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from itertools import accumulate
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from books_service.transfer.export_writers import _directory, csv_text
+from books_service.transfer import marc
+from books_service.transfer.export_writers import _directory, _general_fields, _xml_page, csv_text
 
 # The characters the CSV shortcut treats apart (its separators, what csv.writer quotes) mixed
 # with ordinary ones.
@@ -54,3 +56,19 @@ def test_a_marc_directory_is_its_fields_tags_lengths_and_starts_zero_padded(
         for tag, length, start in zip(tags, lengths, starts[:-1], strict=True)
     )
     assert _directory(tags, lengths, starts) == expected
+
+
+TEXTS = st.text(alphabet=st.sampled_from(["\x02", "\x03", "<", ">", "&", "\r", "\n", "a", "ç"]))
+
+
+@settings(deadline=None)  # the first example loads the language tables
+@given(TEXTS, TEXTS, TEXTS, st.lists(TEXTS, max_size=3), TEXTS)
+def test_a_page_of_marcxml_is_what_the_general_marcxml_writer_writes_for_any_text(
+    title: str, subtitle: str, publisher: str, subjects: list[str], description: str
+) -> None:
+    row = (7, title or "t", subtitle or None, "Ann", json.dumps(["Ann", subtitle or "Bo"]),
+           "9780000000002", publisher or None, 1999, None, "pt", 120, json.dumps(subjects),
+           description or None, "http://x/<c>&.jpg", title or None, 2.0, 1,
+           "2024-03-01 01:00:05.012345")  # fmt: skip
+    general = marc._xml_record(_general_fields(row))
+    assert _xml_page([row, row]) == general + general
