@@ -565,25 +565,27 @@ def _xml_record(r: Row) -> str:
     return "".join(parts)
 
 
-def _xml_page(page: list[Row]) -> str:
+def _xml_page(page: list[Row]) -> bytes:
     values = "".join(filter(None, chain.from_iterable(map(_TEXTS, page))))
     if any(mark in values for mark in _MARKS):
-        return "".join(marc._xml_record(_general_fields(r)) for r in page)
+        return "".join(marc._xml_record(_general_fields(r)) for r in page).encode()
+    # Replaced in the UTF-8 bytes, where each of these characters is one byte: faster than in
+    # the text of a page with characters beyond Latin-1.
     return (
         "".join(map(_xml_record, page))
-        .replace("&", "&amp;")
-        .replace(">", "&gt;")
-        .replace("<", "&lt;")
-        .replace("\r", "&#13;")
-        .replace(_OPEN, "<")
-        .replace(_SHUT, ">")
+        .encode()
+        .replace(b"&", b"&amp;")
+        .replace(b">", b"&gt;")
+        .replace(b"<", b"&lt;")
+        .replace(b"\r", b"&#13;")
+        .replace(_OPEN.encode(), b"<")
+        .replace(_SHUT.encode(), b">")
     )
 
 
 def write_marcxml(pages: Pages) -> Iterator[bytes]:
     yield marc.XML_START.encode()
-    for page in pages:
-        yield _xml_page(page).encode()
+    yield from map(_xml_page, pages)
     yield marc.XML_END.encode()
 
 

@@ -71,4 +71,4 @@ def test_a_page_of_marcxml_is_what_the_general_marcxml_writer_writes_for_any_tex
            description or None, "http://x/<c>&.jpg", title or None, 2.0, 1,
            "2024-03-01 01:00:05.012345")  # fmt: skip
     general = marc._xml_record(_general_fields(row))
-    assert _xml_page([row, row]) == general + general
+    assert _xml_page([row, row]) == (general + general).encode()
