@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from books_service.transfer import marc
-from books_service.transfer.export_writers import _directory, _general_fields, _xml_page, csv_text
+from books_service.transfer.export_writers import _directory, _general_fields, _xml_page, csv_bytes
 
 # The characters the CSV shortcut treats apart (its separators, what csv.writer quotes) mixed
 # with ordinary ones.
@@ -29,20 +29,20 @@ def standard(rows: list[list[str]], **options: object) -> str:
 
 @given(ROWS)
 def test_a_page_of_csv_is_what_the_csv_module_writes(rows: list[list[str]]) -> None:
-    assert csv_text(rows) == standard(rows)
+    assert csv_bytes(rows) == standard(rows).encode()
 
 
 @given(ROWS)
 def test_a_page_of_csv_with_every_cell_quoted_is_what_the_csv_module_writes(
     rows: list[list[str]],
 ) -> None:
-    assert csv_text(rows, quote_all=True) == standard(rows, quoting=csv.QUOTE_ALL)
+    assert csv_bytes(rows, quote_all=True) == standard(rows, quoting=csv.QUOTE_ALL).encode()
 
 
 def test_a_page_without_separator_characters_takes_the_shortcut_and_still_quotes_cells() -> None:
     rows = [["1", 'say "hi"', "a, b", "two\r\nlines", ""], ["2", "plain", "", "x", "y"]]
-    assert csv_text(rows) == standard(rows)
-    assert csv_text(rows) == '1,"say ""hi""","a, b","two\r\nlines",\r\n2,plain,,x,y\r\n'
+    assert csv_bytes(rows) == standard(rows).encode()
+    assert csv_bytes(rows) == b'1,"say ""hi""","a, b","two\r\nlines",\r\n2,plain,,x,y\r\n'
 
 
 @given(st.lists(st.integers(min_value=0, max_value=9_999), min_size=1, max_size=30))
