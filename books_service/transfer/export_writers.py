@@ -83,7 +83,10 @@ def isbn_10(isbn: str | None) -> str | None:
     if not isbn or not isbn.startswith("978"):
         return None
     body = isbn[3:12]
-    value = (11 - sum(map(operator.mul, _ISBN10_WEIGHTS, map(int, body))) % 11) % 11
+    # The digits' weighted sum from their character codes (a stored ISBN is its digits): the
+    # codes' sum less the weights' sum (54) times the code of "0", without an int() a digit.
+    codes = sum(map(operator.mul, _ISBN10_WEIGHTS, body.encode())) - 54 * 48
+    value = (11 - codes % 11) % 11
     return body + ("X" if value == 10 else str(value))
 
 

@@ -12,8 +12,15 @@ from itertools import accumulate
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from books_service.isbn import to_isbn10
 from books_service.transfer import marc
-from books_service.transfer.export_writers import _directory, _general_fields, _xml_page, csv_bytes
+from books_service.transfer.export_writers import (
+    _directory,
+    _general_fields,
+    _xml_page,
+    csv_bytes,
+    isbn_10,
+)
 
 # The characters the CSV shortcut treats apart (its separators, what csv.writer quotes) mixed
 # with ordinary ones.
@@ -72,3 +79,8 @@ def test_a_page_of_marcxml_is_what_the_general_marcxml_writer_writes_for_any_tex
            "2024-03-01 01:00:05.012345")  # fmt: skip
     general = marc._xml_record(_general_fields(row))
     assert _xml_page([row, row]) == (general + general).encode()
+
+
+@given(st.from_regex(r"97[89][0-9]{10}", fullmatch=True))
+def test_the_isbn_10_of_an_export_row_is_the_one_the_isbn_module_computes(isbn: str) -> None:
+    assert isbn_10(isbn) == to_isbn10(isbn)
