@@ -70,6 +70,14 @@ def _items(raw: str) -> list[str]:
     return items
 
 
+def _joined(raw: str, joiner: str) -> str:
+    """``joiner.join(_items(raw))``; text that json.dumps wrote without any escape has its
+    separators replaced."""
+    if "\\" not in raw and '","' not in raw and raw[:2] == '["' and raw[-2:] == '"]':
+        return raw[2:-2].replace('", "', joiner)
+    return joiner.join(_items(raw))
+
+
 def _json_list(raw: str) -> str:
     """A stored JSON list as ``json.dumps(..., ensure_ascii=False)`` writes it: the stored text
     itself when it has no escapes (then both spell it alike), else written again."""
@@ -284,7 +292,7 @@ def _calibre_row(r: Row, c: Any = _cell) -> list[str]:
         title,
         title,
         c(author),
-        c(" & ".join(_items(authors))),
+        c(_joined(authors, " & ")),
         _comments(description) if description else "",
         "",
         "",
@@ -297,7 +305,7 @@ def _calibre_row(r: Row, c: Any = _cell) -> list[str]:
         c(number_cell(index)) if series else "1",
         c(series) or "",
         "",
-        c(", ".join(_items(subjects))),
+        c(_joined(subjects, ", ")),
         time[:-1] + "+00:00" if time[-1] == "Z" else time,
         calibre_uuid(book_id),
         alpha3(language) if language else "",
