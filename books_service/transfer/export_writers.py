@@ -17,8 +17,9 @@ import io
 import json
 import json.scanner
 import operator
+import re
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import accumulate
+from itertools import accumulate, chain
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -69,6 +70,14 @@ def _items(raw: str) -> list[str]:
     return items
 
 
+def _joined(raw: str, joiner: str) -> str:
+    """``joiner.join(_items(raw))``; text that json.dumps wrote without any escape has its
+    separators replaced."""
+    if "\\" not in raw and '","' not in raw and raw[:2] == '["' and raw[-2:] == '"]':
+        return raw[2:-2].replace('", "', joiner)
+    return joiner.join(_items(raw))
+
+
 def _json_list(raw: str) -> str:
     """A stored JSON list as ``json.dumps(..., ensure_ascii=False)`` writes it: the stored text
     itself when it has no escapes (then both spell it alike), else written again."""
@@ -82,7 +91,10 @@ def isbn_10(isbn: str | None) -> str | None:
     if not isbn or not isbn.startswith("978"):
         return None
     body = isbn[3:12]
-    value = (11 - sum(map(operator.mul, _ISBN10_WEIGHTS, map(int, body))) % 11) % 11
+    # The digits' weighted sum from their character codes (a stored ISBN is its digits): the
+    # codes' sum less the weights' sum (54) times the code of "0", without an int() a digit.
+    codes = sum(map(operator.mul, _ISBN10_WEIGHTS, body.encode())) - 54 * 48
+    value = (11 - codes % 11) % 11
     return body + ("X" if value == 10 else str(value))
 
 
@@ -158,47 +170,79 @@ def write_json(pages: Pages) -> Iterator[bytes]:
     yield b"\n]\n"
 
 
-def _csv_row(r: Row, c: Any = _cell) -> list[Any]:
+def _csv_row(r: Row, c: Any = _cell) -> list[str]:
     (book_id, title, subtitle, author, authors, isbn, publisher, year, date, language, pages,
      subjects, description, cover, series, index, copies, version, created_at, created_by,
      updated_at, updated_by) = r[:_FIELDS]  # fmt: skip
     return [
-        book_id,
+        f"{book_id}",
         c(title),
-        c(subtitle),
+        "" if subtitle is None else c(subtitle),
         c(author),
         _list_cell(authors),
-        isbn,
-        isbn_10(isbn),
-        c(publisher),
-        year if year is None or year >= 0 else neutralise(str(year)),
-        c(date),
-        c(language),
-        pages,
+        "" if isbn is None else isbn,
+        isbn_10(isbn) or "",
+        "" if publisher is None else c(publisher),
+        "" if year is None else f"{year}" if year >= 0 else neutralise(f"{year}"),
+        "" if date is None else c(date),
+        "" if language is None else c(language),
+        "" if pages is None else f"{pages}",
         _list_cell(subjects),
-        c(description),
-        c(cover),
-        c(series),
-        None if index is None else c(number_cell(index)),
-        copies,
-        version,
+        "" if description is None else c(description),
+        "" if cover is None else c(cover),
+        "" if series is None else c(series),
+        "" if index is None else c(number_cell(index)),
+        f"{copies}",
+        f"{version}",
         iso_time(created_at),
         c(created_by),
         iso_time(updated_at),
-        c(updated_by),
+        "" if updated_by is None else c(updated_by),
     ]
 
 
-def _csv(columns: list[str], pages: Pages, row: Any, **options: Any) -> Iterator[bytes]:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n", **options)
-    writer.writerow(columns)
+_CELL, _LINE = "\x00", "\x01"  # between the cells of a row, and between rows, in a joined page
+_QUOTED = re.compile(b'[,"\r\n]')  # what makes csv.writer quote a cell (QUOTE_MINIMAL)
+
+
+def _minimal(line: bytes) -> bytes:
+    if _QUOTED.search(line) is None:
+        return line.replace(b"\x00", b",")
+    return b",".join(
+        [
+            b'"' + cell.replace(b'"', b'""') + b'"' if _QUOTED.search(cell) else cell
+            for cell in line.split(b"\x00")
+        ]
+    )
+
+
+def csv_bytes(rows: list[list[str]], *, quote_all: bool = False) -> bytes:
+    """The rows as ``csv.writer(lineterminator="\\r\\n")`` writes them (every cell quoted, or
+    only those with a comma, a quote or a line break), in UTF-8, but a page at a time: the cells
+    joined with two separator characters by C joins, then quotes doubled and separators replaced
+    over the page's bytes (each of these characters is one byte in UTF-8, and bytes are searched
+    faster than text with wide characters). The C writer's loop over every character of every
+    cell cost more than all the rest of a row (10 µs a Calibre row). A page with a separator
+    character in a value goes to the C writer."""
+    text = _LINE.join(map(_CELL.join, rows))
+    if text.count(_CELL) != sum(map(len, rows)) - len(rows) or text.count(_LINE) != len(rows) - 1:
+        out = io.StringIO()
+        options: dict[str, Any] = {"quoting": csv.QUOTE_ALL} if quote_all else {}
+        csv.writer(out, lineterminator="\r\n", **options).writerows(rows)
+        return out.getvalue().encode()
+    data = text.encode()
+    if quote_all:
+        quoted = data.replace(b'"', b'""').replace(b"\x00", b'","').replace(b"\x01", b'"\r\n"')
+        return b'"' + quoted + b'"\r\n'
+    if _QUOTED.search(data) is None:
+        return data.replace(b"\x00", b",").replace(b"\x01", b"\r\n") + b"\r\n"
+    return b"\r\n".join(map(_minimal, data.split(b"\x01"))) + b"\r\n"
+
+
+def _csv(columns: list[str], pages: Pages, row: Any, *, quote_all: bool = False) -> Iterator[bytes]:
+    yield csv_bytes([columns], quote_all=quote_all)
     for page in pages:
-        writer.writerows(map(row, page))
-        yield out.getvalue().encode()
-        out.seek(0)
-        out.truncate()
-    yield out.getvalue().encode()
+        yield csv_bytes(list(map(row, page)), quote_all=quote_all)
 
 
 def write_csv(pages: Pages) -> Iterator[bytes]:
@@ -248,7 +292,7 @@ def _calibre_row(r: Row, c: Any = _cell) -> list[str]:
         title,
         title,
         c(author),
-        c(" & ".join(_items(authors))),
+        c(_joined(authors, " & ")),
         _comments(description) if description else "",
         "",
         "",
@@ -261,7 +305,7 @@ def _calibre_row(r: Row, c: Any = _cell) -> list[str]:
         c(number_cell(index)) if series else "1",
         c(series) or "",
         "",
-        c(", ".join(_items(subjects))),
+        c(_joined(subjects, ", ")),
         time[:-1] + "+00:00" if time[-1] == "Z" else time,
         calibre_uuid(book_id),
         alpha3(language) if language else "",
@@ -271,7 +315,7 @@ def _calibre_row(r: Row, c: Any = _cell) -> list[str]:
 
 def write_calibre(pages: Pages) -> Iterator[bytes]:
     assert len(CALIBRE_COLUMNS) == 21
-    chunks = _csv(CALIBRE_COLUMNS, pages, _calibre_row, quoting=csv.QUOTE_ALL)
+    chunks = _csv(CALIBRE_COLUMNS, pages, _calibre_row, quote_all=True)
     first = next(chunks)
     yield "\ufeff".encode() + first
     yield from chunks
@@ -345,7 +389,33 @@ def _marc_fields(r: Row) -> list[Any]:
     return fields
 
 
+def _general_fields(r: Row) -> list[marc.Field]:
+    """:func:`_marc_fields` in the form :mod:`~books_service.transfer.marc`'s writers take."""
+    return [(f[0], f[1] if len(f) == 2 else (f[1], f[2], list(f[3]))) for f in _marc_fields(r)]
+
+
 _DIRECTORY_ENTRY = "%s%04d%05d".__mod__
+# Zero-padded numbers for the directory, looked up instead of formatted: formatting its two
+# numbers was a third of a record's time. A field (at most 9,999 bytes) and nearly every
+# record's fields fit in the table; a start past it is formatted.
+_PADDED_4 = [f"{n:04d}" for n in range(10_000)]
+_PADDED_5 = ["0" + n for n in _PADDED_4]
+
+
+def _directory(tags: list[str], lengths: list[int], starts: list[int]) -> str:
+    """ISO 2709's directory: per field its tag, length (4 digits) and start (5 digits)."""
+    if starts[-1] < 10_000:
+        return "".join(
+            chain.from_iterable(
+                zip(
+                    tags,
+                    map(_PADDED_4.__getitem__, lengths),
+                    map(_PADDED_5.__getitem__, starts),
+                    strict=False,  # one start more than there are fields
+                )
+            )
+        )
+    return "".join(map(_DIRECTORY_ENTRY, zip(tags, lengths, starts, strict=False)))
 
 
 def _marc_record(r: Row) -> bytes:
@@ -396,18 +466,19 @@ def _marc_record(r: Row) -> bytes:
     if copies is not None:
         tags.append(marc.COPIES_TAG)
         bodies.append(f"  \x1fa{copies}\x1e")
-    encoded = [body.encode() for body in bodies]
+    encoded = list(map(str.encode, bodies))
     data = b"".join(encoded)
     lengths = list(map(len, encoded))
     base = 25 + 12 * len(tags)
     length = base + len(data) + 1
     if length > marc.MAX_RECORD:  # the summary must be shortened: the general way
-        return marc.record_bytes(
-            [(f[0], f[1] if len(f) == 2 else (f[1], f[2], list(f[3]))) for f in _marc_fields(r)]
-        )
-    starts = accumulate(lengths, initial=0)  # one more than there are fields
-    directory = "".join(map(_DIRECTORY_ENTRY, zip(tags, lengths, starts, strict=False)))
-    return f"{length:05d}nam a22{base:05d} i 4500{directory}\x1e".encode() + data + b"\x1d"
+        return marc.record_bytes(_general_fields(r))
+    starts = list(accumulate(lengths, initial=0))  # one more than there are fields
+    return (
+        f"{length:05d}nam a22{base:05d} i 4500{_directory(tags, lengths, starts)}\x1e".encode()
+        + data
+        + b"\x1d"
+    )
 
 
 def write_marc(pages: Pages) -> Iterator[bytes]:
@@ -415,91 +486,118 @@ def write_marc(pages: Pages) -> Iterator[bytes]:
         yield b"".join(map(_marc_record, page))
 
 
-def _escape(value: str) -> str:
-    """XML text for a value; a carriage return as a reference, since a parser reads a bare one
-    as a line feed and the value would not come back as it was."""
-    if "&" in value or "<" in value or ">" in value or "\r" in value:
-        return (
-            value.replace("&", "&amp;")
-            .replace(">", "&gt;")
-            .replace("<", "&lt;")
-            .replace("\r", "&#13;")
-        )
-    return value
+# While a page of MARCXML is built, its markup's brackets are these two characters: the page is
+# then escaped whole (the values' "&", "<", ">" and carriage returns, by C replaces) and the
+# markup's brackets put back, instead of every value being looked at on its own (a dozen calls
+# a record). A page with either character in a value is written the general way.
+_OPEN, _SHUT = "\x02", "\x03"
+_MARK = str.maketrans("<>", _OPEN + _SHUT)
+# The marking characters in a value, and in the JSON text of a list of names (escaped there).
+_MARKS = (_OPEN, _SHUT, "\\u0002", "\\u0003")
 
 
-def _subfield(code: str, value: str) -> str:
-    return f'<subfield code="{code}">{_escape(value)}</subfield>'
+def _marked(xml: str) -> str:
+    return xml.translate(_MARK)
 
 
-def _datafield(tag: str, indicators: str, value: str) -> str:
-    """A field of one subfield $a."""
-    return (
-        f'<datafield tag="{tag}" ind1="{indicators[0]}" ind2="{indicators[1]}">'
-        f'<subfield code="a">{_escape(value)}</subfield></datafield>'
+def _one(tag: str, indicators: str) -> str:
+    """A datafield's opening up to the value of its one subfield $a, marked."""
+    return _marked(
+        f'<datafield tag="{tag}" ind1="{indicators[0]}" ind2="{indicators[1]}"><subfield code="a">'
     )
 
 
+_END = _marked("</subfield></datafield>")
+_NEXT = _marked('</subfield><subfield code="%s">')  # % its code
+_ISBN, _LANGUAGE, _AUTHOR = _one("020", "  "), _one("041", "0 "), _one("100", "1 ")
+_TITLE, _PAGES, _SERIES = _one("245", "10"), _one("300", "  "), _one("490", "0 ")
+_SUMMARY, _SUBJECT, _ADDED = _one("520", "  "), _one("650", " 4"), _one("700", "1 ")
+_COPIES = _one(marc.COPIES_TAG, "  ")
+_SUBTITLE, _INDEX = _NEXT % "b", _NEXT % "v"
+_PUBLISHED = _marked('<datafield tag="264" ind1=" " ind2="1">')
+_PUBLISHER = _marked('<subfield code="b">')
+_DATE = _marked('<subfield code="c">')
+_SUBFIELD_END = _marked("</subfield>")
+_DATAFIELD_END = _marked("</datafield>")
+_COVER = _marked(
+    '<datafield tag="856" ind1="4" ind2="2"><subfield code="3">Cover image</subfield>'
+    '<subfield code="u">'
+)
+_RECORD = _marked('<record><leader>00000nam a2200000 i 4500</leader><controlfield tag="001">')
+_FIXED = _marked('</controlfield><controlfield tag="008">')
+_CONTROL_END = _marked("</controlfield>")
+_RECORD_END = _marked("</record>\n")
+# The columns of MARC_NAMES that are text (a page is looked at for the marking characters).
+_TEXTS = operator.itemgetter(1, 2, 3, 4, 5, 6, 8, 9, 11, 12, 13, 14)
+
+
 def _xml_record(r: Row) -> str:
-    """One MARCXML record: :func:`_marc_record`'s fields, as
-    :func:`books_service.transfer.marc.write_xml` writes them."""
+    """One MARCXML record, its markup marked (see ``_OPEN``): :func:`_marc_record`'s fields,
+    as :func:`books_service.transfer.marc.write_xml` writes them."""
     (book_id, title, subtitle, author, authors, isbn, publisher, year, date, language, pages,
      subjects, description, cover, series, index, copies, created_at) = r[:18]  # fmt: skip
     names = _items(authors) or [author]
-    parts = [
-        "<record><leader>00000nam a2200000 i 4500</leader>"
-        f'<controlfield tag="001">{book_id}</controlfield>'
-        f'<controlfield tag="008">{_escape(_fixed(created_at, year, language))}</controlfield>'
-    ]
+    parts = [f"{_RECORD}{book_id}{_FIXED}{_fixed(created_at, year, language)}{_CONTROL_END}"]
     if isbn:
-        parts.append(_datafield("020", "  ", isbn))
+        parts.append(f"{_ISBN}{isbn}{_END}")
     if language:
-        parts.append(_datafield("041", "0 ", alpha3(language)))
-    parts.append(_datafield("100", "1 ", names[0]))
+        parts.append(f"{_LANGUAGE}{alpha3(language)}{_END}")
+    parts.append(f"{_AUTHOR}{names[0]}{_END}")
     if subtitle:
-        parts.append(
-            '<datafield tag="245" ind1="1" ind2="0">'
-            f"{_subfield('a', title + ' :')}{_subfield('b', subtitle)}</datafield>"
-        )
+        parts.append(f"{_TITLE}{title} :{_SUBTITLE}{subtitle}{_END}")
     else:
-        parts.append(_datafield("245", "10", title))
+        parts.append(f"{_TITLE}{title}{_END}")
     if publisher or date or year is not None:
-        parts.append('<datafield tag="264" ind1=" " ind2="1">')
+        parts.append(_PUBLISHED)
         if publisher:
-            parts.append(_subfield("b", publisher))
+            parts.append(f"{_PUBLISHER}{publisher}{_SUBFIELD_END}")
         if date:
-            parts.append(_subfield("c", date))
+            parts.append(f"{_DATE}{date}{_SUBFIELD_END}")
         elif year is not None:
-            parts.append(_subfield("c", f"[{year}]"))
-        parts.append("</datafield>")
+            parts.append(f"{_DATE}[{year}]{_SUBFIELD_END}")
+        parts.append(_DATAFIELD_END)
     if pages:
-        parts.append(_datafield("300", "  ", f"{pages} pages"))
+        parts.append(f"{_PAGES}{pages} pages{_END}")
     if series:
-        parts.append(f'<datafield tag="490" ind1="0" ind2=" ">{_subfield("a", series)}')
         if index is not None:
-            parts.append(_subfield("v", number_cell(index)))
-        parts.append("</datafield>")
+            parts.append(f"{_SERIES}{series}{_INDEX}{number_cell(index)}{_END}")
+        else:
+            parts.append(f"{_SERIES}{series}{_END}")
     for paragraph in _paragraphs(description):
-        parts.append(_datafield("520", "  ", paragraph))
+        parts.append(f"{_SUMMARY}{paragraph}{_END}")
     for subject in _items(subjects):
-        parts.append(_datafield("650", " 4", subject))
+        parts.append(f"{_SUBJECT}{subject}{_END}")
     for name in names[1:]:
-        parts.append(_datafield("700", "1 ", name))
+        parts.append(f"{_ADDED}{name}{_END}")
     if cover:
-        parts.append(
-            '<datafield tag="856" ind1="4" ind2="2"><subfield code="3">Cover image</subfield>'
-            f"{_subfield('u', cover)}</datafield>"
-        )
+        parts.append(f"{_COVER}{cover}{_END}")
     if copies is not None:
-        parts.append(_datafield(marc.COPIES_TAG, "  ", str(copies)))
-    parts.append("</record>\n")
+        parts.append(f"{_COPIES}{copies}{_END}")
+    parts.append(_RECORD_END)
     return "".join(parts)
+
+
+def _xml_page(page: list[Row]) -> bytes:
+    values = "".join(filter(None, chain.from_iterable(map(_TEXTS, page))))
+    if any(mark in values for mark in _MARKS):
+        return "".join(marc._xml_record(_general_fields(r)) for r in page).encode()
+    # Replaced in the UTF-8 bytes, where each of these characters is one byte: faster than in
+    # the text of a page with characters beyond Latin-1.
+    return (
+        "".join(map(_xml_record, page))
+        .encode()
+        .replace(b"&", b"&amp;")
+        .replace(b">", b"&gt;")
+        .replace(b"<", b"&lt;")
+        .replace(b"\r", b"&#13;")
+        .replace(_OPEN.encode(), b"<")
+        .replace(_SHUT.encode(), b">")
+    )
 
 
 def write_marcxml(pages: Pages) -> Iterator[bytes]:
     yield marc.XML_START.encode()
-    for page in pages:
-        yield "".join(map(_xml_record, page)).encode()
+    yield from map(_xml_page, pages)
     yield marc.XML_END.encode()
 
 

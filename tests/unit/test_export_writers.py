@@ -1,0 +1,86 @@
+"""The export writers' page-at-a-time shortcuts write what the standard library's writers
+would, for any value (the golden files in tests/integration/test_export_output.py hold whole
+files; these try every character the shortcuts treat apart)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from itertools import accumulate
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from books_service.isbn import to_isbn10
+from books_service.transfer import marc
+from books_service.transfer.export_writers import (
+    _directory,
+    _general_fields,
+    _xml_page,
+    csv_bytes,
+    isbn_10,
+)
+
+# The characters the CSV shortcut treats apart (its separators, what csv.writer quotes) mixed
+# with ordinary ones.
+CELLS = st.text(alphabet=st.sampled_from(["\x00", "\x01", ",", '"', "\r", "\n", "a", "é", " "]))
+ROWS = st.lists(st.lists(CELLS, min_size=2, max_size=5), max_size=6)
+
+
+def standard(rows: list[list[str]], **options: object) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n", **options).writerows(rows)  # type: ignore[arg-type]
+    return out.getvalue()
+
+
+@given(ROWS)
+def test_a_page_of_csv_is_what_the_csv_module_writes(rows: list[list[str]]) -> None:
+    assert csv_bytes(rows) == standard(rows).encode()
+
+
+@given(ROWS)
+def test_a_page_of_csv_with_every_cell_quoted_is_what_the_csv_module_writes(
+    rows: list[list[str]],
+) -> None:
+    assert csv_bytes(rows, quote_all=True) == standard(rows, quoting=csv.QUOTE_ALL).encode()
+
+
+def test_a_page_without_separator_characters_takes_the_shortcut_and_still_quotes_cells() -> None:
+    rows = [["1", 'say "hi"', "a, b", "two\r\nlines", ""], ["2", "plain", "", "x", "y"]]
+    assert csv_bytes(rows) == standard(rows).encode()
+    assert csv_bytes(rows) == b'1,"say ""hi""","a, b","two\r\nlines",\r\n2,plain,,x,y\r\n'
+
+
+@given(st.lists(st.integers(min_value=0, max_value=9_999), min_size=1, max_size=30))
+def test_a_marc_directory_is_its_fields_tags_lengths_and_starts_zero_padded(
+    lengths: list[int],
+) -> None:
+    tags = [f"{600 + i}" for i in range(len(lengths))]
+    starts = list(accumulate(lengths, initial=0))
+    expected = "".join(
+        f"{tag}{length:04d}{start:05d}"
+        for tag, length, start in zip(tags, lengths, starts[:-1], strict=True)
+    )
+    assert _directory(tags, lengths, starts) == expected
+
+
+TEXTS = st.text(alphabet=st.sampled_from(["\x02", "\x03", "<", ">", "&", "\r", "\n", "a", "ç"]))
+
+
+@settings(deadline=None)  # the first example loads the language tables
+@given(TEXTS, TEXTS, TEXTS, st.lists(TEXTS, max_size=3), TEXTS)
+def test_a_page_of_marcxml_is_what_the_general_marcxml_writer_writes_for_any_text(
+    title: str, subtitle: str, publisher: str, subjects: list[str], description: str
+) -> None:
+    row = (7, title or "t", subtitle or None, "Ann", json.dumps(["Ann", subtitle or "Bo"]),
+           "9780000000002", publisher or None, 1999, None, "pt", 120, json.dumps(subjects),
+           description or None, "http://x/<c>&.jpg", title or None, 2.0, 1,
+           "2024-03-01 01:00:05.012345")  # fmt: skip
+    general = marc._xml_record(_general_fields(row))
+    assert _xml_page([row, row]) == (general + general).encode()
+
+
+@given(st.from_regex(r"97[89][0-9]{10}", fullmatch=True))
+def test_the_isbn_10_of_an_export_row_is_the_one_the_isbn_module_computes(isbn: str) -> None:
+    assert isbn_10(isbn) == to_isbn10(isbn)
