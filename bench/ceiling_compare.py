@@ -67,6 +67,17 @@ USERNAME = "bench_librarian"
 # --- wrk scripts -------------------------------------------------------------------------------
 
 
+def librarian_token(auth_url: str) -> str:
+    """A fresh access token of the bench's librarian (registered once per run)."""
+    answer = requests.post(
+        f"{auth_url}/login",
+        json={"username": USERNAME, "password": STRONG_PASSWORD},
+        timeout=30,
+    )
+    answer.raise_for_status()
+    return str(answer.json()["access_token"])
+
+
 def post_script(tag: str, token: str | None) -> str:
     auth = f'wrk.headers["Authorization"] = "Bearer {token}"\n' if token else ""
     return (
@@ -396,13 +407,7 @@ def main() -> None:
         registered.raise_for_status()
 
         def token() -> str:
-            answer = requests.post(
-                f"{auth.url}/login",
-                json={"username": USERNAME, "password": STRONG_PASSWORD},
-                timeout=30,
-            )
-            answer.raise_for_status()
-            return str(answer.json()["access_token"])
+            return librarian_token(auth.url)
 
         if args.books <= 20_000:
             print(f"seeding Estante with {args.books:,} books (POST /books)", file=sys.stderr)

@@ -50,6 +50,7 @@ from bench.ceiling_compare import (
     USERNAME,
     Running,
     change_script,
+    librarian_token,
     post_script,
     start,
     versions_of,
@@ -173,13 +174,7 @@ def main() -> None:
         )
 
         def token() -> str:
-            answer = requests.post(
-                f"{auth.url}/login",
-                json={"username": USERNAME, "password": STRONG_PASSWORD},
-                timeout=30,
-            )
-            answer.raise_for_status()
-            return str(answer.json()["access_token"])
+            return librarian_token(auth.url)
 
         def script_file(body: str) -> Path:
             path = work / f"{uuid.uuid4().hex}.lua"
