@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 # Test processes (pytest-xdist; each test module runs whole in one of them); 0: in this one.
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 
 .PHONY: help install install-dev run test lint format lock clean admin openapi backup restore bench bench-servers bench-refresh bench-web demo screenshots confusable-users bench-ceiling bench-memory bench-export bench-scale
 BACKUP_DIR ?= backups/$(shell date -u +%Y%m%dT%H%M%SZ)
