@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from argon2.low_level import hash_secret
+from argon2.low_level import ffi, hash_secret
 
 from auth_service.argon2_memory import POOL, BlockPool, PooledPasswordHasher, block_bytes
 
@@ -148,3 +150,57 @@ def test_the_auth_service_keeps_no_more_argon2_blocks_than_its_argon2_concurrenc
     with ThreadPoolExecutor(4) as pool:
         assert not any(pool.map(login, ["a1", "b2", "c3", "d4"]))
     assert 1 <= POOL.kept_bytes() // block_bytes(8204, 1) <= 2
+
+
+def _rss_kib() -> int:
+    for line in Path("/proc/self/smaps_rollup").read_text().splitlines():
+        if line.startswith("Rss:"):
+            return int(line.split()[1])
+    raise AssertionError("no Rss in smaps_rollup")
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps_rollup").exists(), reason="Linux only")
+def test_a_block_unused_for_a_while_gives_its_pages_back_and_still_hashes_right() -> None:
+    pool = BlockPool(idle_seconds=60)
+    size = block_bytes(8192, 1)
+    pool.keep(size, 1)
+    address = pool.take(size)
+    ffi.memmove(ffi.cast("uint8_t *", address), b"\xff" * size, size)  # in memory, as a hash
+    pool.give_back(address)
+    since = time.monotonic()
+    assert pool.release_idle(since) == pytest.approx(since + 60, abs=5)  # not yet
+    assert pool.resident_bytes() == size
+    before = _rss_kib()
+    assert pool.release_idle(since + 61) is None
+    assert pool.resident_bytes() == 0 and pool.kept_bytes() == size  # still mapped, for reuse
+    assert before - _rss_kib() >= size // 1024 * 9 // 10
+    assert pool.take(size) == address  # the same block, its pages zeroed by the kernel
+    assert bytes(ffi.buffer(ffi.cast("uint8_t *", address), 16)) == bytes(16)
+    pool.give_back(address)
+    pool.release()
+
+
+def test_hashes_after_the_pages_were_given_back_are_argon2_cffis() -> None:
+    hasher = PooledPasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
+    stored = hasher.hash("pw", salt=b"0123456789abcdef")
+    POOL.release_idle(time.monotonic() + POOL.idle_seconds + 1)
+    assert POOL.resident_bytes() == 0
+    assert hasher.hash("pw", salt=b"0123456789abcdef") == stored
+    assert PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).verify(stored, "pw")
+    assert hasher.verify(stored, "pw")
+
+
+def test_the_pools_thread_gives_back_an_idle_blocks_pages_by_itself() -> None:
+    pool = BlockPool(idle_seconds=0.05)
+    size = block_bytes(8192, 1)
+    pool.keep(size, 1)
+    pool.give_back(pool.take(size))
+    deadline = time.monotonic() + 30
+    while pool.resident_bytes() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert pool.resident_bytes() == 0
+    pool.give_back(pool.take(size))  # used again: kept in memory again, then given back again
+    while pool.resident_bytes() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert pool.resident_bytes() == 0 and pool.kept_bytes() == size
+    pool.release()
