@@ -5,11 +5,13 @@ visitor. The Books Service here is httpx's in-memory transport, so the test sees
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from flask import Flask
 
 from tests.support.fake_books import HTMX, FakeBooks, book, logged_in
-from web_service.catalog_pages import CatalogPages, KeptPage, api_key
+from web_service.catalog_pages import CatalogPages, KeptPage, RenderedPage, api_key
 from web_service.cookies import COOKIE_NAME
 
 
@@ -84,11 +86,11 @@ def test_the_empty_catalogs_advice_is_rendered_for_each_kind_of_visitor(
 def test_the_kept_pages_are_bounded_and_too_large_ones_not_kept() -> None:
     pages = CatalogPages(max_pages=2, max_page_bytes=100)
     for n in range(3):
-        pages.keep(api_key({"page": n}), KeptPage(f'"{n}"', [], 0, {}), size=10)
+        pages.keep(api_key({"page": n}), KeptPage(f'"{n}"', b"[]", 0, {}))
     assert len(pages) == 2
     assert pages.get(api_key({"page": 0})) is None
     assert pages.get(api_key({"page": 2})) is not None
-    pages.keep(api_key({"page": 2}), KeptPage('"big"', [], 0, {}), size=101)
+    pages.keep(api_key({"page": 2}), KeptPage('"big"', b"[" + b" " * 99 + b"]", 0, {}))
     assert pages.get(api_key({"page": 2})) is None  # not the older one either
 
 
@@ -120,3 +122,16 @@ def test_flasks_own_cookie_session_is_off_and_cannot_be_written(web: Flask) -> N
     assert response.headers["X-Frame-Options"] == "DENY"
     with web.test_request_context("/"), pytest.raises(RuntimeError):
         session["user"] = "someone"
+
+
+def test_kept_pages_count_the_memory_they_take_and_parse_their_books_when_asked() -> None:
+    pages = CatalogPages(max_bytes=10_000)
+    page = KeptPage('"1"', b'[{"id": 1, "title": "Mar absoluto"}]', 1, {})
+    pages.keep(api_key({"page": 1}), page)
+    assert pages.bytes == sys.getsizeof(page.body)
+    assert page.books == [{"id": 1, "title": "Mar absoluto"}]
+    # A character beyond Latin-1 makes the whole text 2 bytes a character.
+    pages.keep_rendered(api_key({"page": 1}), page, "variant", RenderedPage.of("—" * 3000))
+    assert pages.bytes >= sys.getsizeof(page.body) + 6000
+    pages.keep_rendered(api_key({"page": 1}), page, "other", RenderedPage.of("—" * 2000))
+    assert len(pages) == 0 and pages.bytes == 0  # over 10,000 bytes: dropped whole

@@ -159,14 +159,14 @@ def read_page(key: Hashable, params: dict[str, Any]) -> KeptPage:
         raise ServiceDown("books", "HTTP 304 to a request without If-None-Match")
     page = KeptPage(
         etag=response.headers.get("ETag", ""),
-        books=response.json(),
+        body=response.content,
         total=total_count(response),
         cursors=next_and_prev(response),
         version=current,
         total_estimated=response.headers.get("X-Total-Count-Estimated") == "true",
     )
     if page.etag:
-        pages.keep(key, page, len(response.content))
+        pages.keep(key, page)
     else:
         pages.forget(key)
     return page
