@@ -22,7 +22,7 @@ from web_service.catalog_pages import CatalogPages, RenderedForms
 from web_service.config import WebSettings
 from web_service.cookies import LOCALE_COOKIE, CookieSigner
 from web_service.csrf import init_csrf
-from web_service.i18n import SUPPORTED_LOCALES, choose_locale, compile_catalogs
+from web_service.i18n import choose_locale, compile_catalogs
 from web_service.security_headers import init_security_headers
 from web_service.session_store import RedisSessionStore, SessionStore, SqlSessionStore
 from web_service.sessions import SessionManager, init_sessions
@@ -45,7 +45,9 @@ def prepare(settings: WebSettings) -> None:
     if settings.auto_migrate and not settings.redis_url:
         migrations.upgrade("web", settings.database_url)
     compile_catalogs()
-    formatting.preload(SUPPORTED_LOCALES)  # shared by the workers forked from this process
+    # The default locale's data, shared by the workers forked from this process (the other
+    # locales are loaded by a worker when a visitor asks for them).
+    formatting.preload((settings.default_locale,))
 
 
 def make_store(app: Flask, settings: WebSettings) -> SessionStore:
