@@ -35,7 +35,7 @@ from auth_service import sessions
 from auth_service.schemas import RefreshRequest
 from auth_service.tokens import sign_access_token, token_response
 from common.metrics import get_request_metrics
-from common.request_log import REQUEST_ID_HEADER, log_request, request_id_for
+from common.request_log import REQUEST_ID_HEADER, STARTED_KEY, log_request, request_id_for
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -65,7 +65,7 @@ class RefreshRoute:
             or self._limiter.enabled
         ):
             return self.next_app(environ, start_response)
-        started = time.perf_counter()
+        started = environ[STARTED_KEY] = time.perf_counter()
         raw = self._read_body(environ)
         if raw is None:  # no length given, or too long: not read, Flask decides
             return self.next_app(environ, start_response)

@@ -15,6 +15,8 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
+from common.request_log import STARTED_KEY
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 MAX_CACHED_SERIES = 1024
@@ -92,7 +94,7 @@ def init_metrics(app: Flask, service: str) -> None:
 
     @app.before_request
     def start_timer() -> None:
-        g.metrics_started = time.perf_counter()
+        g.metrics_started = request.environ.get(STARTED_KEY) or time.perf_counter()
 
     @app.after_request
     def record(response: Response) -> Response:

@@ -6,6 +6,7 @@ its WSGI app (the route first) and through Flask alone (what the route hands on)
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +18,7 @@ from werkzeug.test import Client
 
 from auth_service.config import AuthSettings
 from auth_service.refresh_route import REFRESH_PATH, RefreshRoute
+from common.request_log import STARTED_KEY
 
 PASSWORD = "correct horse battery staple"
 JSON = "application/json"
@@ -184,3 +186,19 @@ def test_with_limits_on_flask_limits_the_refresh(app: Flask, monkeypatch: Any) -
     seen.clear()
     app.test_client().post(REFRESH_PATH, json={"refresh_token": "no-such-token"})
     assert seen == [REFRESH_PATH]
+
+
+def test_a_request_handed_on_is_timed_from_the_routes_start(
+    both: tuple[FlaskClient, Client], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failed rotation's time is the request's too: Flask's hooks start from the route's
+    clock (``STARTED_KEY``), not from their own."""
+    _, flask_only = both
+    caplog.set_level(logging.INFO, logger="estante.access")
+    caplog.clear()
+    began = time.perf_counter() - 60
+    flask_only.post(
+        REFRESH_PATH, json={"refresh_token": "no-such-token"}, environ_base={STARTED_KEY: began}
+    )
+    lines = [r.fields for r in caplog.records if r.name == "estante.access"]  # type: ignore[attr-defined]
+    assert lines[0]["duration_ms"] >= 60_000
