@@ -17,6 +17,7 @@ from auth_service.keys import KeyRing, KeySource, RotationPolicy
 from auth_service.models import User
 from auth_service.passwords import Hasher
 from auth_service.rate_limits import init_rate_limits
+from auth_service.refresh_route import RefreshRoute
 from auth_service.revocation_routes import api as revocations_api
 from auth_service.routes import Policies, api, legacy_api
 from auth_service.schemas import RegisterRequest
@@ -158,4 +159,6 @@ def create_app(settings: AuthSettings | None = None) -> OpenAPI:
     for blueprint in (api, legacy_api, tokens_api, revocations_api, admin_api):
         app.register_api(blueprint)
     init_rate_limits(app, settings)
+    # Flask's documented way to add WSGI middleware, though mypy sees wsgi_app as a method.
+    app.wsgi_app = RefreshRoute(app, settings.service_name, app.wsgi_app)  # type: ignore[method-assign]
     return app

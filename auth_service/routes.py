@@ -20,6 +20,7 @@ from auth_service.current_user import (
     requires_user,
 )
 from auth_service.passwords import Hasher
+from auth_service.refresh_route import OUTCOME, REFRESH_PATH
 from auth_service.schemas import (
     ChangePasswordRequest,
     LoginRequest,
@@ -139,10 +140,15 @@ def body_checked_here(view: Callable[..., Response]) -> Callable[..., Response]:
     return checked
 
 
-@api.post("/token/refresh", responses={200: TokenResponse, **problems(401, 429)})
+@api.post(REFRESH_PATH, responses={200: TokenResponse, **problems(401, 429)})
 @body_checked_here
 def refresh(body: RefreshRequest) -> Response:
     """Exchange a refresh token for a new access token and a new refresh token (rotation)."""
+    # Served in front of Flask when it can be (auth_service.refresh_route); a rotation that
+    # failed there is answered here, from its exception, without rotating again.
+    failed = request.environ.pop(OUTCOME, None)
+    if failed is not None:
+        raise failed
     issued = sessions.rotate(
         get_db(), body.refresh_token, get_policies().session, sign=sign_access_token
     )

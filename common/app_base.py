@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import functools
 import typing
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from flask import Response, abort, current_app, redirect, request, url_for
 from flask_openapi3 import Info, OpenAPI
@@ -20,6 +20,28 @@ from common.metrics import init_metrics
 from common.openapi import EstanteOpenAPI
 from common.problem_json import register_error_handlers, validation_problem
 from common.request_log import configure_logging, init_request_log
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+
+class WholeBodyResponse(Response):
+    """A response whose body is all in memory is handed to the server as a list, not as an
+    iterator: Granian sends a list's bytes in one call (``response_bytes``) but walks an
+    iterator chunk by chunk from its side (``response_iter``), taking the GIL back for each, and
+    Werkzeug returns an iterator (``ClosingIterator``) for every body. Streamed bodies (a
+    generator, a file) and responses with ``call_on_close`` callbacks are handed on as before.
+
+    Flask makes every response a view returns into its ``response_class`` (``force_type``
+    changes the class of a plain ``Response``), so this covers every route."""
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        app_iter, status, headers = self.get_wsgi_response(environ)
+        start_response(status, headers)
+        # A list body has nothing to close; callbacks registered on close must still run.
+        if self.is_sequence and not self._on_close:
+            return list(app_iter)
+        return app_iter
 
 
 class SyncFunctions:
@@ -104,6 +126,7 @@ def create_base_app(
         doc_prefix="/docs",
         doc_url="/openapi.json",
     )
+    app.response_class = WholeBodyResponse
     # An instance attribute in front of the method, as Flask's own docs override it in a class.
     app.ensure_sync = SyncFunctions(app.ensure_sync)  # type: ignore[method-assign]
     # Before any route is added: each rule takes its converter when it is added.

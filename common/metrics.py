@@ -15,6 +15,8 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
+from common.request_log import STARTED_KEY
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 MAX_CACHED_SERIES = 1024
@@ -52,36 +54,54 @@ def _instruments() -> dict[str, Any]:
     return _metrics
 
 
+class RequestMetrics:
+    """A service's request counter and latency histogram. Each series' child is looked up once:
+    prometheus_client's ``labels()`` takes a lock and builds its key on every call. There are
+    as many as routes x methods x statuses answered."""
+
+    def __init__(self, service: str) -> None:
+        self._service = service
+        self._instruments = _instruments()
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._timers: dict[tuple[str, str], Any] = {}
+
+    def record(self, method: str, route: str, status: int, seconds: float | None) -> None:
+        """One request answered: ``route`` is the rule's pattern (``/books/<int:book_id>`` is
+        one series, not one per id), ``seconds`` its time if it was measured."""
+        counter = self._counters.get((method, route, status))
+        if counter is None:
+            counter = self._instruments["requests"].labels(self._service, method, route, status)
+            if len(self._counters) < MAX_CACHED_SERIES:  # unknown methods could make any number
+                self._counters[(method, route, status)] = counter
+        counter.inc()
+        if seconds is not None:
+            timer = self._timers.get((method, route))
+            if timer is None:
+                timer = self._instruments["latency"].labels(self._service, method, route)
+                if len(self._timers) < MAX_CACHED_SERIES:
+                    self._timers[(method, route)] = timer
+            timer.observe(seconds)
+
+
+def get_request_metrics(app: Flask) -> RequestMetrics:
+    """The app's recorder (:func:`init_metrics`), for a route served beside Flask's hooks."""
+    recorder: RequestMetrics = app.extensions["estante.metrics"]
+    return recorder
+
+
 def init_metrics(app: Flask, service: str) -> None:
-    instruments = _instruments()
-    # Each series' child, looked up once: prometheus_client's labels() takes a lock and builds
-    # its key on every call. There are as many as routes x methods x statuses answered.
-    counters: dict[tuple[str, str, int], Any] = {}
-    timers: dict[tuple[str, str], Any] = {}
+    recorder = app.extensions["estante.metrics"] = RequestMetrics(service)
 
     @app.before_request
     def start_timer() -> None:
-        g.metrics_started = time.perf_counter()
+        g.metrics_started = request.environ.get(STARTED_KEY) or time.perf_counter()
 
     @app.after_request
     def record(response: Response) -> Response:
         started = g.get("metrics_started")
-        # The route pattern, not the path: /books/<int:book_id> is one series, not one per id.
         route = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        method, status = request.method, response.status_code
-        counter = counters.get((method, route, status))
-        if counter is None:
-            counter = instruments["requests"].labels(service, method, route, status)
-            if len(counters) < MAX_CACHED_SERIES:  # unknown methods could make any number
-                counters[(method, route, status)] = counter
-        counter.inc()
-        if started is not None:
-            timer = timers.get((method, route))
-            if timer is None:
-                timer = instruments["latency"].labels(service, method, route)
-                if len(timers) < MAX_CACHED_SERIES:
-                    timers[(method, route)] = timer
-            timer.observe(time.perf_counter() - started)
+        seconds = time.perf_counter() - started if started is not None else None
+        recorder.record(request.method, route, response.status_code, seconds)
         return response
 
     def metrics() -> Response:

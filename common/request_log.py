@@ -22,6 +22,9 @@ from typing import Any
 from flask import Flask, Response, g, request
 
 REQUEST_ID_HEADER = "X-Request-ID"
+# Where middleware in front of the app that began the work (``time.perf_counter()``) says when,
+# so that a request it hands on is timed from its start, by the log and the metrics alike.
+STARTED_KEY = "estante.started"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 access_log = logging.getLogger("estante.access")
 # A client that polls for a change several times a second (the web service, for the catalog's
@@ -85,12 +88,45 @@ def current_request_id() -> str:
     return str(g.get("request_id", ""))
 
 
+def request_id_for(incoming: str) -> str:
+    """The request's id: the caller's ``X-Request-ID`` when it is a sane one, else a new one."""
+    return incoming if _SAFE_REQUEST_ID.match(incoming) else os.urandom(16).hex()
+
+
+def log_request(
+    service: str,
+    method: str,
+    path: str,
+    status: int,
+    duration_ms: float | None,
+    request_id: str,
+    user_id: object,
+    *,
+    level: int = logging.INFO,
+) -> None:
+    """The request's access log line (when its level is enabled). Only the path: query strings
+    and headers may carry tokens, and those are never logged."""
+    if not access_log.isEnabledFor(level):
+        return
+    # makeRecord and handle are what Logger.info does, less finding the caller's frame.
+    record = access_log.makeRecord(access_log.name, level, __file__, 0, "request", (), None)
+    record.fields = {
+        "service": service,
+        "method": method,
+        "path": path,
+        "status": status,
+        "duration_ms": duration_ms,
+        "request_id": request_id,
+        "user_id": logged_user_id(user_id),
+    }
+    access_log.handle(record)
+
+
 def init_request_log(app: Flask, service: str) -> None:
     @app.before_request
     def start_request() -> None:
-        incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        g.request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else os.urandom(16).hex()
-        g.request_started = time.perf_counter()
+        g.request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER, ""))
+        g.request_started = request.environ.get(STARTED_KEY) or time.perf_counter()
 
     @app.after_request
     def finish_request(response: Response) -> Response:
@@ -104,17 +140,14 @@ def init_request_log(app: Flask, service: str) -> None:
             level = logging.DEBUG
         if not access_log.isEnabledFor(level):
             return response
-        # Only the path: query strings and headers may carry tokens, and those are never logged.
-        # makeRecord and handle are what Logger.info does, less finding the caller's frame.
-        record = access_log.makeRecord(access_log.name, level, __file__, 0, "request", (), None)
-        record.fields = {
-            "service": service,
-            "method": request.method,
-            "path": request.path,
-            "status": response.status_code,
-            "duration_ms": duration_ms,
-            "request_id": request_id,
-            "user_id": logged_user_id(g.get("user_id")),
-        }
-        access_log.handle(record)
+        log_request(
+            service,
+            request.method,
+            request.path,
+            response.status_code,
+            duration_ms,
+            request_id,
+            g.get("user_id"),
+            level=level,
+        )
         return response
