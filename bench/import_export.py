@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import itertools
 import os
 import random
 import signal
@@ -118,12 +119,19 @@ def cpu_seconds(pid: int) -> float:
 
 
 class RssSampler:
-    """Every 0.2 s: the largest resident memory of any one of the service's processes, and of
-    all of them together."""
+    """Every 0.2 s: the resident memory of each of the service's processes, with the import's
+    phase at that moment (``phase``, set by whoever drives the import: upload, queued, count,
+    rows): the largest of any one process, of all of them together, and each process's own peak
+    and the phase it was reached in (to tell the upload's process from the job's). With ``log``,
+    every sample is written there as a line: seconds, phase, rows done, pid=MiB ..."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, log: Path | None = None) -> None:
         self.pid, self.peak, self.peak_total, self._stop = pid, 0, 0, threading.Event()
         self.baseline = rss_by_process(pid)
+        self.phase, self.rows_done = "idle", 0
+        self.by_process: dict[int, tuple[int, str, int]] = {}  # pid -> (peak, phase, rows)
+        self._log = log.open("w") if log else None
+        self._started = time.perf_counter()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
@@ -131,6 +139,14 @@ class RssSampler:
             sizes = rss_by_process(self.pid)
             self.peak = max(self.peak, *sizes.values(), 0)
             self.peak_total = max(self.peak_total, sum(sizes.values()))
+            phase, rows = self.phase, self.rows_done
+            for p, size in sizes.items():
+                if size > self.by_process.get(p, (0, "", 0))[0]:
+                    self.by_process[p] = (size, phase, rows)
+            if self._log:
+                each = " ".join(f"{p}={size / 2**20:.0f}" for p, size in sorted(sizes.items()))
+                elapsed = time.perf_counter() - self._started
+                self._log.write(f"{elapsed:.1f} {phase} {rows} {each}\n")
             self._stop.wait(0.2)
 
     def __enter__(self) -> RssSampler:
@@ -140,6 +156,15 @@ class RssSampler:
     def __exit__(self, *args: object) -> None:
         self._stop.set()
         self._thread.join()
+        if self._log:
+            self._log.close()
+
+    def report(self) -> str:
+        return ", ".join(
+            f"pid {p}: {size / 2**20:.0f} MiB in {phase}"
+            + (f" at row {rows:,}" if phase == "rows" else "")
+            for p, (size, phase, rows) in sorted(self.by_process.items())
+        )
 
 
 def librarian_token(stack: Stack) -> str:
@@ -148,12 +173,29 @@ def librarian_token(stack: Stack) -> str:
 
 
 def import_file(
-    books_url: str, token: str, path: Path, timeout: float, renew: Callable[[], str]
+    books_url: str,
+    token: str,
+    path: Path,
+    timeout: float,
+    renew: Callable[[], str],
+    watch: RssSampler | None = None,
+    cpu: Callable[[], float] | None = None,
 ) -> dict:
     """Upload and poll to the end; a new token when the access token expires (a 1M run lasts
-    longer than one: the first 1M run of this bench ended on a 401 after 20 minutes)."""
+    longer than one: the first 1M run of this bench ended on a 401 after 20 minutes). With
+    ``watch`` its phase follows the job's (upload, queued, count: before the job knows its total,
+    rows); with ``cpu`` (the service's CPU seconds so far) the CPU and seconds of each phase are
+    in the answer's ``phases``, as the polls (every 0.5 s) see them."""
     headers = {"Authorization": f"Bearer {token}"}
     started = time.perf_counter()
+    marks: list[tuple[str, float, float]] = [("start", started, cpu() if cpu else 0.0)]
+
+    def enter(phase: str) -> None:
+        if watch is not None:
+            watch.phase = phase
+        marks.append((phase, time.perf_counter(), cpu() if cpu else 0.0))
+
+    enter("upload")
     with path.open("rb") as file:
         response = requests.post(
             f"{books_url}/imports", headers=headers, files={"file": (path.name, file)}, timeout=600
@@ -161,6 +203,7 @@ def import_file(
     response.raise_for_status()
     location = response.headers["Location"]
     uploaded = time.perf_counter() - started
+    enter("queued")
     deadline = time.monotonic() + timeout
     job = response.json()
     while job["state"] in ("queued", "running") and time.monotonic() < deadline:
@@ -171,6 +214,12 @@ def import_file(
             continue
         answer.raise_for_status()
         job = answer.json()
+        if job["state"] == "running":
+            phase = "count" if job["rows_total"] is None else "rows"
+            if phase != marks[-1][0]:
+                enter(phase)
+        if watch is not None:
+            watch.rows_done = job["rows_done"]
         print(
             f"\r    {job['state']}: {job['rows_done']:,}/{job['rows_total'] or 0:,} rows, "
             f"{job['rate'] or 0:,.0f} rows/s",
@@ -178,8 +227,13 @@ def import_file(
             file=sys.stderr,
         )
     print(file=sys.stderr)
+    enter("done")
     job["seconds"] = time.perf_counter() - started
     job["upload_seconds"] = uploaded
+    job["phases"] = {
+        name: {"seconds": t1 - t0, "cpu": c1 - c0}
+        for (name, t0, c0), (_next, t1, c1) in itertools.pairwise(marks[1:])
+    }
     return job
 
 
@@ -202,7 +256,7 @@ def export_rates(books_url: str, rows: int) -> dict[str, float]:
 
 
 def postgres_database() -> tuple[str, str]:
-    name = f"estante_bench_import_{uuid.uuid4().hex[:8]}"
+    name = f"import_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     base = POSTGRES_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
@@ -216,7 +270,14 @@ def drop_postgres(name: str) -> None:
         )
 
 
-def run_one(backend: str, size: int, path: Path, timeout: float, export: bool = True) -> dict:
+def run_one(
+    backend: str,
+    size: int,
+    path: Path,
+    timeout: float,
+    export: bool = True,
+    rss_log: Path | None = None,
+) -> dict:
     with tempfile.TemporaryDirectory(prefix="estante-bench-import-") as tmp:
         urls, pg_name = None, None
         if backend == "postgres":
@@ -229,12 +290,19 @@ def run_one(backend: str, size: int, path: Path, timeout: float, export: bool = 
             stack.books.start()
             token = librarian_token(stack)
             assert stack.books.process is not None
-            cpu_before = cpu_seconds(stack.books.process.pid)
-            with RssSampler(stack.books.process.pid) as rss:
+            pid = stack.books.process.pid
+            cpu_before = cpu_seconds(pid)
+            with RssSampler(pid, rss_log) as rss:
                 job = import_file(
-                    stack.books_url, token, path, timeout, lambda: librarian_token(stack)
+                    stack.books_url,
+                    token,
+                    path,
+                    timeout,
+                    lambda: librarian_token(stack),
+                    rss,
+                    lambda: cpu_seconds(pid),
                 )
-            cpu = cpu_seconds(stack.books.process.pid) - cpu_before
+            cpu = cpu_seconds(pid) - cpu_before
             result = {
                 "backend": backend,
                 "rows": size,
@@ -248,6 +316,8 @@ def run_one(backend: str, size: int, path: Path, timeout: float, export: bool = 
                 "peak_rss_mib": rss.peak / 2**20,
                 "peak_total_mib": rss.peak_total / 2**20,
                 "idle_rss_mib": max(rss.baseline.values(), default=0) / 2**20,
+                "phases": job["phases"],
+                "by_process": rss.report(),
             }
             print(
                 f"  {backend} {size:,}: {job['state']}, {result['rate']:,.0f} rows/s end to end "
@@ -256,6 +326,12 @@ def run_one(backend: str, size: int, path: Path, timeout: float, export: bool = 
                 f"service CPU {result['cpu_us_per_row']:.0f} µs a row",
                 file=sys.stderr,
             )
+            phases = ", ".join(
+                f"{name} {p['seconds']:.1f} s / {p['cpu'] / size * 1e6:.0f} µs a row"
+                for name, p in job["phases"].items()
+            )
+            print(f"    phases (wall / service CPU): {phases}", file=sys.stderr)
+            print(f"    each process's peak: {result['by_process']}", file=sys.stderr)
             if job["state"] == "succeeded" and export:
                 result["export"] = export_rates(stack.books_url, job["created"])
             return result
@@ -273,6 +349,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900, help="seconds per import at most")
     parser.add_argument("--out", type=Path, help="also write the table (Markdown) here")
     parser.add_argument("--no-export", action="store_true", help="measure the import only")
+    parser.add_argument(
+        "--rss-log", type=Path, help="write every memory sample (each process, the phase) here"
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     results = []
@@ -285,7 +364,12 @@ def main() -> None:
             seconds = time.perf_counter() - started
             print(f"generated {size:,} rows ({mib:,.0f} MiB) in {seconds:.0f} s", file=sys.stderr)
             for backend in args.backends.split(","):
-                results.append(run_one(backend, size, path, args.timeout, not args.no_export))
+                log = (
+                    args.rss_log.with_name(f"{args.rss_log.stem}-{backend}-{size}.log")
+                    if args.rss_log
+                    else None
+                )
+                results.append(run_one(backend, size, path, args.timeout, not args.no_export, log))
             path.unlink()
     lines = [
         "| database | rows | state | import rows/s (end to end) | seconds | service CPU µs/row | "

@@ -59,7 +59,14 @@ def _fewer_collections() -> Iterator[None]:
     thresholds start a collection that walks the young ones (and now and then all the
     process's objects): a tenth of an import's CPU, measured. What exists when the job starts is
     set aside (``gc.freeze``) and returned to the collector when it ends; the young generation is
-    collected every 50,000 allocations instead of 700, so memory stays bounded."""
+    collected every 50,000 allocations instead of 700, and once after each batch (``_run``).
+
+    That last collection keeps memory flat: a batch leaves some reference cycles behind
+    (SQLAlchemy's statements, each holding a lookup's list of up to 900 keys, the sessions),
+    and a collection in the middle of the next batch moved them to the older generations, where
+    they waited for a full collection; a 1,000,000-row import grew by ~130 MiB that way (88 ->
+    220 MiB, flat only from ~470,000 rows on). Collected when the batch is done, they are still
+    young: ~10 ms a batch of 2,000 rows."""
     threshold = gc.get_threshold()
     gc.freeze()
     gc.set_threshold(50_000, threshold[1], threshold[2])
@@ -101,6 +108,8 @@ def _run(db: Database, job_id: int, tuning: Tuning, worker: str | None) -> str:
             rate = (batch[-1].row.number - first) / max(time.monotonic() - started, 1e-3)
             preview = _commit(db, batch, context, tuning, worker, preview, rate)
             done = batch[-1].row.number
+            del batch
+            gc.collect(0)  # the batch's reference cycles, still young (_fewer_collections)
             if tuning.pause_seconds:
                 time.sleep(tuning.pause_seconds)
         return _finish(db, job_id, worker, "succeeded", rows_total=max(total, done))

@@ -1,0 +1,131 @@
+"""An import in this process, without HTTP: the CPU an import job costs a row, by phase, and
+optionally where it goes (cProfile). For side-by-side comparisons run the same file with another
+tree's code first on the path:
+
+    .venv/bin/python -m bench.import_profile [--rows 20000] [--backend sqlite|postgres]
+                                             [--profile] [--top 40]
+    PYTHONPATH=/work/main .venv/bin/python bench/import_profile.py ...   # main's code
+
+A Goodreads-style file (``bench.import_export.generate``) is stored as a job on a fresh SQLite
+file (or a PostgreSQL database named ``import_profile_*``, dropped after), claimed, and run with
+``runner.run`` as the worker thread runs it. Reported: CPU µs a row of this process (process
+time) for storing the upload, the count pass and the whole job, and on PostgreSQL the server
+processes' CPU (from ``/proc``, same machine)."""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from bench.import_export import POSTGRES_ADMIN, generate
+from books_service.transfer import formats, jobs, runner
+from common import migrations
+from common.db import Database
+
+
+def _server_cpu(database: str) -> float:
+    """CPU seconds of the PostgreSQL backends connected to ``database`` (this machine)."""
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
+        pids = [
+            r[0]
+            for r in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,)
+            ).fetchall()
+        ]
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.import_profile", description=__doc__)
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--profile", action="store_true", help="cProfile the job")
+    parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--batch-rows", type=int, default=2000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="import-profile-") as tmp:
+        path = Path(tmp) / "goodreads_library_export.csv"
+        generate(path, args.rows)
+        pg_name = None
+        if args.backend == "postgres":
+            pg_name = f"import_profile_{uuid.uuid4().hex[:8]}"
+            with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(pg_name)))
+            base = POSTGRES_ADMIN.rsplit("/", 1)[0]
+            url = f"{base.replace('postgresql://', 'postgresql+psycopg://', 1)}/{pg_name}"
+        else:
+            url = f"sqlite:///{Path(tmp) / 'books.db'}"
+        try:
+            migrations.upgrade("books", url)
+            db = Database(url)
+            head = path.read_bytes()[: formats.HEAD_BYTES]
+            t0 = time.process_time()
+            with db.transaction() as session, path.open("rb") as upload:
+                job = jobs.create(
+                    session,
+                    upload,
+                    formats.inspect(head, complete=path.stat().st_size <= formats.HEAD_BYTES),
+                    filename=path.name,
+                    on_duplicate="skip",
+                    dry_run=False,
+                    by="bench",
+                )
+                job_id = job.id
+            stored = time.process_time() - t0
+            with db.transaction() as session:
+                assert jobs.claim(session, 300) == job_id
+            server_before = _server_cpu(pg_name) if pg_name else 0.0
+            profiler = cProfile.Profile() if args.profile else None
+            wall = time.perf_counter()
+            t0 = time.process_time()
+            if profiler:
+                profiler.enable()
+            state = runner.run(db, job_id, runner.Tuning(batch_rows=args.batch_rows))
+            if profiler:
+                profiler.disable()
+            cpu = time.process_time() - t0
+            wall = time.perf_counter() - wall
+            server = (_server_cpu(pg_name) - server_before) if pg_name else 0.0
+            with db.read() as session:
+                done = jobs.get(session, job_id)
+                created, rejected = done.created, done.rejected
+            n = args.rows
+            print(
+                f"{args.backend} {n:,} rows: {state}, created {created:,}, rejected {rejected}; "
+                f"store {stored / n * 1e6:.1f} µs a row, job {cpu / n * 1e6:.1f} µs a row of "
+                f"CPU ({n / wall:,.0f} rows/s by the wall clock)"
+                + (f", server {server / n * 1e6:.1f} µs a row" if pg_name else "")
+            )
+            if profiler:
+                stats = pstats.Stats(profiler)
+                stats.sort_stats("tottime").print_stats(args.top)
+                stats.sort_stats("cumulative").print_stats(args.top)
+            db.engine.dispose()
+        finally:
+            if pg_name:
+                with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
+                    conn.execute(
+                        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                            sql.Identifier(pg_name)
+                        )
+                    )
+
+
+if __name__ == "__main__":
+    main()
