@@ -89,7 +89,9 @@ def _grouped(db: Database, works: list[Callable[[Connection], Any]]) -> list[tup
     return outcomes
 
 
-def _insert(name: str, *, then: Callable[[Connection], Any] | None = None) -> Callable[[Connection], Any]:
+def _insert(
+    name: str, *, then: Callable[[Connection], Any] | None = None
+) -> Callable[[Connection], Any]:
     def work(connection: Connection) -> str:
         connection.execute(text("INSERT INTO rows (name) VALUES (:name)"), {"name": name})
         if then is not None:
