@@ -34,6 +34,7 @@ from books_service.records import (
 )
 from books_service.representation import COLUMNS, DELETED_COLUMNS
 from common.clock import utcnow
+from common.db import connection_of
 from common.errors import ApiError, Conflict, NotFound
 from common.prepared import Prepared
 
@@ -139,7 +140,7 @@ def _check(book: Mapping[str, Any] | Book, versions: Versions | None) -> None:
 # --- Duplicates -----------------------------------------------------------------------------
 
 
-def _live_with_isbn(session: Session, isbn: str, exclude: int | None) -> int | None:
+def _live_with_isbn(session: Session | Connection, isbn: str, exclude: int | None) -> int | None:
     query = select(Book.id).where(Book.isbn == isbn, Book.deleted_at.is_(None))
     if exclude is not None:
         query = query.where(Book.id != exclude)
@@ -216,9 +217,10 @@ def _isbn_guard(session: Session, isbn: str | None) -> Iterator[None]:
 
 # --- Writing --------------------------------------------------------------------------------
 # The hot writes (add, replace, patch, delete) are SQLAlchemy Core statements built once, run on
-# the session's connection: the unit of work's bookkeeping for objects nobody reads again cost
-# more than the statements, and on SQLite all of it ran while the write lock was held. Each
-# write works out everything it will store first, then runs its statements back to back.
+# a Core connection (the one Database.write gives, or a session's): the unit of work's
+# bookkeeping for objects nobody reads again cost more than the statements, and on SQLite all of
+# it ran while the write lock was held. Each write works out everything it will store first,
+# then runs its statements back to back.
 
 _books = cast(Table, Book.__table__)
 _b = _books.c
@@ -227,15 +229,11 @@ _b = _books.c
 _LOCK_COLUMNS = (*COLUMNS, *DELETED_COLUMNS, *(_b[name] for name in DERIVED_FIELDS))
 
 
-def _stored(session: Session, book_id: int, *, deleted: bool = False) -> dict[str, Any]:
+def _stored(connection: Connection, book_id: int, *, deleted: bool = False) -> dict[str, Any]:
     """The book's columns, its row locked until the transaction ends (PostgreSQL; on SQLite the
     write transaction is exclusive already), so a concurrent writer waits and then sees the
     outcome."""
-    row = (
-        _SELECT_LOCKED.first(session.connection(), {"b_id": book_id})
-        if 1 <= book_id <= MAX_ID
-        else None
-    )
+    row = _SELECT_LOCKED.first(connection, {"b_id": book_id}) if 1 <= book_id <= MAX_ID else None
     if row is None or (row["deleted_at"] is not None) != deleted:
         raise BookNotFound(book_id)
     return row
@@ -290,21 +288,21 @@ def _insert_new_title(written: tuple[str, ...]) -> Prepared:
 _NEW_TITLE: dict[tuple[str, ...], Prepared] = {}
 
 
-def _lock_title(session: Session, duplicate_key: str) -> None:
+def _lock_title(connection: Connection, duplicate_key: str) -> None:
     """PostgreSQL: two transactions adding the same new title at once would both find nothing;
     the second waits here for the first to commit, then finds it. (SQLite's write transactions
     are serialised already.)"""
-    session.connection().execute(_ADVISORY_LOCK, {"key": int(duplicate_key[:15], 16)})
+    connection.execute(_ADVISORY_LOCK, {"key": int(duplicate_key[:15], 16)})
 
 
 _ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 
 
-def _title_taken(session: Session, duplicate: str, exclude: int | None) -> DuplicateBook:
+def _title_taken(connection: Connection, duplicate: str, exclude: int | None) -> DuplicateBook:
     query = select(Book.id).where(Book.duplicate_key == duplicate, Book.deleted_at.is_(None))
     if exclude is not None:
         query = query.where(Book.id != exclude)
-    existing = session.scalar(query.limit(1))
+    existing = connection.scalar(query.limit(1))
     assert existing is not None, "the write found a duplicate that the read does not"
     return DuplicateBook(
         f"Book {existing} has the same title and author (ignoring case, accents and "
@@ -313,8 +311,8 @@ def _title_taken(session: Session, duplicate: str, exclude: int | None) -> Dupli
     )
 
 
-def _isbn_holder(session: Session, isbn: str, exclude: int | None) -> DuplicateBook:
-    existing = _live_with_isbn(session, isbn, exclude)
+def _isbn_holder(connection: Connection, isbn: str, exclude: int | None) -> DuplicateBook:
+    existing = _live_with_isbn(connection, isbn, exclude)
     assert existing is not None, "the write found a duplicate ISBN that the read does not"
     return _isbn_taken(isbn, existing)
 
@@ -395,26 +393,26 @@ def new_book(record: Record, *, by: str, allow_duplicate: bool = False) -> NewBo
 
 
 def add_book(
-    session: Session, record: Record, *, by: str, allow_duplicate: bool = False
+    session: Session | Connection, record: Record, *, by: str, allow_duplicate: bool = False
 ) -> BookValues:
     """Add a book. The same ISBN as a live book is a DuplicateBook, and so are the same title
     and authors without an ISBN, unless ``allow_duplicate``."""
     return insert_book(session, new_book(record, by=by, allow_duplicate=allow_duplicate))
 
 
-def insert_book(session: Session, new: NewBook) -> BookValues:
+def insert_book(session: Session | Connection, new: NewBook) -> BookValues:
     """Add a book worked out by :func:`new_book`, with the duplicate rules of
     :func:`add_book`: its row (the duplicate check inside the INSERT), its author and subject
     rows, the count and the history entry, five statements back to back."""
     row = new.row
     duplicate = row["duplicate_key"]
-    connection = session.connection()
+    connection = connection_of(session)
     dialect = connection.dialect.name
     isbn = row["isbn"]
     if isbn:
         found = _INSERT_NEW_ISBN[dialect].run(connection, row).fetchone()
         if found is None:
-            raise _isbn_holder(session, isbn, None)
+            raise _isbn_holder(connection, isbn, None)
     elif new.allow_duplicate:
         found = _INSERT.run(connection, row).fetchone()
     elif dialect == "sqlite":
@@ -425,18 +423,20 @@ def insert_book(session: Session, new: NewBook) -> BookValues:
             .fetchone()
         )
         if found is None:
-            raise _title_taken(session, duplicate, None)
+            raise _title_taken(connection, duplicate, None)
     else:
-        _lock_title(session, duplicate)
-        if session.scalar(_ANY_WITH_TITLE, {"b_duplicate_key": duplicate}):
-            raise _title_taken(session, duplicate, None)
+        _lock_title(connection, duplicate)
+        if connection.scalar(_ANY_WITH_TITLE, {"b_duplicate_key": duplicate}):
+            raise _title_taken(connection, duplicate, None)
         found = _INSERT.run(connection, row).fetchone()
     assert found is not None
     book_id = int(found[0])
     _AUTHOR_ROWS[0].run_many(connection, _facet_rows(book_id, new.authors, "name_key"))
     _SUBJECT_ROWS[0].run_many(connection, _facet_rows(book_id, new.subjects, "subject_key"))
-    counts.adjust(session, +1)
-    history.add(session, book_id, 1, "created", row["created_at"], row["created_by"], new.changes)
+    counts.adjust(connection, +1)
+    history.add(
+        connection, book_id, 1, "created", row["created_at"], row["created_by"], new.changes
+    )
     return BookValues(id=book_id, deleted_at=None, deleted_by=None, **row)
 
 
@@ -454,7 +454,12 @@ def _current(book: Mapping[str, Any] | Book) -> dict[str, Any]:
 
 
 def _change(
-    session: Session, stored: dict[str, Any], record: Record, *, by: str, allow_duplicate: bool
+    connection: Connection,
+    stored: dict[str, Any],
+    record: Record,
+    *,
+    by: str,
+    allow_duplicate: bool,
 ) -> BookValues:
     book_id = stored["id"]
     diff = changes(_current(stored), record)
@@ -468,7 +473,6 @@ def _change(
     params = {"b_id": book_id, **sets}
     statement = _UPDATE
     check = None
-    connection = session.connection()
     postgres = connection.dialect.name == "postgresql"
     if {"title", "author", "authors", "isbn"} & diff.keys():
         if record["isbn"]:
@@ -478,12 +482,12 @@ def _change(
             check, statement = "title", _UPDATE_IF["title"]
             params["b_duplicate_key"] = keys["duplicate_key"]
             if postgres:
-                _lock_title(session, keys["duplicate_key"])
+                _lock_title(connection, keys["duplicate_key"])
     if check == "isbn" and postgres and "isbn" in sets:
         # A concurrent book taking the same ISBN that commits first is caught by the unique
         # index: in a savepoint, that is a 409 like any other duplicate, not a 500.
         try:
-            with session.begin_nested():
+            with connection.begin_nested():
                 updated = statement.run(connection, params).rowcount
         except IntegrityError:
             updated = 0
@@ -491,17 +495,17 @@ def _change(
         updated = statement.run(connection, params).rowcount
     if not updated:
         if check == "isbn":
-            raise _isbn_holder(session, record["isbn"], book_id)
-        raise _title_taken(session, keys["duplicate_key"], book_id)
+            raise _isbn_holder(connection, record["isbn"], book_id)
+        raise _title_taken(connection, keys["duplicate_key"], book_id)
     if {"author", "authors", "subjects"} & diff.keys():
         _rewrite_facets(connection, book_id, stored, record)
-    counts.adjust(session, 0)  # as many live books, one more change
-    history.add(session, book_id, sets["version"], "updated", now, by, diff)
+    counts.adjust(connection, 0)  # as many live books, one more change
+    history.add(connection, book_id, sets["version"], "updated", now, by, diff)
     return BookValues({**stored, **sets})
 
 
 def replace_book(
-    session: Session,
+    session: Session | Connection,
     book_id: int,
     record: Record,
     *,
@@ -510,9 +514,10 @@ def replace_book(
     allow_duplicate: bool = False,
 ) -> BookValues:
     """PUT: the book becomes exactly ``record`` (fields it left empty are cleared)."""
-    stored = _stored(session, book_id)
+    connection = connection_of(session)
+    stored = _stored(connection, book_id)
     _check(stored, versions)
-    return _change(session, stored, record, by=by, allow_duplicate=allow_duplicate)
+    return _change(connection, stored, record, by=by, allow_duplicate=allow_duplicate)
 
 
 def patch_document(book: Mapping[str, Any] | Book, patch: Mapping[str, Any]) -> dict[str, Any]:
@@ -533,7 +538,7 @@ def patch_document(book: Mapping[str, Any] | Book, patch: Mapping[str, Any]) -> 
 
 
 def patch_book(
-    session: Session,
+    session: Session | Connection,
     book_id: int,
     patch: Mapping[str, Any],
     *,
@@ -544,7 +549,8 @@ def patch_book(
     """PATCH (JSON Merge Patch): only the fields named change. The merged result is validated
     like a whole new record (a book_rules.ValidationError if it is not), so a patch can never
     leave a book invalid."""
-    stored = _stored(session, book_id)
+    connection = connection_of(session)
+    stored = _stored(connection, book_id)
     _check(stored, versions)
     document = patch_document(stored, patch)
     kept = {
@@ -553,20 +559,21 @@ def patch_book(
         if name not in patch and name in document and document[name] == value
     }
     record = validate_document(document, kept)
-    return _change(session, stored, record, by=by, allow_duplicate=allow_duplicate)
+    return _change(connection, stored, record, by=by, allow_duplicate=allow_duplicate)
 
 
 def delete_book(
-    session: Session, book_id: int, *, by: str, versions: Versions | None = None
+    session: Session | Connection, book_id: int, *, by: str, versions: Versions | None = None
 ) -> None:
     """Soft delete: the book disappears from every read and search; an administrator can list
     and restore it, or purge it."""
-    stored = _stored(session, book_id)
+    connection = connection_of(session)
+    stored = _stored(connection, book_id)
     _check(stored, versions)
     now = utcnow()
     version = stored["version"] + 1
     _UPDATE.run(
-        session.connection(),
+        connection,
         {
             "b_id": book_id,
             "deleted_at": now,
@@ -576,8 +583,8 @@ def delete_book(
             "version": version,
         },
     )
-    counts.adjust(session, -1)
-    history.add(session, book_id, version, "deleted", now, by, {})
+    counts.adjust(connection, -1)
+    history.add(connection, book_id, version, "deleted", now, by, {})
 
 
 def restore_book(session: Session, book_id: int, *, by: str, allow_duplicate: bool = False) -> Book:

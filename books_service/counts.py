@@ -7,10 +7,11 @@ from __future__ import annotations
 import random
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, func, select, update
+from sqlalchemy import Connection, Select, Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from books_service.models import BookCount
+from common.db import connection_of
 from common.prepared import Prepared
 
 SLOTS = 8
@@ -21,12 +22,12 @@ _ADJUST = Prepared(
 )
 
 
-def adjust(session: Session, delta: int) -> None:
+def adjust(session: Session | Connection, delta: int) -> None:
     """Count ``delta`` more (or fewer) live books, and one more change to the catalog, in the
     caller's transaction. Every change to a book calls it (``delta`` 0 when the number of live
     books stays), or pages cached under the catalog's version would be served stale."""
     slot = random.randrange(SLOTS)  # noqa: S311 - spreading lock contention, not a secret
-    _ADJUST.run(session.connection(), {"b_slot": slot, "b_delta": delta})
+    _ADJUST.run(connection_of(session), {"b_slot": slot, "b_delta": delta})
 
 
 def live_books(session: Session) -> int:

@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal, cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Connection, Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from books_service.models import BookHistory
 from common.clock import isoformat
+from common.db import connection_of
 from common.pagination import Cursor, Order, Page, SortKey, read_page
 from common.prepared import Prepared
 
@@ -23,7 +24,7 @@ _INSERT = Prepared(insert(cast(Table, BookHistory.__table__)))
 
 
 def add(
-    session: Session,
+    session: Session | Connection,
     book_id: int,
     version: int,
     action: Action,
@@ -32,9 +33,9 @@ def add(
     changes: dict[str, Any],
 ) -> None:
     """Add the entry for the book's ``version``, made ``at`` that moment: one INSERT compiled
-    once, on the session's connection's cursor (see :mod:`common.prepared`)."""
+    once, on the connection's cursor (see :mod:`common.prepared`)."""
     _INSERT.run(
-        session.connection(),
+        connection_of(session),
         {
             "book_id": book_id,
             "version": version,

@@ -207,7 +207,7 @@ def add_book(query: WriteQuery, body: BookFields) -> Response:
     new = catalog.new_book(
         body.record(), by=current_username(), allow_duplicate=query.allow_duplicate
     )
-    book = get_db().write(lambda session: catalog.insert_book(session, new))
+    book = get_db().write(lambda connection: catalog.insert_book(connection, new))
     return book_response(book, 201, Location=url_for("books.get_book", book_id=book.id))
 
 
@@ -223,8 +223,8 @@ def replace_book(path: BookPath, query: WriteQuery, header: IfMatch, body: BookF
     record, by = body.record(), current_username()
     versions = accepted_versions(path.book_id, header)
     book = get_db().write(
-        lambda session: catalog.replace_book(
-            session,
+        lambda connection: catalog.replace_book(
+            connection,
             path.book_id,
             record,
             by=by,
@@ -246,8 +246,8 @@ def patch_book(path: BookPath, query: WriteQuery, header: IfMatch, body: BookPat
     patch, by = body.patch(), current_username()
     versions = accepted_versions(path.book_id, header)
     book = get_db().write(
-        lambda session: catalog.patch_book(
-            session,
+        lambda connection: catalog.patch_book(
+            connection,
             path.book_id,
             patch,
             by=by,
@@ -275,7 +275,7 @@ def delete_book(path: BookPath, header: IfMatch) -> Response:
     """Delete a book: it disappears from every read; an administrator can restore it."""
     by, versions = current_username(), accepted_versions(path.book_id, header)
     get_db().write(
-        lambda session: catalog.delete_book(session, path.book_id, by=by, versions=versions)
+        lambda connection: catalog.delete_book(connection, path.book_id, by=by, versions=versions)
     )
     return Response(status=204)
 

@@ -197,34 +197,43 @@ class Database:
         ):
             yield session
 
-    def write(self, work: Callable[[Session], T]) -> T:
-        """``work(session)`` in a write transaction, its result once that is committed. On
+    def write(self, work: Callable[[Connection], T]) -> T:
+        """``work(connection)`` in a write transaction, its result once that is committed. On
         SQLite the works of threads that queue at the write gate at the same time share one
         transaction, each in its own savepoint, and one COMMIT (:mod:`common.group_commit`): a
         work must only read and write the database, so that it can run again alone. On
-        PostgreSQL, whose writers do not wait for one another, each has its own transaction."""
-        if self.groups is None or (self._gate is not None and self._gate.held_here()):
-            # A thread already in its turn (inside a transaction or a group's work) would wait
-            # in the queue for itself: it writes on its own, as a nested transaction did.
-            with self.transaction() as session:
-                return work(session)
-        return self.groups.submit(work)
+        PostgreSQL, whose writers do not wait for one another, each has its own transaction.
+        The work gets a Core connection (no ORM session: see :mod:`common.group_commit`)."""
+        if self.groups is not None:
+            joined = self.groups.running_here()
+            if joined is not None:
+                # A group's work writing again would wait in the queue for itself (and its own
+                # transaction holds SQLite's lock): it joins that transaction, in a savepoint.
+                with joined.begin_nested():
+                    return work(joined)
+            if self._gate is None or not self._gate.held_here():
+                return self.groups.submit(work)
+        # PostgreSQL, or a thread already in its turn in a transaction of its own (it would
+        # wait in the queue for itself): a transaction of its own, as a nested one did.
+        with self.core_transaction() as connection:
+            return work(connection)
 
     @contextmanager
-    def _writer(self) -> Iterator[tuple[Session, Any]]:
-        """A session for a group of writes and its driver's connection, the connection checked
-        out and the session made before the turn at the gate (as in :meth:`transaction`)."""
+    def _writer(self) -> Iterator[Connection]:
+        """A connection for a group of writes, checked out before the turn at the gate (as in
+        :meth:`transaction`), nothing begun yet."""
         assert self._gate is not None
-        with (
-            self._write_engine.connect() as connection,
-            self._write(bind=connection) as session,
-            self._gate.turn(),
-        ):
-            # A checked-out connection always has its driver's connection.
-            yield session, connection.connection.driver_connection
+        with self._write_engine.connect() as connection, self._gate.turn():
+            yield connection
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def connection_of(target: Session | Connection) -> Connection:
+    """The Core connection a write runs its statements on: a session's (its transaction begun
+    if it was not), or the connection itself (as :meth:`Database.write` gives it)."""
+    return target.connection() if isinstance(target, Session) else target
 
 
 def get_db() -> Database:

@@ -19,13 +19,19 @@ What each request still gets, exactly as with a transaction of its own:
   queued, each seeing the ones before it (so a version check or a duplicate check sees every
   earlier write of the group, as it would have seen their commits).
 
-A group that cannot go on (a savepoint that cannot be rolled back, a session a failed flush has
-made unusable) is rolled back whole, and every work of it that had not failed
+A group that cannot go on (a savepoint that cannot be rolled back, a connection whose
+transaction a failure has ended) is rolled back whole, and every work of it that had not failed
 on its own is run again alone, in a transaction of its own: a work must therefore be a function
 of its arguments and the database only (the catalog's writes are), safe to run again after a
 rollback. A work must not submit work here itself (its thread would wait for itself):
-:meth:`common.db.Database.write` runs such a write, and one from a thread inside a transaction,
-on its own.
+:meth:`common.db.Database.write` runs such a write in a savepoint of the work's own transaction
+(:meth:`GroupCommit.running_here`), and one from a thread inside a transaction of its own in a
+transaction of its own.
+
+A work gets the group's Core :class:`~sqlalchemy.Connection`, not an ORM session: the hot writes
+are Core statements (most of them :class:`common.prepared.Prepared`), and a session's begin,
+connection lookups, flush and commit cost more than the statements of a small write, all of it
+paid while every other writer waits at the gate.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 T = TypeVar("T")
 # At most this many works in one transaction: a long group holds the write lock long enough for
@@ -47,7 +53,7 @@ _SAVEPOINT = "estante_work"
 class _Job(Generic[T]):
     __slots__ = ("done", "error", "lead", "result", "work")
 
-    def __init__(self, work: Callable[[Session], T]) -> None:
+    def __init__(self, work: Callable[[Connection], T]) -> None:
         self.work = work
         self.done = False
         self.lead = False
@@ -60,9 +66,9 @@ class _Job(Generic[T]):
         return self.result  # type: ignore[return-value]  # set when done without an error
 
 
-# Opens one write transaction's session: the connection checked out and the session made before
-# the writer's turn at the write gate, the gate taken, nothing begun yet (see Database.group).
-OpenWriter = Callable[[], AbstractContextManager[tuple[Session, Any]]]
+# Opens one write transaction's connection: checked out before the writer's turn at the write
+# gate, the gate taken, nothing begun yet (see Database._writer).
+OpenWriter = Callable[[], AbstractContextManager[Connection]]
 
 
 class _Broken(Exception):
@@ -70,7 +76,8 @@ class _Broken(Exception):
 
 
 class GroupCommit:
-    """Runs works (``work(session) -> result``) in shared write transactions; see the module."""
+    """Runs works (``work(connection) -> result``) in shared write transactions; see the
+    module."""
 
     def __init__(self, open_writer: OpenWriter) -> None:
         self._open = open_writer
@@ -81,13 +88,22 @@ class GroupCommit:
         # and tests: the proof that grouping happens at all).
         self.commits = 0
         self.works = 0
+        # The connection of the group the current thread is leading, while it runs its works.
+        self._running = threading.local()
+
+    def running_here(self) -> Connection | None:
+        """The connection of the group whose works this thread is running (a work that writes
+        again joins its group's transaction, in a savepoint, rather than queue behind itself),
+        or None."""
+        connection: Connection | None = getattr(self._running, "connection", None)
+        return connection
 
     def waiting(self) -> int:
         """How many works are queued and not yet taken into a group."""
         with self._changed:
             return len(self._pending)
 
-    def submit(self, work: Callable[[Session], T]) -> T:
+    def submit(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in a write transaction, perhaps with other threads' works; its result
         (or exception) once the transaction that holds it is committed (or not)."""
         job: _Job[T] = _Job(work)
@@ -107,11 +123,15 @@ class GroupCommit:
         first thread still waiting, or give it up."""
         taken: list[_Job[Any]] = []
         try:
-            with self._open() as (session, driver):
+            with self._open() as connection:
                 with self._changed:
                     taken = self._pending[:MAX_GROUP]
                     del self._pending[:MAX_GROUP]
-                self._run(taken, session, driver)
+                self._running.connection = connection
+                try:
+                    self._run(taken, connection)
+                finally:
+                    self._running.connection = None
         except BaseException as error:
             with self._changed:
                 if own in self._pending:  # failed before taking a group: its caller gets this
@@ -128,24 +148,23 @@ class GroupCommit:
                     self._leading = False
                 self._changed.notify_all()
 
-    def _run(self, jobs: list[_Job[Any]], session: Session, driver: Any) -> None:
+    def _run(self, jobs: list[_Job[Any]], connection: Connection) -> None:
         if len(jobs) == 1:
             # Alone: the transaction is the work's own, as without grouping.
             job = jobs[0]
-            with session.begin():
-                job.result = job.work(session)
+            with connection.begin():
+                job.result = job.work(connection)
             self._count(1)
             job.done = True
             return
-        ran: list[_Job[Any]] = []
+        # A checked-out connection always has its driver's connection.
+        driver = connection.connection.driver_connection
         try:
-            with session.begin():
-                session.connection()  # BEGIN (IMMEDIATE) now, before the first SAVEPOINT
+            with connection.begin():  # BEGIN (IMMEDIATE), before the first SAVEPOINT
                 for job in jobs:
-                    self._run_in_savepoint(job, session, driver)
-                    ran.append(job)
+                    self._run_in_savepoint(job, connection, driver)
         except _Broken:
-            pass  # rolled back by the session's block; the rest run alone below
+            pass  # rolled back by the transaction's block; the rest run alone below
         else:
             self._count(len(jobs))
             for job in jobs:
@@ -157,19 +176,18 @@ class GroupCommit:
             else:
                 job.result = None
                 try:
-                    with session.begin():
-                        job.result = job.work(session)
+                    with connection.begin():
+                        job.result = job.work(connection)
                     self._count(1)
                 except Exception as error:
                     job.error = error
                 job.done = True
 
     @staticmethod
-    def _run_in_savepoint(job: _Job[Any], session: Session, driver: Any) -> None:
+    def _run_in_savepoint(job: _Job[Any], connection: Connection, driver: Any) -> None:
         driver.execute(f"SAVEPOINT {_SAVEPOINT}")
         try:
-            job.result = job.work(session)
-            session.flush()  # anything the work left pending is its own, not the next one's
+            job.result = job.work(connection)
         except Exception as error:
             job.error = error
             try:
@@ -177,9 +195,7 @@ class GroupCommit:
                 driver.execute(f"RELEASE {_SAVEPOINT}")
             except Exception as cause:
                 raise _Broken() from cause
-            session.expunge_all()  # objects the work loaded or added are not in the database
-            transaction = session.get_transaction()
-            if transaction is None or not transaction.is_active:
+            if not connection.in_transaction() or connection.invalidated:
                 raise _Broken() from error
             return
         driver.execute(f"RELEASE {_SAVEPOINT}")

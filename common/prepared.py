@@ -83,14 +83,11 @@ class Prepared:
 
     def run(self, connection: Connection, params: Mapping[str, Any]) -> Any:
         form = self._form(connection.dialect, tuple(params))
-        values = [_value(name, params, default, process) for name, default, process in form.binds]
+        values = _values(form, params)
         # A checked-out connection always has its driver's connection (None only once closed).
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            if form.positional:
-                cursor.execute(form.sql, tuple(value for _, value in values))
-            else:
-                cursor.execute(form.sql, dict(values))
+            cursor.execute(form.sql, values)
         except connection.dialect.loaded_dbapi.Error as error:
             raise _translated(connection, form.sql, error) from None
         return cursor
@@ -124,28 +121,28 @@ class Prepared:
         if not rows:
             return
         form = self._form(connection.dialect, tuple(rows[0]))
-        batch = [
-            [_value(name, row, default, process) for name, default, process in form.binds]
-            for row in rows
-        ]
+        batch = [_values(form, row) for row in rows]
         # A checked-out connection always has its driver's connection (None only once closed).
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            if form.positional:
-                cursor.executemany(form.sql, [tuple(v for _, v in values) for values in batch])
-            else:
-                cursor.executemany(form.sql, [dict(values) for values in batch])
+            cursor.executemany(form.sql, batch)
         except connection.dialect.loaded_dbapi.Error as error:
             raise _translated(connection, form.sql, error) from None
 
 
-def _value(
-    name: str, params: Mapping[str, Any], default: Any, process: Callable[[Any], Any] | None
-) -> tuple[str, Any]:
-    value = params.get(name, default)
-    if value is _REQUIRED:
-        raise KeyError(f"no value for the parameter {name!r}")
-    return name, process(value) if process else value
+def _values(form: _Form, params: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+    """The driver's parameters: in the SQL's order (positional drivers) or by name, each
+    value converted by its column type. One loop, no call per value: a book's INSERT has some
+    twenty of them, converted while the write gate is held."""
+    values = []
+    for name, default, process in form.binds:
+        value = params.get(name, default)
+        if value is _REQUIRED:
+            raise KeyError(f"no value for the parameter {name!r}")
+        values.append(value if process is None else process(value))
+    if form.positional:
+        return tuple(values)
+    return dict(zip((name for name, _, _ in form.binds), values, strict=True))
 
 
 def _translated(connection: Connection, sql: str, error: Exception) -> Exception:

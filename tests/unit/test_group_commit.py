@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from common.db import Database, WriteGate
 from tests.support.postgres import PostgresServer
@@ -51,7 +50,7 @@ def _committed(db: Database, query: str) -> list[Any]:
         return [row[0] for row in reader.execute(query)]
 
 
-def _grouped(db: Database, works: list[Callable[[Session], Any]]) -> list[tuple[str, Any]]:
+def _grouped(db: Database, works: list[Callable[[Connection], Any]]) -> list[tuple[str, Any]]:
     """Run each work from a thread of its own, all queued while another writer holds the gate,
     so that they make one group; each thread's outcome ("ok", result) or ("error", exception),
     in the order of ``works`` (which is the order they queued in)."""
@@ -70,7 +69,7 @@ def _grouped(db: Database, works: list[Callable[[Session], Any]]) -> list[tuple[
     threads = []
     for index, work in enumerate(works):
 
-        def call(index: int = index, work: Callable[[Session], Any] = work) -> None:
+        def call(index: int = index, work: Callable[[Connection], Any] = work) -> None:
             try:
                 outcomes[index] = ("ok", db.write(work))
             except Exception as error:
@@ -90,17 +89,19 @@ def _grouped(db: Database, works: list[Callable[[Session], Any]]) -> list[tuple[
     return outcomes
 
 
-def _insert(name: str, *, then: Callable[[Session], Any] | None = None) -> Callable[[Session], Any]:
-    def work(session: Session) -> str:
-        session.execute(text("INSERT INTO rows (name) VALUES (:name)"), {"name": name})
+def _insert(
+    name: str, *, then: Callable[[Connection], Any] | None = None
+) -> Callable[[Connection], Any]:
+    def work(connection: Connection) -> str:
+        connection.execute(text("INSERT INTO rows (name) VALUES (:name)"), {"name": name})
         if then is not None:
-            then(session)
+            then(connection)
         return name
 
     return work
 
 
-def _refuse(_session: Session) -> None:
+def _refuse(_connection: Connection) -> None:
     raise Refused("refused")
 
 
@@ -151,9 +152,9 @@ def test_free_running_writers_never_get_an_answer_before_their_commit(db: Databa
 
 
 def test_version_checks_in_a_group_see_the_writes_queued_before_them(db: Database) -> None:
-    def bump_from(expected: int) -> Callable[[Session], int]:
-        def work(session: Session) -> int:
-            changed = session.execute(
+    def bump_from(expected: int) -> Callable[[Connection], int]:
+        def work(connection: Connection) -> int:
+            changed = connection.execute(
                 text("UPDATE counter SET value = value + 1 WHERE id = 1 AND value = :v"),
                 {"v": expected},
             ).rowcount
@@ -175,9 +176,9 @@ def test_version_checks_in_a_group_see_the_writes_queued_before_them(db: Databas
 def test_a_failed_commit_answers_every_work_of_its_group_with_the_error_and_keeps_none(
     db: Database,
 ) -> None:
-    def orphan(session: Session) -> None:
+    def orphan(connection: Connection) -> None:
         # Checked only at COMMIT (a deferred foreign key): the whole group's commit fails.
-        session.execute(text("INSERT INTO child (id, parent) VALUES (1, 'nobody')"))
+        connection.execute(text("INSERT INTO child (id, parent) VALUES (1, 'nobody')"))
 
     outcomes = _grouped(db, [_insert("x"), orphan, _insert("y")])
     assert [status for status, _ in outcomes] == ["error"] * 3
@@ -191,9 +192,9 @@ def test_a_failed_commit_answers_every_work_of_its_group_with_the_error_and_keep
 def test_a_work_that_breaks_the_group_fails_alone_and_the_others_are_run_again_alone(
     db: Database,
 ) -> None:
-    def break_the_savepoint(session: Session) -> None:
+    def break_the_savepoint(connection: Connection) -> None:
         # Leaves the group no savepoint to roll back to, then fails.
-        session.connection().exec_driver_sql("RELEASE estante_work")
+        connection.exec_driver_sql("RELEASE estante_work")
         raise Refused("broke it")
 
     assert db.groups is not None
@@ -258,7 +259,7 @@ def test_a_thread_already_in_its_turn_never_waits_in_the_queue_for_itself(db: Da
     finished = threading.Event()
 
     def nested() -> None:
-        def outer(_session: Session) -> str:
+        def outer(_connection: Connection) -> str:
             # Inside a group's work the gate is this thread's: a write from here must not
             # queue behind the group it is in (it writes in a transaction of its own).
             return str(db.write(_insert("inner")))
