@@ -32,8 +32,8 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -98,10 +98,14 @@ def machine() -> str:
     )
 
 
-def fresh_database(backend: str, workdir: Path) -> tuple[str, str | None]:
+def fresh_database(
+    backend: str, workdir: Path, prefix: str = "estante_bench"
+) -> tuple[str, str | None]:
+    """A new, empty database: a SQLite file in ``workdir``, or a PostgreSQL database named
+    ``prefix`` and a random suffix (so that runs started at the same time never share one)."""
     if backend == "sqlite":
         return f"sqlite:///{workdir / 'books.db'}", None
-    name = f"estante_bench_{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     base = POSTGRES_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
@@ -158,47 +162,71 @@ class SeededService:
     base: str
     process: subprocess.Popen[bytes]
     seeded_seconds: float
+    # The same catalog served by other trees' code (``also``): each tree's base URL and process.
+    others: dict[Path, tuple[str, subprocess.Popen[bytes]]] = field(default_factory=dict)
 
 
 @contextmanager
-def seeded_books_service(backend: str, size: int, name: str) -> Iterator[SeededService]:
+def seeded_books_service(
+    backend: str,
+    size: int,
+    name: str,
+    *,
+    prefix: str = "estante_bench",
+    also: tuple[Path, ...] = (),
+) -> Iterator[SeededService]:
     """A fresh database of ``size`` generated books and the Books Service on it, started as in
-    production (Granian, 2 workers x 4 threads) and healthy; stopped and dropped afterwards."""
+    production (Granian, 2 workers x 4 threads) and healthy; stopped and dropped afterwards.
+    ``also``: other project trees (another branch's worktree) whose Books Service is started
+    on the same database too, so that two versions of the code are measured on one catalog."""
     workdir = Path(tempfile.mkdtemp(prefix=f"estante-bench-{name}-"))
-    url, pg_name = fresh_database(backend, workdir)
+    url, pg_name = fresh_database(backend, workdir, prefix)
     try:
         print(f"{backend}, {size:,} books: seeding", file=sys.stderr)
         took = seed(url, size, report=lambda line: print(line, file=sys.stderr))
-        port = free_port()
-        env = {
-            **os.environ,
-            "ESTANTE_DATA_DIR": str(workdir),
-            "BOOKS_DATABASE_URL": url,
-            "BOOKS_PORT": str(port),
-            "ESTANTE_WORKERS": "2",
-            "ESTANTE_THREADS": "4",
-            "ESTANTE_LOG_LEVEL": "WARNING",
-            "AUTH_JWKS_URL": "http://127.0.0.1:9/unused",  # reads and exports need no token
-        }
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        process = subprocess.Popen(
-            [sys.executable, str(PROJECT_ROOT / "books_service" / "books_service.py")],
-            env=env,
-            cwd=workdir,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_until_healthy(base, process, timeout=120)
-            yield SeededService(base, process, took)
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
+        with ExitStack() as services:
+            base, process = services.enter_context(_books_service(PROJECT_ROOT, url, workdir))
+            others = {
+                root: services.enter_context(_books_service(root, url, workdir)) for root in also
+            }
+            yield SeededService(base, process, took, others)
     finally:
         drop_database(pg_name)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextmanager
+def _books_service(
+    root: Path, url: str, workdir: Path
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The Books Service of the project tree ``root`` on the database ``url``, healthy."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "ESTANTE_DATA_DIR": str(workdir),
+        "BOOKS_DATABASE_URL": url,
+        "BOOKS_PORT": str(port),
+        "ESTANTE_WORKERS": "2",
+        "ESTANTE_THREADS": "4",
+        "ESTANTE_LOG_LEVEL": "WARNING",
+        "AUTH_JWKS_URL": "http://127.0.0.1:9/unused",  # reads and exports need no token
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    process = subprocess.Popen(
+        [sys.executable, str(root / "books_service" / "books_service.py")],
+        env=env,
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(base, process, timeout=120)
+        yield base, process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
 
 
 def uncached_search_script(directory: Path) -> Path:

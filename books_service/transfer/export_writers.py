@@ -327,13 +327,26 @@ _FIELD_END = "\x1e"
 _MAX_SUMMARY = marc.MAX_FIELD - 20
 
 
+# A record's 008 field by its date entered, year and language: few in a catalog (a day's
+# imports share a date), and formatting one was a ninth of a MARC record's work. Bounded.
+_FIXED_SEEN: dict[tuple[str, int | None, str | None], str] = {}
+
+
 def _fixed(created_at: Any, year: int | None, language: str | None) -> str:
     # The stored text has the date where the ISO form has it.
     created = created_at if type(created_at) is str else iso_time(created_at)
+    key = (created[:10], year, language)
+    known = _FIXED_SEEN.get(key)
+    if known is not None:
+        return known
     entered = created[2:4] + created[5:7] + created[8:10]
     dated = f"s{year:04d}" if year is not None and 0 <= year <= 9999 else "n    "
     code = alpha3(language) if language else "   "
-    return f"{entered}{dated}    xx {' ' * 17}{code.ljust(3)[:3]} d"
+    fixed = f"{entered}{dated}    xx {' ' * 17}{code.ljust(3)[:3]} d"
+    if len(_FIXED_SEEN) >= 4096:
+        _FIXED_SEEN.clear()
+    _FIXED_SEEN[key] = fixed
+    return fixed
 
 
 def _paragraphs(description: str | None) -> list[str]:

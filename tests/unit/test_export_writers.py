@@ -13,9 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from books_service.isbn import to_isbn10
-from books_service.transfer import marc
+from books_service.transfer import export_writers, marc
 from books_service.transfer.export_writers import (
     _directory,
+    _fixed,
     _general_fields,
     _xml_page,
     csv_bytes,
@@ -84,3 +85,26 @@ def test_a_page_of_marcxml_is_what_the_general_marcxml_writer_writes_for_any_tex
 @given(st.from_regex(r"97[89][0-9]{10}", fullmatch=True))
 def test_the_isbn_10_of_an_export_row_is_the_one_the_isbn_module_computes(isbn: str) -> None:
     assert isbn_10(isbn) == to_isbn10(isbn)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["2024-03-01 01:00:05.012345", "2025-12-31T23:59:59.000000"]),
+            st.none() | st.integers(min_value=-5, max_value=10_005),
+            st.none() | st.sampled_from(["pt", "en", "xx", "por"]),
+        ),
+        max_size=8,
+    ),
+    st.booleans(),
+)
+def test_a_remembered_008_field_is_the_one_formatted_for_its_date_year_and_language(
+    values: list[tuple[str, int | None, str | None]], forget: bool
+) -> None:
+    """The 008 fields kept by date, year and language: one asked for again (kept, or made
+    anew after the memo was emptied) is always what the general writer formats."""
+    for created, year, language in values * 2:
+        book = {"created_at": created, "published_year": year, "language": language}
+        assert _fixed(created, year, language) == marc._fixed(book)
+        if forget:
+            export_writers._FIXED_SEEN.clear()
