@@ -7,18 +7,15 @@ Each batch's cycles must be gone once the next batch is being worked on."""
 from __future__ import annotations
 
 import gc
-import io
 import weakref
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from books_service.transfer import formats, importer, jobs, runner
-from common import migrations
+from books_service.transfer import importer, runner
 from common.db import Database
-
-HEADER = "Book Id,Title,Author,Additional Authors,ISBN,ISBN13,Bookshelves,Exclusive Shelf\n"
+from tests.support.import_jobs import claimed_job, migrated_catalog
 
 
 class _Cycle:
@@ -30,27 +27,13 @@ class _Cycle:
 
 @pytest.fixture
 def db(tmp_path: Path) -> Database:
-    url = f"sqlite:///{tmp_path / 'books.db'}"
-    migrations.upgrade("books", url)
-    return Database(url)
+    return migrated_catalog(tmp_path)
 
 
 def test_each_batch_reference_cycles_are_freed_before_the_next_batch_is_written(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    data = (HEADER + "".join(f"{n},Book {n},Ana Lima,,,,,read\n" for n in range(1, 13))).encode()
-    with db.transaction() as session:
-        job_id = jobs.create(
-            session,
-            io.BytesIO(data),
-            formats.inspect(data),
-            filename="library.csv",
-            on_duplicate="skip",
-            dry_run=False,
-            by="ana",
-        ).id
-    with db.transaction() as session:
-        assert jobs.claim(session, 30) == job_id
+    job_id = claimed_job(db, [f"{n},Book {n},Ana Lima,,,,,read\n" for n in range(1, 13)])
     left: list[weakref.ref[_Cycle]] = []
     alive_at_write: list[int] = []
     check, write = importer.check, importer.write

@@ -5,7 +5,6 @@ a batch that fails too, so books written later are still found."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import cast
 
@@ -13,37 +12,21 @@ import pytest
 from sqlalchemy import Table, text
 
 from books_service.models import Book
-from books_service.transfer import bulk, formats, jobs, runner
-from common import migrations
+from books_service.transfer import bulk, runner
 from common.db import Database
+from tests.support.import_jobs import claimed_job, migrated_catalog
 
-HEADER = "Book Id,Title,Author,Additional Authors,ISBN,ISBN13,Bookshelves,Exclusive Shelf\n"
 CHECK = "integrity-check"
 TRIGGER = "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'books_fts_insert'"
 
 
 @pytest.fixture
 def db(tmp_path: Path) -> Database:
-    url = f"sqlite:///{tmp_path / 'books.db'}"
-    migrations.upgrade("books", url)
-    return Database(url)
+    return migrated_catalog(tmp_path)
 
 
 def _import(db: Database, rows: list[str], batch_rows: int = 3) -> str:
-    data = (HEADER + "".join(rows)).encode()
-    with db.transaction() as session:
-        job = jobs.create(
-            session,
-            io.BytesIO(data),
-            formats.inspect(data),
-            filename="library.csv",
-            on_duplicate="skip",
-            dry_run=False,
-            by="ana",
-        )
-        job_id = job.id
-    with db.transaction() as session:
-        assert jobs.claim(session, 30) == job_id
+    job_id = claimed_job(db, rows)
     return runner.run(db, job_id, runner.Tuning(batch_rows=batch_rows))
 
 
