@@ -32,6 +32,7 @@ from pydantic import ValidationError
 from werkzeug.wrappers import Response as WsgiResponse
 
 from auth_service import sessions
+from auth_service.rate_limits import COUNTED, ViewLimits
 from auth_service.schemas import RefreshRequest
 from auth_service.tokens import sign_access_token, token_response
 from common.metrics import get_request_metrics
@@ -46,6 +47,15 @@ OUTCOME = "estante.refresh.error"
 _JSON = "application/json"
 
 
+def _adding(headers: list[tuple[str, str]], start_response: StartResponse) -> StartResponse:
+    """``start_response`` that adds ``headers`` to the response's."""
+
+    def start(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None, /) -> Any:
+        return start_response(status, [*response_headers, *headers], exc_info)
+
+    return start
+
+
 class RefreshRoute:
     """WSGI middleware: ``POST /token/refresh`` served without Flask's request machinery when
     it can be (see the module's docstring), everything else passed to ``next_app``."""
@@ -54,16 +64,12 @@ class RefreshRoute:
         self._app = app
         self._service = service
         self.next_app = next_app
-        self._limiter = app.extensions["estante.limiter"]
+        self._limits: ViewLimits = app.extensions["estante.refresh_limits"]
         self._metrics = get_request_metrics(app)
         self._max_body: int | None = app.config["MAX_CONTENT_LENGTH"]
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if (
-            environ.get("PATH_INFO") != REFRESH_PATH
-            or environ.get("REQUEST_METHOD") != "POST"
-            or self._limiter.enabled
-        ):
+        if environ.get("PATH_INFO") != REFRESH_PATH or environ.get("REQUEST_METHOD") != "POST":
             return self.next_app(environ, start_response)
         started = environ[STARTED_KEY] = time.perf_counter()
         raw = self._read_body(environ)
@@ -75,6 +81,13 @@ class RefreshRoute:
         body = self._checked_body(raw) if self._complete(raw, environ) else None
         if body is None:
             return self.next_app(environ, start_response)
+        limit_headers: list[tuple[str, str]] = []
+        if self._limits.enabled:
+            counted = self._count(environ.get("REMOTE_ADDR", ""))
+            if counted is None:  # flask-limiter counts it (and refuses it, or not)
+                return self.next_app(environ, start_response)
+            limit_headers = environ[COUNTED] = counted
+            start_response = _adding(limit_headers, start_response)
         request_id = request_id_for(environ.get("HTTP_X_REQUEST_ID", ""))
         app = self._app
         with app.app_context():
@@ -106,6 +119,16 @@ class RefreshRoute:
             issued.user.id,
         )
         return response(environ, start_response)
+
+    def _count(self, address: str) -> list[tuple[str, str]] | None:
+        """The request counted against its address's limits: their headers, or ``None`` when
+        flask-limiter is to count it instead (see the module's docstring)."""
+        if not address:  # flask-limiter's key for it is its own ("127.0.0.1")
+            return None
+        try:
+            return self._limits.hit(address)
+        except Exception:  # the storage failed: flask-limiter handles that (falls back, or not)
+            return None
 
     def _read_body(self, environ: WSGIEnvironment) -> bytes | None:
         """The body, when it is JSON of a stated length within the limit; ``None`` (and the
