@@ -1,22 +1,33 @@
 """``POST /token/refresh`` served in front of Flask: the busiest endpoint after the reads, and one
 whose work (a rotation: one short transaction and a signature) cost less than Flask's request
-machinery around it (request context, routing, the hooks of every route, flask-limiter even with
-its limits off, flask-openapi3's view wrapper, the response's after-request hooks).
+machinery around it (request context, routing, the hooks of every route, flask-limiter,
+flask-openapi3's view wrapper, the response's after-request hooks).
 
-:class:`RefreshRoute` is WSGI middleware around the app. It serves a refresh itself only when
-nothing but the rotation can happen: ``POST /token/refresh``, a JSON body of known length
-within the limit that parses to an object and validates as :class:`RefreshRequest`, and the rate
-limiter off (a limited refresh is counted by flask-limiter, with its headers and its 429, as
-before). It then does what Flask's path does for that request: the request id (taken or made,
-returned in ``X-Request-ID``), the rotation through :func:`sessions.rotate` in an app context,
-the same JSON answer built by the same functions, the access log line and the metrics, under the
+:class:`RefreshRoute` is WSGI middleware around the app (inside ProxyFix, when proxies are
+trusted, so that it sees the client's address as Flask does). It serves a refresh itself only
+when nothing but the rotation can happen: ``POST /token/refresh``, a JSON body of known length
+within the limit that parses to an object and validates as :class:`RefreshRequest`, and, with
+the rate limits on, the request counted within its address's limits. It then does what Flask's
+path does for that request: the request id (taken or made, returned in ``X-Request-ID``), the
+rotation through :func:`sessions.rotate` in an app context, the same JSON answer built by the
+same functions, the ``X-RateLimit-*`` headers, the access log line and the metrics, under the
 route's own pattern.
+
+The count is flask-limiter's own (:class:`~auth_service.rate_limits.ViewLimits`: the same
+bucket, limits, strategy and headers). A refresh the route does not count is Flask's to count:
+one whose limit is breached (flask-limiter answers its 429 as before; such a refused request
+may be counted twice, once here and once there, which can only refuse more, never let more
+through), one from an empty address, one met with a storage error (flask-limiter swallows it,
+or falls back to memory, as configured) or arriving while the limiter is on its in-memory
+fallback (flask-limiter also notices the storage's return).
 
 Every other request, and every refresh that fails, goes through Flask as before, so each error
 keeps its problem, its headers, its log line and its metrics from the one place that makes them:
 the body is put back for Flask to read, and a rotation that raised hands Flask its exception
 (:data:`OUTCOME`), which the view raises instead of rotating again (the rotation's effects, a
-reuse's revocation among them, are committed once).
+reuse's revocation among them, are committed once). Such a refresh was counted here: it is
+marked (:data:`~auth_service.rate_limits.COUNTED`) so that flask-limiter does not count it
+again, and the route adds the ``X-RateLimit-*`` headers flask-limiter would have.
 """
 
 from __future__ import annotations
