@@ -8,6 +8,7 @@ from datetime import timedelta
 from flask_openapi3 import OpenAPI
 from pydantic import ValidationError
 from sqlalchemy import func, select
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from auth_service import __version__, accounts, sessions, throttle
 from auth_service.admin_routes import api as admin_api
@@ -159,6 +160,11 @@ def create_app(settings: AuthSettings | None = None) -> OpenAPI:
     for blueprint in (api, legacy_api, tokens_api, revocations_api, admin_api):
         app.register_api(blueprint)
     init_rate_limits(app, settings)
-    # Flask's documented way to add WSGI middleware, though mypy sees wsgi_app as a method.
-    app.wsgi_app = RefreshRoute(app, settings.service_name, app.wsgi_app)  # type: ignore[method-assign]
+    served = app.wsgi_app
+    if isinstance(served, ProxyFix):
+        # Inside the proxy headers' fix: the route counts the client's address, as Flask sees it.
+        served.app = RefreshRoute(app, settings.service_name, served.app)
+    else:
+        # Flask's documented way to add WSGI middleware, though mypy sees wsgi_app as a method.
+        app.wsgi_app = RefreshRoute(app, settings.service_name, served)  # type: ignore[method-assign]
     return app

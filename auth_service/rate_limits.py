@@ -9,13 +9,20 @@ Password guessing is throttled separately, per user and address, in
 login throttle's, whose exact wait is kept) and on responses that set it themselves (a 503).
 Flask-Limiter would otherwise put its window's reset on every response it counts, and raise a
 throttle's shorter wait to it. The ``X-RateLimit-*`` headers stay on every limited response.
+
+``POST /token/refresh`` is mostly served in front of Flask (:mod:`auth_service.refresh_route`),
+which counts it with :class:`ViewLimits`: in flask-limiter's own buckets, with its strategy, and
+marks what it counted (:data:`COUNTED`) so that flask-limiter, should the request reach Flask,
+does not count it again.
 """
 
 from __future__ import annotations
 
-from flask import Flask, Response, g
+from flask import Flask, Response, g, request
 from flask_limiter import Limiter
+from flask_limiter.constants import HeaderNames
 from flask_limiter.util import get_remote_address
+from limits import RateLimitItem, parse_many
 
 from auth_service.config import AuthSettings
 from auth_service.rate_limit_storage import SCHEME
@@ -28,6 +35,53 @@ LIMITED_ENDPOINTS = {
     "auth_legacy.register": "register",
     "auth.refresh": "refresh",
 }
+REFRESH_ENDPOINT = "auth.refresh"
+# The environ key under which a request counted outside Flask carries the X-RateLimit-* headers
+# it was counted with; flask-limiter leaves such a request alone (a request filter).
+COUNTED = "estante.rate_limit.counted"
+
+
+class ViewLimits:
+    """One limited view's limits counted outside Flask exactly as flask-limiter counts them
+    (``Limiter.__evaluate_limits``): the same bucket keys (``[key prefix,] address, scope``,
+    the scope being ``scope_for``'s ``"<endpoint>:<scope>"`` of a scoped, unshared limit), the
+    limits in the same order, one hit each, stopping at the first breached, and the headers of
+    the first limit, from its window after the hits."""
+
+    def __init__(self, limiter: Limiter, limits: str, endpoint: str, prefix: str) -> None:
+        self._limiter = limiter
+        self._items: list[RateLimitItem] = sorted(parse_many(limits))
+        self._scope = f"{endpoint}:{LIMITED_ENDPOINTS[endpoint]}"
+        self._prefix = prefix
+
+    @property
+    def enabled(self) -> bool:
+        return self._limiter.enabled
+
+    def hit(self, address: str) -> list[tuple[str, str]] | None:
+        """Count a request from ``address`` (not empty): the ``X-RateLimit-*`` headers
+        flask-limiter would add to its response, or ``None`` when it is not to be counted here:
+        a limit is breached (flask-limiter refuses it), or the limiter is on its in-memory
+        fallback (flask-limiter also notices when the storage is back). Raises what the storage
+        raises."""
+        strategy = self._limiter.limiter
+        if strategy.storage is not self._limiter.storage:
+            return None
+        args = [self._prefix, address, self._scope] if self._prefix else [address, self._scope]
+        for item in self._items:
+            if not strategy.hit(item, *args, cost=1):
+                return None
+        first = self._items[0]
+        window = strategy.get_window_stats(first, *args)
+        return [
+            (HeaderNames.LIMIT.value, str(first.amount)),
+            (HeaderNames.REMAINING.value, str(window.remaining)),
+            (HeaderNames.RESET.value, str(int(window.reset_time + 1))),
+        ]
+
+
+def _counted_already() -> bool:
+    return COUNTED in request.environ
 
 
 def _remember_retry_after(response: Response) -> Response:
@@ -70,10 +124,14 @@ def init_rate_limits(app: Flask, settings: AuthSettings) -> Limiter:
     app.after_request(_honest_retry_after)
     limiter = Limiter(key_func=get_remote_address, app=app)
     app.after_request(_remember_retry_after)
+    limiter.request_filter(_counted_already)
     # The wrapped views hold the limiter only weakly; the app must keep it alive.
     app.extensions["estante.limiter"] = limiter
     for endpoint, name in LIMITED_ENDPOINTS.items():
         view = app.view_functions[endpoint]
         # Flask-Limiter types its decorator for coroutine views as well; these are plain ones.
         app.view_functions[endpoint] = limiter.limit(limits[name], scope=name)(view)  # type: ignore[assignment]
+    app.extensions["estante.refresh_limits"] = ViewLimits(
+        limiter, limits["refresh"], REFRESH_ENDPOINT, settings.rate_limit_key_prefix
+    )
     return limiter

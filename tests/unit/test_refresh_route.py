@@ -14,7 +14,8 @@ import pytest
 from flask import Flask, request
 from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
-from werkzeug.test import Client
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.test import Client, TestResponse
 
 from auth_service.config import AuthSettings
 from auth_service.refresh_route import REFRESH_PATH, RefreshRoute
@@ -22,6 +23,7 @@ from common.request_log import STARTED_KEY
 
 PASSWORD = "correct horse battery staple"
 JSON = "application/json"
+LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 
 
 @pytest.fixture(scope="module")
@@ -180,14 +182,6 @@ def test_other_requests_go_to_flask(both: tuple[FlaskClient, Client]) -> None:
     assert served.post("/token/refres", json={"refresh_token": "a"}).status_code == 404
 
 
-def test_with_limits_on_flask_limits_the_refresh(app: Flask, monkeypatch: Any) -> None:
-    seen = app.extensions["test.flask_saw"]
-    monkeypatch.setattr(app.extensions["estante.limiter"], "enabled", True)
-    seen.clear()
-    app.test_client().post(REFRESH_PATH, json={"refresh_token": "no-such-token"})
-    assert seen == [REFRESH_PATH]
-
-
 def test_a_request_handed_on_is_timed_from_the_routes_start(
     both: tuple[FlaskClient, Client], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -202,3 +196,157 @@ def test_a_request_handed_on_is_timed_from_the_routes_start(
     )
     lines = [r.fields for r in caplog.records if r.name == "estante.access"]  # type: ignore[attr-defined]
     assert lines[0]["duration_ms"] >= 60_000
+
+
+# With the limits on: the route counts each refresh in flask-limiter's bucket (the client's
+# address as Flask sees it, behind a trusted proxy here), with flask-limiter's headers, once.
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    from auth_service.app import create_app, prepare
+
+    settings = AuthSettings(
+        data_dir=tmp_path_factory.mktemp("refresh-route-limited"),
+        argon2_memory_kib=8192,
+        rate_limits_enabled=True,
+        rate_limit_refresh="3 per minute",
+        rate_limit_register="100 per minute",
+        refresh_reuse_grace=0,
+        trusted_proxies=1,
+    )
+    prepare(settings)
+    app = create_app(settings)
+    seen: list[str] = []
+    app.before_request(lambda: seen.append(request.path))  # Flask's path only
+    app.extensions["test.flask_saw"] = seen
+    yield app
+    app.extensions["estante.db"].dispose()
+
+
+def flask_alone(app: Flask) -> Client:
+    """Flask without the route (nor the proxy fix: give it REMOTE_ADDR)."""
+    proxied = app.wsgi_app
+    assert isinstance(proxied, ProxyFix) and isinstance(proxied.app, RefreshRoute)
+    return Client(proxied.app.next_app, app.response_class)
+
+
+def from_address(client: FlaskClient | Client, address: str, token: str) -> TestResponse:
+    """A refresh from ``address``: forwarded by the proxy to the app as served, the peer's
+    address to Flask alone."""
+    if isinstance(client, FlaskClient):
+        return client.post(
+            REFRESH_PATH, json={"refresh_token": token}, headers={"X-Forwarded-For": address}
+        )
+    return client.post(
+        REFRESH_PATH, json={"refresh_token": token}, environ_base={"REMOTE_ADDR": address}
+    )
+
+
+def limited_session(app: Flask, name: str) -> str:
+    answer = app.test_client().post(
+        "/register",
+        json={"username": name, "password": PASSWORD},
+        headers={"X-Forwarded-For": f"10.9.0.{len(name)}"},
+    )
+    assert answer.status_code == 201, answer.get_json()
+    token: str = answer.get_json()["refresh_token"]
+    return token
+
+
+def test_limited_refreshes_are_served_and_counted_by_the_route(limited: Flask) -> None:
+    served = limited.test_client()
+    seen = limited.extensions["test.flask_saw"]
+    token = limited_session(limited, "counted")
+    seen.clear()
+    remaining = []
+    for _ in range(3):
+        answer = from_address(served, "10.1.0.1", token)
+        assert answer.status_code == 200
+        assert answer.headers["X-RateLimit-Limit"] == "3"
+        assert "Retry-After" not in answer.headers  # only a 429 tells a client to wait
+        remaining.append(answer.headers["X-RateLimit-Remaining"])
+        token = answer.get_json()["refresh_token"]
+    assert remaining == ["2", "1", "0"]
+    assert seen == []  # served by the route, not by Flask
+    refused = from_address(served, "10.1.0.1", token)
+    assert refused.status_code == 429  # flask-limiter's answer, as before
+    assert refused.content_type == "application/problem+json"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert refused.headers["X-RateLimit-Remaining"] == "0"
+    # Each address has its own bucket: the forwarded one, not the proxy's.
+    assert from_address(served, "10.1.0.2", token).status_code == 200
+
+
+def test_the_route_and_flask_count_in_the_same_bucket(limited: Flask) -> None:
+    served, alone = limited.test_client(), flask_alone(limited)
+    token = limited_session(limited, "shared")
+    answers = []
+    for client in (served, alone, served):
+        answers.append(from_address(client, "10.2.0.1", token))
+        token = answers[-1].get_json()["refresh_token"]
+    assert [a.status_code for a in answers] == [200] * 3
+    assert [a.headers["X-RateLimit-Remaining"] for a in answers] == ["2", "1", "0"]
+    assert from_address(alone, "10.2.0.1", token).status_code == 429
+
+
+@pytest.mark.parametrize("good", [True, False])
+def test_limited_answers_carry_flasks_headers(limited: Flask, good: bool) -> None:
+    served, alone = limited.test_client(), flask_alone(limited)
+    tokens = (
+        [limited_session(limited, f"headers{i}") for i in range(2)]
+        if good
+        else ["no-such-token"] * 2
+    )
+    seen = limited.extensions["test.flask_saw"]
+    seen.clear()
+    ours = from_address(served, f"10.3.{good:d}.1", tokens[0])
+    assert seen == ([] if good else [REFRESH_PATH])
+    theirs = from_address(alone, f"10.3.{good:d}.2", tokens[1])
+    assert ours.status_code == theirs.status_code == (200 if good else 401)
+    assert sorted(ours.headers.keys()) == sorted(theirs.headers.keys())
+    assert [ours.headers[name] for name in LIMIT_HEADERS[:2]] == ["3", "2"]
+    assert [theirs.headers[name] for name in LIMIT_HEADERS[:2]] == ["3", "2"]
+    # Both windows start at their first hit, a minute long (a second apart at most).
+    assert abs(int(ours.headers[LIMIT_HEADERS[2]]) - int(theirs.headers[LIMIT_HEADERS[2]])) <= 1
+    assert 58 <= int(ours.headers[LIMIT_HEADERS[2]]) - time.time() <= 62
+
+
+def test_a_failed_rotation_is_counted_once(limited: Flask) -> None:
+    """The route counts it and hands it to Flask, whose limiter leaves it alone."""
+    served = limited.test_client()
+    answers = [from_address(served, "10.4.0.1", "no-such-token") for _ in range(4)]
+    assert [a.status_code for a in answers] == [401, 401, 401, 429]
+    assert [a.headers["X-RateLimit-Remaining"] for a in answers] == ["2", "1", "0", "0"]
+    assert all(a.headers.getlist("X-RateLimit-Limit") == ["3"] for a in answers)
+    assert "Retry-After" not in answers[0].headers
+
+
+def test_with_the_storage_failing_flask_limits_the_refresh(
+    limited: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: Any, **__: Any) -> bool:
+        raise RuntimeError("storage down")
+
+    strategy = limited.extensions["estante.limiter"].limiter
+    seen = limited.extensions["test.flask_saw"]
+    token = limited_session(limited, "unstored")
+    monkeypatch.setattr(strategy, "hit", broken)
+    seen.clear()
+    answer = from_address(limited.test_client(), "10.5.0.1", token)
+    # Flask's path: flask-limiter swallows the error (as configured) and the refresh is served.
+    assert seen == [REFRESH_PATH]
+    assert answer.status_code == 200
+
+
+def test_on_the_in_memory_fallback_the_route_counts_nothing() -> None:
+    """With the storage down (Redis), flask-limiter counts per process and watches for the
+    storage's return: the route leaves such refreshes to it."""
+    from types import SimpleNamespace
+
+    from auth_service.rate_limits import REFRESH_ENDPOINT, ViewLimits
+
+    fallback = SimpleNamespace(storage=object(), hit=None)  # hit: never called
+    limiter = SimpleNamespace(enabled=True, storage=object(), limiter=fallback)
+    limits = ViewLimits(limiter, "3 per minute", REFRESH_ENDPOINT, "prefix")  # type: ignore[arg-type]
+    assert limits.hit("10.6.0.1") is None
