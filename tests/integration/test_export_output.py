@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pymarc
 import pytest
-from sqlalchemy import update
+from sqlalchemy import DateTime, event, literal, select, update
 
 from books_service import catalog, listing
 from books_service.book_rules import validate_book
@@ -111,6 +111,56 @@ def test_a_catalog_larger_than_a_page_is_written_whole(
 ) -> None:
     monkeypatch.setattr(export, "PAGE", 7)
     assert exported(database, name) == golden(name)
+
+
+# Times with no fraction, trailing zeros in it, six digits, and the edge years.
+MOMENTS = [
+    datetime(1, 1, 1, tzinfo=UTC),
+    datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    datetime(2024, 2, 29, 23, 59, 58, 120000, tzinfo=UTC),
+    datetime(2024, 2, 29, 23, 59, 58, 1, tzinfo=UTC),
+    datetime(2024, 2, 29, 23, 59, 58, 100, tzinfo=UTC),
+]
+
+
+def test_a_time_as_the_database_writes_it_is_written_as_get_books_writes_it(
+    database: Database,
+) -> None:
+    """The export reads the times as the database's text (PostgreSQL's drops a fraction's
+    trailing zeros): each still becomes GET /books's form."""
+    dialect = database.engine.dialect.name
+    times = [export.time_text(dialect, literal(m, DateTime(timezone=True))) for m in MOMENTS]
+    with database.read() as session:
+        if dialect != "sqlite":
+            export.iso_dates(session)
+        texts = session.execute(select(*times)).one()
+    assert [export.iso_time(text) for text in texts] == [
+        m.isoformat().replace("+00:00", "Z") for m in MOMENTS
+    ]
+
+
+def test_the_export_writes_the_same_times_whatever_the_connections_date_style(
+    database: Database,
+) -> None:
+    """PostgreSQL writes a time's text in the session's DateStyle, which a server, database or
+    client may set: the export sets its own."""
+    if database.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite's times are read as stored")
+    other = Database(database.url)
+
+    @event.listens_for(other.engine, "connect")
+    def german(connection: object, _record: object) -> None:
+        connection.execute("SET DateStyle = 'German, DMY'")  # type: ignore[attr-defined]
+        connection.commit()  # type: ignore[attr-defined]
+
+    try:
+        with other.read() as session:
+            shown = session.connection().exec_driver_sql("SHOW DateStyle").scalar()
+        assert shown == "German, DMY"
+        assert exported(other, "estante-json") == golden("estante-json")
+        assert exported(other, "marc") == golden("marc")
+    finally:
+        other.dispose()
 
 
 def listed_ids(db: Database, filters: listing.Filters, sort: str | None) -> list[int]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import UTC, datetime
 from itertools import accumulate
 
 from hypothesis import given, settings
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 
 from books_service.isbn import to_isbn10
 from books_service.transfer import export_writers, marc
+from books_service.transfer.export import iso_time
 from books_service.transfer.export_writers import (
     _directory,
     _fixed,
@@ -90,7 +92,14 @@ def test_the_isbn_10_of_an_export_row_is_the_one_the_isbn_module_computes(isbn: 
 @given(
     st.lists(
         st.tuples(
-            st.sampled_from(["2024-03-01 01:00:05.012345", "2025-12-31T23:59:59.000000"]),
+            st.sampled_from(
+                [
+                    "2024-03-01 01:00:05.012345",
+                    "2025-12-31T23:59:59.000000",
+                    "2026-01-02 03:04:05",
+                    "2027-02-03 04:05:06.0123",
+                ]
+            ),
             st.none() | st.integers(min_value=-5, max_value=10_005),
             st.none() | st.sampled_from(["pt", "en", "xx", "por"]),
         ),
@@ -108,3 +117,39 @@ def test_a_remembered_008_field_is_the_one_formatted_for_its_date_year_and_langu
         assert _fixed(created, year, language) == marc._fixed(book)
         if forget:
             export_writers._FIXED_SEEN.clear()
+
+
+def postgres_text(moment: datetime) -> str:
+    """A UTC timestamp as PostgreSQL writes it in the ISO DateStyle: the fraction's trailing
+    zeros dropped, no fraction on a whole second."""
+    text = moment.isoformat(sep=" ", timespec="seconds")
+    fraction = f"{moment.microsecond:06d}".rstrip("0")
+    return f"{text}.{fraction}" if fraction else text
+
+
+# Microseconds with 0, 1 to 5 and 6 digits (trailing zeros of each length), the edge years.
+EDGES = [datetime(1, 1, 1), datetime(9999, 12, 31, 23, 59, 59), datetime(2024, 2, 29, 12, 0, 1)]
+
+
+def _digits(moment: datetime, digits: int, micro: int) -> datetime:
+    step = 10 ** (6 - digits)
+    return moment.replace(microsecond=micro // step * step)
+
+
+MOMENTS = st.datetimes(max_value=datetime(9999, 12, 31, 23, 59, 59, 999999)) | st.builds(
+    _digits, st.sampled_from(EDGES), st.integers(0, 6), st.integers(0, 999_999)
+)
+
+
+@given(MOMENTS)
+def test_a_time_in_any_form_the_databases_write_is_the_one_get_books_writes(
+    moment: datetime,
+) -> None:
+    """PostgreSQL's text of a time (read since to_char's fixed form was dropped), to_char's
+    form and SQLite's stored text all give the time GET /books writes."""
+    listed = moment.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
+    old_postgres = moment.isoformat(timespec="microseconds")  # to_char's YYYY-MM-DD"T"...US
+    sqlite = moment.isoformat(sep=" ", timespec="microseconds")
+    assert iso_time(postgres_text(moment)) == iso_time(old_postgres) == listed
+    assert iso_time(sqlite) == listed
+    assert iso_time(moment.replace(tzinfo=UTC)) == listed
