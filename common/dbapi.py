@@ -204,13 +204,13 @@ class DbApiDatabase:
         try:
             connection.execute(begin)
             yield Statements(connection, self.sqlite)
+            connection.execute("COMMIT")
         except BaseException:
-            try:
+            try:  # a failed COMMIT too: never leave a transaction open for the next one
                 connection.execute("ROLLBACK")
-            except self.driver.Error:
+            except self.driver.Error:  # none was open, or the connection is lost: a new one
                 self._discard()
             raise
-        connection.execute("COMMIT")
 
     @contextmanager
     def read(self) -> Iterator[Statements]:

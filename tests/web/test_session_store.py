@@ -171,3 +171,23 @@ def test_a_sql_store_whose_database_is_gone_is_down_not_an_error(tmp_path: Path)
     with pytest.raises(SessionStoreDown):
         store.save(record())
     assert store.ping() == "session database unusable (OperationalError)"
+
+
+def test_a_postgresql_connection_lost_between_requests_is_reopened(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """As SQLAlchemy's pre-ping did: a server restarted (or a connection cut) since the last
+    request is no error for the next one."""
+    store = next(sql_store(request, tmp_path, "postgres"))
+    saved = record()
+    store.save(saved)
+    import psycopg
+
+    server: PostgresServer = request.getfixturevalue("postgres")
+    name = store.db.url.rsplit("/", 1)[1]
+    with psycopg.connect(server.admin_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
+        )
+    assert store.get(saved.id_hash) == saved
+    store.db.dispose()
