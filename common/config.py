@@ -20,7 +20,6 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
-from sqlalchemy.engine import make_url
 
 DEFAULT_ISSUER = "estante-auth"
 DEFAULT_AUDIENCE = "estante"
@@ -176,6 +175,9 @@ class ServiceSettings(BaseSettings):
         return self
 
     def _with_password(self, password: str) -> str:
+        # Imported here: the web service's settings must not load SQLAlchemy (18 MB a process).
+        from sqlalchemy.engine import make_url
+
         url_variables = "/".join(variable_names(type(self), "database_url"))
         url = make_url(self.database_url)
         if url.get_backend_name() == "sqlite":

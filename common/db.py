@@ -18,10 +18,7 @@ gate (a command run by hand, another machine's process on a shared volume).
 
 from __future__ import annotations
 
-import fcntl
-import os
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,10 +28,15 @@ from sqlalchemy import Connection, Engine, MetaData, create_engine, event, make_
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+# Shared with the web service's sessions, which reach their database without SQLAlchemy.
+from common.dbapi import SQLITE_BUSY_TIMEOUT_MS as SQLITE_BUSY_TIMEOUT_MS
+from common.dbapi import WriteGate as WriteGate
+from common.dbapi import configure_sqlite
+from common.dbapi import is_sqlite as is_sqlite
+from common.dbapi import normalise_url as normalise_url
 from common.group_commit import GroupCommit
 
 T = TypeVar("T")
-SQLITE_BUSY_TIMEOUT_MS = 30_000
 _WRITE_OPTION = "estante_write"
 
 
@@ -53,18 +55,6 @@ def service_metadata() -> MetaData:
     return MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def is_sqlite(url: str) -> bool:
-    return url.startswith("sqlite")
-
-
-def normalise_url(url: str) -> str:
-    """Let users write ``postgresql://`` or ``postgres://``; we drive it with psycopg 3."""
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
-
-
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
     if not is_sqlite(url):
@@ -76,12 +66,7 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy (the "begin" hook below) decide how transactions start.
         dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
-        cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.close()
+        configure_sqlite(dbapi_connection)
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
@@ -103,50 +88,6 @@ def sqlite_file(url: str) -> Path | None:
     if not database or database == ":memory:" or database.startswith("file::memory:"):
         return None
     return Path(database)
-
-
-class WriteGate:
-    """One writer at a time, across the threads of this process (a lock) and across processes
-    (``flock`` on ``<database>-writegate``, opened anew in each process, so a fork never shares
-    it). Re-entrant within a thread. Waiting here is a kernel queue, not a sleep-and-retry."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path.with_name(path.name + "-writegate") if path else None
-        self._lock = threading.RLock()
-        self._depth = 0
-        self._fd: int | None = None
-        self._pid = 0
-        self._owner: int | None = None
-
-    def _file(self) -> int | None:
-        if self.path is None:
-            return None
-        if self._fd is None or self._pid != os.getpid():
-            # A descriptor inherited through fork shares its lock with the parent: reopen.
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            self._pid = os.getpid()
-        return self._fd
-
-    def held_here(self) -> bool:
-        """Whether this thread is inside its turn."""
-        return self._owner == threading.get_ident()
-
-    @contextmanager
-    def turn(self) -> Iterator[None]:
-        with self._lock:
-            fd = self._file() if self._depth == 0 else None
-            if fd is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            self._depth += 1
-            self._owner = threading.get_ident()
-            try:
-                yield
-            finally:
-                self._depth -= 1
-                if self._depth == 0:
-                    self._owner = None
-                if fd is not None:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 class Database:

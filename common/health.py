@@ -7,10 +7,7 @@ from collections.abc import Callable
 
 from flask import Flask, Response, jsonify
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
-from common.db import get_db
 from common.problem_json import problem
 
 # A readiness check returns None when all is well, or what is wrong.
@@ -46,20 +43,41 @@ class Readiness(BaseModel):
 
 
 def database_check(service: str) -> ReadinessCheck:
+    """The app's database (:func:`common.db.get_db`) reachable and at its newest migration."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from common.db import get_db
+
+    def current(table: str) -> str | None:
+        with get_db().engine.connect() as connection:
+            value = connection.execute(text(f"SELECT version_num FROM {table}")).scalar()  # noqa: S608
+            return None if value is None else str(value)
+
+    return revision_check(service, current, SQLAlchemyError)
+
+
+def revision_check(
+    service: str,
+    current: Callable[[str], str | None],
+    errors: type[Exception] | tuple[type[Exception], ...],
+) -> ReadinessCheck:
+    """A database reachable and at its newest migration: ``current(table)`` reads the revision
+    the version table holds, and raises one of ``errors`` when it cannot. The web service passes
+    its DB-API reader (:mod:`common.dbapi`), so that it never loads SQLAlchemy."""
     from common import revisions
+    from common.dbapi import error_name
 
     head = revisions.head_revision(service)
+    table = revisions.version_table(service)
 
     def check() -> str | None:
         try:
-            with get_db().engine.connect() as connection:
-                current = connection.execute(
-                    text(f"SELECT version_num FROM {revisions.version_table(service)}")  # noqa: S608
-                ).scalar()
-        except SQLAlchemyError as error:
-            return f"database unreachable or not migrated ({type(error).__name__})"
-        if current != head:
-            return f"migrations not at head (at {current}, head is {head})"
+            at = current(table)
+        except errors as error:
+            return f"database unreachable or not migrated ({error_name(error)})"
+        if at != head:
+            return f"migrations not at head (at {at}, head is {head})"
         return None
 
     return check

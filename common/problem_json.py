@@ -13,8 +13,6 @@ from typing import Any
 from flask import Flask, Response, json
 from flask.typing import ResponseReturnValue
 from pydantic import ValidationError
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from common.errors import ApiError
@@ -62,6 +60,11 @@ def validation_problem(error: ValidationError) -> Response:
 
 
 def register_error_handlers(app: Flask) -> None:
+    # The APIs' handlers, SQLAlchemy's errors among them: imported here, so that the web
+    # service (which uses problem() for its health checks) never loads SQLAlchemy.
+    from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
     @app.errorhandler(ApiError)
     def handle_api_error(error: ApiError) -> Response:
         return problem(

@@ -12,8 +12,8 @@ from flask_babel import Babel
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from common.converters import AsciiIntegerConverter
-from common.db import init_db
-from common.health import database_check, init_health
+from common.dbapi import DbApiDatabase
+from common.health import ReadinessCheck, init_health, revision_check
 from common.metrics import init_metrics
 from common.request_log import configure_logging, init_request_log
 from web_service import __version__, formatting
@@ -35,25 +35,60 @@ log = logging.getLogger("estante.web")
 
 def prepare(settings: WebSettings) -> None:
     """One-time work before any worker starts: check config, secret, migrate, translations."""
-    from common import migrations
-
     settings.check()
     settings.prepare_data_dir()
     if not settings.is_production:
         settings.ensure_secret()
     settings.secret()  # readable, long enough: or a clear ConfigError now
     if settings.auto_migrate and not settings.redis_url:
-        migrations.upgrade("web", settings.database_url)
+        migrate(settings.database_url)
     compile_catalogs()
     # The default locale's data, shared by the workers forked from this process (the other
     # locales are loaded by a worker when a visitor asks for them).
     formatting.preload((settings.default_locale,))
 
 
-def make_store(app: Flask, settings: WebSettings) -> SessionStore:
+def migrate(database_url: str) -> None:
+    """The sessions table at its newest migration. Alembic runs on SQLAlchemy, which this main
+    process must not load (its workers, forked from it, would carry it): a database already at
+    the head is left as it is, and one that is not is migrated in a child process."""
+    from common import revisions
+
+    db = DbApiDatabase(database_url)
+    try:
+        if db.revision(revisions.version_table("web")) == revisions.head_revision("web"):
+            return
+    except db.driver.Error:  # no version table yet: a new database
+        pass
+    finally:
+        db.dispose()
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    # Its errors come back here as raised there.
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as child:
+        child.submit(_upgrade, database_url).result()
+
+
+def _upgrade(database_url: str) -> None:
+    from common import migrations
+
+    migrations.upgrade("web", database_url)
+
+
+def make_store(app: Flask, settings: WebSettings) -> tuple[SessionStore, dict[str, ReadinessCheck]]:
+    """The session store and its readiness checks: the store answers, and (in the database)
+    the database is at its newest migration."""
     if settings.redis_url:
-        return RedisSessionStore(settings.redis_url, settings.redis_key_prefix)
-    return SqlSessionStore(init_db(app, settings.database_url))
+        redis = RedisSessionStore(settings.redis_url, settings.redis_key_prefix)
+        return redis, {"sessions": redis.ping}
+    db = DbApiDatabase(settings.database_url)
+    app.extensions["estante.web.sessions_db"] = db
+    store = SqlSessionStore(db)
+    return store, {
+        "sessions": store.ping,
+        "database": revision_check("web", db.revision, db.driver.Error),
+    }
 
 
 class NoCookieSession(SessionInterface):
@@ -121,7 +156,7 @@ def create_app(settings: WebSettings | None = None) -> Flask:
     # Longer than any read it waits for can take (the client's timeout, twice: one read queued
     # behind another), so that only a hung read ever ends a wait.
     app.extensions["estante.web.shared_reads"] = SharedReads(2 * settings.api_timeout + 5)
-    store = make_store(app, settings)
+    store, checks = make_store(app, settings)
     manager = SessionManager(
         store,
         CookieSigner(secret),
@@ -132,9 +167,6 @@ def create_app(settings: WebSettings | None = None) -> Flask:
     init_sessions(app, manager)
     init_csrf(app, secret)
     init_security_headers(app)
-    checks = {"sessions": store.ping}
-    if not settings.redis_url:
-        checks["database"] = database_check("web")
     init_health(app, settings.service_name, checks)
     init_views(app, __version__)
     return app

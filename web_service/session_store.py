@@ -12,17 +12,15 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
-from sqlalchemy import delete, or_, select, update
-
 from common.clock import as_utc, utcnow
-from common.db import Database
-from web_service.models import WebSessionRow
+from common.dbapi import DbApiDatabase, error_name, sqlite_time
 
 
 class SessionStoreDown(Exception):
-    """Redis did not answer (refused, timed out, failed): the error pages' 503. Raised in place
-    of redis-py's own errors so that a web service without REDIS_URL never imports redis-py
-    (6 MB in each web process) just to name them."""
+    """The session store did not answer (Redis refused, timed out, failed; the database is
+    down): the error pages' 503. Raised in place of the drivers' own errors (the cause) so that
+    the web service never imports redis-py (6 MB in each web process) or psycopg just to name
+    them."""
 
 
 @dataclass(frozen=True)
@@ -67,76 +65,97 @@ class SessionStore(Protocol):
     def ping(self) -> str | None: ...
 
 
-class SqlSessionStore:
-    """Sessions in the web service's database (SQLite or PostgreSQL)."""
+_COLUMNS = (
+    "id_hash",
+    "user_id",
+    "username",
+    "roles",
+    "access_token",
+    "access_expires_at",
+    "refresh_token",
+    "created_at",
+    "expires_at",
+)
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM web_sessions WHERE id_hash = ?"  # noqa: S608
 
-    def __init__(self, db: Database) -> None:
+
+class SqlSessionStore:
+    """Sessions in the web service's database (SQLite or PostgreSQL), in the table its
+    migrations create (``web_sessions``), reached through the DB-API (:mod:`common.dbapi`) so
+    that no web process loads SQLAlchemy. A database error that means "down" (PEP 249's
+    ``OperationalError``) is raised as :class:`SessionStoreDown`: the 503 page."""
+
+    def __init__(self, db: DbApiDatabase) -> None:
         self.db = db
+
+    @contextmanager
+    def _answering(self) -> Iterator[None]:
+        try:
+            yield
+        except self.db.driver.OperationalError as error:
+            raise SessionStoreDown(f"session database: {error_name(error)}") from error
 
     def save(self, record: SessionRecord) -> None:
         values = asdict(record)
         values["roles"] = ",".join(record.roles)
-        with self.db.transaction() as session:
-            row = session.get(WebSessionRow, record.id_hash)
-            if row is None:
-                session.add(WebSessionRow(**values, refresh_lock_until=None))
+        row = [values[name] for name in _COLUMNS]
+        with self._answering(), self.db.transaction() as sql:
+            found = sql.execute("SELECT 1 FROM web_sessions WHERE id_hash = ?", [record.id_hash])
+            if found.fetchone() is None:
+                placeholders = ", ".join("?" * (len(_COLUMNS) + 1))
+                sql.execute(
+                    f"INSERT INTO web_sessions ({', '.join(_COLUMNS)}, refresh_lock_until) "  # noqa: S608
+                    f"VALUES ({placeholders})",
+                    [*row, None],
+                )
                 # Expired sessions go when new ones come: no timer needed.
-                session.execute(delete(WebSessionRow).where(WebSessionRow.expires_at < utcnow()))
+                sql.execute("DELETE FROM web_sessions WHERE expires_at < ?", [utcnow()])
             else:
-                for name, value in values.items():
-                    setattr(row, name, value)
+                assignments = ", ".join(f"{name} = ?" for name in _COLUMNS[1:])
+                sql.execute(
+                    f"UPDATE web_sessions SET {assignments} WHERE id_hash = ?",  # noqa: S608
+                    [*row[1:], record.id_hash],
+                )
 
     def get(self, id_hash: str) -> SessionRecord | None:
-        with self.db.read() as session:
-            row = session.get(WebSessionRow, id_hash)
-            if row is None or as_utc(row.expires_at) <= utcnow():
-                return None
-            return SessionRecord(
-                id_hash=row.id_hash,
-                user_id=row.user_id,
-                username=row.username,
-                roles=tuple(r for r in row.roles.split(",") if r),
-                access_token=row.access_token,
-                access_expires_at=as_utc(row.access_expires_at),
-                refresh_token=row.refresh_token,
-                created_at=as_utc(row.created_at),
-                expires_at=as_utc(row.expires_at),
-            )
+        with self._answering(), self.db.read() as sql:
+            row = sql.execute(_SELECT, [id_hash]).fetchone()
+        if row is None:
+            return None
+        values = dict(zip(_COLUMNS, row, strict=True))
+        for name in ("access_expires_at", "created_at", "expires_at"):
+            values[name] = as_utc(sqlite_time(values[name]))
+        if values["expires_at"] <= utcnow():
+            return None
+        values["roles"] = tuple(r for r in values["roles"].split(",") if r)
+        return SessionRecord(**values)
 
     def delete(self, id_hash: str) -> None:
-        with self.db.transaction() as session:
-            session.execute(delete(WebSessionRow).where(WebSessionRow.id_hash == id_hash))
+        with self._answering(), self.db.transaction() as sql:
+            sql.execute("DELETE FROM web_sessions WHERE id_hash = ?", [id_hash])
 
     def try_lock(self, id_hash: str, seconds: float) -> bool:
         now = utcnow()
-        with self.db.transaction() as session:
-            result = session.execute(
-                update(WebSessionRow)
-                .where(
-                    WebSessionRow.id_hash == id_hash,
-                    or_(
-                        WebSessionRow.refresh_lock_until.is_(None),
-                        WebSessionRow.refresh_lock_until < now,
-                    ),
-                )
-                .values(refresh_lock_until=now + timedelta(seconds=seconds))
+        with self._answering(), self.db.transaction() as sql:
+            result = sql.execute(
+                "UPDATE web_sessions SET refresh_lock_until = ? WHERE id_hash = ? "
+                "AND (refresh_lock_until IS NULL OR refresh_lock_until < ?)",
+                [now + timedelta(seconds=seconds), id_hash, now],
             )
-            return bool(getattr(result, "rowcount", 0))
+            return result.rowcount > 0
 
     def unlock(self, id_hash: str) -> None:
-        with self.db.transaction() as session:
-            session.execute(
-                update(WebSessionRow)
-                .where(WebSessionRow.id_hash == id_hash)
-                .values(refresh_lock_until=None)
+        with self._answering(), self.db.transaction() as sql:
+            sql.execute(
+                "UPDATE web_sessions SET refresh_lock_until = NULL WHERE id_hash = ?", [id_hash]
             )
 
     def ping(self) -> str | None:
         try:
-            with self.db.read() as session:
-                session.execute(select(WebSessionRow.id_hash).limit(1))
+            with self.db.read() as sql:
+                sql.execute("SELECT id_hash FROM web_sessions LIMIT 1").fetchone()
         except Exception as error:  # any database failure is "not ready"
-            return f"session database unusable ({type(error).__name__})"
+            return f"session database unusable ({error_name(error)})"
         return None
 
 

@@ -9,8 +9,11 @@ import requests
 from flask import Flask
 
 from tests.support.harness import STRONG_PASSWORD, Stack
+from tests.support.postgres import PostgresServer
 from tests.support.redis_server import REDIS_URL, require_redis
 from tests.support.web import csrf_of, new_user, post_form, text_of, web_app
+from web_service.app import create_app
+from web_service.config import WebSettings
 from web_service.cookies import COOKIE_NAME
 
 
@@ -201,3 +204,47 @@ def test_an_unreachable_session_store_is_a_503_page(web_apis: Stack, tmp_path: P
     assert response.status_code == 503
     assert "session store" in text_of(response)
     assert app.test_client().get("/readyz").status_code == 503
+
+
+def test_sessions_can_live_in_postgresql(
+    web_apis: Stack, tmp_path: Path, postgres: PostgresServer
+) -> None:
+    """The web's own sessions table on PostgreSQL (psycopg, no SQLAlchemy): log in, ready,
+    refresh lock, log out."""
+    app = web_app(web_apis, tmp_path / "pg-web", database_url=postgres.create_database("web"))
+    client = app.test_client()
+    username = new_user(web_apis, client)
+    assert username in text_of(client.get("/account"))
+    checks = app.test_client().get("/readyz").json["checks"]  # type: ignore[index]
+    assert checks == {"sessions": "ok", "database": "ok"}
+    store = app.extensions["estante.web.sessions"].store
+    assert type(store).__name__ == "SqlSessionStore"
+    post_form(client, "/logout", {}, token_from="/")
+    assert client.get("/account").status_code == 302
+    app.extensions["estante.web.sessions_db"].dispose()
+
+
+def test_an_unreachable_session_database_is_a_503_page(web_apis: Stack, tmp_path: Path) -> None:
+    config = WebSettings(
+        data_dir=tmp_path / "db-down",
+        environment="test",
+        auth_url=web_apis.auth_url,
+        books_url=web_apis.books_url,
+        log_level="WARNING",
+        database_url="postgresql://estante@127.0.0.1:1/web",  # nothing listens there
+    )
+    config.ensure_secret()
+    app = create_app(config)
+    client = app.test_client()
+    assert client.get("/").status_code == 200  # anonymous: no store needed
+    user = web_apis.register()["user"]
+    response = post_form(
+        client, "/login", {"username": user["username"], "password": STRONG_PASSWORD}
+    )
+    assert response.status_code == 503
+    assert "session store" in text_of(response)
+    ready = app.test_client().get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json["checks"]["database"] == (  # type: ignore[index]
+        "database unreachable or not migrated (OperationalError)"
+    )

@@ -24,6 +24,20 @@ def test_the_web_service_loads_neither_redis_nor_httpxs_command_line_client() ->
     assert not loaded & {"redis", "rich", "pygments", "flask_openapi3"}
 
 
+def test_the_web_service_never_loads_sqlalchemy() -> None:
+    """Its sessions table is reached through the DB-API (common/dbapi.py): SQLAlchemy would
+    cost each of its processes about 18 MB. (Its main migrates a database not at the head in
+    a child process: the web stack's tests start on new databases.)"""
+    loaded = imported_after(
+        "import tempfile; from web_service.app import create_app; "
+        "from web_service.config import WebSettings; "
+        "s = WebSettings(data_dir=tempfile.mkdtemp(), auto_migrate=False); "
+        "c = create_app(s).test_client(); c.get('/readyz'); c.get('/login')"
+    )
+    assert "flask" in loaded
+    assert not loaded & {"sqlalchemy", "alembic", "psycopg"}
+
+
 def test_the_api_services_on_sqlite_load_no_httpx_redis_or_psycopg() -> None:
     for service in ("books_service", "auth_service"):
         loaded = imported_after(f"import {service}.app")

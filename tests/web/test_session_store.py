@@ -1,4 +1,5 @@
-"""The session stores, on a real SQLite file and a real Redis: the same behaviour from both."""
+"""The session stores, on a real SQLite file, a real PostgreSQL and a real Redis: the same
+behaviour from all three."""
 
 from __future__ import annotations
 
@@ -12,11 +13,15 @@ import pytest
 from common import migrations
 from common.clock import utcnow
 from common.db import Database
+from common.dbapi import DbApiDatabase
+from tests.support.postgres import PostgresServer
 from tests.support.redis_server import REDIS_URL, require_redis
+from web_service.models import WebSessionRow
 from web_service.session_store import (
     RedisSessionStore,
     SessionRecord,
     SessionStore,
+    SessionStoreDown,
     SqlSessionStore,
 )
 
@@ -26,16 +31,31 @@ def redis_store() -> RedisSessionStore:
     return RedisSessionStore(REDIS_URL, f"estante-test-{uuid.uuid4().hex[:8]}")
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "postgres", "redis"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SessionStore]:
     if request.param == "redis":
         yield redis_store()
         return
-    url = f"sqlite:///{tmp_path / 'web.db'}"
+    yield from sql_store(request, tmp_path, request.param)
+
+
+def sql_store(
+    request: pytest.FixtureRequest, tmp_path: Path, kind: str
+) -> Iterator[SqlSessionStore]:
+    if kind == "postgres":
+        server: PostgresServer = request.getfixturevalue("postgres")
+        url = server.create_database("websessions")
+    else:
+        url = f"sqlite:///{tmp_path / 'web.db'}"
     migrations.upgrade("web", url)
-    db = Database(url)
+    db = DbApiDatabase(url)
     yield SqlSessionStore(db)
     db.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def sql(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlSessionStore]:
+    yield from sql_store(request, tmp_path, request.param)
 
 
 def record(id_hash: str | None = None, expires_in: float = 3600) -> SessionRecord:
@@ -107,18 +127,67 @@ def test_the_stores_say_they_are_ready(store: SessionStore) -> None:
     assert store.ping() is None
 
 
-def test_sql_store_prunes_expired_sessions_when_a_new_one_comes(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'web.db'}"
-    migrations.upgrade("web", url)
-    db = Database(url)
-    store = SqlSessionStore(db)
+def test_sql_store_prunes_expired_sessions_when_a_new_one_comes(sql: SqlSessionStore) -> None:
     old = record(expires_in=-10)
-    store.save(old)
-    store.save(record())
-    from sqlalchemy import text
-
-    with db.read() as session:
-        hashes = session.execute(text("SELECT id_hash FROM web_sessions")).scalars().all()
+    sql.save(old)
+    sql.save(record())
+    with sql.db.read() as statements:
+        hashes = [row[0] for row in statements.execute("SELECT id_hash FROM web_sessions")]
     assert old.id_hash not in hashes
     assert len(hashes) == 1
-    db.dispose()
+
+
+def test_sql_store_keeps_the_records_sqlalchemy_kept(sql: SqlSessionStore) -> None:
+    """The same rows as the SQLAlchemy model wrote and read (times, roles, the lock): sessions
+    saved before the change still open, and the other way round."""
+    before = record()
+    orm = Database(sql.db.url)
+    with orm.transaction() as session:
+        values = {**before.__dict__, "roles": "librarian,admin"}
+        session.add(WebSessionRow(**values, refresh_lock_until=None))
+    assert sql.get(before.id_hash) == SessionRecord(
+        **{**before.__dict__, "roles": ("librarian", "admin")}
+    )
+    after = record()
+    sql.save(after)
+    assert sql.try_lock(after.id_hash, 30)
+    with orm.read() as session:
+        row = session.get(WebSessionRow, after.id_hash)
+        assert row is not None
+        assert row.roles == "librarian"
+        assert (row.expires_at.replace(tzinfo=None), row.refresh_token) == (
+            after.expires_at.replace(tzinfo=None),
+            after.refresh_token,
+        )
+        assert row.refresh_lock_until is not None
+    orm.dispose()
+
+
+def test_a_sql_store_whose_database_is_gone_is_down_not_an_error(tmp_path: Path) -> None:
+    """The 503 page's error: the database unreachable is SessionStoreDown, and not ready."""
+    store = SqlSessionStore(DbApiDatabase(f"sqlite:///{tmp_path / 'missing' / 'web.db'}"))
+    with pytest.raises(SessionStoreDown):
+        store.get("0" * 64)
+    with pytest.raises(SessionStoreDown):
+        store.save(record())
+    assert store.ping() == "session database unusable (OperationalError)"
+
+
+def test_a_postgresql_connection_lost_between_requests_is_reopened(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """As SQLAlchemy's pre-ping did: a server restarted (or a connection cut) since the last
+    request is no error for the next one."""
+    store = next(sql_store(request, tmp_path, "postgres"))
+    saved = record()
+    store.save(saved)
+    import psycopg
+
+    server: PostgresServer = request.getfixturevalue("postgres")
+    name = store.db.url.rsplit("/", 1)[1]
+    with psycopg.connect(server.admin_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
+        )
+    assert store.get(saved.id_hash) == saved
+    store.db.dispose()

@@ -7,7 +7,6 @@ import logging
 
 from flask import Flask, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -95,10 +94,9 @@ def init_errors(app: Flask) -> None:
         )
 
     @app.errorhandler(SessionStoreDown)
-    @app.errorhandler(OperationalError)
-    def store_down(error: Exception) -> tuple[str, int]:
-        # Redis's own error, named in the log as before.
-        cause = error.__cause__ if isinstance(error, SessionStoreDown) else error
+    def store_down(error: SessionStoreDown) -> tuple[str, int]:
+        # The driver's own error (Redis's, or the database's OperationalError), named in the log.
+        cause = error.__cause__ or error
         log.warning("session store unavailable", extra={"fields": {"error": type(cause).__name__}})
         return error_page(
             503,
