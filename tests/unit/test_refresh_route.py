@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,23 +27,26 @@ JSON = "application/json"
 LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 
 
-@pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+def served_app(data_dir: Path, **settings: Any) -> Iterator[Flask]:
+    """The Auth app as served, prepared in ``data_dir``, noting each path Flask's own hooks
+    see (``test.flask_saw``: the requests the route handed on)."""
     from auth_service.app import create_app, prepare
 
-    settings = AuthSettings(
-        data_dir=tmp_path_factory.mktemp("refresh-route"),
-        argon2_memory_kib=8192,
-        rate_limits_enabled=False,
-        refresh_reuse_grace=0,
+    config = AuthSettings(
+        data_dir=data_dir, argon2_memory_kib=8192, refresh_reuse_grace=0, **settings
     )
-    prepare(settings)
-    app = create_app(settings)
+    prepare(config)
+    app = create_app(config)
     seen: list[str] = []
     app.before_request(lambda: seen.append(request.path))  # Flask's path only
     app.extensions["test.flask_saw"] = seen
     yield app
     app.extensions["estante.db"].dispose()
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    yield from served_app(tmp_path_factory.mktemp("refresh-route"), rate_limits_enabled=False)
 
 
 @pytest.fixture
@@ -204,24 +208,13 @@ def test_a_request_handed_on_is_timed_from_the_routes_start(
 
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
-    from auth_service.app import create_app, prepare
-
-    settings = AuthSettings(
-        data_dir=tmp_path_factory.mktemp("refresh-route-limited"),
-        argon2_memory_kib=8192,
+    yield from served_app(
+        tmp_path_factory.mktemp("refresh-route-limited"),
         rate_limits_enabled=True,
         rate_limit_refresh="3 per minute",
         rate_limit_register="100 per minute",
-        refresh_reuse_grace=0,
         trusted_proxies=1,
     )
-    prepare(settings)
-    app = create_app(settings)
-    seen: list[str] = []
-    app.before_request(lambda: seen.append(request.path))  # Flask's path only
-    app.extensions["test.flask_saw"] = seen
-    yield app
-    app.extensions["estante.db"].dispose()
 
 
 def flask_alone(app: Flask) -> Client:
