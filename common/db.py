@@ -21,10 +21,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, MetaData, create_engine, event, make_url
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,6 +33,7 @@ from common.dbapi import WriteGate as WriteGate
 from common.dbapi import configure_sqlite
 from common.dbapi import is_sqlite as is_sqlite
 from common.dbapi import normalise_url as normalise_url
+from common.dbapi import sqlite_file as sqlite_file
 from common.group_commit import GroupCommit
 
 T = TypeVar("T")
@@ -80,14 +80,6 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
             raise DBAPIError.instance(statement, None, error, sqlite3.Error) from None
 
     return engine
-
-
-def sqlite_file(url: str) -> Path | None:
-    """The database file a SQLite URL names (None for an in-memory database)."""
-    database = make_url(normalise_url(url)).database
-    if not database or database == ":memory:" or database.startswith("file::memory:"):
-        return None
-    return Path(database)
 
 
 class Database:

@@ -245,3 +245,11 @@ def sqlite_path(url: str) -> str:
     rest = normalise_url(url).split("://", 1)[1]
     database = rest[1:].split("?", 1)[0] if rest.startswith("/") else ""
     return database or ":memory:"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file a SQLite URL names (None for an in-memory database)."""
+    database = sqlite_path(url)
+    if database == ":memory:" or database.startswith("file::memory:"):
+        return None
+    return Path(database)
