@@ -24,6 +24,7 @@ so the service works on a seeded database as on any other.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import itertools
 import json
@@ -104,7 +105,11 @@ def vocabulary(seed: int = 42) -> list[str]:
     return _vocabulary(random.Random(seed))
 
 
+@functools.lru_cache(maxsize=2)
 def make_parts(seed: int = 42) -> Parts:
+    """The parts books are made of, the same for a seed value every time: kept, since folding
+    them takes seconds and a process may seed several catalogs (the tests, two trees of a
+    side-by-side bench). Read only by :func:`seed`."""
     rng = random.Random(seed)
     spelled = _vocabulary(rng)
     zipf = list(itertools.accumulate(1 / rank for rank in range(1, len(spelled) + 1)))
