@@ -8,7 +8,6 @@ from datetime import timedelta
 from flask_openapi3 import OpenAPI
 from pydantic import ValidationError
 from sqlalchemy import func, select
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from auth_service import __version__, accounts, sessions, throttle
 from auth_service.admin_routes import api as admin_api
@@ -27,6 +26,7 @@ from auth_service.tokens import init_tokens
 from common.app_base import create_base_app
 from common.config import ConfigError
 from common.db import Database, init_db
+from common.front_route import install_in_front
 from common.health import database_check, init_health
 from common.malloc import share_one_malloc_arena
 from common.problem_json import field_errors
@@ -160,11 +160,7 @@ def create_app(settings: AuthSettings | None = None) -> OpenAPI:
     for blueprint in (api, legacy_api, tokens_api, revocations_api, admin_api):
         app.register_api(blueprint)
     init_rate_limits(app, settings)
-    served = app.wsgi_app
-    if isinstance(served, ProxyFix):
-        # Inside the proxy headers' fix: the route counts the client's address, as Flask sees it.
-        served.app = RefreshRoute(app, settings.service_name, served.app)
-    else:
-        # Flask's documented way to add WSGI middleware, though mypy sees wsgi_app as a method.
-        app.wsgi_app = RefreshRoute(app, settings.service_name, served)  # type: ignore[method-assign]
+    # Inside the proxy headers' fix, if any: the route counts the client's address as Flask
+    # sees it.
+    install_in_front(app, lambda next_app: RefreshRoute(app, settings.service_name, next_app))
     return app

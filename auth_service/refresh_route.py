@@ -46,8 +46,8 @@ from auth_service import sessions
 from auth_service.rate_limits import COUNTED, ViewLimits
 from auth_service.schemas import RefreshRequest
 from auth_service.tokens import sign_access_token, token_response
-from common.metrics import get_request_metrics
-from common.request_log import REQUEST_ID_HEADER, STARTED_KEY, log_request, request_id_for
+from common.front_route import FrontAnswers
+from common.request_log import STARTED_KEY, request_id_for
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -73,10 +73,9 @@ class RefreshRoute:
 
     def __init__(self, app: Flask, service: str, next_app: WSGIApplication) -> None:
         self._app = app
-        self._service = service
         self.next_app = next_app
         self._limits: ViewLimits = app.extensions["estante.refresh_limits"]
-        self._metrics = get_request_metrics(app)
+        self._answers = FrontAnswers(app, service)
         self._max_body: int | None = app.config["MAX_CONTENT_LENGTH"]
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -116,20 +115,19 @@ class RefreshRoute:
                 response = None
         if response is None:
             return self.next_app(environ, start_response)
-        response.headers[REQUEST_ID_HEADER] = request_id
-        elapsed = time.perf_counter() - started
-        status = response.status_code
-        self._metrics.record("POST", REFRESH_PATH, status, elapsed)
-        log_request(
-            self._service,
-            "POST",
-            REFRESH_PATH,
-            status,
-            round(elapsed * 1000, 2),
-            request_id,
-            issued.user.id,
+        chunks, _, headers = response.get_wsgi_response(environ)
+        return self._answers.send(
+            start_response,
+            response.status_code,
+            headers,
+            b"".join(chunks),
+            method="POST",
+            path=REFRESH_PATH,
+            route=REFRESH_PATH,
+            request_id=request_id,
+            started=started,
+            user_id=issued.user.id,
         )
-        return response(environ, start_response)
 
     def _count(self, address: str) -> list[tuple[str, str]] | None:
         """The request counted against its address's limits: their headers, or ``None`` when

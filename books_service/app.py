@@ -6,6 +6,7 @@ from flask_openapi3 import OpenAPI
 
 from books_service import __version__
 from books_service.auth import init_auth
+from books_service.book_route import BookRoute
 from books_service.config import BooksSettings
 from books_service.jwks import JwksCache
 from books_service.page_cache import MAX_BOOKS, PageCache, VersionReader
@@ -15,6 +16,7 @@ from books_service.transfer.routes import transfer_api
 from books_service.transfer.runner import Tuning, start_worker
 from common.app_base import create_base_app
 from common.db import init_db
+from common.front_route import install_in_front
 from common.health import database_check, init_health
 
 
@@ -76,4 +78,6 @@ def create_app(settings: BooksSettings | None = None) -> OpenAPI:
                 pause_seconds=settings.import_pause_seconds,
             ),
         )
+    # Inside the proxy headers' fix, if any: the route sees the path as Flask does.
+    install_in_front(app, lambda next_app: BookRoute(app, settings.service_name, next_app))
     return app

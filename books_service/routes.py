@@ -11,6 +11,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from books_service import __version__, catalog, history, listing
 from books_service.admin_routes import admin_api
 from books_service.auth import current_username, require_token_for_writes
+from books_service.book_route import VERSION_KEY
 from books_service.catalog import DuplicateBook, VersionMismatch
 from books_service.merge_patch import MEDIA_TYPE as MERGE_PATCH
 from books_service.page_cache import CachedPage, PageCache, VersionReader, page_tag
@@ -87,7 +88,11 @@ api.register_error_handler(VersionMismatch, version_mismatch_problem)
 
 def catalog_version() -> int:
     """The catalog's version, for the caches of pages and books (see
-    :mod:`books_service.page_cache`)."""
+    :mod:`books_service.page_cache`): the one the book route read for this request, when it
+    handed a miss on (read before the answer is built, as here)."""
+    handed: int | None = request.environ.get(VERSION_KEY)
+    if handed is not None:
+        return handed
     reader: VersionReader = current_app.extensions["estante.catalog_version"]
     return reader.read()
 

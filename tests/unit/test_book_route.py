@@ -1,0 +1,223 @@
+"""``GET /books/<id>`` served in front of Flask (``books_service.book_route``): a cached book and
+its 304 get Flask's own answer byte for byte, headers included, with the same log line and
+metrics; a change committed by another worker is seen by the next read; and every request the
+route cannot answer from the cache is Flask's. The app is asked both ways: through its WSGI app
+(the route first) and through Flask alone (what the route hands on). SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from flask import Flask, request
+from prometheus_client import REGISTRY
+from werkzeug.test import Client, TestResponse
+
+from books_service import catalog
+from books_service.app import create_app, prepare
+from books_service.book_route import BOOK_RULE, BookRoute
+from books_service.book_rules import validate_book
+from books_service.config import BooksSettings
+from common.db import Database
+from tests.support.postgres import PostgresServer
+
+TRACE = {"X-Request-ID": "trace-42"}
+
+
+@dataclass
+class Worker:
+    app: Flask
+    served: Client  # the route first, as Granian calls the app
+    flask_only: Client
+    seen: list[str]  # the paths Flask's own hooks saw
+
+    @property
+    def db(self) -> Database:
+        database: Database = self.app.extensions["estante.db"]
+        return database
+
+
+def worker(settings: BooksSettings) -> Worker:
+    """One worker of the Books app as served, noting each path Flask's hooks see."""
+    app = create_app(settings)
+    seen: list[str] = []
+    app.before_request(lambda: seen.append(request.path))
+    route = app.wsgi_app
+    assert isinstance(route, BookRoute)
+    return Worker(
+        app,
+        Client(route, app.response_class),
+        Client(route.next_app, app.response_class),
+        seen,
+    )
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def workers(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Worker, Worker]]:
+    """Two workers of one catalog, holding three books."""
+    data_dir = tmp_path_factory.mktemp("book-route")
+    url = None
+    if request.param == "postgres":
+        server: PostgresServer = request.getfixturevalue("postgres")
+        url = server.create_database("book_route")
+    settings = BooksSettings(
+        data_dir=data_dir,
+        jwks_url="http://127.0.0.1:9/jwks.json",
+        **({"database_url": url} if url else {}),
+    )
+    prepare(settings)
+    pair = worker(settings), worker(settings)
+    with pair[0].db.transaction() as session:
+        for n in range(3):
+            catalog.add_book(
+                session, validate_book({"title": f"Livro {n}", "author": "Ana"}), by="ana"
+            )
+    yield pair
+    for each in pair:
+        each.db.dispose()
+
+
+def same_answer(ours: TestResponse, theirs: TestResponse) -> None:
+    assert ours.status == theirs.status
+    assert ours.headers.to_wsgi_list() == theirs.headers.to_wsgi_list()
+    assert ours.data == theirs.data
+
+
+def served_count(status: int) -> float:
+    labels = {
+        "service": "books_service",
+        "method": "GET",
+        "route": BOOK_RULE,
+        "status": str(status),
+    }
+    return REGISTRY.get_sample_value("estante_http_requests_total", labels) or 0.0
+
+
+def access_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
+    return [r.fields for r in caplog.records if r.name == "estante.access"]  # type: ignore[attr-defined]
+
+
+def test_a_cached_book_is_answered_as_flask_answers_it_without_flask(
+    workers: tuple[Worker, Worker], caplog: pytest.LogCaptureFixture
+) -> None:
+    one, _ = workers
+    theirs = one.flask_only.get("/books/2", headers=TRACE)  # Flask's answer, now cached
+    assert theirs.status_code == 200
+    caplog.set_level(logging.INFO, logger="estante.access")
+    caplog.clear()
+    counted = served_count(200)
+    one.seen.clear()
+    ours = one.served.get("/books/2", headers=TRACE)
+    assert one.seen == []  # no Flask hook ran
+    same_answer(ours, theirs)
+    assert served_count(200) == counted + 1
+    [line] = access_lines(caplog)
+    assert line["path"] == "/books/2" and line["status"] == 200 and line["method"] == "GET"
+    assert line["request_id"] == "trace-42" and line["user_id"] is None
+    assert line["service"] == "books_service" and isinstance(line["duration_ms"], float)
+    # A request id of its own when the caller's is not a sane one.
+    made = one.served.get("/books/2", headers={"X-Request-ID": "no spaces"})
+    assert len(made.headers["X-Request-ID"]) == 32
+
+
+@pytest.mark.parametrize("given", ['"2-1"', 'W/"2-1"', '"9-9", "2-1"', "*"])
+def test_a_304_is_answered_as_flask_answers_it_without_flask(
+    workers: tuple[Worker, Worker], caplog: pytest.LogCaptureFixture, given: str
+) -> None:
+    one, _ = workers
+    one.served.get("/books/2")
+    headers = {**TRACE, "If-None-Match": given}
+    theirs = one.flask_only.get("/books/2", headers=headers)
+    one.seen.clear()
+    ours = one.served.get("/books/2", headers=headers)
+    assert one.seen == []
+    assert ours.status_code == 304
+    same_answer(ours, theirs)
+    # A poller's "nothing changed" is logged at DEBUG, as Flask's hook logs it.
+    caplog.set_level(logging.INFO, logger="estante.access")
+    caplog.clear()
+    polled = one.served.get("/books/2", headers={**headers, "X-Estante-Poll": "1"})
+    assert polled.status_code == 304 and access_lines(caplog) == []
+
+
+def test_a_book_changed_through_another_worker_is_read_changed_at_once(
+    workers: tuple[Worker, Worker],
+) -> None:
+    one, other = workers
+    before = one.served.get("/books/3")
+    assert one.served.get("/books/3").data == before.data  # cached
+    etag = before.headers["ETag"]
+    other.db.write(
+        lambda connection: catalog.patch_book(connection, 3, {"title": "Mudado"}, by="ana")
+    )
+    after = one.served.get("/books/3")
+    assert after.status_code == 200 and after.get_json()["title"] == "Mudado"
+    assert after.headers["ETag"] != etag
+    again = one.served.get("/books/3", headers={"If-None-Match": etag})
+    assert again.status_code == 200  # the old ETag no longer gets a 304
+    with other.db.transaction() as session:
+        catalog.delete_book(session, 3, by="ana")
+    assert one.served.get("/books/3").status_code == 404
+    assert (
+        one.served.get("/books/3", headers={"If-None-Match": after.headers["ETag"]}).status_code
+        == 404
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers"),
+    [
+        ("GET", "/books/1?x=1", {}),
+        ("HEAD", "/books/1", {}),
+        ("GET", "/books/01", {}),
+        ("GET", "/books/1/", {}),
+        ("GET", "/books/1/history", {}),
+        ("GET", "/books/99999", {}),
+        ("GET", "/books/99999999999999999999999", {}),
+        ("GET", "/books/١", {}),
+        ("GET", "/books/1", {"If-None-Match": '"' + "x" * 9000 + '"'}),
+        ("DELETE", "/books/1", {}),
+        ("GET", "/books", {}),
+    ],
+)
+def test_what_the_route_cannot_answer_from_the_cache_is_flasks(
+    workers: tuple[Worker, Worker], method: str, path: str, headers: dict[str, str]
+) -> None:
+    one, _ = workers
+    one.served.get("/books/1")  # cached
+    one.seen.clear()
+    ours = one.served.open(path, method=method, headers={**TRACE, **headers})
+    assert one.seen, "Flask did not answer"
+    theirs = one.flask_only.open(path, method=method, headers={**TRACE, **headers})
+    assert ours.status_code == theirs.status_code
+    assert ours.data == theirs.data or path == "/books"  # a page's Link and ETag may differ
+
+
+def test_a_miss_reads_the_catalogs_version_once(
+    workers: tuple[Worker, Worker], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one, other = workers
+    with other.db.transaction() as session:  # a new version: every book misses
+        catalog.add_book(session, validate_book({"title": "Outro", "author": "Ana"}), by="ana")
+    reader = one.app.extensions["estante.catalog_version"]
+    reads: list[int] = []
+    read = reader.read
+    monkeypatch.setattr(reader, "read", lambda: reads.append(1) or read())
+    one.seen.clear()
+    assert one.served.get("/books/1").status_code == 200
+    assert one.seen == ["/books/1"] and len(reads) == 1
+    assert one.served.get("/books/1").status_code == 200
+    assert one.seen == ["/books/1"] and len(reads) == 2
+
+
+def test_the_route_sits_inside_the_proxy_fix(tmp_path: Path) -> None:
+    settings = BooksSettings(data_dir=tmp_path, jwks_url="http://127.0.0.1:9/x", trusted_proxies=1)
+    prepare(settings)
+    app = create_app(settings)
+    assert isinstance(app.wsgi_app.app, BookRoute)  # type: ignore[attr-defined]
+    app.extensions["estante.db"].dispose()
