@@ -6,7 +6,7 @@ from flask_openapi3 import OpenAPI
 
 from books_service import __version__
 from books_service.auth import init_auth
-from books_service.book_route import BookRoute
+from books_service.cached_reads import CachedReads
 from books_service.config import BooksSettings
 from books_service.jwks import JwksCache
 from books_service.page_cache import MAX_BOOKS, PageCache, VersionReader
@@ -79,5 +79,5 @@ def create_app(settings: BooksSettings | None = None) -> OpenAPI:
             ),
         )
     # Inside the proxy headers' fix, if any: the route sees the path as Flask does.
-    install_in_front(app, lambda next_app: BookRoute(app, settings.service_name, next_app))
+    install_in_front(app, lambda next_app: CachedReads(app, settings.service_name, next_app))
     return app

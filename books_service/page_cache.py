@@ -37,6 +37,10 @@ MAX_PAGE_BYTES = 1024 * 1024
 # books (about 60 KB each) would be 15 MB, of 200 books four times that; eight megabytes keep
 # the ~130 most recently used pages of 50 books, or 2,048 books of up to 4 KB.
 MAX_CACHE_BYTES = 8 * 1024 * 1024
+# Query strings remembered with the cache key Flask's view validated them into, each at most
+# this long: a megabyte or so in all.
+MAX_QUERY_KEYS = 1024
+MAX_QUERY_LENGTH = 512
 # Books are small (half a kilobyte to a few): the most recently read ones of the current version.
 MAX_BOOKS = 2048
 # counts.catalog_version, as one statement for a connection of the driver's own.
@@ -67,9 +71,11 @@ def page_tag(version: int, key: str) -> str:
 
 class PageCache:
     """Thread-safe; holds the pages of one version, the newest this worker has read: at most
-    ``max_pages`` of them and ``max_bytes`` in all, the least recently used going first."""
+    ``max_pages`` of them and ``max_bytes`` in all, the least recently used going first. Its
+    ``queries`` remember which key each query string was validated into."""
 
     def __init__(self, max_pages: int = MAX_PAGES, max_bytes: int = MAX_CACHE_BYTES) -> None:
+        self.queries = QueryKeys()
         self.max_pages = max_pages
         self.max_bytes = max_bytes
         self.bytes = 0
@@ -101,6 +107,30 @@ class PageCache:
             self._pages[key] = page
             while len(self._pages) > self.max_pages or self.bytes > self.max_bytes:
                 self.bytes -= self._pages.popitem(last=False)[1].size
+
+
+class QueryKeys:
+    """The cache key of each query string (with its path prefix) Flask's view has validated, so
+    that a request in front of Flask (:mod:`books_service.cached_reads`) finds its page without
+    validating the query again. A key is a pure function of the raw text (the same query string
+    parses and validates the same way every time), so it is kept whatever the catalog's
+    version. Thread-safe (one dict operation at a time); at ``max_keys`` it starts over, so
+    that no set of queries, however many, keeps the newer ones out; longer queries than
+    ``MAX_QUERY_LENGTH`` are left to Flask."""
+
+    def __init__(self, max_keys: int = MAX_QUERY_KEYS) -> None:
+        self.max_keys = max_keys
+        self._keys: dict[tuple[str, str], str] = {}
+
+    def get(self, prefix: str, query: str) -> str | None:
+        return self._keys.get((prefix, query))
+
+    def put(self, prefix: str, query: str, key: str) -> None:
+        if len(prefix) + len(query) > MAX_QUERY_LENGTH:
+            return
+        if len(self._keys) >= self.max_keys:
+            self._keys = {}
+        self._keys[(prefix, query)] = key
 
 
 class VersionReader:

@@ -11,7 +11,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from books_service import __version__, catalog, history, listing
 from books_service.admin_routes import admin_api
 from books_service.auth import current_username, require_token_for_writes
-from books_service.book_route import VERSION_KEY
+from books_service.cached_reads import VERSION_KEY
 from books_service.catalog import DuplicateBook, VersionMismatch
 from books_service.merge_patch import MEDIA_TYPE as MERGE_PATCH
 from books_service.page_cache import CachedPage, PageCache, VersionReader, page_tag
@@ -135,6 +135,8 @@ def list_books(query: BookQuery, header: IfNoneMatch) -> Response:
     # Everything the page depends on besides the catalog: the query as validated, and the path
     # prefix the Link header's URLs carry.
     key = f"{request.script_root}?{query.model_dump_json()}"
+    environ = request.environ
+    cache.queries.put(environ.get("SCRIPT_NAME", ""), environ.get("QUERY_STRING", ""), key)
     version = catalog_version()  # before the page: never older than it
     tag = page_tag(version, key)
     current = f"W/{tag}"

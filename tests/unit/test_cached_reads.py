@@ -1,7 +1,8 @@
-"""``GET /books/<id>`` served in front of Flask (``books_service.book_route``): a cached book and
-its 304 get Flask's own answer byte for byte, headers included, with the same log line and
-metrics; a change committed by another worker is seen by the next read; and every request the
-route cannot answer from the cache is Flask's. The app is asked both ways: through its WSGI app
+"""The public reads served in front of Flask (``books_service.cached_reads``): a cached book, a
+cached page of ``GET /books`` (a list, a search) and their 304s get Flask's own answer byte for
+byte, headers included, with the same log line and metrics; a change committed by another
+worker is seen by the next read; and every request the route cannot answer from the caches is
+Flask's. The app is asked both ways: through its WSGI app
 (the route first) and through Flask alone (what the route hands on). SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from werkzeug.test import Client, TestResponse
 
 from books_service import catalog
 from books_service.app import create_app, prepare
-from books_service.book_route import BOOK_RULE, BookRoute
 from books_service.book_rules import validate_book
+from books_service.cached_reads import BOOK_RULE, CachedReads
 from books_service.config import BooksSettings
+from books_service.page_cache import QueryKeys
 from common.db import Database
 from tests.support.postgres import PostgresServer
 
@@ -46,7 +48,7 @@ def worker(settings: BooksSettings) -> Worker:
     seen: list[str] = []
     app.before_request(lambda: seen.append(request.path))
     route = app.wsgi_app
-    assert isinstance(route, BookRoute)
+    assert isinstance(route, CachedReads)
     return Worker(
         app,
         Client(route, app.response_class),
@@ -215,9 +217,99 @@ def test_a_miss_reads_the_catalogs_version_once(
     assert one.seen == ["/books/1"] and len(reads) == 2
 
 
-def test_the_route_sits_inside_the_proxy_fix(tmp_path: Path) -> None:
+def test_the_route_sits_inside_the_proxy_fix_and_a_prefix_has_pages_of_its_own(
+    tmp_path: Path,
+) -> None:
     settings = BooksSettings(data_dir=tmp_path, jwks_url="http://127.0.0.1:9/x", trusted_proxies=1)
     prepare(settings)
     app = create_app(settings)
-    assert isinstance(app.wsgi_app.app, BookRoute)  # type: ignore[attr-defined]
+    assert isinstance(app.wsgi_app.app, CachedReads)  # type: ignore[attr-defined]
+    client = app.test_client()
+    with app.extensions["estante.db"].transaction() as session:
+        catalog.add_book(session, validate_book({"title": "Um", "author": "Ana"}), by="ana")
+    plain = [client.get("/books?limit=1") for _ in range(2)]
+    prefixed = [
+        client.get("/books?limit=1", headers={"X-Forwarded-Prefix": "/api"}) for _ in range(2)
+    ]
+    assert plain[1].headers["Link"].startswith("</books?")
+    assert prefixed[1].headers["Link"].startswith("</api/books?")
+    assert plain[1].headers["ETag"] != prefixed[1].headers["ETag"]
     app.extensions["estante.db"].dispose()
+
+
+PAGES = ["/books?limit=2", "/books?q=livro&limit=50", "/books?sort=-title&limit=2"]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_a_cached_page_is_answered_as_flask_answers_it_without_flask(
+    workers: tuple[Worker, Worker], caplog: pytest.LogCaptureFixture, page: str
+) -> None:
+    one, _ = workers
+    theirs = one.flask_only.get(page, headers=TRACE)  # validated and cached by Flask
+    assert theirs.status_code == 200
+    caplog.set_level(logging.INFO, logger="estante.access")
+    caplog.clear()
+    counted = REGISTRY.get_sample_value(
+        "estante_http_requests_total",
+        {"service": "books_service", "method": "GET", "route": "/books", "status": "200"},
+    )
+    one.seen.clear()
+    ours = one.served.get(page, headers=TRACE)
+    assert one.seen == []
+    same_answer(ours, theirs)
+    assert "X-Total-Count" in ours.headers and "Link" in ours.headers
+    assert (
+        REGISTRY.get_sample_value(
+            "estante_http_requests_total",
+            {"service": "books_service", "method": "GET", "route": "/books", "status": "200"},
+        )
+        == (counted or 0) + 1
+    )
+    [line] = access_lines(caplog)
+    assert (line["path"], line["status"], line["request_id"]) == ("/books", 200, "trace-42")
+    # Its 304, as Flask answers it.
+    headers = {**TRACE, "If-None-Match": ours.headers["ETag"]}
+    theirs = one.flask_only.get(page, headers=headers)
+    one.seen.clear()
+    ours = one.served.get(page, headers=headers)
+    assert one.seen == [] and ours.status_code == 304
+    same_answer(ours, theirs)
+
+
+def test_a_page_changed_through_another_worker_is_read_changed_at_once(
+    workers: tuple[Worker, Worker],
+) -> None:
+    one, other = workers
+    page = "/books?q=novidade&limit=50"
+    before = [one.served.get(page) for _ in range(2)]
+    assert before[1].get_json() == [] and before[1].headers["X-Total-Count"] == "0"
+    with other.db.transaction() as session:
+        catalog.add_book(session, validate_book({"title": "Novidade", "author": "Ana"}), by="ana")
+    after = one.served.get(page)
+    assert [book["title"] for book in after.get_json()] == ["Novidade"]
+    assert after.headers["X-Total-Count"] == "1"
+    assert after.headers["ETag"] != before[1].headers["ETag"]
+    stale = one.served.get(page, headers={"If-None-Match": before[1].headers["ETag"]})
+    assert stale.status_code == 200 and stale.headers["X-Total-Count"] == "1"
+
+
+@pytest.mark.parametrize(
+    "page",
+    ["/books?limit=3&never=validated", "/books?limit=0", "/books?sort=nonsense", "/books?limit=2"],
+)
+def test_a_query_flask_has_not_validated_before_is_flasks(
+    workers: tuple[Worker, Worker], page: str
+) -> None:
+    one, _ = workers
+    one.app.extensions["estante.page_cache"].queries = QueryKeys()  # nothing validated yet
+    one.seen.clear()
+    first = one.served.get(page, headers=TRACE)
+    assert one.seen == ["/books"]  # Flask's
+    again = one.served.get(page, headers=TRACE)
+    if first.status_code == 200:
+        assert one.seen == ["/books"]  # validated by Flask the first time, then served in front
+    else:
+        assert first.status_code == 422 and one.seen == ["/books"] * 2  # never remembered
+    theirs = one.flask_only.get(page, headers=TRACE)
+    assert again.status_code == theirs.status_code
+    assert again.data == theirs.data
