@@ -184,7 +184,6 @@ def test_a_book_changed_through_another_worker_is_read_changed_at_once(
         ("GET", "/books/١", {}),
         ("GET", "/books/1", {"If-None-Match": '"' + "x" * 9000 + '"'}),
         ("DELETE", "/books/1", {}),
-        ("GET", "/books", {}),
     ],
 )
 def test_what_the_route_cannot_answer_from_the_cache_is_flasks(
@@ -197,7 +196,7 @@ def test_what_the_route_cannot_answer_from_the_cache_is_flasks(
     assert one.seen, "Flask did not answer"
     theirs = one.flask_only.open(path, method=method, headers={**TRACE, **headers})
     assert ours.status_code == theirs.status_code
-    assert ours.data == theirs.data or path == "/books"  # a page's Link and ETag may differ
+    assert ours.data == theirs.data
 
 
 def test_a_miss_reads_the_catalogs_version_once(
