@@ -7,6 +7,11 @@ hit and lasts the limit's period), incremented by a single ``INSERT … ON CONFL
 that both SQLite and PostgreSQL run atomically, so concurrent hits never lose a count. Keys
 (which hold the client's address) are stored as keyed hashes, like the login throttle's.
 
+A hit is a :meth:`~common.db.Database.write` (on SQLite, hits and refreshes queued together
+share one transaction) and a window's stats one read, both on the driver's cursor
+(:mod:`common.prepared`): a limited refresh without Redis was mostly the counting, three ORM
+sessions and three statements built again for each request.
+
 Registered under the URI scheme ``estante-db://``; the :class:`~common.db.Database` comes in as
 the storage option ``database``.
 """
@@ -14,20 +19,71 @@ the storage option ``database``.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 from limits.storage import Storage
-from sqlalchemy import CursorResult, case, delete, select, text
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Float,
+    Integer,
+    Table,
+    bindparam,
+    case,
+    delete,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from auth_service import throttle
 from auth_service.models import RateLimitCounter
 from common.db import Database
+from common.prepared import Prepared
 
 SCHEME = "estante-db"
 # Every so many hits a worker also deletes the counters whose window has ended.
 CLEANUP_EVERY = 500
+
+
+_counters = cast(Table, RateLimitCounter.__table__)
+_WINDOW = Prepared(
+    select(_counters.c.hits, _counters.c.expires_at).where(
+        _counters.c.key == bindparam("b_key"), _counters.c.expires_at > bindparam("b_now")
+    )
+)
+_CLEANUP = Prepared(delete(_counters).where(_counters.c.expires_at <= bindparam("b_now")))
+
+
+def _hit(dialect: str) -> Prepared:
+    """The dialect's hit: ``b_amount`` more on the key's counter, or a new window with them
+    when there is none or it has ended; returns the hits."""
+    found = _HITS.get(dialect)
+    if found is None:
+        insert = (postgresql if dialect == "postgresql" else sqlite).insert
+        amount = bindparam("b_amount", type_=Integer())
+        expires_at = bindparam("b_expires_at", type_=Float())
+        # Both expressions read the row as it was: a window that has ended starts again with
+        # this hit, a current one counts it.
+        expired = _counters.c.expires_at <= bindparam("b_now")
+        statement = (
+            insert(_counters)
+            .values(key=bindparam("b_key"), hits=amount, expires_at=expires_at)
+            .on_conflict_do_update(
+                index_elements=["key"],
+                set_={
+                    "hits": case((expired, amount), else_=_counters.c.hits + amount),
+                    "expires_at": case((expired, expires_at), else_=_counters.c.expires_at),
+                },
+            )
+            .returning(_counters.c.hits)
+        )
+        found = _HITS[dialect] = Prepared(statement)
+    return found
+
+
+_HITS: dict[str, Prepared] = {}
 
 
 class DatabaseStorage(Storage):
@@ -59,40 +115,23 @@ class DatabaseStorage(Storage):
         # transaction of its own, which must not wait for this one's write lock (SQLite).
         hashed = self._key(key)
         now = time.time()
-        table = RateLimitCounter.__table__
-        expired = table.c.expires_at <= now
-        with self.db.transaction() as session:
-            dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-            statement = (
-                dialect.insert(RateLimitCounter)
-                .values(key=hashed, hits=amount, expires_at=now + expiry)
-                .on_conflict_do_update(
-                    index_elements=["key"],
-                    # Both expressions read the row as it was: a window that has ended
-                    # starts again with this hit, a current one counts it.
-                    set_={
-                        "hits": case((expired, amount), else_=table.c.hits + amount),
-                        "expires_at": case((expired, now + expiry), else_=table.c.expires_at),
-                    },
-                )
-                .returning(RateLimitCounter.hits)
-            )
-            hits = session.execute(statement).scalar_one()
-            self._hits += 1
-            if self._hits % CLEANUP_EVERY == 0:
-                session.execute(delete(RateLimitCounter).where(expired))
-        return hits
+        params = {"b_key": hashed, "b_amount": amount, "b_expires_at": now + expiry, "b_now": now}
+        self._hits += 1
+        cleanup = self._hits % CLEANUP_EVERY == 0
+
+        def hit(connection: Connection) -> int:
+            hits: int = _hit(connection.dialect.name).run(connection, params).fetchone()[0]
+            if cleanup:
+                _CLEANUP.run(connection, {"b_now": now})
+            return hits
+
+        return self.db.write(hit)
 
     def _row(self, key: str) -> tuple[int, float] | None:
-        hashed = self._key(key)
-        with self.db.read() as session:
-            row = session.execute(
-                select(RateLimitCounter.hits, RateLimitCounter.expires_at).where(
-                    RateLimitCounter.key == hashed,
-                    RateLimitCounter.expires_at > time.time(),
-                )
-            ).one_or_none()
-        return (row.hits, row.expires_at) if row else None
+        params = {"b_key": self._key(key), "b_now": time.time()}
+        with self.db.engine.connect() as connection:
+            row = _WINDOW.first(connection, params)
+        return (row["hits"], row["expires_at"]) if row else None
 
     def get(self, key: str) -> int:
         row = self._row(key)

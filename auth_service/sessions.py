@@ -21,9 +21,9 @@ import hashlib
 import secrets
 import uuid
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
@@ -97,7 +97,7 @@ def issuing(
     attempt: Callable[[S], T],
     *,
     not_before: datetime | None = None,
-    transaction: Callable[[], AbstractContextManager[S]] | None = None,
+    write: Callable[[Callable[[S], T]], T] | None = None,
 ) -> T:
     """Run ``attempt`` (it opens or continues a session, and signs its access token with the
     user's row locked) in a write transaction, and return what it returns.
@@ -106,19 +106,26 @@ def issuing(
     before the "not before"): the attempt then raises, its transaction is rolled back, and it
     is tried again once that second has passed. Every wait is outside any transaction (on
     SQLite a write transaction holds the whole database). ``not_before``, the user's as read
-    before (if known), lets the first try wait up front. ``transaction`` opens it
-    (:meth:`Database.transaction` by default: an ORM session)."""
+    before (if known), lets the first try wait up front. ``write`` runs the attempt in a write
+    transaction and returns its result (by default in an ORM session's,
+    :meth:`Database.transaction`; a Core attempt goes to :meth:`Database.write`, where on
+    SQLite it may share the transaction, in a savepoint of its own, with the writes queued
+    with it)."""
     revocations.wait_until_issuable(not_before)
-    begin = transaction or cast(Callable[[], AbstractContextManager[S]], db.transaction)
+    run = write or cast(Callable[[Callable[[S], T]], T], partial(_in_session, db))
     for tries_left in reversed(range(ISSUE_ATTEMPTS)):
         try:
-            with begin() as db_session:
-                return attempt(db_session)
+            return run(attempt)
         except revocations.RevokedWithinTheSecond as revoked:
             if not tries_left:
                 raise RevokedJustNow() from None
             revocations.wait_until_issuable(revoked.not_before)
     raise AssertionError("unreachable")
+
+
+def _in_session(db: Database, attempt: Callable[[Session], T]) -> T:
+    with db.transaction() as db_session:
+        return attempt(db_session)
 
 
 def _issue(
@@ -258,9 +265,7 @@ def rotate(
     """
     hashed = hash_token(presented)
     issued = issuing(
-        db,
-        lambda connection: _rotate(connection, hashed, policy, sign),
-        transaction=db.core_transaction,
+        db, lambda connection: _rotate(connection, hashed, policy, sign), write=db.write
     )
     if issued is None:  # the reuse was detected and the session revoked (committed)
         raise InvalidRefreshToken("The refresh token was already used; the session is revoked.")

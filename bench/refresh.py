@@ -19,7 +19,9 @@ environ, cookies, the URL) was some 0.5 ms a refresh: closer to what a server's 
 refresh tokens, each answer's new token put back in the pool; it prints refreshes per second,
 the p99 latency and the service's CPU per refresh (all its processes, from ``/proc``: what a
 shared machine disturbs least). ``--against DIR`` measures another checkout in the same run,
-the two taking turns. The load generator shares the cores.
+the two taking turns. The load generator shares the cores. ``--limited`` serves it with the
+request limits on, as by default, counted in the auth database (no Redis), under a limit too
+high to refuse any of the load: what counting a refresh costs.
 """
 
 from __future__ import annotations
@@ -105,7 +107,11 @@ def _process_tree_cpu(pid: int) -> float:
     return total
 
 
-def _http_round(tree: Path, clients: int, seconds: float) -> dict[str, float]:
+# With --limited: limits no round reaches, so every refresh is counted and none refused.
+_UNREACHED_LIMIT = "100000000 per minute"
+
+
+def _http_round(tree: Path, clients: int, seconds: float, limited: bool) -> dict[str, float]:
     """One round against a freshly started Auth Service of ``tree``: refreshes per second and
     p99 as wrk saw them (``clients`` connections, one thread), and the service's CPU (all its
     processes) per refresh."""
@@ -127,7 +133,10 @@ def _http_round(tree: Path, clients: int, seconds: float) -> dict[str, float]:
             "ESTANTE_DATA_DIR": data_dir,
             "AUTH_PORT": str(port),
             "ESTANTE_LOG_LEVEL": "WARNING",
-            "RATE_LIMITS_ENABLED": "false",
+            "RATE_LIMITS_ENABLED": "true" if limited else "false",
+            "RATE_LIMIT_REFRESH": _UNREACHED_LIMIT,
+            "RATE_LIMIT_REGISTER": _UNREACHED_LIMIT,  # the accounts the pool's tokens are of
+            "REDIS_URL": "",
         }
         server = subprocess.Popen(
             [sys.executable, "auth_service/auth_service.py"],
@@ -195,6 +204,11 @@ def main() -> None:
     )
     parser.add_argument("--clients", type=int, default=8, help="with --http: connections")
     parser.add_argument("--seconds", type=float, default=10, help="with --http")
+    parser.add_argument(
+        "--limited",
+        action="store_true",
+        help="with --http: the request limits on, counted in the auth database",
+    )
     args = parser.parse_args()
     if args.http:
         here = Path(__file__).resolve().parent.parent
@@ -205,7 +219,7 @@ def main() -> None:
         for round_ in range(args.rounds):
             # Taking turns, the order swapped every round: the machine's load moves.
             for tree in trees if round_ % 2 == 0 else trees[::-1]:
-                results[tree].append(_http_round(tree, args.clients, args.seconds))
+                results[tree].append(_http_round(tree, args.clients, args.seconds, args.limited))
                 print(f"round {round_ + 1} {tree}: {results[tree][-1]}", file=sys.stderr)
         for tree, rounds in results.items():
             rates = [result["rate"] for result in rounds]

@@ -15,6 +15,8 @@ What each request still gets, exactly as with a transaction of its own:
   others are not affected;
 * **durable before answered**: :meth:`GroupCommit.submit` returns only after the COMMIT that
   holds the work has succeeded; if that COMMIT fails, every work of the group gets its error;
+* **its own context**: a work runs in a copy of its caller's context variables (Flask's app
+  context, ``current_app``, ``g``), whichever thread leads its group;
 * **the order it arrived in**: the works of a group run one after another in the order they
   queued, each seeing the ones before it (so a version check or a duplicate check sees every
   earlier write of the group, as it would have seen their commits).
@@ -36,6 +38,7 @@ paid while every other writer waits at the gate.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -51,14 +54,20 @@ _SAVEPOINT = "estante_work"
 
 
 class _Job(Generic[T]):
-    __slots__ = ("done", "error", "lead", "result", "work")
+    __slots__ = ("context", "done", "error", "lead", "result", "work")
 
     def __init__(self, work: Callable[[Connection], T]) -> None:
         self.work = work
+        # The submitting thread's context variables (Flask's app and request contexts, their
+        # ``g``): the leader runs every work of its group in its submitter's context.
+        self.context = contextvars.copy_context()
         self.done = False
         self.lead = False
         self.result: T | None = None
         self.error: BaseException | None = None
+
+    def run(self, connection: Connection) -> T:
+        return self.context.run(self.work, connection)
 
     def outcome(self) -> T:
         if self.error is not None:
@@ -153,7 +162,7 @@ class GroupCommit:
             # Alone: the transaction is the work's own, as without grouping.
             job = jobs[0]
             with connection.begin():
-                job.result = job.work(connection)
+                job.result = job.run(connection)
             self._count(1)
             job.done = True
             return
@@ -177,7 +186,7 @@ class GroupCommit:
                 job.result = None
                 try:
                     with connection.begin():
-                        job.result = job.work(connection)
+                        job.result = job.run(connection)
                     self._count(1)
                 except Exception as error:
                     job.error = error
@@ -187,7 +196,7 @@ class GroupCommit:
     def _run_in_savepoint(job: _Job[Any], connection: Connection, driver: Any) -> None:
         driver.execute(f"SAVEPOINT {_SAVEPOINT}")
         try:
-            job.result = job.work(connection)
+            job.result = job.run(connection)
         except Exception as error:
             job.error = error
             try:

@@ -5,11 +5,12 @@ its write is committed; and every work seeing the ones queued before it."""
 
 from __future__ import annotations
 
+import contextvars
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
 from common.db import Database, WriteGate
+from tests.support.group_commit import run_grouped
 from tests.support.postgres import PostgresServer
 
 
@@ -51,42 +53,9 @@ def _committed(db: Database, query: str) -> list[Any]:
 
 
 def _grouped(db: Database, works: list[Callable[[Connection], Any]]) -> list[tuple[str, Any]]:
-    """Run each work from a thread of its own, all queued while another writer holds the gate,
-    so that they make one group; each thread's outcome ("ok", result) or ("error", exception),
-    in the order of ``works`` (which is the order they queued in)."""
-    outcomes: list[tuple[str, Any]] = [("none", None)] * len(works)
-    holding, release = threading.Event(), threading.Event()
-
-    def hold_the_gate() -> None:
-        with db.transaction():
-            holding.set()
-            release.wait(30)
-
-    blocker = threading.Thread(target=hold_the_gate)
-    blocker.start()
-    assert holding.wait(30)
-    assert db.groups is not None
-    threads = []
-    for index, work in enumerate(works):
-
-        def call(index: int = index, work: Callable[[Connection], Any] = work) -> None:
-            try:
-                outcomes[index] = ("ok", db.write(work))
-            except Exception as error:
-                outcomes[index] = ("error", error)
-
-        thread = threading.Thread(target=call)
-        thread.start()
-        threads.append(thread)
-        deadline = time.monotonic() + 30
-        while db.groups.waiting() < index + 1:  # queued in this order
-            assert time.monotonic() < deadline
-            time.sleep(0.001)
-    release.set()
-    blocker.join(30)
-    for thread in threads:
-        thread.join(30)
-    return outcomes
+    """Each work written from a thread of its own, all in one group (see
+    :func:`tests.support.group_commit.run_grouped`)."""
+    return run_grouped(db, [partial(db.write, work) for work in works])
 
 
 def _insert(
@@ -112,6 +81,22 @@ def test_works_queued_together_share_one_commit(db: Database) -> None:
     assert outcomes == [("ok", f"r{n}") for n in range(6)]
     assert db.groups.commits - before == 1
     assert sorted(_committed(db, "SELECT name FROM rows")) == [f"r{n}" for n in range(6)]
+
+
+CALLER: contextvars.ContextVar[str] = contextvars.ContextVar("caller", default="nobody")
+
+
+def test_each_work_runs_in_its_callers_context_whichever_thread_leads(db: Database) -> None:
+    # What Flask's current_app and g are made of: a work must see its own request's.
+    def caller_named(name: str) -> Callable[[], Any]:
+        def call() -> Any:
+            CALLER.set(name)
+            return db.write(lambda _connection: CALLER.get())
+
+        return call
+
+    outcomes = run_grouped(db, [caller_named(f"caller {n}") for n in range(3)])
+    assert outcomes == [("ok", f"caller {n}") for n in range(3)]
 
 
 def test_a_failing_work_is_rolled_back_alone_and_only_its_caller_gets_the_error(
