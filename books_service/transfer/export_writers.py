@@ -505,6 +505,7 @@ def write_marc(pages: Pages) -> Iterator[bytes]:
 # a record). A page with either character in a value is written the general way.
 _OPEN, _SHUT = "\x02", "\x03"
 _MARK = str.maketrans("<>", _OPEN + _SHUT)
+_UNMARK = bytes.maketrans(b"\x02\x03", b"<>")  # both at once, in one pass over the page
 # The marking characters in a value, and in the JSON text of a list of names (escaped there).
 _MARKS = (_OPEN, _SHUT, "\\u0002", "\\u0003")
 
@@ -603,8 +604,7 @@ def _xml_page(page: list[Row]) -> bytes:
         .replace(b">", b"&gt;")
         .replace(b"<", b"&lt;")
         .replace(b"\r", b"&#13;")
-        .replace(_OPEN.encode(), b"<")
-        .replace(_SHUT.encode(), b">")
+        .translate(_UNMARK)
     )
 
 
