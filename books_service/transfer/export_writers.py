@@ -415,20 +415,22 @@ _PADDED_4 = [f"{n:04d}" for n in range(10_000)]
 _PADDED_5 = ["0" + n for n in _PADDED_4]
 
 
-def _directory(tags: list[str], lengths: list[int], starts: list[int]) -> str:
-    """ISO 2709's directory: per field its tag, length (4 digits) and start (5 digits)."""
-    if starts[-1] < 10_000:
-        return "".join(
-            chain.from_iterable(
-                zip(
-                    tags,
-                    map(_PADDED_4.__getitem__, lengths),
-                    map(_PADDED_5.__getitem__, starts),
-                    strict=False,  # one start more than there are fields
-                )
-            )
-        )
-    return "".join(map(_DIRECTORY_ENTRY, zip(tags, lengths, starts, strict=False)))
+def _directory(tags: list[str], fields: list[bytes]) -> str:
+    """ISO 2709's directory: per field its tag, length (4 digits) and start (5 digits). One
+    loop that keeps the running start and looks the padded numbers up: a third faster than
+    C maps over precomputed lengths and starts, which made a tuple and a list a field."""
+    entries = []
+    start = 0
+    try:
+        for tag, field in zip(tags, fields, strict=True):
+            size = len(field)
+            entries.append(f"{tag}{_PADDED_4[size]}{_PADDED_5[start]}")
+            start += size
+    except IndexError:  # a length or start past the table: formatted
+        lengths = list(map(len, fields))
+        starts = accumulate(lengths, initial=0)  # one more than there are fields
+        return "".join(map(_DIRECTORY_ENTRY, zip(tags, lengths, starts, strict=False)))
+    return "".join(entries)
 
 
 def _marc_record(r: Row) -> bytes:
@@ -481,14 +483,12 @@ def _marc_record(r: Row) -> bytes:
         bodies.append(f"  \x1fa{copies}\x1e")
     encoded = list(map(str.encode, bodies))
     data = b"".join(encoded)
-    lengths = list(map(len, encoded))
     base = 25 + 12 * len(tags)
     length = base + len(data) + 1
     if length > marc.MAX_RECORD:  # the summary must be shortened: the general way
         return marc.record_bytes(_general_fields(r))
-    starts = list(accumulate(lengths, initial=0))  # one more than there are fields
     return (
-        f"{length:05d}nam a22{base:05d} i 4500{_directory(tags, lengths, starts)}\x1e".encode()
+        f"{length:05d}nam a22{base:05d} i 4500{_directory(tags, encoded)}\x1e".encode()
         + data
         + b"\x1d"
     )
@@ -505,6 +505,7 @@ def write_marc(pages: Pages) -> Iterator[bytes]:
 # a record). A page with either character in a value is written the general way.
 _OPEN, _SHUT = "\x02", "\x03"
 _MARK = str.maketrans("<>", _OPEN + _SHUT)
+_UNMARK = bytes.maketrans(b"\x02\x03", b"<>")  # both at once, in one pass over the page
 # The marking characters in a value, and in the JSON text of a list of names (escaped there).
 _MARKS = (_OPEN, _SHUT, "\\u0002", "\\u0003")
 
@@ -603,8 +604,7 @@ def _xml_page(page: list[Row]) -> bytes:
         .replace(b">", b"&gt;")
         .replace(b"<", b"&lt;")
         .replace(b"\r", b"&#13;")
-        .replace(_OPEN.encode(), b"<")
-        .replace(_SHUT.encode(), b">")
+        .translate(_UNMARK)
     )
 
 
