@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 # Test processes (pytest-xdist; each test module runs whole in one of them); 0: in this one.
 TEST_WORKERS ?= 3
 
-.PHONY: help install install-dev run test lint format lock clean admin openapi backup restore bench bench-servers bench-refresh bench-web demo screenshots confusable-users bench-ceiling bench-memory bench-export bench-scale
+.PHONY: help install install-dev run test lint format lock clean admin openapi backup restore bench bench-servers bench-refresh bench-web demo screenshots confusable-users bench-ceiling bench-memory bench-export bench-scale language-table
 BACKUP_DIR ?= backups/$(shell date -u +%Y%m%dT%H%M%SZ)
 
 help:
@@ -27,6 +27,7 @@ help:
 	@echo "make bench-ceiling [TREE=dir] [ARGS=...]  Estante against the same-shape ceiling, side by side"
 	@echo "make bench-memory [TREE=dir]   RSS and PSS of every process of make run after a short load"
 	@echo "make lock     re-resolve requirements*.lock from pyproject.toml"
+	@echo "make language-table   common/language_table.py again from pycountry (after upgrading it)"
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Estante needs Python 3.11 or newer (found " + sys.version.split()[0] + ")")'
@@ -133,6 +134,9 @@ screenshots: install-dev
 
 openapi: install
 	$(PY) -m ops.openapi_export
+
+language-table: install
+	$(PY) -m ops.language_table
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

@@ -143,6 +143,8 @@ def _register(auth: str, http: requests.Session) -> dict[str, Any]:
 
 
 WORDS = ("autor", "livro", "history", "the", "love", "war", "river", "night")
+# Updates name a language, two- and three-letter codes: checking one is part of a write.
+LANGUAGES = ("pt", "en", "por", "fre", "tpi", "de")
 
 
 class Client:
@@ -195,7 +197,11 @@ class Client:
         if number % 4 == 0:
             http.put(
                 f"{books}/books/{some_book}",
-                json={"title": f"Livro {number}", "author": "Autor"},
+                json={
+                    "title": f"Livro {number}",
+                    "author": "Autor",
+                    "language": random.choice(LANGUAGES),
+                },
                 headers=headers,
                 timeout=30,
             )

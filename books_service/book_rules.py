@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from typing import Annotated, Any, NewType
 from urllib.parse import urlsplit, urlunsplit
 
-import pycountry
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -43,6 +42,7 @@ from books_service.models import (
 )
 from books_service.records import complete, fold
 from common.errors import ApiError
+from common.languages import shortest_code
 from common.text import line, paragraphs
 from common.validation import NOT_BLANK, field_errors, stated
 
@@ -93,18 +93,12 @@ def normalise_language(value: str) -> str:
     """An ISO 639-1 or ISO 639-3 code (ISO 639-2/B as used in library records too), stored as
     the two-letter code when the language has one ("por" and "POR" become "pt")."""
     code = value.strip().lower()
-    language = None
-    if len(code) == 2 and code.isascii() and code.isalpha():
-        language = pycountry.languages.get(alpha_2=code)
-    elif len(code) == 3 and code.isascii() and code.isalpha():
-        language = pycountry.languages.get(alpha_3=code) or pycountry.languages.get(
-            bibliographic=code
-        )
-    if language is None:
+    shortest = shortest_code(code) if code.isascii() and code.isalpha() else None
+    if shortest is None:
         raise PydanticCustomError(
             "language", "must be an ISO 639-1 (2 letters) or ISO 639-3 (3 letters) language code"
         )
-    return str(getattr(language, "alpha_2", None) or language.alpha_3)
+    return shortest
 
 
 def _valid_host(host: str) -> bool:

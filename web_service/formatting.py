@@ -12,6 +12,8 @@ from babel.numbers import format_decimal
 from stdnum import isbn as stdnum_isbn
 from stdnum.exceptions import ValidationError
 
+from common.languages import english_name
+
 
 def hyphenate_isbn(value: str | None) -> str:
     """``9788535902778`` as ``978-85-359-0277-8`` (ISBN-10s too). A number outside the
@@ -39,11 +41,7 @@ def _language_name(code: str, locale: str) -> str:
     except (UnknownLocaleError, ValueError):
         name = None
     if not name:
-        import pycountry
-
-        language = pycountry.languages.get(alpha_2=code) if len(code) == 2 else None
-        language = language or pycountry.languages.get(alpha_3=code)
-        name = language.name if language else None
+        name = english_name(code)
     return name[:1].upper() + name[1:] if name else code
 
 

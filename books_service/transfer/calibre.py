@@ -15,8 +15,6 @@ from functools import lru_cache
 from html.parser import HTMLParser
 from typing import Any, BinaryIO
 
-import pycountry
-
 from books_service.transfer import csvfile
 from books_service.transfer.estante import number_cell
 from books_service.transfer.rows import (
@@ -28,6 +26,7 @@ from books_service.transfer.rows import (
     split_list,
     text,
 )
+from common.languages import bibliographic_code
 
 COLUMNS = [
     "title",
@@ -106,10 +105,7 @@ def comments_html(description: str | None) -> str:
 
 @lru_cache(maxsize=512)
 def alpha3(code: str) -> str:
-    language = pycountry.languages.get(alpha_2=code) if len(code) == 2 else None
-    if language is None:
-        return code
-    return getattr(language, "bibliographic", None) or language.alpha_3
+    return bibliographic_code(code) or code
 
 
 def _published(pubdate: str | None) -> dict[str, Any]:

@@ -12,8 +12,6 @@ from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any, BinaryIO
 
-import pycountry
-
 from books_service.transfer import csvfile
 from books_service.transfer.rows import Row, compact, first_isbn, split_list, text, whole_number
 
@@ -33,7 +31,12 @@ def unbracket(value: str | None) -> str | None:
 
 @lru_cache(maxsize=512)
 def language_code(name: str) -> str | None:
-    """ "English" → "en" (a code as given is kept for the record's own check)."""
+    """ "English" → "en" (a code as given is kept for the record's own check).
+
+    pycountry's lookup by any name is imported here, in an import of a LibraryThing file only:
+    its table is 5.8 MB that no worker otherwise needs (:mod:`common.languages`)."""
+    import pycountry
+
     try:
         language = pycountry.languages.lookup(name.strip())
     except LookupError:

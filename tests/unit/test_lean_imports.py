@@ -42,3 +42,15 @@ def test_the_api_services_on_sqlite_load_no_httpx_redis_or_psycopg() -> None:
     for service in ("books_service", "auth_service"):
         loaded = imported_after(f"import {service}.app")
         assert not loaded & {"httpx", "redis", "rich", "psycopg"}
+
+
+def test_checking_a_books_language_does_not_load_pycountry() -> None:
+    """pycountry's table is 5.8 MB in each process that looks a language up: the
+    services read common/languages.py's compact copy."""
+    loaded = imported_after(
+        "from books_service.app import create_app; from books_service.book_rules import "
+        "normalise_language; normalise_language('por'); "
+        "from web_service.formatting import language_name; language_name('aaa', 'en')"
+    )
+    assert "books_service" in loaded
+    assert "pycountry" not in loaded
