@@ -41,7 +41,9 @@ def to_isbn10(isbn13: str) -> str | None:
 
 def normalise(value: str) -> str:
     """The ISBN-13 for any valid ISBN-10 or ISBN-13; InvalidIsbn says what is wrong."""
-    compact = SEPARATORS.sub("", value).upper()
+    # Letters and digits only (as nearly every ISBN an import reads): no separator to drop.
+    plain = value.isascii() and value.isalnum()
+    compact = (value if plain else SEPARATORS.sub("", value)).upper()
     if len(compact) == 10:
         if not (compact[:9].isascii() and compact[:9].isdigit()) or compact[9] not in "0123456789X":
             raise InvalidIsbn("an ISBN-10 is 9 digits and a check digit (0-9 or X)")

@@ -8,6 +8,7 @@ import csv
 import io
 import json
 from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
 from typing import Any, BinaryIO
 
 from books_service.transfer.files import text_stream
@@ -44,7 +45,8 @@ def header_of(head: str) -> list[str]:
 def records(text: Iterable[str], delimiter: str) -> Iterator[list[str]]:
     try:
         for record in csv.reader(text, delimiter=delimiter):
-            if any(cell.strip() for cell in record):
+            # A cell with anything but white space (the cells joined: one call at C speed).
+            if "".join(record).strip():
                 yield record
     except csv.Error as error:
         if "field larger" in str(error):
@@ -73,7 +75,7 @@ def read(stream: BinaryIO, encoding: str, mapper: Mapper, *, undo_formulas: bool
     text = text_stream(stream, encoding)
     first = text.readline()
     delimiter = sniff_delimiter(first.lstrip("\ufeff"))
-    rows = records(_chain([first.lstrip("\ufeff")], text), delimiter)
+    rows = records(chain([first.lstrip("\ufeff")], text), delimiter)
     try:
         header = [name.strip() for name in next(rows)]
     except StopIteration:
@@ -109,11 +111,6 @@ def read(stream: BinaryIO, encoding: str, mapper: Mapper, *, undo_formulas: bool
             f"Row {number + 1} is not valid {encoding} ({error.reason}): give the file's "
             "encoding, or save it as UTF-8."
         ) from None
-
-
-def _chain(first: list[str], rest: Iterable[str]) -> Iterator[str]:
-    yield from first
-    yield from rest
 
 
 def rejects(

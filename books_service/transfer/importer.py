@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, insert, select, text, update
@@ -287,7 +288,11 @@ _BOOK_COLUMNS = (
     "updated_by",
 )
 _HISTORY_COLUMNS = ("book_id", "version", "action", "changed_at", "changed_by", "changes", "origin")
-_LISTS = frozenset(LIST_FIELDS)
+# A record's editable values and its derived columns as tuples in _BOOK_COLUMNS' order (one
+# C call each); the lists among them are stored as JSON.
+_EDITABLE_VALUES = itemgetter(*EDITABLE_FIELDS)
+_DERIVED_VALUES = itemgetter(*DERIVED_FIELDS)
+_LISTS_AT = tuple(i for i, name in enumerate(EDITABLE_FIELDS) if name in LIST_FIELDS)
 
 
 def _create(session: Session, creates: Sequence[Planned], context: Context, now: datetime) -> None:
@@ -298,7 +303,7 @@ def _create(session: Session, creates: Sequence[Planned], context: Context, now:
     by = context.by
     stamp = bulk.moment(session, _book, "created_at", now)
     changed_at = bulk.moment(session, cast(Table, BookHistory.__table__), "changed_at", now)
-    dumps = bulk.json_value
+    dumps, editable, derived_of = bulk.json_value, _EDITABLE_VALUES, _DERIVED_VALUES
     ids = _new_ids(session, len(creates))
     books, authors, subjects, sources, entries = [], [], [], [], []
     job, filename, source = context.job_id, context.filename, context.source
@@ -307,26 +312,10 @@ def _create(session: Session, creates: Sequence[Planned], context: Context, now:
         record, derived = item.record, item.facets
         assert record is not None and derived is not None
         columns = derived.columns
-        books.append(
-            (
-                book_id,
-                *[
-                    dumps(record[name]) if name in _LISTS else record[name]
-                    for name in EDITABLE_FIELDS
-                ],
-                columns["title_key"],
-                columns["author_key"],
-                columns["publisher_key"],
-                columns["year_sort"],
-                columns["duplicate_key"],
-                columns["search_text"],
-                1,
-                stamp,
-                stamp,
-                by,
-                by,
-            )
-        )
+        values = list(editable(record))
+        for at in _LISTS_AT:
+            values[at] = dumps(values[at])
+        books.append((book_id, *values, *derived_of(columns), 1, stamp, stamp, by, by))
         authors += [(book_id, key) for key in derived.authors]
         subjects += [(book_id, key) for key in derived.subjects]
         if item.new_source and source and item.row.source_id:

@@ -44,7 +44,8 @@ def keys(record: Mapping[str, Any]) -> Keys:
     # The words of the parts joined are the words of the whole (folding and splitting go
     # character by character, and a space separates the parts either way): the names, subjects
     # and publisher, which recur, come from the cache.
-    subtitle, series, description = (record.get(k) for k in ("subtitle", "series", "description"))
+    subtitle, series = record.get("subtitle"), record.get("series")
+    description = record.get("description")
     search = [
         words(subtitle) if subtitle else "",
         words(series) if series else "",

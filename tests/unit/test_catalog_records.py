@@ -3,6 +3,7 @@ duplicate key, history diffs, and the request schemas' field rules."""
 
 from __future__ import annotations
 
+import re
 from typing import Any, get_args
 
 import pytest
@@ -20,9 +21,11 @@ from books_service.records import (
     initial_values,
     join_authors,
     split_authors,
+    words,
 )
 from books_service.schemas import BookFields, BookPatch, BookQuery, SortName
 from common.problem_json import field_errors
+from common.text import fold as fold_accents_and_case
 
 
 @pytest.mark.parametrize(
@@ -47,6 +50,38 @@ def test_fold(text: str, folded: str) -> None:
 @given(st.text())
 def test_folding_twice_changes_nothing(text: str) -> None:
     assert fold(fold(text)) == fold(text)
+
+
+_LETTERS_OUTSIDE_UNICODE_DECOMPOSITION = str.maketrans(
+    {"ø": "o", "Ø": "o", "ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "ð": "d", "Ð": "d", "æ": "ae"}
+    | {"Æ": "ae", "œ": "oe", "Œ": "oe", "þ": "th", "Þ": "th", "\u0131": "i", "ħ": "h", "Ħ": "h"}
+)
+# ASCII of every kind (punctuation, "_", control characters, the separators str.split sees as
+# spaces), accented and unfoldable letters, and other scripts.
+_WORDY_TEXT = (
+    st.text(
+        st.characters(max_codepoint=127) | st.sampled_from([*"éÉãøŁæÆœİıß\u0301\u00a0\u2028ＡＢ星"])
+    )
+    | st.text()
+)
+
+
+def _words_by_the_pattern(text: str) -> str:
+    folded = fold_accents_and_case(text.translate(_LETTERS_OUTSIDE_UNICODE_DECOMPOSITION))
+    assert fold(text) == folded
+    return " ".join(re.split(r"[\W_]+", folded)).strip()
+
+
+@given(_WORDY_TEXT)
+def test_the_words_of_a_text_are_those_the_pattern_finds_in_its_folded_form(text: str) -> None:
+    assert words(text) == _words_by_the_pattern(text)
+
+
+@pytest.mark.parametrize("accent", ["", "é"])
+def test_every_ascii_character_separates_words_as_the_pattern_says(accent: str) -> None:
+    for character in map(chr, range(128)):
+        text = f"{character}Ab{character}{accent}9{character}{character}c "
+        assert words(text) == _words_by_the_pattern(text), repr(text)
 
 
 @pytest.mark.parametrize(
