@@ -242,6 +242,7 @@ def replace_book(path: BookPath, query: WriteQuery, header: IfMatch, body: BookF
     responses={200: book_answer("The book as changed"), **CHANGE_PROBLEMS},
     security=bearer,
 )
+@lean_validation
 def patch_book(path: BookPath, query: WriteQuery, header: IfMatch, body: BookPatch) -> Response:
     """Change some fields (JSON Merge Patch, RFC 7396): a value replaces, null removes, a field
     left out stays. The result is validated like a new book."""

@@ -14,6 +14,7 @@ from flask import Response, jsonify
 from books_service.config import BooksSettings
 from books_service.schemas import (
     BookFields,
+    BookPatch,
     BookPath,
     BookQuery,
     IfMatch,
@@ -105,8 +106,16 @@ def writer(tmp_path_factory: pytest.TempPathFactory) -> Any:
     def lean_put(path: BookPath, query: WriteQuery, header: IfMatch, body: BookFields) -> Response:
         return put(path, query, header, body)
 
+    def patch(path: BookPath, query: WriteQuery, header: IfMatch, body: BookPatch) -> Response:
+        return jsonify(id=path.book_id, etag=header.if_match, patch=body.patch())
+
+    def lean_patch(path: BookPath, query: WriteQuery, header: IfMatch, body: BookPatch) -> Response:
+        return patch(path, query, header, body)
+
     app.put("/plain/books/<int:book_id>")(put)
     app.put("/lean/books/<int:book_id>")(lean_validation(lean_put))
+    app.patch("/plain/books/<int:book_id>")(patch)
+    app.patch("/lean/books/<int:book_id>")(lean_validation(lean_patch))
     return app.test_client()
 
 
@@ -159,6 +168,39 @@ def test_a_lean_route_with_a_body_answers_as_flask_openapi3_would(
         plain.status_code,
         plain.get_json(silent=True),
         plain.headers.get("Content-Type"),
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"copies": 3}',
+        b'{"copies": 3.0}',
+        b'{"copies": true}',
+        b'{"copies": null}',
+        b'{"title": null}',
+        b'{"author": null, "authors": null}',
+        b'{"authors": ["A", "B"], "published_date": "2020-01-02", "language": "pt"}',
+        b'{"series_index": 1}',
+        b'{"series_index": NaN}',
+        b'{"page_count": "3"}',
+        b'{"titel": "T"}',
+        b'{"title": "T\\ud800"}',
+        b"{}",
+        b"[]",
+        b"not json",
+    ],
+)
+@pytest.mark.parametrize("media_type", ["application/json", "application/merge-patch+json"])
+def test_a_lean_merge_patch_answers_as_flask_openapi3_would(
+    writer: Any, body: bytes, media_type: str
+) -> None:
+    headers = {"Content-Type": media_type}
+    plain = writer.patch("/plain/books/7", data=body, headers=headers)
+    lean = writer.patch("/lean/books/7", data=body, headers=headers)
+    assert (lean.status_code, lean.get_json(silent=True)) == (
+        plain.status_code,
+        plain.get_json(silent=True),
     )
 
 
