@@ -67,10 +67,10 @@ class SyncFunctions:
 
 
 def lean_validation(view: Callable[..., Response]) -> Callable[..., Response]:
-    """For the hottest requests (``GET /books``, ``GET /books/<id>``, ``POST`` and ``PUT
-    /books``): the view's ``header``, ``path``, ``query`` and ``body`` models validated as
-    flask-openapi3 validates them, in the same order and with the same 422 problem when they
-    fail, but cheaper:
+    """For the hottest requests (``GET /books``, ``GET /books/<id>``, and the writes ``POST``,
+    ``PUT`` and ``PATCH /books``): the view's ``header``, ``path``, ``query`` and ``body`` models
+    validated as flask-openapi3 validates them, in the same order and with the same 422 problem
+    when they fail, but cheaper:
 
     * the header model is given only the headers it declares: flask-openapi3 copies every
       request header into it, and the other headers are ignored by the model anyway;
