@@ -208,6 +208,7 @@ def get_book(path: BookPath, header: IfNoneMatch) -> Response:
     },
     security=bearer,
 )
+@lean_validation
 def add_book(query: WriteQuery, body: BookFields) -> Response:
     """Add a book. The same ISBN as a live book, or the same title and author without an ISBN,
     is a 409 naming the existing book (the latter unless ``allow_duplicate=true``)."""
@@ -223,6 +224,7 @@ def add_book(query: WriteQuery, body: BookFields) -> Response:
     responses={200: book_answer("The book as replaced"), **CHANGE_PROBLEMS},
     security=bearer,
 )
+@lean_validation
 def replace_book(path: BookPath, query: WriteQuery, header: IfMatch, body: BookFields) -> Response:
     """Replace a book: it becomes what is sent (fields left out are cleared; the spec's title +
     author still work). Send If-Match with the ETag you read to never overwrite someone else's
@@ -247,6 +249,7 @@ def replace_book(path: BookPath, query: WriteQuery, header: IfMatch, body: BookF
     responses={200: book_answer("The book as changed"), **CHANGE_PROBLEMS},
     security=bearer,
 )
+@lean_validation
 def patch_book(path: BookPath, query: WriteQuery, header: IfMatch, body: BookPatch) -> Response:
     """Change some fields (JSON Merge Patch, RFC 7396): a value replaces, null removes, a field
     left out stays. The result is validated like a new book."""
