@@ -20,6 +20,7 @@ from common.json_body import parses_own_body, require_json_object
 from common.metrics import init_metrics
 from common.openapi import EstanteOpenAPI
 from common.problem_json import register_error_handlers, validation_problem
+from common.query_string import init_single_values
 from common.request_log import configure_logging, init_request_log
 
 if TYPE_CHECKING:
@@ -167,6 +168,7 @@ def create_base_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]
     register_error_handlers(app)
     init_request_log(app, settings.service_name)
+    init_single_values(app)
 
     init_metrics(app, settings.service_name)
 

@@ -48,7 +48,11 @@ def problem(
 
 
 def validation_problem(error: ValidationError) -> Response:
-    errors = field_errors(error)
+    return invalid_fields(field_errors(error))
+
+
+def invalid_fields(errors: list[dict[str, str]]) -> Response:
+    """The 422 of a request with invalid fields, each ``{"field", "message", "type"}``."""
     summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
     return problem(
         422,

@@ -228,3 +228,30 @@ def test_odd_logins_never_fail_with_500(stack: Stack, body: dict[str, Any]) -> N
     response = requests.post(f"{stack.auth_url}/login", json=body, timeout=10)
     assert response.status_code in (401, 422), response.text
     assert response.headers["Content-Type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["limit=&limit=junk", "limit=5&limit=7", "limit=5&cursor=&limit=5"],
+    ids=["empty then junk", "two numbers", "the same twice"],
+)
+def test_a_query_parameter_given_twice_is_refused_on_every_list(
+    stack: Stack, token: str, query: str
+) -> None:
+    """A second value is never dropped silently, on the public list, an administrator's list
+    or a librarian's (the token is only a librarian's: the refusal comes first)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    for url in (
+        f"{stack.books_url}/books?{query}",
+        f"{stack.books_url}/books/deleted?{query}",
+        f"{stack.books_url}/imports?{query}",
+        f"{stack.auth_url}/admin/users?{query}",
+    ):
+        body = assert_problem(requests.get(url, headers=headers, timeout=10), 422)
+        assert body["errors"] == [
+            {
+                "field": "limit",
+                "message": "is given more than once: give it once",
+                "type": "repeated_parameter",
+            }
+        ], url
