@@ -6,7 +6,7 @@ processes; then exports the catalog in every format and reports rows per second.
 
     .venv/bin/python -m bench.import_export [--sizes 100000,1000000] [--backends sqlite,postgres]
                                             [--timeout 900] [--out FILE] [--no-export]
-                                            [--rss-log FILE] [--pg-prefix import_bench_]
+                                            [--rss-log FILE] [--db-prefix import_bench_]
 
 Every generated row is a valid, distinct book (70 % with an ISBN-13 wrapped as Goodreads writes
 it, the rest without), so every row is validated, written, indexed for search and recorded in
@@ -435,7 +435,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="also write the table (Markdown) here")
     parser.add_argument("--no-export", action="store_true", help="measure the import only")
     parser.add_argument(
-        "--pg-prefix",
+        "--db-prefix",
         default="import_bench_",
         help="name of the PostgreSQL databases created (and dropped): prefix + a random suffix",
     )
@@ -468,7 +468,7 @@ def main() -> None:
                         samples,
                         not args.no_export,
                         log,
-                        args.pg_prefix,
+                        args.db_prefix,
                     )
                 )
             path.unlink()
