@@ -6,12 +6,18 @@ processes; then exports the catalog in every format and reports rows per second.
 
     .venv/bin/python -m bench.import_export [--sizes 100000,1000000] [--backends sqlite,postgres]
                                             [--timeout 900] [--out FILE] [--no-export]
+                                            [--rss-log FILE] [--db-prefix import_bench_]
 
 Every generated row is a valid, distinct book (70 % with an ISBN-13 wrapped as Goodreads writes
 it, the rest without), so every row is validated, written, indexed for search and recorded in
 the history. Memory is the resident set of the service's processes (Granian's main process and its
 workers), sampled every 0.2 s while the job runs: the largest of any one process (idle, before
-the import, and at its peak) and of all of them together.
+the import, and at its peak) and of all of them together; each export's too.
+
+The imported catalog is then checked (the bench exits with a failure otherwise): it holds every
+row (``X-Total-Count``, and the JSON Lines export's lines), the first, middle and last rows are
+found by a search of their title and by their ISBN, and each one's history names the import,
+the file and the row it came from.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -52,8 +59,11 @@ GOODREADS_COLUMNS = [
 EXPORT_FORMATS = ("estante-csv", "estante-json", "estante-jsonl", "calibre", "marc", "marcxml")
 
 
-def generate(path: Path, rows: int, seed: int = 7) -> None:
-    """A Goodreads library export of ``rows`` distinct, valid books."""
+def generate(path: Path, rows: int, seed: int = 7) -> dict[int, Sample]:
+    """A Goodreads library export of ``rows`` distinct, valid books; returns what the first,
+    middle and last rows should become, for the check of the imported catalog."""
+    samples: dict[int, Sample] = {}
+    wanted = {1, rows // 2 + 1, rows}
     rng = random.Random(seed)
     words = vocabulary()
     first = ["Ana", "Bruno", "Carla", "Diego", "Elisa", "Fábio", "Inês", "João", "Marta", "Rui"]
@@ -78,6 +88,8 @@ def generate(path: Path, rows: int, seed: int = 7) -> None:
                 else ""
             )
             year = rng.randint(1900, 2025)
+            if n in wanted:
+                samples[n] = Sample(n, title, isbn13[2:-1] or None)
             writer.writerow(
                 [
                     n, title + series, author, author, additional, isbn10, isbn13,
@@ -87,6 +99,17 @@ def generate(path: Path, rows: int, seed: int = 7) -> None:
                     1,
                 ]
             )  # fmt: skip
+    return samples
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A generated row as the catalog should hold it: its number in the file (as the history's
+    origin names it), its title (the series taken out) and its ISBN-13, if it has one."""
+
+    row: int
+    title: str
+    isbn: str | None
 
 
 def rss_by_process(pid: int) -> dict[int, int]:
@@ -237,26 +260,74 @@ def import_file(
     return job
 
 
-def export_rates(books_url: str, rows: int) -> dict[str, float]:
-    rates = {}
+def export_rates(books_url: str, rows: int, pid: int) -> dict[str, dict[str, float]]:
+    """Each format downloaded whole: rows/s by the wall clock, and the peak RSS of the largest
+    of the service's processes and of all of them while it streamed (constant memory is the
+    promise). JSON Lines' lines are counted: the catalog's rows, exactly."""
+    found = {}
     for name in EXPORT_FORMATS:
         started = time.perf_counter()
-        size = 0
-        with requests.get(f"{books_url}/books/export?format={name}", stream=True, timeout=600) as r:
+        size = lines = 0
+        with (
+            RssSampler(pid) as rss,
+            requests.get(f"{books_url}/books/export?format={name}", stream=True, timeout=600) as r,
+        ):
             r.raise_for_status()
             for chunk in r.iter_content(1024 * 1024):
                 size += len(chunk)
+                lines += chunk.count(b"\n")
         seconds = time.perf_counter() - started
-        rates[name] = rows / seconds
+        found[name] = {
+            "rate": rows / seconds,
+            "peak_rss_mib": rss.peak / 2**20,
+            "peak_total_mib": rss.peak_total / 2**20,
+            **({"lines": lines} if name == "estante-jsonl" else {}),
+        }
         print(
-            f"    export {name}: {rows / seconds:,.0f} rows/s ({size / 2**20:,.0f} MiB)",
+            f"    export {name}: {rows / seconds:,.0f} rows/s ({size / 2**20:,.0f} MiB, "
+            f"{seconds:.1f} s), peak RSS of a process {rss.peak / 2**20:.0f} MiB, "
+            f"of all {rss.peak_total / 2**20:.0f} MiB",
             file=sys.stderr,
         )
-    return rates
+    return found
 
 
-def postgres_database() -> tuple[str, str]:
-    name = f"import_bench_{uuid.uuid4().hex[:8]}"
+def check_catalog(books_url: str, job: dict, size: int, samples: dict[int, Sample]) -> list[str]:
+    """What is wrong with the imported catalog (nothing, if it is right): it holds ``size``
+    books; the first, middle and last rows are found by a search of their title (and by their
+    ISBN when they have one), and each one's history names this import, the file and its row."""
+    problems = []
+    answer = requests.get(f"{books_url}/books", params={"limit": 1}, timeout=60)
+    answer.raise_for_status()
+    total = answer.headers.get("X-Total-Count")
+    if total != str(size) or "X-Total-Count-Estimated" in answer.headers:
+        problems.append(f"the catalog holds {total} books, not {size}")
+    for sample in samples.values():
+        found = requests.get(f"{books_url}/books", params={"q": sample.title}, timeout=60)
+        found.raise_for_status()
+        books = [b for b in found.json() if b["title"] == sample.title]
+        if len(books) != 1:
+            problems.append(f"a search for row {sample.row}'s title found {len(books)} such books")
+            continue
+        book = books[0]
+        if sample.isbn is not None:
+            by_isbn = requests.get(f"{books_url}/books", params={"isbn": sample.isbn}, timeout=60)
+            if [b["id"] for b in by_isbn.json()] != [book["id"]]:
+                problems.append(
+                    f"row {sample.row}'s ISBN {sample.isbn} does not find book {book['id']}"
+                )
+        history = requests.get(f"{books_url}/books/{book['id']}/history", timeout=60).json()
+        origins = [entry.get("origin") for entry in history]
+        expected = {"import": job["id"], "file": job["filename"], "row": sample.row}
+        if origins != [expected]:
+            problems.append(f"book {book['id']}'s history has origins {origins}, not [{expected}]")
+    return problems
+
+
+def postgres_database(prefix: str) -> tuple[str, str]:
+    """A new database named with ``prefix`` (unique to whoever runs the bench on a shared
+    server, so that what is left behind can be told apart and dropped)."""
+    name = f"{prefix}{uuid.uuid4().hex[:8]}"
     with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     base = POSTGRES_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
@@ -275,14 +346,16 @@ def run_one(
     size: int,
     path: Path,
     timeout: float,
+    samples: dict[int, Sample],
     export: bool = True,
     rss_log: Path | None = None,
+    prefix: str = "import_bench_",
 ) -> dict:
     with tempfile.TemporaryDirectory(prefix="estante-bench-import-") as tmp:
         urls, pg_name = None, None
         if backend == "postgres":
-            pg_name, books_url = postgres_database()
-            auth_name, auth_url = postgres_database()
+            pg_name, books_url = postgres_database(prefix)
+            auth_name, auth_url = postgres_database(prefix)
             urls = {"books": books_url, "auth": auth_url}
         stack = build_stack(Path(tmp), backend, urls, {"ESTANTE_LOG_LEVEL": "WARNING"})
         try:
@@ -332,8 +405,20 @@ def run_one(
             )
             print(f"    phases (wall / service CPU): {phases}", file=sys.stderr)
             print(f"    each process's peak: {result['by_process']}", file=sys.stderr)
+            if job["state"] == "succeeded":
+                result["problems"] = check_catalog(stack.books_url, job, size, samples)
+                print(
+                    "    catalog: "
+                    + ("; ".join(result["problems"]) or f"right ({len(samples)} rows looked up)"),
+                    file=sys.stderr,
+                )
             if job["state"] == "succeeded" and export:
-                result["export"] = export_rates(stack.books_url, job["created"])
+                result["export"] = export_rates(stack.books_url, job["created"], pid)
+                lines = result["export"]["estante-jsonl"]["lines"]
+                if lines != size:
+                    result["problems"].append(
+                        f"the JSON Lines export has {lines} lines, not {size}"
+                    )
             return result
         finally:
             stack.stop()
@@ -350,6 +435,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="also write the table (Markdown) here")
     parser.add_argument("--no-export", action="store_true", help="measure the import only")
     parser.add_argument(
+        "--db-prefix",
+        default="import_bench_",
+        help="name of the PostgreSQL databases created (and dropped): prefix + a random suffix",
+    )
+    parser.add_argument(
         "--rss-log", type=Path, help="write every memory sample (each process, the phase) here"
     )
     args = parser.parse_args()
@@ -359,7 +449,7 @@ def main() -> None:
         for size in (int(s) for s in args.sizes.split(",")):
             path = Path(tmp) / f"goodreads_library_export_{size}.csv"
             started = time.perf_counter()
-            generate(path, size)
+            samples = generate(path, size)
             mib = path.stat().st_size / 2**20
             seconds = time.perf_counter() - started
             print(f"generated {size:,} rows ({mib:,.0f} MiB) in {seconds:.0f} s", file=sys.stderr)
@@ -369,12 +459,23 @@ def main() -> None:
                     if args.rss_log
                     else None
                 )
-                results.append(run_one(backend, size, path, args.timeout, not args.no_export, log))
+                results.append(
+                    run_one(
+                        backend,
+                        size,
+                        path,
+                        args.timeout,
+                        samples,
+                        not args.no_export,
+                        log,
+                        args.db_prefix,
+                    )
+                )
             path.unlink()
     lines = [
         "| database | rows | state | import rows/s (end to end) | seconds | service CPU µs/row | "
         "peak RSS of a process, idle → peak (MiB) | all processes (MiB) | "
-        + " | ".join(f"export {f} rows/s" for f in EXPORT_FORMATS)
+        + " | ".join(f"export {f} rows/s (peak RSS)" for f in EXPORT_FORMATS)
         + " |",
         "|---|---:|---|---:|---:|---:|---:|---:|" + "---:|" * len(EXPORT_FORMATS),
     ]
@@ -385,13 +486,24 @@ def main() -> None:
             f"{r['seconds']:.1f} | {r['cpu_us_per_row']:.0f} | "
             f"{r['idle_rss_mib']:.0f} → {r['peak_rss_mib']:.0f} | "
             f"{r['peak_total_mib']:.0f} | "
-            + " | ".join(f"{exports.get(f, 0):,.0f}" for f in EXPORT_FORMATS)
+            + " | ".join(
+                f"{exports[f]['rate']:,.0f} ({exports[f]['peak_rss_mib']:.0f} MiB)"
+                if f in exports
+                else "-"
+                for f in EXPORT_FORMATS
+            )
             + " |"
         )
     table = "\n".join(lines)
     print(table)
     if args.out:
         args.out.write_text(table + "\n")
+    wrong = [f"{r['backend']} {r['rows']:,}: {p}" for r in results for p in r.get("problems", [])]
+    failed = [
+        f"{r['backend']} {r['rows']:,}: {r['state']}" for r in results if r["state"] != "succeeded"
+    ]
+    if wrong or failed:
+        sys.exit("\n".join(failed + wrong))
 
 
 if __name__ == "__main__":
