@@ -319,9 +319,6 @@ def fuzz_stack(
         {
             "ESTANTE_ADMIN_USERNAME": ADMIN,
             "ESTANTE_ADMIN_PASSWORD": ADMIN_PASSWORD,
-            # The run makes hundreds of accounts and sessions: argon2id's cheapest settings.
-            "ARGON2_TIME_COST": "1",
-            "ARGON2_MEMORY_KIB": "8192",
         },
     )
     yield running

@@ -308,6 +308,14 @@ def build_stack(
         # Tests make many accounts from one address; the tests of the limits turn them on.
         "RATE_LIMITS_ENABLED": "0",
         "LOGIN_THROTTLE_FREE_ATTEMPTS": "1000",
+        # argon2id's cheapest parameters the settings allow (about 6 ms a hash against 37 ms at
+        # the defaults): the stacks register and log in thousands of times, and none of those
+        # tests is about the hash's cost. The tests of the parameters themselves (the defaults,
+        # rehash on login, the memory a hash holds) build their own hashers and settings
+        # (tests/unit/test_passwords.py, test_argon2_memory.py, integration/test_token_races.py);
+        # the tests that need a login slow enough to catch in flight pass theirs in extra_env.
+        "ARGON2_TIME_COST": "1",
+        "ARGON2_MEMORY_KIB": "8192",
         **(extra_env or {}),
     }
     urls = database_urls or {}

@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime
 from itertools import accumulate
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from books_service.isbn import to_isbn10
@@ -72,7 +72,6 @@ def test_a_marc_directory_is_its_fields_tags_lengths_and_starts_zero_padded(
 TEXTS = st.text(alphabet=st.sampled_from(["\x02", "\x03", "<", ">", "&", "\r", "\n", "a", "ç"]))
 
 
-@settings(deadline=None)  # the first example loads the language tables
 @given(TEXTS, TEXTS, TEXTS, st.lists(TEXTS, max_size=3), TEXTS)
 def test_a_page_of_marcxml_is_what_the_general_marcxml_writer_writes_for_any_text(
     title: str, subtitle: str, publisher: str, subjects: list[str], description: str

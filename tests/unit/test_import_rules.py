@@ -130,8 +130,7 @@ def _by_the_import(fields: dict[str, Any]) -> dict[str, Any] | str:
         return str(error)
 
 
-# No deadline: an example's time is the machine's load, not the rules' (it once took 372 ms).
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=1500)
 @given(rows() | plain_rows())
 def test_an_imported_row_is_accepted_or_refused_exactly_as_the_api_would(
     fields: dict[str, Any],

@@ -6,7 +6,7 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from auth_service import lookalikes
@@ -61,7 +61,6 @@ def test_names_mixing_scripts_that_look_alike_are_refused(name: str, scripts: st
     assert problem.startswith(f"mixes letters of {scripts}"), problem
 
 
-@settings(deadline=None)  # the first example loads Unicode data
 @given(
     st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyz0123456789_"), min_size=2, max_size=20),
     st.sampled_from("абвгдеёжзийклмнопрстуфхцчшщъыьэюя"),
@@ -76,7 +75,6 @@ def test_one_cyrillic_letter_among_latin_ones_is_refused(
     assert lookalikes.mixed_script_problem(name) is not None
 
 
-@settings(deadline=None)  # the first example loads Unicode data
 @given(st.text(st.characters(min_codepoint=0x0400, max_codepoint=0x04FF, categories=["Ll", "Lu"])))
 def test_cyrillic_letters_alone_never_mix_scripts(name: str) -> None:
     assert lookalikes.mixed_script_problem(normalise(name)) is None
@@ -137,7 +135,6 @@ def test_the_skeleton_follows_unicode_data_case_sensitively() -> None:
 NAME_CHARACTERS = st.characters(categories=["L", "M", "N"]) | st.sampled_from("._-")
 
 
-@settings(deadline=None)  # the first example loads Unicode data
 @given(st.text(NAME_CHARACTERS, max_size=30))
 def test_a_skeleton_is_its_own_skeleton(text: str) -> None:
     once = lookalikes.skeleton(text)
@@ -158,7 +155,6 @@ def sources_of(letter: str) -> list[str]:
 SOURCES = {letter: sources_of(letter) for letter in "abcdefghijklmnopqrstuvwxyz"}
 
 
-@settings(deadline=None)  # the first example loads Unicode data
 @given(st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyz"), min_size=3, max_size=20), st.data())
 def test_swapping_a_letter_for_any_of_its_confusables_keeps_the_key(
     name: str, data: st.DataObject

@@ -266,7 +266,7 @@ def _read_back(name: str, data: bytes) -> list[dict[str, Any]]:
     return [book(row) for row in spec.read(io.BytesIO(data), inspection.encoding, None)]
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25)
 @given(st.lists(books(), min_size=1, max_size=4))
 @pytest.mark.parametrize("name", ["estante-csv", "estante-json", "estante-jsonl"])
 def test_estante_formats_are_lossless(name: str, written: list[dict[str, Any]]) -> None:
@@ -286,7 +286,7 @@ HELD = {
 HELD["marcxml"] = HELD["marc"]
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=20)
 @given(st.lists(books(), min_size=1, max_size=4))
 @pytest.mark.parametrize("name", ["calibre", "marc", "marcxml"])
 def test_calibre_and_marc_keep_what_they_can_hold(name: str, written: list[dict[str, Any]]) -> None:
