@@ -17,9 +17,9 @@ from sqlalchemy import func, select
 from auth_service import accounts, sessions
 from auth_service.models import LoginSession, RefreshToken, TokenRevocation, User
 from auth_service.passwords import Hasher
-from common import migrations
 from common.clock import utcnow
 from common.db import Database
+from tests.support.databases import migrated
 from tests.support.group_commit import run_grouped
 from tests.support.postgres import PostgresServer
 
@@ -36,11 +36,8 @@ def sign(user: User, session_id: str) -> sessions.AccessToken:
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[Database]:
-    url = f"sqlite:///{tmp_path / 'auth.db'}"
-    migrations.upgrade("auth", url)
-    database = Database(url)
-    yield database
-    database.dispose()
+    with migrated("auth", f"sqlite:///{tmp_path / 'auth.db'}") as database:
+        yield database
 
 
 def register(db: Database, name: str) -> sessions.Issued:
@@ -122,15 +119,10 @@ def test_two_refreshes_of_one_token_in_a_group_leave_one_live_successor(db: Data
 def test_a_refresh_on_postgresql_has_a_transaction_of_its_own_and_detects_reuse(
     postgres: PostgresServer,
 ) -> None:
-    url = postgres.create_database("grouped_refreshes")
-    migrations.upgrade("auth", url)
-    database = Database(url)
-    try:
+    with migrated("auth", postgres.create_database("grouped_refreshes")) as database:
         assert database.groups is None  # its writers lock rows, not the database
         login = register(database, "postgres")
         rotate(database, rotate(database, login.refresh_token).refresh_token)
         with pytest.raises(sessions.InvalidRefreshToken, match="already used"):
             rotate(database, login.refresh_token)
         assert revoked(database, login.session_id)
-    finally:
-        database.dispose()

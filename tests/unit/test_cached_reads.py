@@ -14,16 +14,16 @@ from pathlib import Path
 
 import pytest
 from flask import Flask, request
-from prometheus_client import REGISTRY
 from werkzeug.test import Client, TestResponse
 
 from books_service import catalog
 from books_service.app import create_app, prepare
 from books_service.book_rules import validate_book
-from books_service.cached_reads import BOOK_RULE, CachedReads
+from books_service.cached_reads import BOOK_RULE, LIST_RULE, CachedReads
 from books_service.config import BooksSettings
 from books_service.page_cache import QueryKeys
 from common.db import Database
+from tests.support.metrics import requests_counted
 from tests.support.postgres import PostgresServer
 
 TRACE = {"X-Request-ID": "trace-42"}
@@ -91,13 +91,7 @@ def same_answer(ours: TestResponse, theirs: TestResponse) -> None:
 
 
 def served_count(status: int) -> float:
-    labels = {
-        "service": "books_service",
-        "method": "GET",
-        "route": BOOK_RULE,
-        "status": str(status),
-    }
-    return REGISTRY.get_sample_value("estante_http_requests_total", labels) or 0.0
+    return requests_counted("books_service", "GET", BOOK_RULE, status)
 
 
 def access_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
@@ -248,22 +242,13 @@ def test_a_cached_page_is_answered_as_flask_answers_it_without_flask(
     assert theirs.status_code == 200
     caplog.set_level(logging.INFO, logger="estante.access")
     caplog.clear()
-    counted = REGISTRY.get_sample_value(
-        "estante_http_requests_total",
-        {"service": "books_service", "method": "GET", "route": "/books", "status": "200"},
-    )
+    counted = requests_counted("books_service", "GET", LIST_RULE, 200)
     one.seen.clear()
     ours = one.served.get(page, headers=TRACE)
     assert one.seen == []
     same_answer(ours, theirs)
     assert "X-Total-Count" in ours.headers and "Link" in ours.headers
-    assert (
-        REGISTRY.get_sample_value(
-            "estante_http_requests_total",
-            {"service": "books_service", "method": "GET", "route": "/books", "status": "200"},
-        )
-        == (counted or 0) + 1
-    )
+    assert requests_counted("books_service", "GET", LIST_RULE, 200) == counted + 1
     [line] = access_lines(caplog)
     assert (line["path"], line["status"], line["request_id"]) == ("/books", 200, "trace-42")
     # Its 304, as Flask answers it.

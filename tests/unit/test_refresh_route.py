@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from flask import Flask, request
 from flask.testing import FlaskClient
-from prometheus_client import REGISTRY
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.test import Client, TestResponse
 
 from auth_service.config import AuthSettings
 from auth_service.refresh_route import REFRESH_PATH, RefreshRoute
 from common.request_log import STARTED_KEY
+from tests.support.metrics import requests_counted
 
 PASSWORD = "correct horse battery staple"
 JSON = "application/json"
@@ -65,13 +65,7 @@ def new_session(client: FlaskClient, name: str) -> str:
 
 
 def refreshes_counted(status: int) -> float:
-    labels = {
-        "service": "auth_service",
-        "method": "POST",
-        "route": REFRESH_PATH,
-        "status": str(status),
-    }
-    return REGISTRY.get_sample_value("estante_http_requests_total", labels) or 0.0
+    return requests_counted("auth_service", "POST", REFRESH_PATH, status)
 
 
 def test_a_refresh_is_answered_as_flask_answers_it_without_flask(

@@ -10,18 +10,15 @@ import pytest
 
 from auth_service import accounts
 from auth_service.models import User
-from common import migrations
 from common.db import Database
 from common.pagination import InvalidCursor
+from tests.support.databases import migrated
 
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[Database]:
-    url = f"sqlite:///{tmp_path / 'auth.db'}"
-    migrations.upgrade("auth", url)
-    database = Database(url)
-    yield database
-    database.dispose()
+    with migrated("auth", f"sqlite:///{tmp_path / 'auth.db'}") as database:
+        yield database
 
 
 def add_users(db: Database, *names: str, role: str = "librarian") -> list[int]:
