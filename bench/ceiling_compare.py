@@ -55,7 +55,7 @@ import requests
 
 from bench.catalog import drop_database, ensure_wrk, fresh_database
 from bench.servers import wrk
-from common.config import PROJECT_ROOT
+from common.config import PROJECT_ROOT, ServiceSettings
 from tests.support.harness import STRONG_PASSWORD, free_port
 
 DEFAULT_CEILING = PROJECT_ROOT.parent.parent / "shared" / "bench" / "ceiling.py"
@@ -345,6 +345,7 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
         )
         ceiling_port = free_port()
+        served = ServiceSettings()
         ceiling = start(
             [
                 python,
@@ -354,6 +355,11 @@ def main() -> None:
                 str(ceiling_db),
                 "--port",
                 str(ceiling_port),
+                # make run's worker set-up, as the services below read it from the environment
+                "--workers",
+                str(served.workers),
+                "--threads",
+                str(served.threads),
             ],
             {**os.environ, "__PORT": str(ceiling_port)},
             work,
@@ -558,12 +564,14 @@ def report(
     auth_memory: tuple[float, list[float]],
     ceiling_memory: tuple[float, list[float]],
 ) -> str:
+    served = ServiceSettings()
     commit = subprocess.run(
         ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
     lines = [
         f"{time.strftime('%Y-%m-%d %H:%M')} UTC; Estante at {commit or tree} on {args.backend}, "
-        f"{args.books:,} books; wrk -t1, {args.seconds} s, {args.rounds} interleaved rounds, "
+        f"{args.books:,} books; each served by {served.workers} workers x {served.threads} "
+        f"threads; wrk -t1, {args.seconds} s, {args.rounds} interleaved rounds, "
         f"medians; {os.cpu_count()} cores shared with wrk (and, today, other work).",
         "",
         "| request | Estante req/s | p99 ms | non-2xx | ceiling req/s | p99 ms | ratio |",
