@@ -42,7 +42,7 @@ import requests
 from psycopg import sql
 
 from bench.seed import seed, vocabulary
-from bench.servers import wrk
+from bench.servers import spawn, wrk
 from common.config import PROJECT_ROOT
 from common.pagination import Cursor
 from tests.support.harness import free_port, wait_until_healthy
@@ -212,13 +212,8 @@ def _books_service(
         "AUTH_JWKS_URL": "http://127.0.0.1:9/unused",  # reads and exports need no token
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    process = subprocess.Popen(
-        [sys.executable, str(root / "books_service" / "books_service.py")],
-        env=env,
-        cwd=workdir,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+    process = spawn(
+        [sys.executable, str(root / "books_service" / "books_service.py")], env=env, cwd=workdir
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -54,7 +54,7 @@ from urllib.parse import urljoin
 import requests
 
 from bench.catalog import drop_database, ensure_wrk, fresh_database
-from bench.servers import wrk
+from bench.servers import spawn, wrk
 from common.config import PROJECT_ROOT, ServiceSettings
 from tests.support.harness import STRONG_PASSWORD, free_port
 
@@ -168,13 +168,8 @@ class Running:
 
 def start(argv: list[str], env: dict[str, str], cwd: Path, log: Path, health: str) -> Running:
     port = int(env["__PORT"])
-    process = subprocess.Popen(
-        argv,
-        env={k: v for k, v in env.items() if k != "__PORT"},
-        cwd=cwd,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    process = spawn(
+        argv, env={k: v for k, v in env.items() if k != "__PORT"}, cwd=cwd, output=log.open("ab")
     )
     running = Running(process, f"http://127.0.0.1:{port}")
     deadline = time.monotonic() + 120

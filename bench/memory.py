@@ -41,6 +41,8 @@ from typing import Any
 
 import requests
 
+from bench.servers import spawn
+
 PASSWORD = "correct horse battery staple"  # noqa: S105 (throwaway accounts)
 
 
@@ -338,14 +340,7 @@ def main() -> None:
             )
         seeded = _seeded_books(data_dir, tree, env, args.seed)
         with log.open("w") as output:
-            system = subprocess.Popen(
-                [sys.executable, "-m", "ops.launcher"],
-                cwd=tree,
-                env=env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            system = spawn([sys.executable, "-m", "ops.launcher"], env=env, cwd=tree, output=output)
         try:
             for url in urls.values():
                 _wait_ready(url, system)

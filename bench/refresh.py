@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 from bench.logins import call
+from bench.servers import spawn
 
 # Nothing of Estante is imported before --tree is on the path, or that tree would not be the one
 # measured (bench.logins imports none of it at its top).
@@ -138,14 +139,7 @@ def _http_round(tree: Path, clients: int, seconds: float, limited: bool) -> dict
             "RATE_LIMIT_REGISTER": _UNREACHED_LIMIT,  # the accounts the pool's tokens are of
             "REDIS_URL": "",
         }
-        server = subprocess.Popen(
-            [sys.executable, "auth_service/auth_service.py"],
-            cwd=tree,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        server = spawn([sys.executable, "auth_service/auth_service.py"], env=env, cwd=tree)
         try:
             deadline = time.monotonic() + 60
             while True:

@@ -22,6 +22,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from subprocess import DEVNULL
+from typing import IO
 
 import requests
 
@@ -85,19 +87,22 @@ SERVERS = (
 APPS = {"books": "books_service.app:create_app", "auth": "auth_service.app:create_app"}
 
 
+def spawn(
+    argv: list[str], *, env: dict[str, str], cwd: Path | str, output: IO[bytes] | int = DEVNULL
+) -> subprocess.Popen[bytes]:
+    """A server process in a session of its own (so that ``os.killpg`` stops it with its
+    workers), its output and errors to ``output`` (nowhere by default)."""
+    return subprocess.Popen(
+        argv, env=env, cwd=cwd, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
 def start(server: Server, app: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     argv = [str(VENV_BIN / server.argv[0])] + [
         a.format(port=port, app=APPS[app]) for a in server.argv[1:]
     ]
-    process = subprocess.Popen(
-        argv,
-        env=env,
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    process = spawn(argv, env=env, cwd=PROJECT_ROOT)
     url = f"http://127.0.0.1:{port}"
     wait_until_healthy(url, process)
     return process, url
