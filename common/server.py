@@ -28,6 +28,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # The service's real app factory, handed to the workers (forked or spawned) through the
 # environment: Granian's target must be an import string, and this one is always the same.
 APP_FACTORY_ENV = "ESTANTE_APP_FACTORY"
+_RUN_PREPARATION = (
+    f"import sys; sys.path.insert(0, {str(PROJECT_ROOT)!r}); "
+    "from common.preparation import main; raise SystemExit(main(sys.argv[1:]))"
+)
 
 
 def worker_app() -> object:
@@ -69,10 +73,11 @@ def prepare_in_child(settings: str, prepare: str) -> dict[str, Any]:
     process with the child's exit status, its message already on stderr."""
     read_end, write_end = os.pipe()
     try:
+        # In this process's directory, as the workers (relative paths in the settings mean the
+        # same to all of them), with the project importable from there.
         child = subprocess.Popen(  # noqa: S603 (this Python, this project's module)
-            [sys.executable, "-m", "common.preparation", str(write_end), settings, prepare],
+            [sys.executable, "-c", _RUN_PREPARATION, str(write_end), settings, prepare],
             pass_fds=(write_end,),
-            cwd=PROJECT_ROOT,
         )
     finally:
         os.close(write_end)
