@@ -241,14 +241,19 @@ def test_a_duplicate_and_a_failed_write_are_answered_by_flask_as_from_the_view(
     lines = access_lines(caplog)
     assert [(line["status"], line["user_id"]) for line in lines] == [(409, 7), (409, 7)]
     # Any error of the write: Flask's handlers (503 for a database that is not there, 500).
+    # The write is tried once: Flask answers its error, it does not write again.
     for error in (OperationalError("INSERT", {}, Exception("unable to open")), RuntimeError()):
+        tried: list[object] = []
 
-        def failing(*_args: object, error: Exception = error) -> None:
+        def failing(*args: object, error: Exception = error, tried: list[object] = tried) -> None:
+            tried.append(args)
             raise error
 
         monkeypatch.setattr(catalog, "insert_book", failing)
         new = {"title": f"Nunca {uuid.uuid4().hex}", "author": "Ninguém"}
+        front.seen.clear()
         ours = front.served.post("/books", json=new, headers=headers)
+        assert front.seen == ["/books"] and len(tried) == 1
         theirs = front.flask_only.post("/books", json=new, headers=headers)
         assert ours.status_code in (500, 503)
         same_answer(ours, theirs)
