@@ -107,7 +107,7 @@ class FrontWrites:
         # says it ends there, up to one byte over the limit. Handed on, Flask reads it again
         # and makes the same error of a body cut short (400) or over the limit (413).
         stream = environ["wsgi.input"]
-        if environ.get("wsgi.input_terminated"):
+        if "wsgi.input_terminated" in environ:  # as Werkzeug asks it
             body = stream.read() if self._max_body is None else stream.read(self._max_body + 1)
             whole = self._max_body is None or len(body) <= self._max_body
         else:

@@ -397,3 +397,24 @@ def test_concurrent_posts_each_get_their_own_answer(catalogs: Catalogs) -> None:
         else:
             book = front.served.get(f"/books/{answer.get_json()['id']}")
             assert book.status_code == 200 and book.data == answer.data
+
+
+def test_a_body_the_server_ends_is_read_as_flask_reads_it(catalogs: Catalogs) -> None:
+    """With ``wsgi.input_terminated`` (Granian sets it) the body is the whole stream, whatever
+    Content-Length says, and over the limit it is Flask's error."""
+    front = catalogs.front
+    ended = {"wsgi.input_terminated": True}
+    book = json.dumps({"title": f"Iaiá Garcia {uuid.uuid4().hex}", "author": "Machado"})
+    front.seen.clear()
+    added = front.served.post(
+        "/books", data=book, headers=json_headers(catalogs.librarian), environ_overrides=ended
+    )
+    assert added.status_code == 201 and front.seen == []
+    huge = '{"title": "' + "t" * 2_000_000 + '", "author": "a"}'
+    lying = {**ended, "CONTENT_LENGTH": "40"}
+    headers = {**json_headers(catalogs.librarian), "X-Request-ID": TRACE}
+    ours = front.served.post("/books", data=huge, headers=headers, environ_overrides=lying)
+    assert front.seen == ["/books"]
+    theirs = front.flask_only.post("/books", data=huge, headers=headers, environ_overrides=lying)
+    assert 400 <= ours.status_code < 500
+    same_answer(ours, theirs)
