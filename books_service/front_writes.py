@@ -89,11 +89,14 @@ class FrontWrites:
         authorization: str = environ.get("HTTP_AUTHORIZATION", "")
         length: str = environ.get("CONTENT_LENGTH", "")
         prefix: str = environ.get("SCRIPT_NAME", "")
-        known = (
-            remembered_token(self._extensions, authorization)
-            if authorization.startswith(_BEARER)
-            else None
-        )
+        try:
+            known = (
+                remembered_token(self._extensions, authorization)
+                if authorization.startswith(_BEARER)
+                else None
+            )
+        except Exception:  # Flask's check fails the same way, and answers it
+            known = None
         if (
             known is None
             or not (WRITER_ROLES & roles_of(known[1]))
@@ -124,7 +127,9 @@ class FrontWrites:
             new = catalog.new_book(fields.record(), by=username_of(claims))
             book = self._db.write(lambda connection: catalog.insert_book(connection, new))
             data = self._dumps(book_json(book), **self._dump_args)
-        except Exception as error:  # nothing was written: Flask answers as from the view
+        except Exception as error:
+            # A failed write changed nothing (and an answer that cannot be built after it is
+            # the view's 500 too): Flask's handlers answer it as from the view.
             environ[HANDED_ERROR] = error
             return self.next_app(environ, start_response)
         answer = f"{data}\n".encode()
