@@ -8,6 +8,7 @@ from books_service import __version__
 from books_service.auth import init_auth
 from books_service.cached_reads import CachedReads
 from books_service.config import BooksSettings
+from books_service.front_writes import FrontWrites
 from books_service.jwks import JwksCache
 from books_service.page_cache import MAX_BOOKS, PageCache, VersionReader
 from books_service.preparation import prepare as prepare
@@ -69,6 +70,7 @@ def create_app(settings: BooksSettings | None = None) -> OpenAPI:
                 pause_seconds=settings.import_pause_seconds,
             ),
         )
-    # Inside the proxy headers' fix, if any: the route sees the path as Flask does.
+    # Inside the proxy headers' fix, if any: the routes see the path as Flask does.
+    install_in_front(app, lambda next_app: FrontWrites(app, settings.service_name, next_app))
     install_in_front(app, lambda next_app: CachedReads(app, settings.service_name, next_app))
     return app

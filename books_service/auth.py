@@ -3,11 +3,11 @@ refused when the auth service's revocation list names them."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, current_app, g, request
 from flask_jwt_extended import get_jwt, get_jwt_header, verify_jwt_in_request
-from flask_jwt_extended.exceptions import RevokedTokenError
 from jwt import InvalidAlgorithmError, InvalidTokenError
 
 from books_service.jwks import JwksCache, JwksUnavailable
@@ -57,7 +57,65 @@ def init_auth(
 
 
 def current_roles() -> frozenset[str]:
-    roles = get_jwt().get("roles")
+    return roles_of(get_jwt())
+
+
+def verify_token() -> None:
+    """Verify the request's token (401 if bad or revoked), or find it among those this worker
+    verified before (see :func:`remembered_token`). Either way ``get_jwt()`` reads its claims
+    afterwards."""
+    authorization = request.headers.get("Authorization")
+    extensions = current_app.extensions
+    known = remembered_token(extensions, authorization) if authorization else None
+    if known is not None:
+        header, claims = known
+        g._jwt_extended_jwt_user = {"loaded_user": None}
+        g._jwt_extended_jwt_header = header
+        g._jwt_extended_jwt = claims
+        g._jwt_extended_jwt_location = "headers"
+        return
+    verify_jwt_in_request()
+    if authorization:
+        header = get_jwt_header()
+        key = _published_key(extensions["estante.jwks"], header["kid"])
+        if key is not None:
+            verified: VerifiedTokens = extensions["estante.verified_tokens"]
+            verified.put(authorization, header, get_jwt(), key)
+
+
+def remembered_token(
+    extensions: Mapping[str, Any], authorization: str
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The header and claims of a token this worker verified before (see
+    :class:`~common.tokens.VerifiedTokens`), before its ``exp``, whose key is still the one the
+    JWKS publishes under its ``kid``, and that the revocation list does not name; None
+    otherwise (the full verification then judges it, and says why it is refused). No request
+    context needed: the route in front of Flask asks it too."""
+    verified: VerifiedTokens = extensions["estante.verified_tokens"]
+    known = verified.get(authorization)
+    if known is None:
+        return None
+    header, claims, key = known
+    if _published_key(extensions["estante.jwks"], header["kid"]) is not key:
+        return None
+    revoked: RevocationCache = extensions["estante.revocations"]
+    if revoked.is_revoked(claims):
+        return None
+    return header, claims
+
+
+def _published_key(jwks: JwksCache, kid: str) -> object | None:
+    """The key the JWKS publishes under ``kid`` now (None if none: the full verification then
+    says why)."""
+    try:
+        key: object = jwks.key_for(kid)
+    except (JwksUnavailable, InvalidTokenError):
+        return None
+    return key
+
+
+def roles_of(claims: Mapping[str, Any]) -> frozenset[str]:
+    roles = claims.get("roles")
     return (
         frozenset(r for r in roles if isinstance(r, str))
         if isinstance(roles, list)
@@ -65,40 +123,8 @@ def current_roles() -> frozenset[str]:
     )
 
 
-def verify_token() -> None:
-    """Verify the request's token (401 if bad or revoked), or find it among those this worker
-    verified before (see :class:`~common.tokens.VerifiedTokens`): then only the revocation list
-    and the signing key's publication are asked again. Either way ``get_jwt()`` reads its
-    claims afterwards."""
-    authorization = request.headers.get("Authorization")
-    verified: VerifiedTokens = current_app.extensions["estante.verified_tokens"]
-    known = verified.get(authorization) if authorization else None
-    if known is not None:
-        header, claims, key = known
-        if _published_key(header["kid"]) is key:
-            if current_app.extensions["estante.revocations"].is_revoked(claims):
-                raise RevokedTokenError(header, claims)
-            g._jwt_extended_jwt_user = {"loaded_user": None}
-            g._jwt_extended_jwt_header = header
-            g._jwt_extended_jwt = claims
-            g._jwt_extended_jwt_location = "headers"
-            return
-    verify_jwt_in_request()
-    if authorization:
-        header = get_jwt_header()
-        key = _published_key(header["kid"])
-        if key is not None:
-            verified.put(authorization, header, get_jwt(), key)
-
-
-def _published_key(kid: str) -> object | None:
-    """The key the JWKS publishes under ``kid`` now (None if none: the full verification then
-    says why)."""
-    try:
-        key: object = current_app.extensions["estante.jwks"].key_for(kid)
-    except (JwksUnavailable, InvalidTokenError):
-        return None
-    return key
+def username_of(claims: Mapping[str, Any]) -> str:
+    return str(claims.get("username") or claims["sub"])
 
 
 def require_roles(allowed: frozenset[str]) -> None:
@@ -120,4 +146,4 @@ def require_token_for_writes() -> None:
 
 
 def current_username() -> str:
-    return str(get_jwt().get("username") or get_jwt()["sub"])
+    return username_of(get_jwt())

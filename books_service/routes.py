@@ -13,6 +13,7 @@ from books_service.admin_routes import admin_api
 from books_service.auth import current_username, require_token_for_writes
 from books_service.cached_reads import VERSION_KEY
 from books_service.catalog import DuplicateBook, VersionMismatch
+from books_service.front_writes import HANDED_ERROR
 from books_service.merge_patch import MEDIA_TYPE as MERGE_PATCH
 from books_service.page_cache import CachedPage, PageCache, VersionReader, page_tag
 from books_service.responses import (
@@ -82,6 +83,19 @@ api = APIBlueprint("books", __name__, abp_tags=[books_tag])
 api.before_request(require_token_for_writes)
 api.before_request(require_merge_patch)
 api.before_request(require_json_body)
+
+
+def raise_handed_error() -> None:
+    """``before_request`` hook, the last: a ``POST /books`` whose write failed in front of
+    Flask (:mod:`books_service.front_writes`: nothing was written) is handed here with its
+    error after every other hook has passed it, and raised where the view would have raised
+    it, so Flask's error handlers answer it as they would have."""
+    error: Exception | None = request.environ.get(HANDED_ERROR)
+    if error is not None:
+        raise error
+
+
+api.before_request(raise_handed_error)
 api.register_error_handler(DuplicateBook, duplicate_problem)
 api.register_error_handler(VersionMismatch, version_mismatch_problem)
 
