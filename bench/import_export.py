@@ -112,13 +112,22 @@ class Sample:
     isbn: str | None
 
 
+def service_pids(pid: int) -> list[int]:
+    """A process and its descendants: Granian's workers, and the child a worker's import job
+    forks to read and check the rows (``transfer/pipeline.py``)."""
+    pids, at = [pid], 0
+    while at < len(pids):
+        with contextlib.suppress(OSError):
+            children = Path(f"/proc/{pids[at]}/task/{pids[at]}/children").read_text().split()
+            pids += [int(c) for c in children]
+        at += 1
+    return pids
+
+
 def rss_by_process(pid: int) -> dict[int, int]:
-    """Resident memory (bytes) of a process and of its children (Granian's workers)."""
-    pids = [pid]
-    with contextlib.suppress(OSError):
-        pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    """Resident memory (bytes) of a process and of its descendants."""
     found = {}
-    for p in pids:
+    for p in service_pids(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -129,15 +138,13 @@ def rss_by_process(pid: int) -> dict[int, int]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process and of its children (Granian's workers) so far."""
-    pids = [pid]
-    with contextlib.suppress(OSError):
-        pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    """User and system CPU time so far of a process and of its descendants, with that of
+    their children that have ended (an import's preparing process, once the job is done)."""
     ticks = 0
-    for p in pids:
+    for p in service_pids(pid):
         with contextlib.suppress(OSError):
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+            ticks += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
     return ticks / os.sysconf("SC_CLK_TCK")
 
 

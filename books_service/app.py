@@ -76,6 +76,7 @@ def create_app(settings: BooksSettings | None = None) -> OpenAPI:
                 lease_seconds=settings.import_lease_seconds,
                 poll_seconds=settings.import_poll_seconds,
                 pause_seconds=settings.import_pause_seconds,
+                prepare_in_child=settings.import_prepare_process,
             ),
         )
     # Inside the proxy headers' fix, if any: the route sees the path as Flask does.
