@@ -66,6 +66,9 @@ class Job:
     mapping: Any
     done: int
     batch_rows: int
+    # Whether a valid row's original record may be needed (for the rejects file): only when
+    # duplicates are added, where a row whose ISBN the catalog has is refused by the match.
+    originals: bool = False
 
 
 def batches(rows: Iterator[Row], done: int, size: int) -> Iterator[list[importer.Planned]]:
@@ -157,8 +160,9 @@ def _prepare(job: Job, reader: Connection, writer: Connection) -> None:
         spec = formats.FORMATS[job.format]
         rows = spec.read(open_stored(db.read, job.job_id), job.encoding, job.mapping)
         for batch in batches(rows, job.done, job.batch_rows):
-            writer.send_bytes(_dumps(("batch", [_packed(p) for p in batch]), _PROTOCOL))
-            del batch
+            packed = [_packed(p, job.originals) for p in batch]
+            writer.send_bytes(_dumps(("batch", packed), _PROTOCOL))
+            del batch, packed
             gc.collect(0)
         writer.send_bytes(_dumps(("end", None), _PROTOCOL))
     except (BrokenPipeError, ConnectionResetError):
@@ -171,16 +175,17 @@ def _prepare(job: Job, reader: Connection, writer: Connection) -> None:
         writer.send_bytes(_dumps(("failed", message), _PROTOCOL))
     finally:
         writer.close()
+        db.dispose()
 
 
 # A checked row on the wire: a valid one as (number, source id, record, derived columns,
 # author keys, subject keys, the names of the fields the file gave, its book values and history
-# entry); a rejected one as
+# entry, its original record or b""); a rejected one as
 # (number, source id, None, reason, the original record, its fields). The parent needs of the
 # fields only their names (an update changes those), of a rejected row its original bytes.
 
 
-def _packed(item: importer.Planned) -> tuple[Any, ...]:
+def _packed(item: importer.Planned, originals: bool) -> tuple[Any, ...]:
     row = item.row
     if item.record is None or item.facets is None:
         return (row.number, row.source_id, None, item.reason, row.original, row.fields)
@@ -196,6 +201,7 @@ def _packed(item: importer.Planned) -> tuple[Any, ...]:
         fields,
         item.values,
         item.history,
+        row.original if originals else b"",
     )
 
 
@@ -205,7 +211,7 @@ def _unpacked(packed: tuple[Any, ...]) -> importer.Planned:
         _, _, _, reason, original, fields = packed
         row = Row(number, original, fields, reason, source_id)
         return importer.Planned(row, "reject", reason=reason)
-    _, _, _, columns, authors, subjects, names, values, history = packed
-    row = Row(number, b"", dict.fromkeys(names), None, source_id)
+    _, _, _, columns, authors, subjects, names, values, history, original = packed
+    row = Row(number, original, dict.fromkeys(names), None, source_id)
     facets = Keys(columns, authors, subjects)
     return importer.Planned(row, "create", record, columns, facets, values=values, history=history)

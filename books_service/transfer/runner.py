@@ -108,9 +108,11 @@ def _run(db: Database, job_id: int, tuning: Tuning, worker: str | None) -> str:
         started, first, restarted = time.monotonic(), done, False
         while True:
             try:
-                with _batches(
-                    db, job_id, job_format, encoding, mapping, done, total, tuning, heartbeat
-                ) as batches:
+                reading = pipeline.Job(
+                    db.url, job_id, job_format, encoding, mapping, done, tuning.batch_rows,
+                    originals=context.on_duplicate == "add",
+                )  # fmt: skip
+                with _batches(db, reading, total, tuning, heartbeat) as batches:
                     for batch in batches:
                         rate = (batch[-1].row.number - first) / max(
                             time.monotonic() - started, 1e-3
@@ -144,26 +146,19 @@ def _run(db: Database, job_id: int, tuning: Tuning, worker: str | None) -> str:
 
 @contextmanager
 def _batches(
-    db: Database,
-    job_id: int,
-    job_format: str,
-    encoding: str,
-    mapping: Any,
-    done: int,
-    total: int,
-    tuning: Tuning,
-    heartbeat: Heartbeat,
+    db: Database, job: pipeline.Job, total: int, tuning: Tuning, heartbeat: Heartbeat
 ) -> Iterator[Iterator[list[importer.Planned]]]:
-    """The checked batches after row ``done``: prepared by a child process while this one
+    """The checked batches after row ``job.done``: prepared by a child process while this one
     writes (:mod:`books_service.transfer.pipeline`) when more than one batch is left, else
     here (nothing to overlap: a fork would only add its cost)."""
-    if tuning.prepare_in_child and total - done > tuning.batch_rows:
-        job = pipeline.Job(db.url, job_id, job_format, encoding, mapping, done, tuning.batch_rows)
+    if tuning.prepare_in_child and total - job.done > job.batch_rows:
         with pipeline.prepared(job, heartbeat, tuning.lease_seconds / 3) as batches:
             yield batches
         return
-    rows = formats.FORMATS[job_format].read(open_stored(db.read, job_id), encoding, mapping)
-    yield pipeline.batches(rows, done, tuning.batch_rows)
+    rows = formats.FORMATS[job.format].read(
+        open_stored(db.read, job.job_id), job.encoding, job.mapping
+    )
+    yield pipeline.batches(rows, job.done, job.batch_rows)
 
 
 def _commit(

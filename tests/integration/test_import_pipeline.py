@@ -85,19 +85,31 @@ def _in_the_child() -> bool:
 
 
 def test_a_child_preparing_the_rows_makes_the_catalog_one_process_makes(tmp_path: Path) -> None:
+    """The file imported, then again with duplicates added (the rows whose ISBN the catalog
+    has are refused by the match: their original records go to the rejects), then again with
+    updates: every count, preview and row the same with and without the child."""
     results = []
     for prepare_in_child in (True, False):
         (tmp_path / str(prepare_in_child)).mkdir()
         db = migrated_catalog(tmp_path / str(prepare_in_child))
-        job_id = claimed_job(db, ROWS)
-        assert _run(db, job_id, prepare_in_child=prepare_in_child) == "succeeded"
-        job = _job(db, job_id)
-        results.append(
-            (job.rows_done, job.created, job.skipped, job.rejected, job.preview, _catalog(db))
-        )
+        for on_duplicate in ("skip", "add", "update"):
+            changed = (
+                ROWS if on_duplicate != "update" else [r.replace("fiction", "sf") for r in ROWS]
+            )
+            job_id = claimed_job(db, changed, on_duplicate)
+            assert _run(db, job_id, prepare_in_child=prepare_in_child) == "succeeded"
+            job = _job(db, job_id)
+            counts = (job.rows_done, job.created, job.updated, job.skipped, job.rejected)
+            results.append((prepare_in_child, on_duplicate, counts, job.preview))
+        results.append((prepare_in_child, "catalog", _catalog(db)))
         db.dispose()
-    assert results[0][:4] == (22, 20, 1, 1)
-    assert results[0] == results[1]
+    with_child, without = results[:4], results[4:]
+    assert [r[2] for r in with_child[:3]] == [
+        (22, 20, 0, 1, 1),  # row 22 repeats row 1; row 21 has no title
+        (22, 18, 0, 0, 4),  # added again, except the 3 rows whose ISBN is taken
+        (22, 0, 20, 1, 1),  # each row changes the book it matches first
+    ]
+    assert [r[1:] for r in with_child] == [r[1:] for r in without]
     assert _no_child_left()
 
 
