@@ -117,9 +117,10 @@ def service_pids(pid: int) -> list[int]:
     forks to read and check the rows (``transfer/pipeline.py``)."""
     pids, at = [pid], 0
     while at < len(pids):
-        with contextlib.suppress(OSError):
-            children = Path(f"/proc/{pids[at]}/task/{pids[at]}/children").read_text().split()
-            pids += [int(c) for c in children]
+        # Each thread's children: the import job's thread forks the preparing process.
+        for task in Path(f"/proc/{pids[at]}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                pids += [int(c) for c in (task / "children").read_text().split()]
         at += 1
     return pids
 
