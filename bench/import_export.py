@@ -118,9 +118,11 @@ def service_pids(pid: int) -> list[int]:
     pids, at = [pid], 0
     while at < len(pids):
         # Each thread's children: the import job's thread forks the preparing process.
-        for task in Path(f"/proc/{pids[at]}/task").glob("*"):
-            with contextlib.suppress(OSError):
-                pids += [int(c) for c in (task / "children").read_text().split()]
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{pids[at]}/task"):
+                with contextlib.suppress(OSError):
+                    children = Path(f"/proc/{pids[at]}/task/{task}/children").read_text()
+                    pids += [int(c) for c in children.split()]
         at += 1
     return pids
 
