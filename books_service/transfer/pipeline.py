@@ -45,6 +45,10 @@ log = logging.getLogger("estante.imports")
 _fork = multiprocessing.get_context("fork")
 _dumps, _loads = pickle.dumps, pickle.loads
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
+# A child that sends nothing for this long is taken for stuck (a batch takes well under a
+# second; a lock another thread held when the parent forked would hang it for ever): stopped,
+# and handled as if it had been killed.
+STALLED_SECONDS = 120.0
 
 
 class Stopped(Exception):
@@ -87,11 +91,12 @@ def batches(rows: Iterator[Row], done: int, size: int) -> Iterator[list[importer
 
 @contextmanager
 def prepared(
-    job: Job, keep_alive: Callable[[], None], every: float
+    job: Job, keep_alive: Callable[[], None], every: float, stalled: float = STALLED_SECONDS
 ) -> Iterator[Iterator[list[importer.Planned]]]:
     """The job's checked batches, prepared by a child process; ``keep_alive`` is called every
-    ``every`` seconds while the parent waits for one (the job's lease). The child is gone when
-    the block ends, however it ends."""
+    ``every`` seconds while the parent waits for one (the job's lease), :class:`Stopped` raised
+    after ``stalled`` seconds without a message. The child is gone when the block ends, however
+    it ends."""
     reader, writer = _fork.Pipe(duplex=False)
     process = _fork.Process(
         target=_prepare, args=(job, reader, writer), name=f"estante-import-{job.job_id}"
@@ -100,7 +105,7 @@ def prepared(
     process.start()
     writer.close()
     try:
-        yield _received(reader, process, keep_alive, every)
+        yield _received(reader, process, keep_alive, every, stalled)
     finally:
         reader.close()
         if process.is_alive():
@@ -116,11 +121,16 @@ def _received(
     process: Any,
     keep_alive: Callable[[], None],
     every: float,
+    stalled: float,
 ) -> Iterator[list[importer.Planned]]:
     kept = time.monotonic()
     while True:
-        while not reader.poll(min(every, 1.0)):
-            if time.monotonic() - kept >= every:
+        since = time.monotonic()
+        while not reader.poll(min(every, stalled, 1.0)):
+            now = time.monotonic()
+            if now - since >= stalled:
+                raise Stopped(f"the process preparing the rows sent nothing for {stalled:g} s")
+            if now - kept >= every:
                 keep_alive()
                 kept = time.monotonic()
         try:

@@ -42,6 +42,7 @@ class Tuning:
     pause_seconds: float = 0.0
     # Read and check the rows in a child process while this one writes (transfer/pipeline.py).
     prepare_in_child: bool = True
+    stalled_seconds: float = pipeline.STALLED_SECONDS
 
 
 class LostJob(Exception):
@@ -152,7 +153,8 @@ def _batches(
     writes (:mod:`books_service.transfer.pipeline`) when more than one batch is left, else
     here (nothing to overlap: a fork would only add its cost)."""
     if tuning.prepare_in_child and total - job.done > job.batch_rows:
-        with pipeline.prepared(job, heartbeat, tuning.lease_seconds / 3) as batches:
+        every = tuning.lease_seconds / 3
+        with pipeline.prepared(job, heartbeat, every, tuning.stalled_seconds) as batches:
             yield batches
         return
     rows = formats.FORMATS[job.format].read(

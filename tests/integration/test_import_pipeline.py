@@ -212,3 +212,28 @@ def test_a_cancelled_job_stops_its_preparing_process(tmp_path: Path) -> None:
     job = _job(db, job_id)
     assert job.state == "cancelled" and job.rows_done < 2000
     assert _books(db) == job.created == job.rows_done  # whole batches, nothing after
+
+
+def test_a_preparing_process_that_hangs_is_stopped_and_the_job_fails_clearly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = migrated_catalog(tmp_path)
+    job_id = claimed_job(db, ROWS)
+    check = importer.check
+
+    def hanging(rows: Any) -> list[importer.Planned]:
+        if _in_the_child() and rows[0].number > 4:
+            time.sleep(60)
+        return check(rows)
+
+    monkeypatch.setattr(importer, "check", hanging)
+    started = time.monotonic()
+    assert _run(db, job_id, stalled_seconds=0.5) == "failed"
+    assert time.monotonic() - started < 20
+    job = _job(db, job_id)
+    # The first child sent rows 1-4 and hung; the second, from row 5, hung at once.
+    assert job.error == (
+        "the process preparing the rows sent nothing for 0.5 s twice; the rows up to 4 are imported"
+    )
+    assert job.rows_done == 4 and _books(db) == 4
+    assert _no_child_left()
