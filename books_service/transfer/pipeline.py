@@ -16,8 +16,11 @@ pipe holds 64 KiB, so the child blocks on the batch after the one the parent is 
 most two batches are in memory at once, whatever the file's size.
 
 The child inherits the parent's memory (``fork``: nothing to import again, ~10 ms to start)
-but never touches the parent's database connections; it reads the file with an engine of its
-own and leaves with ``os._exit`` (no finalizer of an inherited object runs). When the parent
+but never touches the parent's database connections: it reads the file with an engine of its
+own and leaves with ``os._exit`` (no finalizer of an inherited object runs), and what existed
+at the fork is frozen out of the collector (``runner._fewer_collections``). A lock another
+thread held at the fork would hang the child (why Python 3.12 warns about forking a process
+with threads): the parent stops a child that sends nothing for two minutes. When the parent
 stops (finished, cancelled, taken over, failed, or killed) the child goes too: terminated by
 the parent, or, if the parent was killed, at its next write to the closed pipe."""
 
