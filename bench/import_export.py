@@ -10,8 +10,9 @@ processes; then exports the catalog in every format and reports rows per second.
 
 Every generated row is a valid, distinct book (70 % with an ISBN-13 wrapped as Goodreads writes
 it, the rest without), so every row is validated, written, indexed for search and recorded in
-the history. Memory is the resident set of the service's processes (Granian's main process and its
-workers), sampled every 0.2 s while the job runs: the largest of any one process (idle, before
+the history. Memory is the resident set of the service's processes (Granian's main process, its
+workers and the child an import job forks to read and check its rows), sampled every 0.2 s while
+the job runs; their CPU includes that child's: the largest of any one process (idle, before
 the import, and at its peak) and of all of them together; each export's too.
 
 The imported catalog is then checked (the bench exits with a failure otherwise): it holds every
