@@ -10,8 +10,9 @@ processes; then exports the catalog in every format and reports rows per second.
 
 Every generated row is a valid, distinct book (70 % with an ISBN-13 wrapped as Goodreads writes
 it, the rest without), so every row is validated, written, indexed for search and recorded in
-the history. Memory is the resident set of the service's processes (Granian's main process and its
-workers), sampled every 0.2 s while the job runs: the largest of any one process (idle, before
+the history. Memory is the resident set of the service's processes (Granian's main process, its
+workers and the child an import job forks to read and check its rows), sampled every 0.2 s while
+the job runs; their CPU includes that child's: the largest of any one process (idle, before
 the import, and at its peak) and of all of them together; each export's too.
 
 The imported catalog is then checked (the bench exits with a failure otherwise): it holds every
@@ -112,13 +113,25 @@ class Sample:
     isbn: str | None
 
 
+def service_pids(pid: int) -> list[int]:
+    """A process and its descendants: Granian's workers, and the child a worker's import job
+    forks to read and check the rows (``transfer/pipeline.py``)."""
+    pids, at = [pid], 0
+    while at < len(pids):
+        # Each thread's children: the import job's thread forks the preparing process.
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{pids[at]}/task"):
+                with contextlib.suppress(OSError):
+                    children = Path(f"/proc/{pids[at]}/task/{task}/children").read_text()
+                    pids += [int(c) for c in children.split()]
+        at += 1
+    return pids
+
+
 def rss_by_process(pid: int) -> dict[int, int]:
-    """Resident memory (bytes) of a process and of its children (Granian's workers)."""
-    pids = [pid]
-    with contextlib.suppress(OSError):
-        pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    """Resident memory (bytes) of a process and of its descendants."""
     found = {}
-    for p in pids:
+    for p in service_pids(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -129,15 +142,13 @@ def rss_by_process(pid: int) -> dict[int, int]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process and of its children (Granian's workers) so far."""
-    pids = [pid]
-    with contextlib.suppress(OSError):
-        pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    """User and system CPU time so far of a process and of its descendants, with that of
+    their children that have ended (an import's preparing process, once the job is done)."""
     ticks = 0
-    for p in pids:
+    for p in service_pids(pid):
         with contextlib.suppress(OSError):
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+            ticks += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
     return ticks / os.sysconf("SC_CLK_TCK")
 
 

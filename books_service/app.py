@@ -68,6 +68,7 @@ def create_app(settings: BooksSettings | None = None) -> OpenAPI:
                 lease_seconds=settings.import_lease_seconds,
                 poll_seconds=settings.import_poll_seconds,
                 pause_seconds=settings.import_pause_seconds,
+                prepare_in_child=settings.import_prepare_process,
             ),
         )
     # Inside the proxy headers' fix, if any: the routes see the path as Flask does.

@@ -55,6 +55,8 @@ class BooksSettings(ServiceSettings):
         0.0, ge=0, le=60, validation_alias=env("BOOKS_IMPORT_PAUSE_SECONDS")
     )
     import_worker: bool = Field(True, validation_alias=env("BOOKS_IMPORT_WORKER"))
+    # A forked child reads and checks the next batch while the job's process writes this one.
+    import_prepare_process: bool = Field(True, validation_alias=env("BOOKS_IMPORT_PREPARE_PROCESS"))
 
     @property
     def jwks_cache_path(self) -> Path:

@@ -59,6 +59,10 @@ class Planned:
     book_id: int | None = None
     reason: str | None = None
     new_source: bool = False
+    # A valid row's books-table values (editable, lists as JSON, then derived) and its history
+    # entry's JSON, made with the checks: they need no database (see check).
+    values: tuple[Any, ...] = ()
+    history: str = ""
 
 
 @dataclass
@@ -99,8 +103,9 @@ def _lookup(session: Session, column: Any, key: Any, values: set[Any], *where: A
 
 
 def check(rows: Sequence[Row]) -> list[Planned]:
-    """Each row checked with the API's rules and its derived keys computed: the work that
-    needs no database (the runner does it for the next batch while this one is written)."""
+    """Each row checked with the API's rules, its derived keys computed and its book values
+    and history entry made ready for a create: the work that needs no database (a child
+    process does it for the next batch while the job's process writes this one)."""
     planned: list[Planned] = []
     for row in rows:
         if row.error is not None or row.fields is None:
@@ -112,8 +117,27 @@ def check(rows: Sequence[Row]) -> list[Planned]:
             planned.append(Planned(row, "reject", reason=str(error)))
             continue
         derived = keys(record)
-        planned.append(Planned(row, "create", record, derived.columns, derived))
+        planned.append(
+            Planned(
+                row,
+                "create",
+                record,
+                derived.columns,
+                derived,
+                values=_book_values(record, derived.columns),
+                history=bulk.created_json(record),
+            )
+        )
     return planned
+
+
+def _book_values(record: Mapping[str, Any], columns: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A new book's editable values (the lists as JSON) and derived columns, in
+    ``_BOOK_COLUMNS``' order after the id."""
+    values = list(_EDITABLE_VALUES(record))
+    for at in _LISTS_AT:
+        values[at] = bulk.json_value(values[at])
+    return (*values, *_DERIVED_VALUES(columns))
 
 
 def plan(session: Session, planned: list[Planned], context: Context) -> list[Planned]:
@@ -303,19 +327,14 @@ def _create(session: Session, creates: Sequence[Planned], context: Context, now:
     by = context.by
     stamp = bulk.moment(session, _book, "created_at", now)
     changed_at = bulk.moment(session, cast(Table, BookHistory.__table__), "changed_at", now)
-    dumps, editable, derived_of = bulk.json_value, _EDITABLE_VALUES, _DERIVED_VALUES
     ids = _new_ids(session, len(creates))
     books, authors, subjects, sources, entries = [], [], [], [], []
     job, filename, source = context.job_id, context.filename, context.source
     for item, book_id in zip(creates, ids, strict=True):
         item.book_id = book_id
-        record, derived = item.record, item.facets
-        assert record is not None and derived is not None
-        columns = derived.columns
-        values = list(editable(record))
-        for at in _LISTS_AT:
-            values[at] = dumps(values[at])
-        books.append((book_id, *values, *derived_of(columns), 1, stamp, stamp, by, by))
+        derived = item.facets
+        assert item.record is not None and derived is not None
+        books.append((book_id, *item.values, 1, stamp, stamp, by, by))
         authors += [(book_id, key) for key in derived.authors]
         subjects += [(book_id, key) for key in derived.subjects]
         if item.new_source and source and item.row.source_id:
@@ -327,7 +346,7 @@ def _create(session: Session, creates: Sequence[Planned], context: Context, now:
                 "created",
                 changed_at,
                 by,
-                bulk.created_json(record),
+                item.history,
                 bulk.origin_json(job, filename, item.row.number),
             )
         )

@@ -24,9 +24,9 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from books_service.models import ImportJob
-from books_service.transfer import formats, importer, jobs
+from books_service.transfer import formats, importer, jobs, pipeline
 from books_service.transfer.files import open_stored
-from books_service.transfer.rows import FileProblem, Row
+from books_service.transfer.rows import FileProblem
 from common.clock import utcnow
 from common.db import Database
 
@@ -40,6 +40,9 @@ class Tuning:
     lease_seconds: float = 30.0
     poll_seconds: float = 1.0
     pause_seconds: float = 0.0
+    # Read and check the rows in a child process while this one writes (transfer/pipeline.py).
+    prepare_in_child: bool = True
+    stalled_seconds: float = pipeline.STALLED_SECONDS
 
 
 class LostJob(Exception):
@@ -91,6 +94,7 @@ def _run(db: Database, job_id: int, tuning: Tuning, worker: str | None) -> str:
             by=job.created_by,
         )
         encoding, mapping, done, total = job.encoding, job.mapping, job.rows_done, job.rows_total
+        job_format = job.format
         preview = list(job.preview or [])
 
     def heartbeat(**values: Any) -> None:
@@ -102,37 +106,61 @@ def _run(db: Database, job_id: int, tuning: Tuning, worker: str | None) -> str:
         if total is None:
             total = formats.count(spec, open_stored(db.read, job_id), encoding, heartbeat)
             heartbeat(rows_total=total)
-        rows = spec.read(open_stored(db.read, job_id), encoding, mapping)
-        started, first = time.monotonic(), done
-        for batch in _checked(rows, done, tuning.batch_rows):
-            rate = (batch[-1].row.number - first) / max(time.monotonic() - started, 1e-3)
-            preview = _commit(db, batch, context, tuning, worker, preview, rate)
-            done = batch[-1].row.number
-            del batch
-            gc.collect(0)  # the batch's reference cycles, still young (_fewer_collections)
-            if tuning.pause_seconds:
-                time.sleep(tuning.pause_seconds)
+        started, first, restarted = time.monotonic(), done, False
+        while True:
+            try:
+                reading = pipeline.Job(
+                    db.url, job_id, job_format, encoding, mapping, done, tuning.batch_rows,
+                    originals=context.on_duplicate == "add",
+                )  # fmt: skip
+                with _batches(db, reading, total, tuning, heartbeat) as batches:
+                    for batch in batches:
+                        rate = (batch[-1].row.number - first) / max(
+                            time.monotonic() - started, 1e-3
+                        )
+                        preview = _commit(db, batch, context, tuning, worker, preview, rate)
+                        done = batch[-1].row.number
+                        del batch
+                        gc.collect(0)  # the batch's reference cycles, still young
+                        if tuning.pause_seconds:
+                            time.sleep(tuning.pause_seconds)
+                break
+            except pipeline.Stopped as stopped:
+                # Killed from outside (the kernel's out-of-memory killer, an operator): once,
+                # a new one goes on from the last committed batch; twice, the job fails.
+                if restarted:
+                    return _finish(
+                        db, job_id, worker, "failed",
+                        error=f"{stopped} twice; the rows up to {done} are imported",
+                    )  # fmt: skip
+                log.warning("import %s: %s; again from row %s", job_id, stopped, done + 1)
+                restarted = True
         return _finish(db, job_id, worker, "succeeded", rows_total=max(total, done))
     except LostJob:
         log.info("import %s: cancelled or taken over; this worker lets go", job_id)
         return "lost"
     except FileProblem as problem:
         return _finish(db, job_id, worker, "failed", error=str(problem))
+    except pipeline.Failed as failed:
+        return _finish(db, job_id, worker, "failed", error=str(failed))
 
 
-def _checked(rows: Iterator[Row], done: int, size: int) -> Iterator[list[importer.Planned]]:
-    """The file's rows after ``done``, in checked batches of ``size``. (A thread checking the
-    next batch while this one is written was slower on a busy two-core machine: the GIL.)"""
-    batch: list[Row] = []
-    for row in rows:
-        if row.number <= done:
-            continue
-        batch.append(row)
-        if len(batch) >= size:
-            yield importer.check(batch)
-            batch = []
-    if batch:
-        yield importer.check(batch)
+@contextmanager
+def _batches(
+    db: Database, job: pipeline.Job, total: int, tuning: Tuning, heartbeat: Heartbeat
+) -> Iterator[Iterator[list[importer.Planned]]]:
+    """The checked batches after row ``job.done``: prepared by a child process while this one
+    writes (:mod:`books_service.transfer.pipeline`) when more than one batch is left, else
+    here (nothing to overlap: a fork would only add its cost)."""
+    if tuning.prepare_in_child and total - job.done > job.batch_rows:
+        every = tuning.lease_seconds / 3
+        with pipeline.prepared(job, heartbeat, every, tuning.stalled_seconds) as batches:
+            yield batches
+        return
+    rows = formats.FORMATS[job.format].read(
+        open_stored(db.read, job.job_id), job.encoding, job.mapping
+    )
+    yield pipeline.batches(rows, job.done, job.batch_rows)
 
 
 def _commit(

@@ -36,17 +36,17 @@ def test_each_batch_reference_cycles_are_freed_before_the_next_batch_is_written(
     job_id = claimed_job(db, [f"{n},Book {n},Ana Lima,,,,,read\n" for n in range(1, 13)])
     left: list[weakref.ref[_Cycle]] = []
     alive_at_write: list[int] = []
-    check, write = importer.check, importer.write
+    plan, write = importer.plan, importer.write
 
-    def checking(rows: Any) -> list[importer.Planned]:
+    def planning(*args: Any, **kwargs: Any) -> list[importer.Planned]:
         left.append(weakref.ref(_Cycle()))  # unreachable at once, freed only by a collection
-        return check(rows)
+        return plan(*args, **kwargs)
 
     def writing(*args: Any, **kwargs: Any) -> importer.Outcome:
         alive_at_write.append(sum(ref() is not None for ref in left[:-1]))
         return write(*args, **kwargs)
 
-    monkeypatch.setattr(importer, "check", checking)
+    monkeypatch.setattr(importer, "plan", planning)
     monkeypatch.setattr(importer, "write", writing)
     gc.collect()
     assert runner.run(db, job_id, runner.Tuning(batch_rows=3)) == "succeeded"
