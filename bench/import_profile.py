@@ -58,13 +58,15 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="cProfile the job")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--batch-rows", type=int, default=2000)
+    parser.add_argument("--db-prefix", default="import_profile_", help="PostgreSQL database name")
+    parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL database")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="import-profile-") as tmp:
         path = Path(tmp) / "goodreads_library_export.csv"
         generate(path, args.rows)
         pg_name = None
         if args.backend == "postgres":
-            pg_name = f"import_profile_{uuid.uuid4().hex[:8]}"
+            pg_name = f"{args.db_prefix}{uuid.uuid4().hex[:8]}"
             with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(pg_name)))
             base = POSTGRES_ADMIN.rsplit("/", 1)[0]
@@ -118,7 +120,9 @@ def main() -> None:
                 stats.sort_stats("cumulative").print_stats(args.top)
             db.engine.dispose()
         finally:
-            if pg_name:
+            if pg_name and args.keep:
+                print(f"kept database {pg_name}")
+            elif pg_name:
                 with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
                     conn.execute(
                         sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
