@@ -92,6 +92,12 @@ def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
 def _lookup(session: Session, column: Any, key: Any, values: set[Any], *where: Any) -> dict:
     found: dict[Any, int] = {}
     ordered = sorted(values)
+    if bulk.one_array(session):
+        for value, book_id in session.execute(
+            bulk.any_of(select(column, key), column, ordered, where)
+        ):
+            found.setdefault(value, book_id)
+        return found
     for chunk in _chunks(ordered):
         for value, book_id in session.execute(select(column, key).where(column.in_(chunk), *where)):
             found.setdefault(value, book_id)

@@ -10,8 +10,9 @@ from typing import cast
 
 import pytest
 from psycopg.errors import ForeignKeyViolation
-from sqlalchemy import Table, text
+from sqlalchemy import Table, select, text
 
+from books_service.isbn import isbn13_check_digit
 from books_service.models import Book, BookHistory
 from books_service.transfer import bulk, runner
 from common import migrations
@@ -92,6 +93,42 @@ def test_an_import_on_postgres_writes_every_reference_and_no_orphan(db: Database
         session.execute(text("DELETE FROM books WHERE title = 'Grande Sertão 1'"))
         assert session.scalar(text("SELECT count(*) FROM book_authors")) == 18
         assert session.scalar(text("SELECT count(*) FROM book_history")) == 6
+
+
+def test_the_same_file_again_finds_every_book_by_its_keys(db: Database) -> None:
+    """The duplicates' lookups on PostgreSQL (one array parameter each: ``bulk.any_of``)."""
+    isbns = [f"978000000{n:03d}" for n in range(1, 6)]
+    isbns = [f"{isbn}{isbn13_check_digit(isbn)}" for isbn in isbns]
+    rows = [f'{n},Livro {n},Ana Sá,,,"=""{isbns[n - 1]}""",,read\n' for n in range(1, 6)]
+    rows += [f"{n},Sem ISBN {n},Rui Sá,,,,,read\n" for n in range(6, 9)]
+    for expected_created in (8, 0):
+        job_id = claimed_job(db, rows)
+        assert runner.run(db, job_id, runner.Tuning(batch_rows=3)) == "succeeded"
+        with db.read() as session:
+            created, skipped = session.execute(
+                text("SELECT created, skipped FROM import_jobs WHERE id = :id"), {"id": job_id}
+            ).one()
+        assert (created, skipped) == (expected_created, 8 - expected_created)
+    with db.read() as session:
+        assert session.scalar(text("SELECT count(*) FROM books")) == 8
+    with db.transaction() as session:  # matched by ISBN and by title and authors, not by source
+        session.execute(text("DELETE FROM book_sources"))
+    job_id = claimed_job(db, rows)
+    assert runner.run(db, job_id, runner.Tuning(batch_rows=3)) == "succeeded"
+    with db.read() as session:
+        assert session.scalar(text("SELECT count(*) FROM books")) == 8
+
+
+def test_a_value_longer_than_its_column_finds_nothing(db: Database) -> None:
+    with db.transaction() as session:
+        _book(session, 1)
+        session.execute(text("UPDATE books SET isbn = '9780000000019'"))
+        query = bulk.any_of(
+            select(BOOKS.c.isbn, BOOKS.c.id), BOOKS.c.isbn, ["9780000000019", "9780000000019X"], ()
+        )
+        assert session.execute(query).all() == [("9780000000019", 1)]
+        query = bulk.any_of(select(BOOKS.c.isbn, BOOKS.c.id), BOOKS.c.isbn, ["9780000000019X"], ())
+        assert session.execute(query).all() == []
 
 
 def test_the_checks_are_back_for_the_rest_of_the_transaction(db: Database) -> None:
