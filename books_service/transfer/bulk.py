@@ -1,5 +1,6 @@
 """Writing an import's new rows with the database driver itself: ``executemany`` of one
-prepared INSERT on SQLite, ``COPY ... FROM STDIN`` on PostgreSQL, in the caller's transaction.
+prepared INSERT on SQLite, a binary ``COPY ... FROM STDIN`` on PostgreSQL, in the caller's
+transaction.
 
 SQLAlchemy's ``insert(table), rows`` runs every value of every row through its parameter
 processing (a fifth of an import's time, measured); here each row is a tuple made once, the
@@ -18,9 +19,22 @@ from datetime import datetime
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
-from sqlalchemy import Select, String, Table, any_, bindparam
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    Integer,
+    Select,
+    String,
+    Table,
+    any_,
+    bindparam,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeEngine
 
 from books_service.records import EDITABLE_FIELDS
 
@@ -167,7 +181,9 @@ def insert_rows(
             if new_books is not None:
                 _check_references(columns, rows, new_books)
                 previous = _unchecked_references(cursor, raw.info.server_version)
-            with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+            copy_in = f"COPY {table.name} ({names}) FROM STDIN (FORMAT BINARY)"
+            with cursor.copy(copy_in) as copy:
+                copy.set_types([binary_type(table.c[name].type) for name in columns])
                 write = copy.write_row
                 for row in rows:
                     write(row)
@@ -182,6 +198,27 @@ def insert_rows(
         cursor.executemany(statement, rows)
     finally:
         cursor.close()
+
+
+def binary_type(kind: TypeEngine[Any]) -> str:
+    """The PostgreSQL type whose binary form psycopg writes for a column of this type in a
+    binary ``COPY``. Binary rows spare the client the text escaping of every value and the
+    server the parsing of the times and numbers (measured: ~0.85 of the client's and of the
+    server's CPU a row against text rows, in process, 20,000 rows). Strings and JSON (already
+    serialised) go as text: the binary form of ``varchar`` and ``json`` is their text."""
+    if isinstance(kind, BigInteger):
+        return "int8"
+    if isinstance(kind, Integer):
+        return "int4"
+    if isinstance(kind, Float):
+        return "float8"
+    if isinstance(kind, Boolean):
+        return "bool"
+    if isinstance(kind, DateTime):
+        return "timestamptz" if kind.timezone else "timestamp"
+    if isinstance(kind, JSON | String):
+        return "text"
+    raise TypeError(f"no binary COPY type for {kind!r}")
 
 
 def _check_references(

@@ -6,6 +6,7 @@ statement of the same transaction, and a role that may not skip them gets them a
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import cast
 
 import pytest
@@ -35,13 +36,16 @@ def db(postgres: PostgresServer) -> Iterator[Database]:
     database.engine.dispose()
 
 
+MOMENT = datetime(2026, 12, 3, tzinfo=UTC)
+
+
 def _history_row(book_id: int) -> tuple[object, ...]:
-    return (book_id, 1, "created", "2026-12-03 00:00:00+00", "ana", "{}")
+    return (book_id, 1, "created", MOMENT, "ana", "{}")
 
 
 def _book(session: object, book_id: int) -> None:
     columns = ("id", "title", "author", "created_at", "updated_at", "created_by")
-    row = (book_id, "T", "A", "2026-12-03 00:00:00+00", "2026-12-03 00:00:00+00", "ana")
+    row = (book_id, "T", "A", MOMENT, MOMENT, "ana")
     bulk.insert_books(session, BOOKS, columns, [row], (book_id, book_id))  # type: ignore[arg-type]
 
 
