@@ -4,13 +4,14 @@ tree's code first on the path:
 
     .venv/bin/python -m bench.import_profile [--rows 20000] [--backend sqlite|postgres]
                                              [--profile] [--top 40]
+                                             [--db-prefix import_profile_] [--keep]
     PYTHONPATH=/work/main .venv/bin/python bench/import_profile.py ...   # main's code
 
 A Goodreads-style file (``bench.import_export.generate``) is stored as a job on a fresh SQLite
-file (or a PostgreSQL database named ``import_profile_*``, dropped after), claimed, and run with
-``runner.run`` as the worker thread runs it. Reported: CPU µs a row of this process (process
-time) for storing the upload, the count pass and the whole job, and on PostgreSQL the server
-processes' CPU (from ``/proc``, same machine)."""
+file (or a PostgreSQL database named ``<db-prefix>*``, dropped after unless ``--keep``),
+claimed, and run with ``runner.run`` as the worker thread runs it. Reported: CPU µs a row of
+this process (process time) for storing the upload, the count pass and the whole job, and on
+PostgreSQL the server processes' CPU (from ``/proc``, same machine)."""
 
 from __future__ import annotations
 
