@@ -164,6 +164,8 @@ def insert_rows(
     new_books: Collection[int] | None = None,
 ) -> None:
     """Insert ``rows`` (tuples in the order of ``columns``, values as the driver takes them).
+    On PostgreSQL the ``COPY`` is binary: each value must be of its column's Python type (a
+    time a ``datetime``, not text), or psycopg refuses the row (:func:`binary_type`).
 
     ``new_books``: the ids of the books this transaction has just inserted, when every row's
     ``book_id`` is one of them (an imported book's author, subject, source and history rows).
