@@ -13,7 +13,9 @@ it, the rest without), so every row is validated, written, indexed for search an
 the history. Memory is the resident set of the service's processes (Granian's main process, its
 workers and the child an import job forks to read and check its rows), sampled every 0.2 s while
 the job runs; their CPU includes that child's: the largest of any one process (idle, before
-the import, and at its peak) and of all of them together; each export's too.
+the import, and at its peak) and of all of them together; each export's too. On PostgreSQL
+also the CPU of the database's backends the service is connected to (from ``/proc``: the server
+must run on this machine), per row.
 
 The imported catalog is then checked (the bench exits with a failure otherwise): it holds every
 row (``X-Total-Count``, and the JSON Lines export's lines), the first, middle and last rows are
@@ -150,6 +152,24 @@ def cpu_seconds(pid: int) -> float:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
             ticks += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def backend_cpu(database: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend connected to ``database`` (same machine).
+    A backend that ends between two readings is missed: the service keeps its pool's."""
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
+        pids = [
+            r[0]
+            for r in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,)
+            ).fetchall()
+        ]
+    found = {}
+    for p in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            found[p] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return found
 
 
 class RssSampler:
@@ -376,6 +396,7 @@ def run_one(
             assert stack.books.process is not None
             pid = stack.books.process.pid
             cpu_before = cpu_seconds(pid)
+            server_before = backend_cpu(pg_name) if pg_name else {}
             with RssSampler(pid, rss_log) as rss:
                 job = import_file(
                     stack.books_url,
@@ -387,6 +408,11 @@ def run_one(
                     lambda: cpu_seconds(pid),
                 )
             cpu = cpu_seconds(pid) - cpu_before
+            server = (
+                sum(c - server_before.get(p, 0.0) for p, c in backend_cpu(pg_name).items())
+                if pg_name
+                else None
+            )
             result = {
                 "backend": backend,
                 "rows": size,
@@ -397,6 +423,7 @@ def run_one(
                 "rate": size / job["seconds"],
                 "upload_seconds": job["upload_seconds"],
                 "cpu_us_per_row": cpu / size * 1e6,
+                "server_cpu_us_per_row": server / size * 1e6 if server is not None else None,
                 "peak_rss_mib": rss.peak / 2**20,
                 "peak_total_mib": rss.peak_total / 2**20,
                 "idle_rss_mib": max(rss.baseline.values(), default=0) / 2**20,
@@ -407,7 +434,8 @@ def run_one(
                 f"  {backend} {size:,}: {job['state']}, {result['rate']:,.0f} rows/s end to end "
                 f"({job['seconds']:.1f} s), peak RSS of a process {result['peak_rss_mib']:.0f} MiB "
                 f"(idle {result['idle_rss_mib']:.0f}), of all {result['peak_total_mib']:.0f} MiB, "
-                f"service CPU {result['cpu_us_per_row']:.0f} µs a row",
+                f"service CPU {result['cpu_us_per_row']:.0f} µs a row"
+                + (f", PostgreSQL's backends {server / size * 1e6:.0f}" if server else ""),
                 file=sys.stderr,
             )
             phases = ", ".join(
@@ -485,17 +513,23 @@ def main() -> None:
             path.unlink()
     lines = [
         "| database | rows | state | import rows/s (end to end) | seconds | service CPU µs/row | "
+        "PostgreSQL backends' CPU µs/row | "
         "peak RSS of a process, idle → peak (MiB) | all processes (MiB) | "
         + " | ".join(f"export {f} rows/s (peak RSS)" for f in EXPORT_FORMATS)
         + " |",
-        "|---|---:|---|---:|---:|---:|---:|---:|" + "---:|" * len(EXPORT_FORMATS),
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(EXPORT_FORMATS),
     ]
     for r in results:
         exports = r.get("export", {})
         lines.append(
             f"| {r['backend']} | {r['rows']:,} | {r['state']} | {r['rate']:,.0f} | "
             f"{r['seconds']:.1f} | {r['cpu_us_per_row']:.0f} | "
-            f"{r['idle_rss_mib']:.0f} → {r['peak_rss_mib']:.0f} | "
+            + (
+                f"{r['server_cpu_us_per_row']:.0f} | "
+                if r["server_cpu_us_per_row"] is not None
+                else "- | "
+            )
+            + f"{r['idle_rss_mib']:.0f} → {r['peak_rss_mib']:.0f} | "
             f"{r['peak_total_mib']:.0f} | "
             + " | ".join(
                 f"{exports[f]['rate']:,.0f} ({exports[f]['peak_rss_mib']:.0f} MiB)"

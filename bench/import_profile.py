@@ -4,14 +4,16 @@ tree's code first on the path:
 
     .venv/bin/python -m bench.import_profile [--rows 20000] [--backend sqlite|postgres]
                                              [--profile] [--top 40]
+                                             [--db-prefix import_profile_] [--keep]
     PYTHONPATH=/work/main .venv/bin/python bench/import_profile.py ...   # main's code
 
 A Goodreads-style file (``bench.import_export.generate``) is stored as a job on a fresh SQLite
-file (or a PostgreSQL database named ``import_profile_*``, dropped after), claimed, and run with
-``runner.run`` as the worker thread runs it. Reported: CPU µs a row of this process (process
-time) for storing the upload, the count pass and the whole job, and on PostgreSQL the server
-processes' CPU (from ``/proc``, same machine), and the CPU of the child process that reads and
-checks the rows while the job writes (``--one-process``: no child, everything here)."""
+file (or a PostgreSQL database named ``<db-prefix>*``, dropped after unless ``--keep``),
+claimed, and run with ``runner.run`` as the worker thread runs it. Reported: CPU µs a row of
+this process (process time) for storing the upload, the count pass and the whole job, and on
+PostgreSQL the server processes' CPU (from ``/proc``, same machine), and the CPU of the child
+process that reads and checks the rows while the job writes (``--one-process``: no child,
+everything here)."""
 
 from __future__ import annotations
 
@@ -71,13 +73,15 @@ def main() -> None:
         action="store_true",
         help="read and check the rows in this process too (no child preparing the batches)",
     )
+    parser.add_argument("--db-prefix", default="import_profile_", help="PostgreSQL database name")
+    parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL database")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="import-profile-") as tmp:
         path = Path(tmp) / "goodreads_library_export.csv"
         generate(path, args.rows)
         pg_name = None
         if args.backend == "postgres":
-            pg_name = f"import_profile_{uuid.uuid4().hex[:8]}"
+            pg_name = f"{args.db_prefix}{uuid.uuid4().hex[:8]}"
             with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(pg_name)))
             base = POSTGRES_ADMIN.rsplit("/", 1)[0]
@@ -137,7 +141,9 @@ def main() -> None:
                 stats.sort_stats("cumulative").print_stats(args.top)
             db.engine.dispose()
         finally:
-            if pg_name:
+            if pg_name and args.keep:
+                print(f"kept database {pg_name}")
+            elif pg_name:
                 with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
                     conn.execute(
                         sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(

@@ -96,6 +96,12 @@ def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
 def _lookup(session: Session, column: Any, key: Any, values: set[Any], *where: Any) -> dict:
     found: dict[Any, int] = {}
     ordered = sorted(values)
+    if bulk.one_array(session):
+        for value, book_id in session.execute(
+            bulk.any_of(select(column, key), column, ordered, where)
+        ):
+            found.setdefault(value, book_id)
+        return found
     for chunk in _chunks(ordered):
         for value, book_id in session.execute(select(column, key).where(column.in_(chunk), *where)):
             found.setdefault(value, book_id)
@@ -311,6 +317,9 @@ _BOOK_COLUMNS = (
     "created_by",
     "updated_by",
 )
+_AUTHOR_COLUMNS = ("book_id", "name_key")
+_SUBJECT_COLUMNS = ("book_id", "subject_key")
+_SOURCE_COLUMNS = ("source", "source_id", "book_id")
 _HISTORY_COLUMNS = ("book_id", "version", "action", "changed_at", "changed_by", "changes", "origin")
 # A record's editable values and its derived columns as tuples in _BOOK_COLUMNS' order (one
 # C call each); the lists among them are stored as JSON.
@@ -351,10 +360,11 @@ def _create(session: Session, creates: Sequence[Planned], context: Context, now:
             )
         )
     bulk.insert_books(session, _book, _BOOK_COLUMNS, books, (min(ids), max(ids)))
-    bulk.insert_rows(session, _table(BookAuthor), ("book_id", "name_key"), authors)
-    bulk.insert_rows(session, _table(BookSubject), ("book_id", "subject_key"), subjects)
-    bulk.insert_rows(session, _table(BookSource), ("source", "source_id", "book_id"), sources)
-    bulk.insert_rows(session, _table(BookHistory), _HISTORY_COLUMNS, entries)
+    new = frozenset(ids)  # the rows below are of these books only: see bulk.insert_rows
+    bulk.insert_rows(session, _table(BookAuthor), _AUTHOR_COLUMNS, authors, new_books=new)
+    bulk.insert_rows(session, _table(BookSubject), _SUBJECT_COLUMNS, subjects, new_books=new)
+    bulk.insert_rows(session, _table(BookSource), _SOURCE_COLUMNS, sources, new_books=new)
+    bulk.insert_rows(session, _table(BookHistory), _HISTORY_COLUMNS, entries, new_books=new)
     counts.adjust(session, len(creates))
 
 

@@ -73,7 +73,7 @@ def test_a_batch_that_fails_leaves_the_trigger_and_the_index_as_they_were(
     with db.read() as session:
         trigger = session.scalar(text(TRIGGER))
 
-    def fail(*args: object) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the disk is full")
 
     monkeypatch.setattr(bulk, "insert_rows", fail)
