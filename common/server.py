@@ -63,8 +63,11 @@ def _leave_on_sigterm_until_serving() -> None:
 
 
 def _leave_before_serving(signum: int, frame: object) -> None:
-    """Nothing is in flight before the worker serves, so there is nothing to wait for."""
-    raise SystemExit(0)
+    """Nothing is in flight before the worker serves, so there is nothing to wait for: the
+    worker leaves at once, without Python's shutdown, which would wait for the threads the app
+    may have started while being built (a worker imports and builds it itself, for a second or
+    more) and leave it hanging until Granian kills it."""
+    os._exit(0)
 
 
 def prepare_in_child(settings: str, prepare: str) -> dict[str, Any]:
