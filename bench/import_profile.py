@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import os
 import pstats
 import resource
 import tempfile
@@ -30,7 +29,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from bench.import_export import POSTGRES_ADMIN, generate
+from bench.import_export import POSTGRES_ADMIN, backend_cpu, generate
 from books_service.transfer import formats, jobs, runner
 from common import migrations
 from common.db import Database
@@ -38,21 +37,7 @@ from common.db import Database
 
 def _server_cpu(database: str) -> float:
     """CPU seconds of the PostgreSQL backends connected to ``database`` (this machine)."""
-    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
-        pids = [
-            r[0]
-            for r in conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,)
-            ).fetchall()
-        ]
-    ticks = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return sum(backend_cpu(database).values())
 
 
 def _children_cpu() -> float:

@@ -17,8 +17,8 @@ from sqlalchemy import Table, select
 
 from books_service.models import Book, BookHistory
 from books_service.transfer import bulk
-from common import migrations
 from common.db import Database
+from tests.support.databases import migrated
 from tests.support.postgres import PostgresServer
 
 BOOKS = cast(Table, Book.__table__)
@@ -46,11 +46,8 @@ _ids = itertools.count(1)
 
 @pytest.fixture(scope="module")
 def db(postgres: PostgresServer) -> Iterator[Database]:
-    url = postgres.create_database("imppg_copy")
-    migrations.upgrade("books", url)
-    database = Database(url)
-    yield database
-    database.engine.dispose()
+    with migrated("books", postgres.create_database("imppg_copy")) as database:
+        yield database
 
 
 def _round_trip(db: Database, values: dict[str, Any]) -> None:

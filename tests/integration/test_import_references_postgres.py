@@ -16,8 +16,8 @@ from sqlalchemy import Table, select, text
 from books_service.isbn import isbn13_check_digit
 from books_service.models import Book, BookHistory
 from books_service.transfer import bulk, runner
-from common import migrations
 from common.db import Database
+from tests.support.databases import migrated
 from tests.support.import_jobs import claimed_job
 from tests.support.postgres import PostgresServer
 
@@ -29,11 +29,8 @@ ROLE = "SELECT current_setting('session_replication_role')"
 
 @pytest.fixture
 def db(postgres: PostgresServer) -> Iterator[Database]:
-    url = postgres.create_database("imppg_refs")
-    migrations.upgrade("books", url)
-    database = Database(url)
-    yield database
-    database.engine.dispose()
+    with migrated("books", postgres.create_database("imppg_refs")) as database:
+        yield database
 
 
 MOMENT = datetime(2026, 12, 3, tzinfo=UTC)

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from flask import Flask, request
-from werkzeug.test import Client, TestResponse
+from werkzeug.test import TestResponse
 
 from books_service import catalog
 from books_service.app import create_app, prepare
@@ -22,39 +20,17 @@ from books_service.book_rules import validate_book
 from books_service.cached_reads import BOOK_RULE, LIST_RULE, CachedReads
 from books_service.config import BooksSettings
 from books_service.page_cache import QueryKeys
-from common.db import Database
 from tests.support.metrics import requests_counted
 from tests.support.postgres import PostgresServer
+from tests.support.served_books import Worker
+from tests.support.served_books import worker as books_worker
 
 TRACE = {"X-Request-ID": "trace-42"}
 
 
-@dataclass
-class Worker:
-    app: Flask
-    served: Client  # the route first, as Granian calls the app
-    flask_only: Client
-    seen: list[str]  # the paths Flask's own hooks saw
-
-    @property
-    def db(self) -> Database:
-        database: Database = self.app.extensions["estante.db"]
-        return database
-
-
 def worker(settings: BooksSettings) -> Worker:
     """One worker of the Books app as served, noting each path Flask's hooks see."""
-    app = create_app(settings)
-    seen: list[str] = []
-    app.before_request(lambda: seen.append(request.path))
-    route = app.wsgi_app
-    assert isinstance(route, CachedReads)
-    return Worker(
-        app,
-        Client(route, app.response_class),
-        Client(route.next_app, app.response_class),
-        seen,
-    )
+    return books_worker(settings, CachedReads)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

@@ -23,34 +23,21 @@ from typing import Any
 
 import jwt
 import pytest
-from flask import Flask, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.test import Client, TestResponse
 
 from auth_service.keys import KeyRing
 from books_service import catalog
-from books_service.app import create_app, prepare
+from books_service.app import prepare
 from books_service.config import BooksSettings
 from books_service.front_writes import LIST_RULE, FrontWrites
-from common.db import Database
 from tests.support.metrics import requests_counted
 from tests.support.postgres import PostgresServer
+from tests.support.served_books import Worker
+from tests.support.served_books import worker as books_worker
 
 TRACE = "trace-post-7"
 NOW = datetime(2026, 12, 3, 17, 0, 0, 123456, tzinfo=UTC)
-
-
-@dataclass
-class Worker:
-    app: Flask
-    served: Client  # the routes first, as Granian calls the app
-    flask_only: Client
-    seen: list[str]  # the paths Flask's own hooks saw
-
-    @property
-    def db(self) -> Database:
-        database: Database = self.app.extensions["estante.db"]
-        return database
 
 
 class Revoked:
@@ -64,14 +51,9 @@ class Revoked:
 
 
 def worker(settings: BooksSettings) -> Worker:
-    app = create_app(settings)
-    seen: list[str] = []
-    # First of the hooks: one of them may answer (a repeated query parameter's 422).
-    app.before_request_funcs.setdefault(None, []).insert(0, lambda: seen.append(request.path))
-    app.extensions["estante.revocations"] = Revoked()
-    route = app.wsgi_app.next_app  # type: ignore[attr-defined]  # CachedReads, then this
-    assert isinstance(route, FrontWrites)
-    return Worker(app, Client(app.wsgi_app, app.response_class), Client(route.next_app), seen)
+    served = books_worker(settings, FrontWrites)
+    served.app.extensions["estante.revocations"] = Revoked()
+    return served
 
 
 def token(keys: Path, *, roles: tuple[str, ...] = ("librarian",), ttl: int = 600) -> str:
