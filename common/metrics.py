@@ -10,17 +10,28 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, g, request
 
-from common.metrics_dir import MULTIPROC_ENV as MULTIPROC_ENV
-from common.metrics_dir import prepare_multiprocess_dir as prepare_multiprocess_dir
 from common.request_log import STARTED_KEY
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 MAX_CACHED_SERIES = 1024
 _metrics: dict[str, Any] = {}
+
+
+def prepare_multiprocess_dir(directory: Path) -> None:
+    """Called by the parent process before workers start: the directory, emptied of the
+    previous run's metric files (only those: it may be a directory shared with other files),
+    announced to the workers."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for stale in directory.glob("*.db"):
+        if stale.name.split("_", 1)[0] in {"counter", "gauge", "histogram", "summary"}:
+            stale.unlink(missing_ok=True)
+    os.environ[MULTIPROC_ENV] = str(directory)
 
 
 def _instruments() -> dict[str, Any]:

@@ -1,37 +1,35 @@
 """Serve a service with Granian, the production WSGI server, as its start scripts do.
 
-The one-time preparation (settings checked, keys, migrations) runs before any worker starts, so
-workers never race to create the same file or table, and it runs in a child process
-(:mod:`common.preparation`) which exits once done: this main process supervises the workers for
-as long as the service runs and imports Granian and the standard library only (no Flask,
-SQLAlchemy or pydantic, 40-50 MB it would keep). Each worker imports and builds the app itself.
+The parent process does the one-time preparation (configuration check, keys, migrations) before
+any worker starts, so workers never race to create the same file or table.
 """
 
 from __future__ import annotations
 
 import gc
 import importlib
-import json
+import logging
 import os
 import signal
-import subprocess
 import sys
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import TypeVar
 
 from granian import Granian
 from granian.constants import Interfaces
+from pydantic import ValidationError
 
+from common.config import PROJECT_ROOT, ConfigError, ServiceSettings
 from common.malloc import share_one_malloc_arena
+from common.metrics import prepare_multiprocess_dir
+from common.problem_json import field_errors
+from common.request_log import configure_logging
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+S = TypeVar("S", bound=ServiceSettings)
+log = logging.getLogger("estante.server")
 # The service's real app factory, handed to the workers (forked or spawned) through the
 # environment: Granian's target must be an import string, and this one is always the same.
 APP_FACTORY_ENV = "ESTANTE_APP_FACTORY"
-_RUN_PREPARATION = (
-    f"import sys; sys.path.insert(0, {str(PROJECT_ROOT)!r}); "
-    "from common.preparation import main; raise SystemExit(main(sys.argv[1:]))"
-)
 
 
 def worker_app() -> object:
@@ -65,63 +63,70 @@ def _leave_on_sigterm_until_serving() -> None:
 def _leave_before_serving(signum: int, frame: object) -> None:
     """Nothing is in flight before the worker serves, so there is nothing to wait for: the
     worker leaves at once, without Python's shutdown, which would wait for the threads the app
-    may have started while being built (a worker imports and builds it itself, for a second or
-    more) and leave it hanging until Granian kills it."""
+    may have started while being built and leave it hanging until Granian kills it."""
     os._exit(0)
 
 
-def prepare_in_child(settings: str, prepare: str) -> dict[str, Any]:
-    """Run the preparation in a child process; what serving takes (see
-    :func:`common.preparation.prepared`). A refused setting or a failed preparation ends this
-    process with the child's exit status, its message already on stderr."""
-    read_end, write_end = os.pipe()
+def load_settings(settings_class: type[S]) -> S:
     try:
-        # In this process's directory, as the workers (relative paths in the settings mean the
-        # same to all of them), with the project importable from there.
-        child = subprocess.Popen(  # noqa: S603 (this Python, this project's module)
-            [sys.executable, "-c", _RUN_PREPARATION, str(write_end), settings, prepare],
-            pass_fds=(write_end,),
-        )
-    finally:
-        os.close(write_end)
-    with os.fdopen(read_end) as pipe:
-        answer = pipe.read()
-    status = child.wait()
-    if status != 0 or not answer:
-        raise SystemExit(status or 1)
-    return dict(json.loads(answer))
+        return settings_class()
+    except ValidationError as error:
+        lines = "\n".join(f"  - {e['field']}: {e['message']}" for e in field_errors(error))
+        raise ConfigError(f"invalid settings in the environment:\n{lines}") from None
 
 
-def serve(settings: str, prepare: str, app_factory: str) -> None:
+def serve(settings_class: type[S], prepare: Callable[[S], None], app_factory: str) -> None:
     """Prepare and serve; with the single argument ``migrate``, prepare (migrate) and exit,
-    which is what a deployment runs once before starting the replicas. ``settings``,
-    ``prepare`` and ``app_factory`` are import strings (``auth_service.app:prepare``): this
-    process never imports them."""
-    if sys.argv[1:] == ["migrate"]:
-        from common.preparation import migrate
-
-        raise SystemExit(migrate(settings, prepare))
+    which is what a deployment runs once before starting the replicas."""
+    migrate_only = sys.argv[1:] == ["migrate"]
     share_one_malloc_arena()  # before any thread or worker exists: they all inherit it
-    served = prepare_in_child(settings, prepare)
-    os.environ.update(served["environ"])
+    try:
+        settings = load_settings(settings_class)
+        if migrate_only:  # migrating is the whole point, whatever ESTANTE_AUTO_MIGRATE says
+            settings = settings.model_copy(update={"auto_migrate": True})
+        configure_logging(settings.log_level)
+        prepare(settings)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if migrate_only:
+        print(f"{settings.service_name}: database migrated", file=sys.stderr)
+        return
+    # Workers add up their metrics through files in one directory, emptied at each start.
+    prepare_multiprocess_dir(
+        settings.metrics_dir or settings.data_dir / "metrics" / settings.service_name
+    )
+    url = f"http://{settings.host}:{settings.port}"
+    log.info(
+        "starting",
+        extra={
+            "fields": {
+                "service": settings.service_name,
+                "listening": url,
+                "workers": settings.workers,
+                "database": settings.database_url.split("@")[-1],
+            }
+        },
+    )
+    print(f"{settings.service_name} listening on {url}", file=sys.stderr, flush=True)
     os.environ[APP_FACTORY_ENV] = app_factory
     if hasattr(os, "register_at_fork"):  # POSIX: workers are forked from this process
         os.register_at_fork(after_in_child=_leave_on_sigterm_until_serving)
-    # What this process has imported is shared with the forked workers until written to;
-    # frozen, the collector of a worker never writes to it.
+    # What the main process has imported (the app's modules and libraries) is shared with the
+    # forked workers until written to; frozen, the collector of a worker never writes to it.
     gc.freeze()
     Granian(
         f"{__name__}:worker_app",
         factory=True,
-        address=served["host"],
-        port=served["port"],
+        address=settings.host,
+        port=settings.port,
         interface=Interfaces.WSGI,
-        workers=served["workers"],
-        blocking_threads=served["threads"],
+        workers=settings.workers,
+        blocking_threads=settings.threads,
         working_dir=PROJECT_ROOT,
         log_access=False,
         respawn_failed_workers=True,
         # In-flight requests get this long to finish on SIGTERM; then a worker that will not
         # stop (one caught still starting up, say) is killed rather than hang the shutdown.
-        workers_kill_timeout=served["shutdown_timeout"],
+        workers_kill_timeout=settings.shutdown_timeout,
     ).serve()

@@ -16,14 +16,13 @@ from common.dbapi import DbApiDatabase
 from common.health import ReadinessCheck, init_health, revision_check
 from common.metrics import init_metrics
 from common.request_log import configure_logging, init_request_log
-from web_service import __version__
+from web_service import __version__, formatting
 from web_service.api_client import ApiClient
 from web_service.catalog_pages import CatalogPages, RenderedForms
 from web_service.config import WebSettings
 from web_service.cookies import LOCALE_COOKIE, CookieSigner
 from web_service.csrf import init_csrf
 from web_service.i18n import choose_locale, compile_catalogs
-from web_service.preparation import prepare as prepare
 from web_service.security_headers import init_security_headers
 from web_service.session_store import RedisSessionStore, SessionStore, SqlSessionStore
 from web_service.sessions import SessionManager, init_sessions
@@ -32,6 +31,49 @@ from web_service.views import init_views
 from web_service.views.catalog import init_catalog_freshness
 
 log = logging.getLogger("estante.web")
+
+
+def prepare(settings: WebSettings) -> None:
+    """One-time work before any worker starts: check config, secret, migrate, translations."""
+    settings.check()
+    settings.prepare_data_dir()
+    if not settings.is_production:
+        settings.ensure_secret()
+    settings.secret()  # readable, long enough: or a clear ConfigError now
+    if settings.auto_migrate and not settings.redis_url:
+        migrate(settings.database_url)
+    compile_catalogs()
+    # The default locale's data, shared by the workers forked from this process (the other
+    # locales are loaded by a worker when a visitor asks for them).
+    formatting.preload((settings.default_locale,))
+
+
+def migrate(database_url: str) -> None:
+    """The sessions table at its newest migration. Alembic runs on SQLAlchemy, which this main
+    process must not load (its workers, forked from it, would carry it): a database already at
+    the head is left as it is, and one that is not is migrated in a child process."""
+    from common import revisions
+
+    db = DbApiDatabase(database_url)
+    try:
+        if db.revision(revisions.version_table("web")) == revisions.head_revision("web"):
+            return
+    except db.driver.Error:  # no version table yet: a new database
+        pass
+    finally:
+        db.dispose()
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    # Its errors come back here as raised there.
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as child:
+        child.submit(_upgrade, database_url).result()
+
+
+def _upgrade(database_url: str) -> None:
+    from common import migrations
+
+    migrations.upgrade("web", database_url)
 
 
 def make_store(app: Flask, settings: WebSettings) -> tuple[SessionStore, dict[str, ReadinessCheck]]:

