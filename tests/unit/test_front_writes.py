@@ -35,6 +35,7 @@ from tests.support.metrics import requests_counted
 from tests.support.postgres import PostgresServer
 from tests.support.served_books import Worker
 from tests.support.served_books import worker as books_worker
+from tests.support.tokens import good_claims
 
 TRACE = "trace-post-7"
 NOW = datetime(2026, 12, 3, 17, 0, 0, 123456, tzinfo=UTC)
@@ -57,20 +58,10 @@ def worker(settings: BooksSettings) -> Worker:
 
 
 def token(keys: Path, *, roles: tuple[str, ...] = ("librarian",), ttl: int = 600) -> str:
+    """An access token signed with the key ring at ``keys``, for the user "bia"."""
     key = KeyRing.load(keys).active
-    now = int(time.time())
-    claims = {
-        "iss": "estante-auth",
-        "aud": "estante",
-        "sub": "7",
-        "username": "bia",
-        "roles": list(roles),
-        "iat": now,
-        "nbf": now,
-        "exp": now + ttl,
-        "jti": uuid.uuid4().hex,
-        "type": "access",
-    }
+    exp = int(time.time()) + ttl
+    claims = good_claims(sub="7", username="bia", roles=list(roles), exp=exp, fresh=None)
     return jwt.encode(
         claims, key.private_pem, algorithm="EdDSA", headers={"kid": key.kid, "typ": "at+jwt"}
     )
