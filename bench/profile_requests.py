@@ -46,9 +46,7 @@ from typing import Any
 
 import jwt
 
-from common.config import PROJECT_ROOT
-
-DEFAULT_CEILING = PROJECT_ROOT.parent.parent / "shared" / "bench" / "ceiling.py"
+from bench.ceiling_compare import DEFAULT_CEILING
 
 
 def librarian_token(keys_dir: Path, jwks_file: Path) -> str:
