@@ -19,7 +19,7 @@ from books_service.auth import WRITER_ROLES, current_username, require_roles
 from books_service.models import ImportReject
 from books_service.responses import json_response
 from books_service.schemas import BookQuery
-from books_service.transfer import export, export_writers, formats, jobs
+from books_service.transfer import export, export_writers, formats, jobs, runner
 from books_service.transfer.formats import EXPORT_FORMATS, FORMATS, IMPORT_FORMATS
 from books_service.transfer.rows import FileProblem
 from books_service.transfer.schemas import ImportJobList, ImportJobOut
@@ -201,6 +201,7 @@ def create_import() -> Response:
             by=current_username(),
         )
         body = jobs.as_json(job)
+    runner.wake_worker()
     location = url_for("transfer.get_import", import_id=body["id"])
     return json_response(body, 202, {"Location": location})
 

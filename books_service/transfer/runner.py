@@ -212,6 +212,8 @@ class Worker:
         self.db = db
         self.tuning = tuning
         self._stop = threading.Event()
+        # Set to end an idle wait early: by stop(), or by wake() when a job was just stored.
+        self._nudged = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -220,8 +222,13 @@ class Worker:
 
     def stop(self, timeout: float = 5) -> None:
         self._stop.set()
+        self._nudged.set()
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def wake(self) -> None:
+        """Look for a job now instead of at the next poll."""
+        self._nudged.set()
 
     def run_once(self) -> bool:
         """Claim one job and run it; False when there was nothing to do."""
@@ -260,7 +267,8 @@ class Worker:
                     last_logged = time.monotonic()
                 worked = False
             if not worked:
-                self._stop.wait(self.tuning.poll_seconds)
+                self._nudged.wait(self.tuning.poll_seconds)
+                self._nudged.clear()
 
 
 _started: dict[int, Worker] = {}
@@ -275,6 +283,15 @@ def start_worker(db: Database, tuning: Tuning) -> Worker | None:
     _started[pid] = worker
     worker.start()
     return worker
+
+
+def wake_worker() -> None:
+    """Tell this process's worker, if it has one, that a job was just stored: the process that
+    took the upload claims it at once rather than up to a poll later (the other processes
+    still find it at their next poll, and take it over if this one dies)."""
+    worker = _started.get(os.getpid())
+    if worker is not None:
+        worker.wake()
 
 
 Heartbeat = Callable[..., None]

@@ -23,7 +23,7 @@ def migrated_catalog(tmp_path: Path) -> Database:
     return Database(url)
 
 
-def claimed_job(db: Database, rows: list[str], on_duplicate: str = "skip") -> str:
+def claimed_job(db: Database, rows: list[str], on_duplicate: str = "skip") -> int:
     """A job importing a Goodreads file of ``rows`` (after the header), made by "ana" and
     claimed as a replica would claim it: ready for ``runner.run``."""
     data = (GOODREADS_HEADER + "".join(rows)).encode()
