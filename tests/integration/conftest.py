@@ -8,14 +8,39 @@ from pathlib import Path
 import pytest
 
 from tests.support.harness import Stack, start_stack
+from tests.support.postgres import PostgresServer
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def stack(
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def stack(request: pytest.FixtureRequest) -> Stack:
+    """One running pair of services per backend, shared by the tests that only add data.
+
+    Module-scoped only so that the tests of a module run one backend after the other; the pair
+    itself lives for the whole test process (``sqlite_stack``, ``postgres_stack``). A
+    session-scoped fixture with parameters is started again each time the parameter changes,
+    and under pytest-xdist's ``--dist loadscope`` that is at every module: twenty-six pairs
+    started instead of four."""
+    running: Stack = request.getfixturevalue(f"{request.param}_stack")
+    return running
+
+
+@pytest.fixture(scope="session")
+def sqlite_stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    """One running pair of services per backend, shared by the tests that only add data."""
-    running = start_stack(request, tmp_path_factory.mktemp(f"stack-{request.param}"))
+    running = start_stack(request, tmp_path_factory.mktemp("stack-sqlite"), backend="sqlite")
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_stack(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres: PostgresServer,
+) -> Iterator[Stack]:
+    """Depends on ``postgres`` by name: stopped before its databases are dropped."""
+    running = start_stack(request, tmp_path_factory.mktemp("stack-postgres"), backend="postgres")
     yield running
     running.stop()
 

@@ -354,11 +354,15 @@ def build_stack(
 
 
 def start_stack(
-    request: pytest.FixtureRequest, base_dir: Path, extra_env: dict[str, str] | None = None
+    request: pytest.FixtureRequest,
+    base_dir: Path,
+    extra_env: dict[str, str] | None = None,
+    *,
+    backend: str | None = None,
 ) -> Stack:
-    """Start both services on the backend ``request.param`` names ("sqlite" or "postgres",
-    whose databases the session's ``postgres`` fixture creates)."""
-    backend: str = request.param
+    """Start both services on ``backend``, by default the one ``request.param`` names ("sqlite"
+    or "postgres", whose databases the session's ``postgres`` fixture creates)."""
+    backend = backend or request.param
     urls = None
     if backend == "postgres":
         server = request.getfixturevalue("postgres")
