@@ -137,6 +137,9 @@ def is_isbn(value: str | None) -> bool:
     return first_isbn([value]) is not None
 
 
+_EMPTY: tuple[Any, ...] = (None, [], "")  # one tuple, not one (and a new list) for every value
+
+
 def compact(fields: dict[str, Any]) -> dict[str, Any]:
     """Fields without the empty ones (None, empty lists): absent, as in a JSON request."""
-    return {k: v for k, v in fields.items() if v not in (None, [], "")}
+    return {k: v for k, v in fields.items() if v not in _EMPTY}

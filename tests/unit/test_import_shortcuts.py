@@ -1,9 +1,12 @@
 """The shortcuts an import takes for the common case (check digits from code points, accents
-removed by a pattern) must give exactly what the general way gives, on any input: each is
-compared here with that general way, written out as it was before the shortcut."""
+removed by a pattern, a Goodreads file's cells picked by their place) must give exactly what
+the general way gives, on any input: each is compared here with that general way, written out
+as it was before the shortcut (or run beside it)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import sys
 import unicodedata
 from itertools import count
@@ -14,6 +17,7 @@ from hypothesis import strategies as st
 
 from books_service.isbn import isbn10_check_digit, isbn13_check_digit
 from books_service.records import fold
+from books_service.transfer import csvfile, goodreads
 from common.text import fold as fold_accents_and_case
 
 _COMBINING = dict.fromkeys(cp for cp in range(sys.maxunicode + 1) if unicodedata.combining(chr(cp)))
@@ -70,3 +74,30 @@ def test_folding_by_the_pattern_is_folding_by_the_dictionaries(value: str) -> No
     assert fold_accents_and_case(value) == (
         " ".join(value.lower().split()) if value.isascii() else expected
     )
+
+
+_CELL = st.lists(
+    st.sampled_from([*'ab 1,="#()-X\n', "é", "9780441172719", "to-read", "(S, #2)"]), max_size=6
+).map("".join)
+
+
+@settings(max_examples=300)
+@given(
+    st.permutations([*goodreads.COLUMNS, "Other"])
+    | st.lists(
+        st.sampled_from([*goodreads.COLUMNS, "Other"]), min_size=1, max_size=14, unique=True
+    ),
+    st.lists(st.lists(_CELL, min_size=0, max_size=16), max_size=6),
+)
+def test_goodreads_cells_picked_by_place_map_as_cells_looked_up_by_name(
+    header: list[str], records: list[list[str]]
+) -> None:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    for record in records:
+        writer.writerow(record)
+    data = out.getvalue().encode()
+    by_name = list(csvfile.read(io.BytesIO(data), "utf-8", goodreads.map_row, undo_formulas=False))
+    by_place = list(goodreads.read(io.BytesIO(data), "utf-8"))
+    assert by_place == by_name
