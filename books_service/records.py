@@ -34,6 +34,8 @@ EDITABLE_FIELDS = (
     "copies",
 )
 LIST_FIELDS = frozenset({"authors", "subjects"})
+_EDITABLE = frozenset(EDITABLE_FIELDS)
+_NOTHING: dict[str, Any] = dict.fromkeys(EDITABLE_FIELDS)  # every field, in their order
 DEFAULTS: dict[str, Any] = {"authors": [], "subjects": [], "copies": 1}
 
 # "Neil Gaiman & Terry Pratchett", "A; B": separators that do not occur inside one name
@@ -96,7 +98,10 @@ def join_authors(authors: Iterable[str]) -> str:
 def complete(fields: dict[str, Any]) -> dict[str, Any]:
     """A full record: every editable field present, ``author`` derived from ``authors`` or the
     other way round when only one is given, defaults for the rest."""
-    record = {name: fields.get(name) for name in EDITABLE_FIELDS}
+    if fields.keys() <= _EDITABLE:  # nothing to leave out: the given values over all None
+        record = {**_NOTHING, **fields}
+    else:
+        record = {name: fields.get(name) for name in EDITABLE_FIELDS}
     for name, default in DEFAULTS.items():
         if record[name] is None:
             record[name] = default
