@@ -15,14 +15,25 @@ class InvalidIsbn(ValueError):
 
 
 def isbn10_check_digit(first_nine: str) -> str:
-    total = sum(map(mul, count(10, -1), map(int, first_nine)))
+    if first_nine.isascii() and first_nine.isdigit():
+        # The digits' code points, weighted, less the weighted code point of "0": one C loop
+        # over the bytes instead of an int() a digit (imports check millions of these).
+        n = len(first_nine)
+        total = sum(map(mul, count(10, -1), first_nine.encode())) - 48 * (10 * n - n * (n - 1) // 2)
+    else:
+        total = sum(map(mul, count(10, -1), map(int, first_nine)))
     value = (11 - total % 11) % 11
     return "X" if value == 10 else str(value)
 
 
 def isbn13_check_digit(first_twelve: str) -> str:
-    digits = list(map(int, first_twelve))  # C loops: imports check millions of these
-    total = sum(digits[0::2]) + 3 * sum(digits[1::2])
+    if first_twelve.isascii() and first_twelve.isdigit():
+        # As isbn10_check_digit: the code points summed, less those of the "0"s.
+        n, codes = len(first_twelve), first_twelve.encode()
+        total = sum(codes[0::2]) + 3 * sum(codes[1::2]) - 48 * ((n + 1) // 2 + 3 * (n // 2))
+    else:
+        digits = list(map(int, first_twelve))
+        total = sum(digits[0::2]) + 3 * sum(digits[1::2])
     return str((10 - total % 10) % 10)
 
 

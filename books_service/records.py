@@ -34,6 +34,8 @@ EDITABLE_FIELDS = (
     "copies",
 )
 LIST_FIELDS = frozenset({"authors", "subjects"})
+_EDITABLE = frozenset(EDITABLE_FIELDS)
+_NOTHING: dict[str, Any] = dict.fromkeys(EDITABLE_FIELDS)  # every field, in their order
 DEFAULTS: dict[str, Any] = {"authors": [], "subjects": [], "copies": 1}
 
 # "Neil Gaiman & Terry Pratchett", "A; B": separators that do not occur inside one name
@@ -46,17 +48,24 @@ _LETTERS = str.maketrans(
     {"ø": "o", "Ø": "o", "ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "ð": "d", "Ð": "d", "æ": "ae"}
     | {"Æ": "ae", "œ": "oe", "Œ": "oe", "þ": "th", "Þ": "th", "\u0131": "i", "ħ": "h", "Ħ": "h"}
 )
+# Whether a text has any of them: one scan, where str.translate looks every character up.
+_HAS_LETTERS = re.compile("[" + "".join(map(chr, _LETTERS)) + "]")
 _NOT_WORD = re.compile(r"[\W_]+")
-# What words() does to ASCII text in one str.translate: every ASCII character that is not a
-# letter or a digit (what [\W_] matches among them) becomes a space.
-_ASCII_NOT_WORD = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
+# What words() does to ASCII text in one bytes.translate (a table of 256 bytes: many times
+# cheaper than str.translate's dictionary): every ASCII character that is not a letter or a
+# digit (what [\W_] matches among them) becomes a space, and letters become lower case.
+_ASCII_WORDS = bytes(ord(c.lower()) if c.isalnum() else 32 for c in map(chr, range(128)))
+_ASCII_WORDS += bytes(range(128, 256))
 
 
 def fold(value: str) -> str:
     """The form text is compared, sorted and searched in: accents removed, case folded, white
     space collapsed ("São  Paulo", "sao paulo" and "SÃO PAULO" fold alike; "Søren" to "soren")."""
-    # _LETTERS has no ASCII letter: ASCII text (most of a catalog) skips that pass.
-    return fold_accents_and_case(value if value.isascii() else value.translate(_LETTERS))
+    # _LETTERS has no ASCII letter: ASCII text (most of a catalog) skips that pass, and so
+    # does text without any of them.
+    if value.isascii() or _HAS_LETTERS.search(value) is None:
+        return fold_accents_and_case(value)
+    return fold_accents_and_case(value.translate(_LETTERS))
 
 
 def words(value: str) -> str:
@@ -65,10 +74,10 @@ def words(value: str) -> str:
     a shortcut at C speed instead of the pattern: its punctuation and spaces turned to spaces,
     the words joined by one space (an import folds each row's texts several times)."""
     if value.isascii():
-        return " ".join(value.translate(_ASCII_NOT_WORD).lower().split())
-    folded = fold(value)
+        return b" ".join(value.encode().translate(_ASCII_WORDS).split()).decode()
+    folded = fold(value)  # case folded: lower case already
     if folded.isascii():
-        return " ".join(folded.translate(_ASCII_NOT_WORD).split())
+        return b" ".join(folded.encode().translate(_ASCII_WORDS).split()).decode()
     return " ".join(_NOT_WORD.split(folded)).strip()
 
 
@@ -89,7 +98,10 @@ def join_authors(authors: Iterable[str]) -> str:
 def complete(fields: dict[str, Any]) -> dict[str, Any]:
     """A full record: every editable field present, ``author`` derived from ``authors`` or the
     other way round when only one is given, defaults for the rest."""
-    record = {name: fields.get(name) for name in EDITABLE_FIELDS}
+    if fields.keys() <= _EDITABLE:  # nothing to leave out: the given values over all None
+        record = {**_NOTHING, **fields}
+    else:
+        record = {name: fields.get(name) for name in EDITABLE_FIELDS}
     for name, default in DEFAULTS.items():
         if record[name] is None:
             record[name] = default

@@ -130,6 +130,13 @@ def query_text(max_length: int) -> TextRule:
 # Every combining mark (what fold removes), for str.translate: C speed, where a test per
 # character in Python made folding the slowest part of a bulk import.
 _COMBINING = dict.fromkeys(cp for cp in range(sys.maxunicode + 1) if unicodedata.combining(chr(cp)))
+# Those of the Combining Diacritical Marks block (the accents of Latin letters, nearly all an
+# import meets), removed by one pattern: str.translate looks each character of the text up in
+# _COMBINING's dictionary (several times slower, measured). What is left goes through the
+# dictionary only if it still has any character beyond ASCII.
+_ACCENTS = re.compile(
+    "[" + "".join(chr(cp) for cp in range(0x300, 0x370) if cp in _COMBINING) + "]+"
+)
 
 
 def fold(value: str) -> str:
@@ -137,7 +144,9 @@ def fold(value: str) -> str:
     collapsed ("São  Paulo" and "sao paulo" fold alike)."""
     if value.isascii():  # nothing to decompose, and casefold is lower
         return " ".join(value.lower().split())
-    stripped = unicodedata.normalize("NFKD", value).translate(_COMBINING)
+    stripped = _ACCENTS.sub("", unicodedata.normalize("NFKD", value))
+    if not stripped.isascii():
+        stripped = stripped.translate(_COMBINING)
     return " ".join(stripped.casefold().split())
 
 

@@ -36,7 +36,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
-from books_service.records import EDITABLE_FIELDS
+from books_service.records import EDITABLE_FIELDS, LIST_FIELDS
 
 _dumps = json.dumps
 _text = encode_basestring_ascii  # what json.dumps writes for a string (ensure_ascii)
@@ -75,12 +75,36 @@ def _scalar_json(value: Any) -> str:
 def created_json(record: Mapping[str, Any]) -> str:
     """``json.dumps(records.initial_values(record))``, a new book's history entry, put together
     from its values' JSON."""
-    parts = [
-        f'"{name}": {{"from": null, "to": {_scalar_json(value)}}}'
-        for name in EDITABLE_FIELDS
-        if (value := record.get(name)) is not None and value != []
-    ]
-    return "{" + ", ".join(parts) + "}"
+    return created(tuple(map(record.get, EDITABLE_FIELDS)))[1]
+
+
+# Each editable field's part of a history entry, up to its value's JSON; where the lists are.
+_CREATED_HEADS = tuple(f'"{name}": {{"from": null, "to": ' for name in EDITABLE_FIELDS)
+_LISTS_AT = frozenset(i for i, name in enumerate(EDITABLE_FIELDS) if name in LIST_FIELDS)
+
+
+def created(values: Sequence[Any]) -> tuple[list[Any], str]:
+    """From a new book's editable values (in ``EDITABLE_FIELDS``' order): those values as its
+    row takes them (the lists as JSON, :func:`json_value`) and its history entry
+    (:func:`created_json`), each list's JSON made once for both."""
+    stored = list(values)
+    for at in _LISTS_AT:
+        stored[at] = json_value(values[at])
+    parts: list[str] = []
+    append = parts.append
+    # A field is in the entry unless it is None or [] (initial_values).
+    for head, value, ready in zip(_CREATED_HEADS, values, stored, strict=True):
+        if value is None:
+            continue
+        kind = type(value)
+        if kind is str:
+            append(head + _text(value) + "}")
+        elif kind is list:
+            if value:
+                append(head + (json_value(value) if ready is value else ready) + "}")
+        elif value != []:
+            append(head + _scalar_json(value) + "}")
+    return stored, "{" + ", ".join(parts) + "}"
 
 
 def moment(session: Session, table: Table, column: str, value: datetime) -> Any:

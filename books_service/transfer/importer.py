@@ -29,7 +29,6 @@ from books_service.models import (
 from books_service.records import (
     DERIVED_FIELDS,
     EDITABLE_FIELDS,
-    LIST_FIELDS,
     author_keys,
     changes,
     complete,
@@ -111,7 +110,9 @@ def _lookup(session: Session, column: Any, key: Any, values: set[Any], *where: A
 def check(rows: Sequence[Row]) -> list[Planned]:
     """Each row checked with the API's rules, its derived keys computed and its book values
     and history entry made ready for a create: the work that needs no database (a child
-    process does it for the next batch while the job's process writes this one)."""
+    process does it for the next batch while the job's process writes this one). The book
+    values are its editable values (the lists as JSON) and derived columns, in
+    ``_BOOK_COLUMNS``' order after the id."""
     planned: list[Planned] = []
     for row in rows:
         if row.error is not None or row.fields is None:
@@ -123,6 +124,7 @@ def check(rows: Sequence[Row]) -> list[Planned]:
             planned.append(Planned(row, "reject", reason=str(error)))
             continue
         derived = keys(record)
+        editable, history = bulk.created(_EDITABLE_VALUES(record))
         planned.append(
             Planned(
                 row,
@@ -130,20 +132,11 @@ def check(rows: Sequence[Row]) -> list[Planned]:
                 record,
                 derived.columns,
                 derived,
-                values=_book_values(record, derived.columns),
-                history=bulk.created_json(record),
+                values=(*editable, *_DERIVED_VALUES(derived.columns)),
+                history=history,
             )
         )
     return planned
-
-
-def _book_values(record: Mapping[str, Any], columns: Mapping[str, Any]) -> tuple[Any, ...]:
-    """A new book's editable values (the lists as JSON) and derived columns, in
-    ``_BOOK_COLUMNS``' order after the id."""
-    values = list(_EDITABLE_VALUES(record))
-    for at in _LISTS_AT:
-        values[at] = bulk.json_value(values[at])
-    return (*values, *_DERIVED_VALUES(columns))
 
 
 def plan(session: Session, planned: list[Planned], context: Context) -> list[Planned]:
@@ -325,7 +318,6 @@ _HISTORY_COLUMNS = ("book_id", "version", "action", "changed_at", "changed_by", 
 # C call each); the lists among them are stored as JSON.
 _EDITABLE_VALUES = itemgetter(*EDITABLE_FIELDS)
 _DERIVED_VALUES = itemgetter(*DERIVED_FIELDS)
-_LISTS_AT = tuple(i for i, name in enumerate(EDITABLE_FIELDS) if name in LIST_FIELDS)
 
 
 def _create(session: Session, creates: Sequence[Planned], context: Context, now: datetime) -> None:

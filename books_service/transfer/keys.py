@@ -41,22 +41,23 @@ def keys(record: Mapping[str, Any]) -> Keys:
     publisher = record.get("publisher")
     year = record.get("published_year")
     title_words = words(title)
+    author_words = [_words(name) for name in authors]
     # The words of the parts joined are the words of the whole (folding and splitting go
-    # character by character, and a space separates the parts either way): the names, subjects
-    # and publisher, which recur, come from the cache.
+    # character by character, and a space separates the parts either way; empty parts are left
+    # out): the names, subjects, publisher and series, which recur, come from the cache.
     subtitle, series = record.get("subtitle"), record.get("series")
     description = record.get("description")
     search = [
         words(subtitle) if subtitle else "",
-        words(series) if series else "",
-        *[_words(name) for name in authors if name],
+        _words(series) if series else "",
+        *author_words,
         *[_words(subject) for subject in subjects if subject],
         _words(publisher) if publisher else "",
         words(description) if description else "",
-        words(isbn) if isbn else "",
-        words(to_isbn10(isbn) or "") if isbn else "",
     ]
-    normalised = title_words + "\x1f" + "\x1e".join(_words(a) for a in (authors or [author]))
+    if isbn:
+        search += [_isbn_words(isbn), _isbn_words(to_isbn10(isbn) or "")]
+    normalised = title_words + "\x1f" + "\x1e".join(author_words if authors else [_words(author)])
     columns = {
         "title_key": title_words[:TITLE_MAX],
         "author_key": _words(author)[:AUTHOR_MAX],
@@ -69,3 +70,8 @@ def keys(record: Mapping[str, Any]) -> Keys:
     if author:
         names.add(_fold(author)[:AUTHOR_MAX])
     return Keys(columns, names, {_fold(subject)[:SUBJECT_MAX] for subject in subjects})
+
+
+def _isbn_words(value: str) -> str:
+    """``words(value)``; an ISBN's digits (and X) in lower case, without the general path."""
+    return value.lower() if value.isascii() and value.isalnum() else words(value)

@@ -22,6 +22,12 @@ _NUMBER = re.compile(r"[+-]?[0-9]+")
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
+# An ISBN is normalised when its row is mapped, and again when the row is checked with the API's
+# rules, a batch later at most (pipeline.batches): the answers are remembered for longer than a
+# batch. Only valid ISBNs are (an exception is never cached): an invalid one raises again.
+normalise_isbn = lru_cache(maxsize=8192)(normalise)
+
+
 class FileProblem(Exception):
     """The file as a whole cannot be read in this format (refused, or the job fails)."""
 
@@ -127,7 +133,7 @@ def first_isbn(candidates: Iterable[str | None]) -> str | None:
         if not candidate:
             continue
         try:
-            return normalise(candidate)
+            return normalise_isbn(candidate)
         except InvalidIsbn:
             continue
     return None
@@ -137,6 +143,9 @@ def is_isbn(value: str | None) -> bool:
     return first_isbn([value]) is not None
 
 
+_EMPTY: tuple[Any, ...] = (None, [], "")  # one tuple, not one (and a new list) for every value
+
+
 def compact(fields: dict[str, Any]) -> dict[str, Any]:
     """Fields without the empty ones (None, empty lists): absent, as in a JSON request."""
-    return {k: v for k, v in fields.items() if v not in (None, [], "")}
+    return {k: v for k, v in fields.items() if v not in _EMPTY}

@@ -21,9 +21,9 @@ from pydantic_core import PydanticCustomError
 
 from books_service import book_rules
 from books_service.isbn import InvalidIsbn
-from books_service.isbn import normalise as normalise_isbn
 from books_service.models import AUTHORS_MAX, SUBJECTS_MAX
 from books_service.records import complete
+from books_service.transfer.rows import normalise_isbn
 from common.text import RAW_FACTOR, TextRule
 
 

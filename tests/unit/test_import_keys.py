@@ -15,6 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from books_service.records import (
+    EDITABLE_FIELDS,
+    LIST_FIELDS,
     author_keys,
     complete,
     derived_keys,
@@ -142,3 +144,17 @@ def test_cells_read_by_the_shortcuts_as_by_the_patterns(cell: str, separators: s
     pattern = "|".join(re.escape(s) for s in separators)
     items = [i.strip() for i in re.split(pattern, stripped) if i.strip()] if stripped else []
     assert rows.split_list(cell, separators) == items
+
+
+@settings(max_examples=400)
+@given(records(), st.dictionaries(st.sampled_from(["page_count", "series_index"]), _json_scalars))
+def test_a_new_books_row_values_are_its_fields_with_the_lists_as_json(
+    record: dict[str, Any], more: dict[str, Any]
+) -> None:
+    record = {**record, **more}
+    values, history = bulk.created(tuple(record[name] for name in EDITABLE_FIELDS))
+    assert values == [
+        json.dumps(record[name]) if name in LIST_FIELDS else record[name]
+        for name in EDITABLE_FIELDS
+    ]
+    assert history == json.dumps(initial_values(record))
