@@ -424,10 +424,15 @@ def test_ctrl_c_during_an_import_cancels_it_at_the_service(librarian: Person) ->
         assert running.poll() is None and time.monotonic() < deadline, running.communicate()
         time.sleep(0.1)
     time.sleep(0.3)
+    # How the command held SIGINT when it was sent (blocked, ignored, caught): the one failure
+    # seen, under load, was a command that never noticed it and finished the import.
+    status = Path(f"/proc/{running.pid}/status")
+    lines = status.read_text().splitlines() if status.exists() else []
+    signals = [line for line in lines if line.startswith("Sig")]
     running.send_signal(signal.SIGINT)
     out, err = running.communicate(timeout=60)
 
-    assert running.returncode == 130, (out, err)
+    assert running.returncode == 130, (out, err, signals)
     assert "asking the Books Service to cancel import" in err
     [job] = [job for job in jobs() if job["id"] not in before]
     assert job["state"] == "cancelled" and job["rows_done"] < 100_000
