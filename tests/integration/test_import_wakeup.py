@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,8 +50,19 @@ def idle_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[run
     db = migrated_catalog(tmp_path)
     worker = runner.Worker(db, runner.Tuning(poll_seconds=A_LONG_POLL, prepare_in_child=False))
     monkeypatch.setattr(runner, "_started", {os.getpid(): worker})
+    looked = threading.Event()
+    first_look = worker.run_once
+
+    def run_once() -> bool:
+        try:
+            return first_look()
+        finally:
+            looked.set()
+
+    monkeypatch.setattr(worker, "run_once", run_once)
     worker.start()
-    time.sleep(0.2)  # its first look found nothing: it is now waiting for its next poll
+    # Its first look found nothing (however slow the machine): it now waits for its next poll.
+    assert looked.wait(30)
     yield worker
     worker.stop()
 
