@@ -48,6 +48,24 @@ def worker_app() -> object:
     return getattr(importlib.import_module(module), factory)()
 
 
+# The main process's signal mask while it forks a worker (SIGTERM blocked), restored after.
+_mask_before_fork: set[int | signal.Signals] = set()
+
+
+def _hold_sigterm_over_the_fork() -> None:
+    """Before a worker is forked: SIGTERM is held (blocked, so pending, never lost) until the
+    child has its own handler. A stop right as a worker was forked sent it a SIGTERM that
+    landed before the child's handler was set; Python in the child dropped it (it clears the
+    signals caught before the fork) or ran the main process's handler, and the worker was
+    killed after ESTANTE_SHUTDOWN_TIMEOUT."""
+    global _mask_before_fork
+    _mask_before_fork = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+
+
+def _release_sigterm() -> None:
+    signal.pthread_sigmask(signal.SIG_SETMASK, _mask_before_fork)
+
+
 def _leave_on_sigterm_until_serving() -> None:
     """In a just-forked worker: a SIGTERM before Granian's own handler is set ends it at once.
 
@@ -58,6 +76,7 @@ def _leave_on_sigterm_until_serving() -> None:
     Installed at fork time, so no moment of the worker's start is left uncovered.
     """
     signal.signal(signal.SIGTERM, _leave_before_serving)
+    _release_sigterm()  # a SIGTERM held since the fork now reaches this handler
 
 
 def _leave_before_serving(signum: int, frame: object) -> None:
@@ -111,7 +130,11 @@ def serve(settings_class: type[S], prepare: Callable[[S], None], app_factory: st
     print(f"{settings.service_name} listening on {url}", file=sys.stderr, flush=True)
     os.environ[APP_FACTORY_ENV] = app_factory
     if hasattr(os, "register_at_fork"):  # POSIX: workers are forked from this process
-        os.register_at_fork(after_in_child=_leave_on_sigterm_until_serving)
+        os.register_at_fork(
+            before=_hold_sigterm_over_the_fork,
+            after_in_parent=_release_sigterm,
+            after_in_child=_leave_on_sigterm_until_serving,
+        )
     # What the main process has imported (the app's modules and libraries) is shared with the
     # forked workers until written to; frozen, the collector of a worker never writes to it.
     gc.freeze()
