@@ -62,11 +62,14 @@ GOODREADS_COLUMNS = [
 EXPORT_FORMATS = ("estante-csv", "estante-json", "estante-jsonl", "calibre", "marc", "marcxml")
 
 
-def generate(path: Path, rows: int, seed: int = 7) -> dict[int, Sample]:
+def generate(path: Path, rows: int, seed: int = 7, first: int = 1) -> dict[int, Sample]:
     """A Goodreads library export of ``rows`` distinct, valid books; returns what the first,
-    middle and last rows should become, for the check of the imported catalog."""
+    middle and last rows should become, for the check of the imported catalog. ``first``: the
+    number of the first book (its ``Book Id``, ISBN and title), for a file of other books than
+    an earlier one's."""
     samples: dict[int, Sample] = {}
     wanted = {1, rows // 2 + 1, rows}
+    offset = first - 1
     rng = random.Random(seed)
     words = vocabulary()
     first = ["Ana", "Bruno", "Carla", "Diego", "Elisa", "Fábio", "Inês", "João", "Marta", "Rui"]
@@ -74,7 +77,8 @@ def generate(path: Path, rows: int, seed: int = 7) -> dict[int, Sample]:
     with path.open("w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
         writer.writerow(GOODREADS_COLUMNS)
-        for n in range(1, rows + 1):
+        for row in range(1, rows + 1):
+            n = row + offset
             title = " ".join(rng.choices(words[:2000], k=rng.randint(2, 5))).capitalize()
             title = f"{title} {n}"  # distinct titles: every row is a new book
             author = f"{rng.choice(first)} {rng.choice(last)}"
@@ -91,8 +95,8 @@ def generate(path: Path, rows: int, seed: int = 7) -> dict[int, Sample]:
                 else ""
             )
             year = rng.randint(1900, 2025)
-            if n in wanted:
-                samples[n] = Sample(n, title, isbn13[2:-1] or None)
+            if row in wanted:
+                samples[row] = Sample(row, title, isbn13[2:-1] or None)
             writer.writerow(
                 [
                     n, title + series, author, author, additional, isbn10, isbn13,

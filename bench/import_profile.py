@@ -25,9 +25,11 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
+from sqlalchemy import event
 
 from bench.import_export import POSTGRES_ADMIN, backend_cpu, generate
 from books_service.transfer import formats, jobs, runner
@@ -46,6 +48,29 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _io() -> dict[str, int]:
+    """This process's I/O counters (``/proc/self/io``): bytes through read/write calls and
+    bytes that reached the disk."""
+    with open("/proc/self/io") as counters:
+        pairs = (line.split(": ") for line in counters)
+        return {
+            key: int(value)
+            for key, value in pairs
+            if key in {"rchar", "wchar", "read_bytes", "write_bytes"}
+        }
+
+
+def _set_pragmas(db: Database, pragmas: list[str]) -> None:
+    statements = [f"PRAGMA {pragma}" for pragma in pragmas]
+
+    @event.listens_for(db.engine, "connect")
+    def _connected(connection: Any, _record: Any) -> None:
+        cursor = connection.cursor()
+        for statement in statements:
+            cursor.execute(statement)
+        cursor.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.import_profile", description=__doc__)
     parser.add_argument("--rows", type=int, default=20_000)
@@ -60,10 +85,26 @@ def main() -> None:
     )
     parser.add_argument("--db-prefix", default="import_profile_", help="PostgreSQL database name")
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL database")
+    parser.add_argument(
+        "--sqlite-file",
+        type=Path,
+        help="import into this SQLite file, kept after (created when missing): a catalog that "
+        "already holds books, made by an earlier run, shows what an import costs at that size",
+    )
+    parser.add_argument(
+        "--pragma",
+        action="append",
+        default=[],
+        help="a SQLite PRAGMA for every connection of the job, as NAME=VALUE (repeatable): "
+        "to measure a setting before making it the job's own",
+    )
+    parser.add_argument(
+        "--first", type=int, default=1, help="the number of the file's first book (see generate)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="import-profile-") as tmp:
         path = Path(tmp) / "goodreads_library_export.csv"
-        generate(path, args.rows)
+        generate(path, args.rows, first=args.first)
         pg_name = None
         if args.backend == "postgres":
             pg_name = f"{args.db_prefix}{uuid.uuid4().hex[:8]}"
@@ -72,10 +113,12 @@ def main() -> None:
             base = POSTGRES_ADMIN.rsplit("/", 1)[0]
             url = f"{base.replace('postgresql://', 'postgresql+psycopg://', 1)}/{pg_name}"
         else:
-            url = f"sqlite:///{Path(tmp) / 'books.db'}"
+            url = f"sqlite:///{args.sqlite_file or Path(tmp) / 'books.db'}"
         try:
             migrations.upgrade("books", url)
             db = Database(url)
+            if args.pragma:
+                _set_pragmas(db, args.pragma)
             head = path.read_bytes()[: formats.HEAD_BYTES]
             t0 = time.process_time()
             with db.transaction() as session, path.open("rb") as upload:
@@ -96,7 +139,9 @@ def main() -> None:
             profiler = cProfile.Profile() if args.profile else None
             wall = time.perf_counter()
             t0 = time.process_time()
+            thread0 = time.thread_time()
             children = _children_cpu()
+            io_before = _io()
             if profiler:
                 profiler.enable()
             tuning = runner.Tuning(
@@ -106,7 +151,9 @@ def main() -> None:
             if profiler:
                 profiler.disable()
             cpu = time.process_time() - t0
+            thread = time.thread_time() - thread0
             child = _children_cpu() - children
+            io = {key: _io()[key] - value for key, value in io_before.items()}
             wall = time.perf_counter() - wall
             server = (_server_cpu(pg_name) - server_before) if pg_name else 0.0
             with db.read() as session:
@@ -116,9 +163,14 @@ def main() -> None:
             print(
                 f"{args.backend} {n:,} rows: {state}, created {created:,}, rejected {rejected}; "
                 f"store {stored / n * 1e6:.1f} µs a row, job {cpu / n * 1e6:.1f} µs a row of "
-                f"CPU, its child preparing the rows {child / n * 1e6:.1f} "
+                f"CPU ({thread / n * 1e6:.1f} in the writing thread), its child preparing the "
+                f"rows {child / n * 1e6:.1f} "
                 f"({n / wall:,.0f} rows/s by the wall clock)"
                 + (f", server {server / n * 1e6:.1f} µs a row" if pg_name else "")
+            )
+            print(
+                "the job's I/O a row: "
+                + ", ".join(f"{key} {value / n / 1024:.1f} KiB" for key, value in io.items())
             )
             if profiler:
                 stats = pstats.Stats(profiler)

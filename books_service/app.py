@@ -78,6 +78,7 @@ def create_app(settings: BooksSettings | None = None) -> OpenAPI:
                 poll_seconds=settings.import_poll_seconds,
                 pause_seconds=settings.import_pause_seconds,
                 prepare_in_child=settings.import_prepare_process,
+                sqlite_cache_mib=settings.import_sqlite_cache_mib,
             ),
         )
     # Inside the proxy headers' fix, if any: the routes see the path as Flask does.

@@ -57,6 +57,10 @@ class BooksSettings(ServiceSettings):
     import_worker: bool = Field(True, validation_alias=env("BOOKS_IMPORT_WORKER"))
     # A forked child reads and checks the next batch while the job's process writes this one.
     import_prepare_process: bool = Field(True, validation_alias=env("BOOKS_IMPORT_PREPARE_PROCESS"))
+    # SQLite: the page cache of the connection a job writes its batches with, given back after.
+    import_sqlite_cache_mib: int = Field(
+        64, ge=2, le=1024, validation_alias=env("BOOKS_IMPORT_SQLITE_CACHE_MIB")
+    )
 
     @property
     def jwks_cache_path(self) -> Path:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event
@@ -113,22 +113,29 @@ class Database:
                 yield connection
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
+    def transaction(self, connection: Connection | None = None) -> Iterator[Session]:
         """One write transaction: committed when the block ends, rolled back if it raises.
         On SQLite it first waits for its turn at the write gate. The connection is checked out
         of the pool and the session made before that turn, and given back after it: whatever
-        the writer holding the gate does, every writer queued behind it waits for."""
-        if self._gate is None:
+        the writer holding the gate does, every writer queued behind it waits for.
+
+        ``connection``: one of :meth:`write_connection`'s, kept by the caller for a series of
+        transactions (:mod:`common.bulk_writes`), instead of one from the pool."""
+        if self._gate is None and connection is None:
             with self._write.begin() as session:
                 yield session
             return
         with (
-            self._write_engine.connect() as connection,
-            self._write(bind=connection) as session,
-            self._gate.turn(),
+            self._write_engine.connect() if connection is None else nullcontext(connection) as held,
+            self._write(bind=held) as session,
+            self._gate.turn() if self._gate is not None else nullcontext(),
             session.begin(),
         ):
             yield session
+
+    def write_connection(self) -> Connection:
+        """A connection for write transactions, from the pool: the caller closes it."""
+        return self._write_engine.connect()
 
     def write(self, work: Callable[[Connection], T]) -> T:
         """``work(connection)`` in a write transaction, its result once that is committed. On

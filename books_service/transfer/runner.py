@@ -27,6 +27,7 @@ from books_service.models import ImportJob
 from books_service.transfer import formats, importer, jobs, pipeline
 from books_service.transfer.files import open_stored
 from books_service.transfer.rows import FileProblem
+from common.bulk_writes import BulkWrites
 from common.clock import utcnow
 from common.db import Database
 
@@ -42,6 +43,8 @@ class Tuning:
     pause_seconds: float = 0.0
     # Read and check the rows in a child process while this one writes (transfer/pipeline.py).
     prepare_in_child: bool = True
+    # SQLite: the page cache of the connection that writes the batches (common/bulk_writes.py).
+    sqlite_cache_mib: int = 64
     stalled_seconds: float = pipeline.STALLED_SECONDS
 
 
@@ -113,12 +116,17 @@ def _run(db: Database, job_id: int, tuning: Tuning, worker: str | None) -> str:
                     db.url, job_id, job_format, encoding, mapping, done, tuning.batch_rows,
                     originals=context.on_duplicate == "add",
                 )  # fmt: skip
-                with _batches(db, reading, total, tuning, heartbeat) as batches:
+                # The writes' thread and connection come after the child's fork: a fork
+                # copies no thread, and a lock SQLite held in one would stay held in the child.
+                with (
+                    _batches(db, reading, total, tuning, heartbeat) as batches,
+                    BulkWrites(db, tuning.sqlite_cache_mib) as writes,
+                ):
                     for batch in batches:
                         rate = (batch[-1].row.number - first) / max(
                             time.monotonic() - started, 1e-3
                         )
-                        preview = _commit(db, batch, context, tuning, worker, preview, rate)
+                        preview = _commit(writes, batch, context, tuning, worker, preview, rate)
                         done = batch[-1].row.number
                         del batch
                         gc.collect(0)  # the batch's reference cycles, still young
@@ -164,7 +172,7 @@ def _batches(
 
 
 def _commit(
-    db: Database,
+    writes: BulkWrites,
     batch: list[importer.Planned],
     context: importer.Context,
     tuning: Tuning,
@@ -177,7 +185,7 @@ def _commit(
     again."""
     for attempt in range(3):
         try:
-            with db.transaction() as session:
+            with writes.transaction() as session:
                 planned = importer.plan(session, batch, context)
                 outcome = importer.write(session, planned, context, utcnow())
                 values: dict[str, Any] = {

@@ -1,0 +1,134 @@
+"""A series of write transactions on one kept SQLite connection (an import's batches): each
+commits as :meth:`Database.transaction`'s would, the WAL is checkpointed by the series' own
+thread and stays bounded though the connection's own checkpoints are off, and the connection
+goes back to the pool with its settings as they were."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from common import bulk_writes
+from common.bulk_writes import BulkWrites
+from common.db import Database
+from tests.support.postgres import PostgresServer
+
+ROW = "x" * 3000  # most of a 4 KiB page: each row dirties a page of its own
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = Database(f"sqlite:///{tmp_path / 'books.db'}")
+    with database.transaction() as session:
+        session.execute(text("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT UNIQUE)"))
+    yield database
+    database.dispose()
+
+
+def _pragma(db: Database, name: str) -> int:
+    with db.write_connection() as connection:
+        return int(connection.exec_driver_sql(f"PRAGMA {name}").scalar_one())
+
+
+def _count(db: Database) -> int:
+    with db.read() as session:
+        return int(session.scalar(text("SELECT count(*) FROM notes")) or 0)
+
+
+def test_each_transaction_of_a_series_commits_on_its_own(db: Database) -> None:
+    with BulkWrites(db, cache_mib=8) as writes:
+        for n in range(3):
+            with writes.transaction() as session:
+                session.execute(text("INSERT INTO notes (body) VALUES (:b)"), {"b": f"{n}"})
+            assert _count(db) == n + 1  # seen by another connection at once
+
+
+def test_a_failed_transaction_of_a_series_changes_nothing_and_the_next_one_commits(
+    db: Database,
+) -> None:
+    with BulkWrites(db, cache_mib=8) as writes:
+        with writes.transaction() as session:
+            session.execute(text("INSERT INTO notes (body) VALUES ('kept')"))
+        with pytest.raises(IntegrityError), writes.transaction() as session:
+            session.execute(text("INSERT INTO notes (body) VALUES ('lost')"))
+            session.execute(text("INSERT INTO notes (body) VALUES ('kept')"))
+        with writes.transaction() as session:
+            session.execute(text("INSERT INTO notes (body) VALUES ('next')"))
+    with db.read() as session:
+        bodies = session.scalars(text("SELECT body FROM notes ORDER BY id")).all()
+    assert bodies == ["kept", "next"]
+
+
+def test_the_series_writes_with_its_own_cache_and_without_its_own_checkpoints(
+    db: Database,
+) -> None:
+    with BulkWrites(db, cache_mib=8) as writes, writes.transaction() as session:
+        assert session.execute(text("PRAGMA cache_size")).scalar_one() == -8 * 1024
+        assert session.execute(text("PRAGMA wal_autocheckpoint")).scalar_one() == 0
+
+
+def test_the_connection_goes_back_to_the_pool_as_it_was(db: Database) -> None:
+    before = (_pragma(db, "cache_size"), _pragma(db, "wal_autocheckpoint"))
+    with BulkWrites(db, cache_mib=8) as writes, writes.transaction() as session:
+        session.execute(text("INSERT INTO notes (body) VALUES ('one')"))
+    assert (_pragma(db, "cache_size"), _pragma(db, "wal_autocheckpoint")) == before
+    assert before == (-2000, 1000)  # SQLite's own defaults
+
+
+def test_the_wal_stays_bounded_though_the_writer_never_checkpoints(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bulk_writes, "WAL_LIMIT_PAGES", 40)
+    wal = tmp_path / "books.db-wal"
+    largest = 0
+    with BulkWrites(db, cache_mib=8) as writes:
+        for n in range(60):
+            with writes.transaction() as session:
+                for k in range(10):
+                    body = f"{n}-{k}-{ROW}"
+                    session.execute(text("INSERT INTO notes (body) VALUES (:b)"), {"b": body})
+            largest = max(largest, wal.stat().st_size)
+    # A transaction here is ~55 pages (10 rows of most of a page, and their index's). The 60
+    # of them without a checkpoint, or without the WAL started over, would make a WAL of over
+    # 3,000 pages; with a checkpoint after each commit and the writer waiting past 40 pages,
+    # it starts over every two or three transactions.
+    assert largest < 400 * 4096, largest
+    assert _count(db) == 600
+
+
+def test_on_postgresql_a_series_is_plain_transactions(postgres: PostgresServer) -> None:
+    db = Database(postgres.create_database("bulk_writes"))
+    try:
+        with db.transaction() as session:
+            session.execute(text("CREATE TABLE notes (id serial PRIMARY KEY, body text)"))
+        with BulkWrites(db, cache_mib=8) as writes:
+            with writes.transaction() as session:
+                session.execute(text("INSERT INTO notes (body) VALUES ('one')"))
+            with writes.transaction() as session:
+                session.execute(text("INSERT INTO notes (body) VALUES ('two')"))
+        assert _count(db) == 2
+    finally:
+        db.dispose()
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+
+def test_the_series_cache_is_given_back_to_the_system_when_it_ends(db: Database) -> None:
+    with db.transaction() as session:
+        for n in range(12_000):  # ~40 MB of pages
+            session.execute(text("INSERT INTO notes (body) VALUES (:b)"), {"b": f"{n}-{ROW}"})
+    before = _rss_kib()
+    with BulkWrites(db, cache_mib=64) as writes:
+        with writes.transaction() as session:
+            session.execute(text("SELECT sum(length(body)) FROM notes")).one()
+        during = _rss_kib()
+    after = _rss_kib()
+    assert during - before > 30_000  # the cache held the table's pages
+    assert after - before < (during - before) / 4, (before, during, after)
