@@ -158,6 +158,19 @@ def cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def disk_writes(pid: int) -> int:
+    """Bytes a process and its descendants have sent to the disk so far (``write_bytes`` of
+    ``/proc/<pid>/io``: what their writes dirtied in the page cache, which the kernel counts
+    by the cached folio, so a 4 KiB page written into a file read in larger pieces counts
+    more). SQLite's WAL and checkpoints are the service's own; PostgreSQL's are its server's."""
+    total = 0
+    for p in service_pids(pid):
+        with contextlib.suppress(OSError, StopIteration):
+            lines = Path(f"/proc/{p}/io").read_text().splitlines()
+            total += next(int(line.split()[1]) for line in lines if line.startswith("write_bytes"))
+    return total
+
+
 def backend_cpu(database: str) -> dict[int, float]:
     """CPU seconds so far of each PostgreSQL backend connected to ``database`` (same machine).
     A backend that ends between two readings is missed: the service keeps its pool's."""
@@ -400,6 +413,7 @@ def run_one(
             assert stack.books.process is not None
             pid = stack.books.process.pid
             cpu_before = cpu_seconds(pid)
+            written_before = disk_writes(pid)
             server_before = backend_cpu(pg_name) if pg_name else {}
             with RssSampler(pid, rss_log) as rss:
                 job = import_file(
@@ -412,6 +426,7 @@ def run_one(
                     lambda: cpu_seconds(pid),
                 )
             cpu = cpu_seconds(pid) - cpu_before
+            written = disk_writes(pid) - written_before
             server = (
                 sum(c - server_before.get(p, 0.0) for p, c in backend_cpu(pg_name).items())
                 if pg_name
@@ -427,6 +442,7 @@ def run_one(
                 "rate": size / job["seconds"],
                 "upload_seconds": job["upload_seconds"],
                 "cpu_us_per_row": cpu / size * 1e6,
+                "disk_kib_per_row": written / size / 1024,
                 "server_cpu_us_per_row": server / size * 1e6 if server is not None else None,
                 "peak_rss_mib": rss.peak / 2**20,
                 "peak_total_mib": rss.peak_total / 2**20,
@@ -438,7 +454,8 @@ def run_one(
                 f"  {backend} {size:,}: {job['state']}, {result['rate']:,.0f} rows/s end to end "
                 f"({job['seconds']:.1f} s), peak RSS of a process {result['peak_rss_mib']:.0f} MiB "
                 f"(idle {result['idle_rss_mib']:.0f}), of all {result['peak_total_mib']:.0f} MiB, "
-                f"service CPU {result['cpu_us_per_row']:.0f} µs a row"
+                f"service CPU {result['cpu_us_per_row']:.0f} µs a row, its disk writes "
+                f"{result['disk_kib_per_row']:.1f} KiB a row"
                 + (f", PostgreSQL's backends {server / size * 1e6:.0f}" if server else ""),
                 file=sys.stderr,
             )
