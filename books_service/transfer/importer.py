@@ -8,7 +8,7 @@ A dry run classifies in the same way and writes no book; to see duplicates acros
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
@@ -41,8 +41,6 @@ from books_service.transfer.rows import Row
 from books_service.transfer.rules import InvalidRow, validate_book
 
 PREVIEW_ROWS = 10
-# Bound parameters per IN list: far under SQLite's limit and PostgreSQL's.
-_LOOKUP = 900
 _book = cast(Table, Book.__table__)
 # Fields that follow another when a row gives only that one (see catalog.patch_document).
 _FOLLOWERS = {"author": "authors", "authors": "author", "published_date": "published_year"}
@@ -87,11 +85,6 @@ class Outcome:
     preview: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(values), _LOOKUP):
-        yield values[start : start + _LOOKUP]
-
-
 def _lookup(session: Session, column: Any, key: Any, values: set[Any], *where: Any) -> dict:
     found: dict[Any, int] = {}
     ordered = sorted(values)
@@ -101,9 +94,10 @@ def _lookup(session: Session, column: Any, key: Any, values: set[Any], *where: A
         ):
             found.setdefault(value, book_id)
         return found
-    for chunk in _chunks(ordered):
-        for value, book_id in session.execute(select(column, key).where(column.in_(chunk), *where)):
-            found.setdefault(value, book_id)
+    for value, book_id in session.execute(
+        bulk.in_json_array(select(column, key), column, ordered, where)
+    ):
+        found.setdefault(value, book_id)
     return found
 
 
