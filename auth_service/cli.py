@@ -21,8 +21,8 @@ from contextlib import contextmanager
 
 from pydantic import ValidationError
 
-from auth_service.app import make_hasher, prepare
 from auth_service.config import AuthSettings
+from auth_service.preparation import make_hasher, prepare
 from auth_service.schemas import RegisterRequest
 from common.config import ConfigError
 from common.db import Database

@@ -1,8 +1,8 @@
 """Auth Service settings: every knob, its environment variable and its default, in one place.
 
 Plain data, checked as it is read: the objects built from it (the key rotation policy, the
-session and throttle policies) are built where they are used, in :mod:`auth_service.app` and
-:mod:`auth_service.key_commands`.
+session and throttle policies) are built where they are used, in :mod:`auth_service.app`,
+:mod:`auth_service.preparation` and :mod:`auth_service.key_commands`.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ class AuthSettings(ServiceSettings):
 
     def production_problems(self) -> list[str]:
         """Also: production names its key directory (what it holds is checked at start by
-        :func:`auth_service.app.prepare`)."""
+        :func:`auth_service.preparation.prepare`)."""
         problems = super().production_problems()
         if self.keys_dir is None:
             problems.append(

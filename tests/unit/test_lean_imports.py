@@ -54,3 +54,12 @@ def test_checking_a_books_language_does_not_load_pycountry() -> None:
     )
     assert "books_service" in loaded
     assert "pycountry" not in loaded
+
+
+def test_the_administration_command_loads_none_of_the_web_app() -> None:
+    """``python -m auth_service.cli`` prepares the database as a start does, but serves
+    nothing: Flask's app, its routes and OpenAPI models were a third of each command's
+    start-up, and the tests run the command dozens of times."""
+    loaded = imported_after("import auth_service.cli")
+    assert "sqlalchemy" in loaded  # what it works with
+    assert not loaded & {"flask_openapi3", "flask_limiter", "granian"}
