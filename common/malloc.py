@@ -27,3 +27,15 @@ def share_one_malloc_arena() -> bool:
     except (OSError, AttributeError):
         return False
     return bool(mallopt(M_ARENA_MAX, 1))
+
+
+def give_back_free_memory() -> bool:
+    """Return the memory this process has freed to the system (glibc's ``malloc_trim``): after
+    a large, short-lived cache (an import's SQLite page cache, :mod:`common.bulk_writes`), which
+    glibc would otherwise keep for the process. False where there is no ``malloc_trim``."""
+    try:
+        malloc_trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return False
+    malloc_trim(0)
+    return True
