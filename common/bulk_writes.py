@@ -63,16 +63,20 @@ class BulkWrites:
         path = sqlite_file(self._db.url)
         if path is None:
             return self
-        connection = self._db.write_connection()
-        raw = connection.connection.driver_connection
-        assert raw is not None
-        for pragma, value in (("cache_size", -1024 * self._cache_mib), ("wal_autocheckpoint", 0)):
-            (previous,) = raw.execute(f"PRAGMA {pragma}").fetchone()
-            self._restore.append(f"PRAGMA {pragma} = {int(previous)}")
-            raw.execute(f"PRAGMA {pragma} = {value}")
-        self._connection = connection
-        self._checkpoints = _Checkpoints(path)
-        self._checkpoints.start()
+        self._connection = self._db.write_connection()
+        try:
+            raw = self._connection.connection.driver_connection
+            assert raw is not None
+            settings = (("cache_size", -1024 * self._cache_mib), ("wal_autocheckpoint", 0))
+            for pragma, value in settings:
+                (previous,) = raw.execute(f"PRAGMA {pragma}").fetchone()
+                self._restore.append(f"PRAGMA {pragma} = {int(previous)}")
+                raw.execute(f"PRAGMA {pragma} = {value}")
+            self._checkpoints = _Checkpoints(path)
+            self._checkpoints.start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(
@@ -81,18 +85,21 @@ class BulkWrites:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._checkpoints is not None:
-            self._checkpoints.stop()
-        if self._connection is not None:
+        checkpoints, connection = self._checkpoints, self._connection
+        self._checkpoints, self._connection = None, None
+        if checkpoints is not None:
+            checkpoints.stop()
+        if connection is not None:
             try:
-                raw = self._connection.connection.driver_connection
+                raw = connection.connection.driver_connection
                 assert raw is not None
                 for statement in self._restore:
                     raw.execute(statement)
             except sqlite3.Error:
                 # Not back to the pool with a 64 MiB cache and no checkpoints: closed instead.
-                self._connection.invalidate()
-            self._connection.close()
+                connection.invalidate()
+            connection.close()
+            self._restore.clear()
             # SQLite frees the pages over the smaller limit, but glibc's allocator keeps freed
             # memory for the process (measured: 46 MB of RSS, 115 with the cache full, 82
             # after it was set back, 49 after this).

@@ -63,6 +63,15 @@ def test_a_failed_transaction_of_a_series_changes_nothing_and_the_next_one_commi
     assert bodies == ["kept", "next"]
 
 
+def test_a_transaction_after_the_series_ended_is_an_ordinary_one(db: Database) -> None:
+    with BulkWrites(db, cache_mib=8) as writes:
+        pass
+    with writes.transaction() as session:
+        session.execute(text("INSERT INTO notes (body) VALUES ('after')"))
+        assert session.execute(text("PRAGMA cache_size")).scalar_one() == -2000
+    assert _count(db) == 1
+
+
 def test_the_series_writes_with_its_own_cache_and_without_its_own_checkpoints(
     db: Database,
 ) -> None:
