@@ -108,6 +108,10 @@ class BulkWrites:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One write transaction, as :meth:`Database.transaction`, on the kept connection."""
+        if self._checkpoints is not None and self._checkpoints.failed:
+            # Nobody copies the WAL any more: the connection goes back to the pool with its
+            # own checkpoints, and the rest of the series is ordinary transactions.
+            self.__exit__(None, None, None)
         if self._connection is None or self._checkpoints is None:
             with self._db.transaction() as session:
                 yield session
@@ -128,6 +132,7 @@ class _Checkpoints:
         self._due = False
         self._busy = False
         self._stopping = False
+        self.failed = False
         self.wal_pages = 0
 
     def start(self) -> None:
@@ -176,11 +181,10 @@ class _Checkpoints:
                 if last:
                     return
         except sqlite3.Error:
-            # The writer goes on; the WAL grows until the next commit after the series, whose
-            # own checkpoint (the connection's setting put back) copies it.
+            # The writer's next transaction sees it and ends the series (BulkWrites.transaction).
             log.warning("the background checkpoint failed", exc_info=True)
             with self._state:
-                self._stopping = True
+                self.failed = self._stopping = True
                 self._state.notify_all()
         finally:
             connection.close()

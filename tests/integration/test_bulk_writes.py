@@ -5,6 +5,9 @@ goes back to the pool with its settings as they were."""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -141,3 +144,23 @@ def test_the_series_cache_is_given_back_to_the_system_when_it_ends(db: Database)
     after = _rss_kib()
     assert during - before > 30_000  # the cache held the table's pages
     assert after - before < (during - before) / 4, (before, during, after)
+
+
+def test_when_the_checkpoints_thread_fails_the_writer_checkpoints_again(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(connection: object) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(bulk_writes, "configure_sqlite", broken)
+    with BulkWrites(db, cache_mib=8) as writes:
+        with writes.transaction() as session:
+            session.execute(text("INSERT INTO notes (body) VALUES ('one')"))
+        deadline = time.monotonic() + 30  # the thread fails at once and ends
+        while any(t.name == "estante-checkpoints" for t in threading.enumerate()):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        with writes.transaction() as session:
+            session.execute(text("INSERT INTO notes (body) VALUES ('two')"))
+            assert session.execute(text("PRAGMA wal_autocheckpoint")).scalar_one() == 1000
+    assert _count(db) == 2
