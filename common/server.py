@@ -113,7 +113,8 @@ class Server(MPServer):
         for worker in self.wrks:
             left = None if deadline is None else max(deadline - time.monotonic(), 0.001)
             worker.join(left)
-            while worker.is_alive() and deadline is not None and time.monotonic() < deadline:
+            # Without a kill timeout (Granian's 0), a worker is waited for as long as it takes.
+            while worker.is_alive() and (deadline is None or time.monotonic() < deadline):
                 time.sleep(0.005)
             if worker.is_alive():
                 granian_log.warning(

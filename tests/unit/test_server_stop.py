@@ -51,3 +51,9 @@ def test_a_worker_that_does_not_stop_is_killed_after_the_timeout() -> None:
     _stop([stubborn], kill_timeout=1)
     assert stubborn.killed
     assert time.monotonic() - started >= 1
+
+
+def test_without_a_kill_timeout_a_worker_is_never_killed() -> None:
+    slow = Worker(0, exiting=0.2)
+    _stop([slow], kill_timeout=0)
+    assert not slow.killed
