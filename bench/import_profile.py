@@ -5,6 +5,7 @@ tree's code first on the path:
     .venv/bin/python -m bench.import_profile [--rows 20000] [--backend sqlite|postgres]
                                              [--profile] [--top 40]
                                              [--db-prefix import_profile_] [--keep]
+                                             [--sqlite-file F | --postgres-database NAME]
     PYTHONPATH=/work/main .venv/bin/python bench/import_profile.py ...   # main's code
 
 A Goodreads-style file (``bench.import_export.generate``) is stored as a job on a fresh SQLite
@@ -13,7 +14,8 @@ claimed, and run with ``runner.run`` as the worker thread runs it. Reported: CPU
 this process (process time) for storing the upload, the count pass and the whole job, and on
 PostgreSQL the server processes' CPU (from ``/proc``, same machine), and the CPU of the child
 process that reads and checks the rows while the job writes (``--one-process``: no child,
-everything here)."""
+everything here). On PostgreSQL also what the whole server wrote to its WAL a row, and how
+much of it was full-page images (``pg_stat_wal``), with the checkpoints taken meanwhile."""
 
 from __future__ import annotations
 
@@ -40,6 +42,17 @@ from common.db import Database
 def _server_cpu(database: str) -> float:
     """CPU seconds of the PostgreSQL backends connected to ``database`` (this machine)."""
     return sum(backend_cpu(database).values())
+
+
+def _wal() -> dict[str, int]:
+    """The whole server's WAL counters and checkpoints so far (PostgreSQL 14+)."""
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT wal_records, wal_fpi, wal_bytes, "
+            "(SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter) FROM pg_stat_wal"
+        ).fetchone()
+    assert row is not None
+    return dict(zip(("records", "full pages", "bytes", "checkpoints"), map(int, row), strict=True))
 
 
 def _children_cpu() -> float:
@@ -92,6 +105,11 @@ def main() -> None:
         "already holds books, made by an earlier run, shows what an import costs at that size",
     )
     parser.add_argument(
+        "--postgres-database",
+        help="import into this PostgreSQL database, kept after (created when missing): the "
+        "--sqlite-file of PostgreSQL",
+    )
+    parser.add_argument(
         "--pragma",
         action="append",
         default=[],
@@ -107,9 +125,13 @@ def main() -> None:
         generate(path, args.rows, first=args.first)
         pg_name = None
         if args.backend == "postgres":
-            pg_name = f"{args.db_prefix}{uuid.uuid4().hex[:8]}"
+            pg_name = args.postgres_database or f"{args.db_prefix}{uuid.uuid4().hex[:8]}"
             with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(pg_name)))
+                exists = conn.execute(
+                    "SELECT 1 FROM pg_database WHERE datname = %s", (pg_name,)
+                ).fetchone()
+                if not exists:
+                    conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(pg_name)))
             base = POSTGRES_ADMIN.rsplit("/", 1)[0]
             url = f"{base.replace('postgresql://', 'postgresql+psycopg://', 1)}/{pg_name}"
         else:
@@ -136,6 +158,7 @@ def main() -> None:
             with db.transaction() as session:
                 assert jobs.claim(session, 300) == job_id
             server_before = _server_cpu(pg_name) if pg_name else 0.0
+            wal_before = _wal() if pg_name else {}
             profiler = cProfile.Profile() if args.profile else None
             wall = time.perf_counter()
             t0 = time.process_time()
@@ -156,6 +179,7 @@ def main() -> None:
             io = {key: _io()[key] - value for key, value in io_before.items()}
             wall = time.perf_counter() - wall
             server = (_server_cpu(pg_name) - server_before) if pg_name else 0.0
+            wal = {key: _wal()[key] - value for key, value in wal_before.items()}
             with db.read() as session:
                 done = jobs.get(session, job_id)
                 created, rejected = done.created, done.rejected
@@ -172,13 +196,19 @@ def main() -> None:
                 "the job's I/O a row: "
                 + ", ".join(f"{key} {value / n / 1024:.1f} KiB" for key, value in io.items())
             )
+            if wal:
+                print(
+                    f"the server's WAL a row: {wal['bytes'] / n / 1024:.1f} KiB, "
+                    f"{wal['records'] / n:.1f} records, {wal['full pages'] / n:.2f} full-page "
+                    f"images; {wal['checkpoints']} checkpoints"
+                )
             if profiler:
                 stats = pstats.Stats(profiler)
                 stats.sort_stats("tottime").print_stats(args.top)
                 stats.sort_stats("cumulative").print_stats(args.top)
             db.engine.dispose()
         finally:
-            if pg_name and args.keep:
+            if pg_name and (args.keep or args.postgres_database):
                 print(f"kept database {pg_name}")
             elif pg_name:
                 with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:

@@ -41,6 +41,9 @@ from books_service.transfer.rows import Row
 from books_service.transfer.rules import InvalidRow, validate_book
 
 PREVIEW_ROWS = 10
+# What an import writes rows into (the statistics PostgreSQL's planner needs kept up with them:
+# common/bulk_writes.py).
+TABLES_FILLED = ("books", "book_authors", "book_subjects", "book_sources", "book_history")
 _book = cast(Table, Book.__table__)
 # Fields that follow another when a row gives only that one (see catalog.patch_document).
 _FOLLOWERS = {"author": "authors", "authors": "author", "published_date": "published_year"}

@@ -120,7 +120,9 @@ def _run(db: Database, job_id: int, tuning: Tuning, worker: str | None) -> str:
                 # copies no thread, and a lock SQLite held in one would stay held in the child.
                 with (
                     _batches(db, reading, total, tuning, heartbeat) as batches,
-                    BulkWrites(db, tuning.sqlite_cache_mib) as writes,
+                    BulkWrites(
+                        db, tuning.sqlite_cache_mib, analyze=importer.TABLES_FILLED
+                    ) as writes,
                 ):
                     for batch in batches:
                         rate = (batch[-1].row.number - first) / max(

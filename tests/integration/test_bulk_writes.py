@@ -127,6 +127,62 @@ def test_on_postgresql_a_series_is_plain_transactions(postgres: PostgresServer) 
         db.dispose()
 
 
+def _rows_planned_for(db: Database, table: str) -> float:
+    """What PostgreSQL's planner believes ``table`` holds: -1 until it was first analyzed."""
+    with db.read() as session:
+        return float(
+            session.execute(
+                text("SELECT reltuples FROM pg_class WHERE oid = CAST(:t AS regclass)"),
+                {"t": table},
+            ).scalar_one()
+        )
+
+
+def test_on_postgresql_a_series_analyzes_the_tables_it_fills_as_they_grow(
+    postgres: PostgresServer,
+) -> None:
+    db = Database(postgres.create_database("bulk_statistics"))
+    try:
+        with db.transaction() as session:
+            session.execute(text("CREATE TABLE notes (id serial PRIMARY KEY, body text)"))
+            session.execute(text("CREATE TABLE other (id serial PRIMARY KEY)"))
+            session.execute(text("INSERT INTO other SELECT FROM generate_series(1, 5000)"))
+        seen = []
+        with BulkWrites(db, cache_mib=8, analyze=("notes",)) as writes:
+            for _ in range(4):
+                with writes.transaction() as session:
+                    session.execute(
+                        text("INSERT INTO notes (body) SELECT 'x' FROM generate_series(1, 1500)")
+                    )
+                    session.execute(text("INSERT INTO other SELECT FROM generate_series(1, 10)"))
+                seen.append(_rows_planned_for(db, "notes"))
+        # Analyzed when it has grown by more than it held (plus a thousand rows), not after
+        # every transaction; then once more at the end, by autovacuum's rule (a tenth).
+        assert seen == [1500, 1500, 4500, 4500], seen
+        assert _rows_planned_for(db, "notes") == 6000
+        assert _rows_planned_for(db, "other") == -1  # not one of the series' tables
+    finally:
+        db.dispose()
+
+
+def test_on_postgresql_a_series_that_raises_is_not_analyzed_at_its_end(
+    postgres: PostgresServer,
+) -> None:
+    db = Database(postgres.create_database("bulk_statistics_failed"))
+    try:
+        with db.transaction() as session:
+            session.execute(text("CREATE TABLE notes (id serial PRIMARY KEY, body text)"))
+        with pytest.raises(RuntimeError), BulkWrites(db, cache_mib=8, analyze=("notes",)) as w:
+            with w.transaction() as session:
+                session.execute(
+                    text("INSERT INTO notes (body) SELECT 'x' FROM generate_series(1, 500)")
+                )
+            raise RuntimeError("the job stopped")
+        assert _rows_planned_for(db, "notes") == -1
+    finally:
+        db.dispose()
+
+
 def _rss_kib() -> int:
     with open("/proc/self/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))

@@ -1,0 +1,110 @@
+"""After an import, a duplicate check (a book's title and authors already in the catalog)
+reads the duplicate-key index: the import leaves the statistics PostgreSQL's planner needs
+(``common.bulk_writes``), even where autovacuum is off or has not got to the tables yet.
+Checked without timing anything, by reading the databases' own plans of the service's own
+queries; SQLite and PostgreSQL.
+
+Without them, on a catalog filled by an import into a new database, PostgreSQL's planner read
+the whole live-ISBN index, or the whole table, for each lookup (docs/performance.md, "Import on
+PostgreSQL: the planner's statistics")."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select
+
+from books_service.isbn import isbn13_check_digit
+from books_service.models import Book
+from books_service.transfer import importer, runner
+from books_service.transfer.rows import Row
+from common.db import Database
+from tests.support.databases import migrated
+from tests.support.import_jobs import claimed_job
+from tests.support.postgres import PostgresServer
+
+BOOKS = 10_000
+
+
+def _isbn(n: int) -> str:
+    """Every other book has an ISBN."""
+    if n % 2:
+        return ""
+    stem = f"978{n:09d}"
+    return stem + isbn13_check_digit(stem)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def catalog(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Database]:
+    """A new catalog filled by an import, half of its books without an ISBN."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('plans') / 'books.db'}"
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres")
+        url = server.create_database("duplicate_plans")
+    with migrated("books", url) as db:
+        rows = [f"{n},Book {n},Author {n % 97},,,{_isbn(n)},,read\n" for n in range(1, BOOKS + 1)]
+        job_id = claimed_job(db, rows)
+        assert runner.run(db, job_id, runner.Tuning(batch_rows=2000)) == "succeeded"
+        with db.read() as session:
+            assert session.scalar(select(func.count()).select_from(Book)) == BOOKS
+        yield db
+
+
+def _plan(db: Database, statement: str, parameters: Any) -> str:
+    with db.engine.connect() as connection:
+        raw = connection.connection.driver_connection
+        assert raw is not None
+        if db.engine.dialect.name == "sqlite":
+            rows = raw.execute("EXPLAIN QUERY PLAN " + statement, parameters).fetchall()
+            return "\n".join(row[-1] for row in rows)
+        rows = raw.execute("EXPLAIN " + statement, parameters).fetchall()
+        return "\n".join(row[0] for row in rows)
+
+
+def _assert_reads_the_duplicate_key_index_only(db: Database, statement: str, params: Any) -> None:
+    plan = _plan(db, statement, params)
+    assert "ix_books_duplicate_key" in plan, plan
+    assert "uq_books_isbn_live" not in plan, plan
+    assert "Seq Scan" not in plan and "SCAN books" not in plan, plan
+
+
+def test_an_imports_lookup_of_titles_reads_the_duplicate_key_index_only(
+    catalog: Database,
+) -> None:
+    rows = [Row(n, b"", {"title": f"New book {n}", "author": "Someone Else"}) for n in range(1, 6)]
+    batch = importer.check(rows)
+    seen: list[tuple[str, Any]] = []
+
+    def capture(_c: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "duplicate_key" in statement:
+            seen.append((statement, parameters))
+
+    event.listen(catalog.engine, "before_cursor_execute", capture)
+    try:
+        context = importer.Context(99, "books.csv", None, "skip", True, "tester")
+        with catalog.read() as session:
+            planned = importer.plan(session, batch, context)
+    finally:
+        event.remove(catalog.engine, "before_cursor_execute", capture)
+    assert [p.action for p in planned] == ["create"] * len(rows)
+    assert len(seen) == 1, seen
+    _assert_reads_the_duplicate_key_index_only(catalog, *seen[0])
+
+
+def test_the_apis_check_of_one_title_reads_the_duplicate_key_index_only(
+    catalog: Database,
+) -> None:
+    query = select(Book.id).where(Book.duplicate_key == "key-7", Book.deleted_at.is_(None))
+    compiled = query.compile(catalog.engine)
+    params = (
+        tuple(compiled.params[name] for name in compiled.positiontup or ())
+        if catalog.engine.dialect.name == "sqlite"
+        else compiled.params
+    )
+    _assert_reads_the_duplicate_key_index_only(catalog, str(compiled), params)
