@@ -18,6 +18,7 @@ from bench.seed import seed, vocabulary
 from books_service import listing
 from common.db import Database
 from common.pagination import Cursor
+from tests.support.plans import plan
 
 BOOKS = 20_000
 
@@ -52,16 +53,6 @@ def statements_of(db: Database, filters: listing.Filters, **page: Any) -> list[t
     finally:
         event.remove(db.engine, "before_cursor_execute", capture)
     return seen
-
-
-def plan(db: Database, statement: str, parameters: Any) -> str:
-    with db.engine.connect() as connection:
-        raw = connection.connection.driver_connection
-        if db.engine.dialect.name == "sqlite":
-            rows = raw.execute("EXPLAIN QUERY PLAN " + statement, parameters).fetchall()
-            return "\n".join(row[-1] for row in rows)
-        rows = raw.execute("EXPLAIN " + statement, parameters).fetchall()
-        return "\n".join(row[0] for row in rows)
 
 
 def page_plan(db: Database, filters: listing.Filters, **page: Any) -> str:

@@ -11,7 +11,6 @@ PostgreSQL: the planner's statistics")."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +23,7 @@ from books_service.transfer.rows import Row
 from common.db import Database
 from tests.support.databases import migrated
 from tests.support.import_jobs import claimed_job
+from tests.support.plans import plan
 from tests.support.postgres import PostgresServer
 
 BOOKS = 10_000
@@ -56,22 +56,11 @@ def catalog(
         yield db
 
 
-def _plan(db: Database, statement: str, parameters: Any) -> str:
-    with db.engine.connect() as connection:
-        raw = connection.connection.driver_connection
-        assert raw is not None
-        if db.engine.dialect.name == "sqlite":
-            rows = raw.execute("EXPLAIN QUERY PLAN " + statement, parameters).fetchall()
-            return "\n".join(row[-1] for row in rows)
-        rows = raw.execute("EXPLAIN " + statement, parameters).fetchall()
-        return "\n".join(row[0] for row in rows)
-
-
 def _assert_reads_the_duplicate_key_index_only(db: Database, statement: str, params: Any) -> None:
-    plan = _plan(db, statement, params)
-    assert "ix_books_duplicate_key" in plan, plan
-    assert "uq_books_isbn_live" not in plan, plan
-    assert "Seq Scan" not in plan and "SCAN books" not in plan, plan
+    explained = plan(db, statement, params)
+    assert "ix_books_duplicate_key" in explained, explained
+    assert "uq_books_isbn_live" not in explained, explained
+    assert "Seq Scan" not in explained and "SCAN books" not in explained, explained
 
 
 def test_an_imports_lookup_of_titles_reads_the_duplicate_key_index_only(
