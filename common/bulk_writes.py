@@ -49,8 +49,9 @@ log = logging.getLogger("estante.db")
 # checkpoint in progress, after which it starts the WAL over.
 WAL_LIMIT_PAGES = 16_384
 # PostgreSQL: while a series runs, a table it fills is analyzed once it has had this many
-# changes more than it held rows at its last ANALYZE (it has doubled, or more).
-GROWN_ROWS = 1000
+# changes more than it held rows at its last ANALYZE (it has doubled, or more; a smaller table
+# plans well enough without statistics).
+GROWN_ROWS = 10_000
 
 
 class BulkWrites:

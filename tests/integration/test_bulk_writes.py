@@ -152,14 +152,14 @@ def test_on_postgresql_a_series_analyzes_the_tables_it_fills_as_they_grow(
             for _ in range(4):
                 with writes.transaction() as session:
                     session.execute(
-                        text("INSERT INTO notes (body) SELECT 'x' FROM generate_series(1, 1500)")
+                        text("INSERT INTO notes (body) SELECT 'x' FROM generate_series(1, 15000)")
                     )
                     session.execute(text("INSERT INTO other SELECT FROM generate_series(1, 10)"))
                 seen.append(_rows_planned_for(db, "notes"))
-        # Analyzed when it has grown by more than it held (plus a thousand rows), not after
+        # Analyzed when it has grown by more than it held (plus 10,000 rows), not after
         # every transaction; then once more at the end, by autovacuum's rule (a tenth).
-        assert seen == [1500, 1500, 4500, 4500], seen
-        assert _rows_planned_for(db, "notes") == 6000
+        assert seen == [15000, 15000, 45000, 45000], seen
+        assert _rows_planned_for(db, "notes") == 60000
         assert _rows_planned_for(db, "other") == -1  # not one of the series' tables
     finally:
         db.dispose()
