@@ -183,6 +183,33 @@ def test_on_postgresql_a_series_that_raises_is_not_analyzed_at_its_end(
         db.dispose()
 
 
+def test_on_postgresql_a_series_goes_on_when_its_tables_cannot_be_analyzed(
+    postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(bulk_writes, "LOCK_WAIT", "50ms")
+    db = Database(postgres.create_database("bulk_statistics_locked"))
+    try:
+        with db.transaction() as session:
+            session.execute(text("CREATE TABLE notes (id serial PRIMARY KEY, body text)"))
+        with db.engine.connect() as vacuuming:
+            # What an operator's VACUUM holds for as long as it runs.
+            vacuuming.execute(text("LOCK TABLE notes IN SHARE UPDATE EXCLUSIVE MODE"))
+            with BulkWrites(db, cache_mib=8, analyze=("notes",)) as writes:
+                for _ in range(2):
+                    with writes.transaction() as session:
+                        session.execute(
+                            text(
+                                "INSERT INTO notes (body) SELECT 'x' FROM generate_series(1, 15000)"
+                            )
+                        )
+            vacuuming.rollback()
+        assert _count(db) == 30000
+        assert _rows_planned_for(db, "notes") == -1
+        assert "could not analyze notes" in caplog.text
+    finally:
+        db.dispose()
+
+
 def _rss_kib() -> int:
     with open("/proc/self/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
