@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from common import bulk_writes
 from common.bulk_writes import BulkWrites
@@ -112,19 +113,20 @@ def test_the_wal_stays_bounded_though_the_writer_never_checkpoints(
     assert _count(db) == 600
 
 
-def test_on_postgresql_a_series_is_plain_transactions(postgres: PostgresServer) -> None:
-    db = Database(postgres.create_database("bulk_writes"))
-    try:
-        with db.transaction() as session:
-            session.execute(text("CREATE TABLE notes (id serial PRIMARY KEY, body text)"))
-        with BulkWrites(db, cache_mib=8) as writes:
-            with writes.transaction() as session:
-                session.execute(text("INSERT INTO notes (body) VALUES ('one')"))
-            with writes.transaction() as session:
-                session.execute(text("INSERT INTO notes (body) VALUES ('two')"))
-        assert _count(db) == 2
-    finally:
-        db.dispose()
+@pytest.fixture
+def pg_db(postgres: PostgresServer) -> Iterator[Database]:
+    """A new PostgreSQL database with an empty ``notes`` table."""
+    database = Database(postgres.create_database("bulk_writes"))
+    with database.transaction() as session:
+        session.execute(text("CREATE TABLE notes (id serial PRIMARY KEY, body text)"))
+    yield database
+    database.dispose()
+
+
+def _add_notes(session: Session, rows: int) -> None:
+    session.execute(
+        text("INSERT INTO notes (body) SELECT 'x' FROM generate_series(1, :n)"), {"n": rows}
+    )
 
 
 def _rows_planned_for(db: Database, table: str) -> float:
@@ -138,76 +140,58 @@ def _rows_planned_for(db: Database, table: str) -> float:
         )
 
 
+def test_on_postgresql_a_series_is_plain_transactions(pg_db: Database) -> None:
+    with BulkWrites(pg_db, cache_mib=8) as writes:
+        with writes.transaction() as session:
+            _add_notes(session, 1)
+        with writes.transaction() as session:
+            _add_notes(session, 1)
+    assert _count(pg_db) == 2
+
+
 def test_on_postgresql_a_series_analyzes_the_tables_it_fills_as_they_grow(
-    postgres: PostgresServer,
+    pg_db: Database,
 ) -> None:
-    db = Database(postgres.create_database("bulk_statistics"))
-    try:
-        with db.transaction() as session:
-            session.execute(text("CREATE TABLE notes (id serial PRIMARY KEY, body text)"))
-            session.execute(text("CREATE TABLE other (id serial PRIMARY KEY)"))
-            session.execute(text("INSERT INTO other SELECT FROM generate_series(1, 5000)"))
-        seen = []
-        with BulkWrites(db, cache_mib=8, analyze=("notes",)) as writes:
-            for _ in range(4):
-                with writes.transaction() as session:
-                    session.execute(
-                        text("INSERT INTO notes (body) SELECT 'x' FROM generate_series(1, 15000)")
-                    )
-                    session.execute(text("INSERT INTO other SELECT FROM generate_series(1, 10)"))
-                seen.append(_rows_planned_for(db, "notes"))
-        # Analyzed when it has grown by more than it held (plus 10,000 rows), not after
-        # every transaction; then once more at the end, by autovacuum's rule (a tenth).
-        assert seen == [15000, 15000, 45000, 45000], seen
-        assert _rows_planned_for(db, "notes") == 60000
-        assert _rows_planned_for(db, "other") == -1  # not one of the series' tables
-    finally:
-        db.dispose()
+    with pg_db.transaction() as session:
+        session.execute(text("CREATE TABLE other (id serial PRIMARY KEY)"))
+        session.execute(text("INSERT INTO other SELECT FROM generate_series(1, 5000)"))
+    seen = []
+    with BulkWrites(pg_db, cache_mib=8, analyze=("notes",)) as writes:
+        for _ in range(4):
+            with writes.transaction() as session:
+                _add_notes(session, 15000)
+                session.execute(text("INSERT INTO other SELECT FROM generate_series(1, 10)"))
+            seen.append(_rows_planned_for(pg_db, "notes"))
+    # Analyzed when it has grown by more than it held (plus 10,000 rows), not after every
+    # transaction; then once more at the end, by autovacuum's rule (a tenth).
+    assert seen == [15000, 15000, 45000, 45000], seen
+    assert _rows_planned_for(pg_db, "notes") == 60000
+    assert _rows_planned_for(pg_db, "other") == -1  # not one of the series' tables
 
 
-def test_on_postgresql_a_series_that_raises_is_not_analyzed_at_its_end(
-    postgres: PostgresServer,
-) -> None:
-    db = Database(postgres.create_database("bulk_statistics_failed"))
-    try:
-        with db.transaction() as session:
-            session.execute(text("CREATE TABLE notes (id serial PRIMARY KEY, body text)"))
-        with pytest.raises(RuntimeError), BulkWrites(db, cache_mib=8, analyze=("notes",)) as w:
-            with w.transaction() as session:
-                session.execute(
-                    text("INSERT INTO notes (body) SELECT 'x' FROM generate_series(1, 500)")
-                )
-            raise RuntimeError("the job stopped")
-        assert _rows_planned_for(db, "notes") == -1
-    finally:
-        db.dispose()
+def test_on_postgresql_a_series_that_raises_is_not_analyzed_at_its_end(pg_db: Database) -> None:
+    with pytest.raises(RuntimeError), BulkWrites(pg_db, cache_mib=8, analyze=("notes",)) as w:
+        with w.transaction() as session:
+            _add_notes(session, 500)
+        raise RuntimeError("the job stopped")
+    assert _rows_planned_for(pg_db, "notes") == -1
 
 
 def test_on_postgresql_a_series_goes_on_when_its_tables_cannot_be_analyzed(
-    postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    pg_db: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(bulk_writes, "LOCK_WAIT", "50ms")
-    db = Database(postgres.create_database("bulk_statistics_locked"))
-    try:
-        with db.transaction() as session:
-            session.execute(text("CREATE TABLE notes (id serial PRIMARY KEY, body text)"))
-        with db.engine.connect() as vacuuming:
-            # What an operator's VACUUM holds for as long as it runs.
-            vacuuming.execute(text("LOCK TABLE notes IN SHARE UPDATE EXCLUSIVE MODE"))
-            with BulkWrites(db, cache_mib=8, analyze=("notes",)) as writes:
-                for _ in range(2):
-                    with writes.transaction() as session:
-                        session.execute(
-                            text(
-                                "INSERT INTO notes (body) SELECT 'x' FROM generate_series(1, 15000)"
-                            )
-                        )
-            vacuuming.rollback()
-        assert _count(db) == 30000
-        assert _rows_planned_for(db, "notes") == -1
-        assert "could not analyze notes" in caplog.text
-    finally:
-        db.dispose()
+    with pg_db.engine.connect() as vacuuming:
+        # What an operator's VACUUM holds for as long as it runs.
+        vacuuming.execute(text("LOCK TABLE notes IN SHARE UPDATE EXCLUSIVE MODE"))
+        with BulkWrites(pg_db, cache_mib=8, analyze=("notes",)) as writes:
+            for _ in range(2):
+                with writes.transaction() as session:
+                    _add_notes(session, 15000)
+        vacuuming.rollback()
+    assert _count(pg_db) == 30000
+    assert _rows_planned_for(pg_db, "notes") == -1
+    assert "could not analyze notes" in caplog.text
 
 
 def _rss_kib() -> int:
