@@ -220,9 +220,10 @@ class _Statistics:
     row at 620,000 books, 101 once analyzed). As PostgreSQL's documentation advises after a bulk
     load, the series analyzes its tables itself: while it runs, a table that has doubled since
     its last ANALYZE (six times in an import of a million books into an empty catalog); at its
-    end, those whose changes autovacuum would analyze them for. ANALYZE reads a sample, blocks
-    neither readers nor writers, and waits for another one of the same table. It only makes
-    plans better: when it fails, the series goes on without it (logged)."""
+    end, those whose changes autovacuum would analyze them for. ANALYZE reads a sample and
+    blocks neither readers nor writers; it waits for another session's ANALYZE or VACUUM of the
+    same table, :data:`LOCK_WAIT` at most. It only makes plans better: when it fails, the series
+    goes on without it (logged)."""
 
     _CHANGED = text(
         "SELECT c.relname, s.n_mod_since_analyze, GREATEST(c.reltuples, 0) "
