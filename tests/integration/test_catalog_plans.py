@@ -18,19 +18,15 @@ from bench.seed import seed, vocabulary
 from books_service import listing
 from common.db import Database
 from common.pagination import Cursor
+from tests.support.databases import new_books_url
 from tests.support.plans import plan
 
 BOOKS = 20_000
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def database(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Database]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('plans') / 'books.db'}"
-    else:
-        url = request.getfixturevalue("postgres").create_database("plans")
+def database(request: pytest.FixtureRequest) -> Iterator[Database]:
+    url = new_books_url(request, "plans")
     seed(url, BOOKS)
     db = Database(url)
     yield db

@@ -25,10 +25,9 @@ from books_service.models import Book
 from books_service.transfer import importer, runner
 from books_service.transfer.rows import Row
 from common.db import Database
-from tests.support.databases import migrated
+from tests.support.databases import migrated, new_books_url
 from tests.support.import_jobs import claimed_job
 from tests.support.plans import plan
-from tests.support.postgres import PostgresServer
 
 BOOKS = 10_000
 
@@ -42,16 +41,9 @@ def _isbn(n: int) -> str:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def catalog(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Database]:
+def catalog(request: pytest.FixtureRequest) -> Iterator[Database]:
     """A new catalog filled by an import, half of its books without an ISBN."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('plans') / 'books.db'}"
-    else:
-        server: PostgresServer = request.getfixturevalue("postgres")
-        url = server.create_database("duplicate_plans")
-    with migrated("books", url) as db:
+    with migrated("books", new_books_url(request, "duplicate_plans")) as db:
         rows = [f"{n},Book {n},Author {n % 97},,,{_isbn(n)},,read\n" for n in range(1, BOOKS + 1)]
         job_id = claimed_job(db, rows)
         assert runner.run(db, job_id, runner.Tuning(batch_rows=2000)) == "succeeded"

@@ -25,6 +25,7 @@ from books_service.transfer.formats import EXPORT_FORMATS
 from common import migrations
 from common.db import Database
 from tests.support.awkward_books import Values, generated_books
+from tests.support.databases import new_books_url
 
 GOLDEN = Path(__file__).parent.parent / "fixtures" / "export"
 BOOKS = 240
@@ -72,14 +73,9 @@ def fill(url: str) -> Database:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def database(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Database]:
+def database(request: pytest.FixtureRequest) -> Iterator[Database]:
     """One catalog per database for the module (no test changes it)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('export') / 'books.db'}"
-    else:
-        url = request.getfixturevalue("postgres").create_database("export")
+    url = new_books_url(request, "export")
     migrations.upgrade("books", url)
     db = fill(url)
     yield db

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
+
 from common import migrations
 from common.db import Database
 
@@ -18,3 +20,12 @@ def migrated(service: str, url: str) -> Iterator[Database]:
         yield database
     finally:
         database.dispose()
+
+
+def new_books_url(request: pytest.FixtureRequest, label: str) -> str:
+    """A new, empty books database for a fixture parametrized "sqlite" / "postgres": a file in
+    a fresh temporary folder, or a PostgreSQL database the ``postgres`` fixture drops after."""
+    if request.param == "sqlite":
+        folder = request.getfixturevalue("tmp_path_factory").mktemp(label)
+        return f"sqlite:///{folder / 'books.db'}"
+    return str(request.getfixturevalue("postgres").create_database(label))
