@@ -53,7 +53,7 @@ from urllib.parse import urljoin
 
 import requests
 
-from bench.catalog import drop_database, ensure_wrk, fresh_database
+from bench.catalog import analyze_database, drop_database, ensure_wrk, fresh_database
 from bench.servers import spawn, wrk
 from common.config import PROJECT_ROOT, ServiceSettings
 from tests.support.harness import STRONG_PASSWORD, free_port
@@ -424,6 +424,7 @@ def main() -> None:
         if args.books <= 20_000:
             print(f"seeding Estante with {args.books:,} books (POST /books)", file=sys.stderr)
             seed_over_http(books.url, token(), args.books)
+            analyze_database(pg_name)
         one = min(150, args.books)
         put_ids = min(PUT_IDS, args.books)
 
