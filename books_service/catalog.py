@@ -14,13 +14,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, delete, exists, insert, select, text, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Table,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from books_service import counts, history, merge_patch
+from books_service import adding, counts, history, merge_patch
 from books_service.book_rules import Record, validate_document
 from books_service.models import Book, BookAuthor, BookHistory, BookSubject
 from books_service.records import (
@@ -176,9 +186,7 @@ def _check_duplicates(
         # Two transactions adding the same new title at once would both find nothing: the
         # second waits here for the first to commit, then finds it. (SQLite's write
         # transactions are serialised already.)
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(:key)"), {"key": int(keys["duplicate_key"][:15], 16)}
-        )
+        _lock_title(connection_of(session), keys["duplicate_key"])
     query = select(Book.id).where(
         Book.duplicate_key == keys["duplicate_key"], Book.deleted_at.is_(None)
     )
@@ -248,18 +256,12 @@ _TITLE_FREE = ~exists().where(_b.duplicate_key == bindparam("b_duplicate_key"), 
 # Adding: the row and its duplicate check in one statement; no row back means a live book has
 # the ISBN (the unique index, race-free on PostgreSQL too) or the title and authors.
 _INSERT = Prepared(insert(_books).returning(_b.id))
-_INSERT_NEW_ISBN = {
-    "sqlite": Prepared(
-        sqlite_insert(_books)
-        .on_conflict_do_nothing(index_elements=[_b.isbn], index_where=_b.deleted_at.is_(None))
-        .returning(_b.id)
-    ),
-    "postgresql": Prepared(
-        postgresql_insert(_books)
-        .on_conflict_do_nothing(index_elements=[_b.isbn], index_where=_b.deleted_at.is_(None))
-        .returning(_b.id)
-    ),
-}
+# (SQLite's; PostgreSQL adds a book in one statement, see books_service.adding.)
+_INSERT_NEW_ISBN = Prepared(
+    sqlite_insert(_books)
+    .on_conflict_do_nothing(index_elements=[_b.isbn], index_where=_b.deleted_at.is_(None))
+    .returning(_b.id)
+)
 # Changing: the book's UPDATE with the check as its condition; no row changed means a duplicate.
 _UPDATE_BOOK = update(_books).where(_b.id == bindparam("b_id"))
 _UPDATE = Prepared(_UPDATE_BOOK)
@@ -292,10 +294,10 @@ def _lock_title(connection: Connection, duplicate_key: str) -> None:
     """PostgreSQL: two transactions adding the same new title at once would both find nothing;
     the second waits here for the first to commit, then finds it. (SQLite's write transactions
     are serialised already.)"""
-    connection.execute(_ADVISORY_LOCK, {"key": int(duplicate_key[:15], 16)})
+    _ADVISORY_LOCK.run(connection, {"key": int(duplicate_key[:15], 16)})
 
 
-_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_ADVISORY_LOCK = Prepared(select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger))))
 
 
 def _title_taken(connection: Connection, duplicate: str, exclude: int | None) -> DuplicateBook:
@@ -403,19 +405,21 @@ def add_book(
 def insert_book(session: Session | Connection, new: NewBook) -> BookValues:
     """Add a book worked out by :func:`new_book`, with the duplicate rules of
     :func:`add_book`: its row (the duplicate check inside the INSERT), its author and subject
-    rows, the count and the history entry, five statements back to back."""
+    rows, the count and the history entry, five statements back to back on SQLite, one on
+    PostgreSQL."""
     row = new.row
     duplicate = row["duplicate_key"]
     connection = connection_of(session)
-    dialect = connection.dialect.name
+    if connection.dialect.name == "postgresql":
+        return _insert_in_one(connection, new)
     isbn = row["isbn"]
     if isbn:
-        found = _INSERT_NEW_ISBN[dialect].run(connection, row).fetchone()
+        found = _INSERT_NEW_ISBN.run(connection, row).fetchone()
         if found is None:
             raise _isbn_holder(connection, isbn, None)
     elif new.allow_duplicate:
         found = _INSERT.run(connection, row).fetchone()
-    elif dialect == "sqlite":
+    else:
         written = tuple(name for name, value in row.items() if value is not None)
         found = (
             _insert_new_title(written)
@@ -424,11 +428,6 @@ def insert_book(session: Session | Connection, new: NewBook) -> BookValues:
         )
         if found is None:
             raise _title_taken(connection, duplicate, None)
-    else:
-        _lock_title(connection, duplicate)
-        if connection.scalar(_ANY_WITH_TITLE, {"b_duplicate_key": duplicate}):
-            raise _title_taken(connection, duplicate, None)
-        found = _INSERT.run(connection, row).fetchone()
     assert found is not None
     book_id = int(found[0])
     _AUTHOR_ROWS[0].run_many(connection, _facet_rows(book_id, new.authors, "name_key"))
@@ -440,11 +439,22 @@ def insert_book(session: Session | Connection, new: NewBook) -> BookValues:
     return BookValues(id=book_id, deleted_at=None, deleted_by=None, **row)
 
 
-_ANY_WITH_TITLE = (
-    select(_b.id)
-    .where(_b.duplicate_key == bindparam("b_duplicate_key"), _b.deleted_at.is_(None))
-    .limit(1)
-)
+def _insert_in_one(connection: Connection, new: NewBook) -> BookValues:
+    """PostgreSQL: :func:`insert_book` in one statement (:mod:`books_service.adding`), after
+    the title's lock when the title is what keeps a duplicate out."""
+    row = new.row
+    check: adding.Check = (
+        "none" if new.allow_duplicate and not row["isbn"] else "isbn" if row["isbn"] else "title"
+    )
+    if check == "title":
+        _lock_title(connection, row["duplicate_key"])
+    params = adding.params(row, new.authors, new.subjects, new.changes)
+    found = adding.statement(check, tuple(row)).run(connection, params).fetchone()
+    if found is None:
+        if check == "isbn":
+            raise _isbn_holder(connection, row["isbn"], None)
+        raise _title_taken(connection, row["duplicate_key"], None)
+    return BookValues(id=int(found[0]), deleted_at=None, deleted_by=None, **row)
 
 
 def _current(book: Mapping[str, Any] | Book) -> dict[str, Any]:

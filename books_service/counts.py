@@ -26,8 +26,13 @@ def adjust(session: Session | Connection, delta: int) -> None:
     """Count ``delta`` more (or fewer) live books, and one more change to the catalog, in the
     caller's transaction. Every change to a book calls it (``delta`` 0 when the number of live
     books stays), or pages cached under the catalog's version would be served stale."""
-    slot = random.randrange(SLOTS)  # noqa: S311 - spreading lock contention, not a secret
-    _ADJUST.run(connection_of(session), {"b_slot": slot, "b_delta": delta})
+    _ADJUST.run(connection_of(session), {"b_slot": random_slot(), "b_delta": delta})
+
+
+def random_slot() -> int:
+    """The slot a write counts in: one at random, so that concurrent writers on PostgreSQL
+    rarely wait for each other's row lock."""
+    return random.randrange(SLOTS)  # noqa: S311 - spreading lock contention, not a secret
 
 
 def live_books(session: Session) -> int:

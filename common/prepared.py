@@ -81,15 +81,22 @@ class Prepared:
             self._forms[(dialect.name, keys)] = form
         return form
 
+    def bound(
+        self, dialect: Dialect, params: Mapping[str, Any]
+    ) -> tuple[str, tuple[Any, ...] | dict[str, Any]]:
+        """The SQL and the driver's parameters that :meth:`run` executes (for a plan read by
+        ``EXPLAIN``, say)."""
+        form = self._form(dialect, tuple(params))
+        return form.sql, _values(form, params)
+
     def run(self, connection: Connection, params: Mapping[str, Any]) -> Any:
-        form = self._form(connection.dialect, tuple(params))
-        values = _values(form, params)
+        sql, values = self.bound(connection.dialect, params)
         # A checked-out connection always has its driver's connection (None only once closed).
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.execute(form.sql, values)
+            cursor.execute(sql, values)
         except connection.dialect.loaded_dbapi.Error as error:
-            raise _translated(connection, form.sql, error) from None
+            raise _translated(connection, sql, error) from None
         return cursor
 
     def first(self, connection: Connection, params: Mapping[str, Any]) -> dict[str, Any] | None:

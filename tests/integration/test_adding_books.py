@@ -1,0 +1,186 @@
+"""Adding a book, called as the routes call it (:func:`books_service.catalog.insert_book`), on
+SQLite and PostgreSQL: everything a new book brings is written with it, a duplicate leaves
+nothing behind, and two writers of the same book at once add it once. On PostgreSQL all of it
+is one statement (:mod:`books_service.adding`), with the title's lock before it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, func, select
+
+from books_service import catalog, counts
+from books_service.book_rules import validate_book
+from books_service.models import Book, BookAuthor, BookHistory, BookSubject
+from books_service.records import author_keys
+from common.db import Database
+from tests.support.databases import migrated, new_books_url
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def db(request: pytest.FixtureRequest) -> Iterator[Database]:
+    with migrated("books", new_books_url(request, "adding")) as database:
+        yield database
+
+
+def add(db: Database, *, allow_duplicate: bool = False, **fields: Any) -> int:
+    new = catalog.new_book(validate_book(fields), by="ana", allow_duplicate=allow_duplicate)
+    return db.write(lambda connection: catalog.insert_book(connection, new)).id
+
+
+def tally(db: Database) -> dict[str, int]:
+    """How many rows each table a new book writes holds, and the counts' two sums."""
+    with db.read() as session:
+        rows = {
+            model.__tablename__: int(session.scalar(select(func.count()).select_from(model)) or 0)
+            for model in (Book, BookAuthor, BookSubject, BookHistory)
+        }
+        return {
+            **rows,
+            "live": counts.live_books(session),
+            "changes": counts.catalog_version(session),
+        }
+
+
+def test_a_new_book_comes_with_its_author_and_subject_rows_its_count_and_its_history(
+    db: Database,
+) -> None:
+    before = tally(db)
+    fields = {
+        "title": "Memórias Póstumas de Brás Cubas",
+        "authors": ["Machado de Assis", "Brás Cubas"],
+        "subjects": ["Romance", "Realismo"],
+        "isbn": "9788535910667",
+    }
+    book_id = add(db, **fields)
+    # Each name folded, and the whole author line (the ``author`` filter matches either).
+    names = author_keys(validate_book(fields))
+    assert {"machado de assis", "bras cubas"} < names
+    with db.read() as session:
+        authors = session.scalars(
+            select(BookAuthor.name_key).where(BookAuthor.book_id == book_id)
+        ).all()
+        subjects = session.scalars(
+            select(BookSubject.subject_key).where(BookSubject.book_id == book_id)
+        ).all()
+        entry = session.execute(
+            select(
+                BookHistory.version,
+                BookHistory.action,
+                BookHistory.changed_by,
+                BookHistory.changes,
+                BookHistory.changed_at,
+            ).where(BookHistory.book_id == book_id)
+        ).one()
+        stored = catalog.read_book(session, book_id)
+    assert sorted(authors) == sorted(names)
+    assert sorted(subjects) == ["realismo", "romance"]
+    assert entry[:3] == (1, "created", "ana")
+    assert entry.changes["isbn"] == {"from": None, "to": "9788535910667"}
+    assert entry.changed_at == stored["created_at"]
+    after = tally(db)
+    assert {name: after[name] - before[name] for name in after} == {
+        "books": 1,
+        "book_authors": len(names),
+        "book_subjects": 2,
+        "book_history": 1,
+        "live": 1,
+        "changes": 1,
+    }
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (
+            {"title": "O Cortiço", "author": "Aluísio Azevedo", "isbn": "9788508133000"},
+            {"title": "Another title", "authors": ["Someone", "Else"], "isbn": "9788508133000"},
+        ),
+        (
+            {"title": "Iracema", "author": "José de Alencar", "subjects": ["Indianismo"]},
+            {"title": "IRACEMA!", "author": "Jose de Alencar", "subjects": ["Romance"]},
+        ),
+    ],
+    ids=["isbn", "title and authors"],
+)
+def test_a_duplicate_leaves_nothing_behind_even_in_a_transaction_that_goes_on(
+    db: Database, first: dict[str, Any], second: dict[str, Any]
+) -> None:
+    """The refused book's writes are not merely rolled back with the request: a caller that
+    goes on with its transaction (a command adding many books) commits none of them."""
+    existing = add(db, **first)
+    before = tally(db)
+    with db.transaction() as session, pytest.raises(catalog.DuplicateBook) as refused:
+        catalog.add_book(session, validate_book(second), by="ana")
+    assert refused.value.existing_id == existing
+    assert tally(db) == before
+
+
+def test_a_duplicate_allowed_is_added_whole(db: Database) -> None:
+    fields = {"title": "Senhora", "author": "José de Alencar", "subjects": ["Romance"]}
+    first = add(db, **fields)
+    before = tally(db)
+    second = add(db, allow_duplicate=True, **fields)
+    after = tally(db)
+    assert second != first
+    assert {name: after[name] - before[name] for name in after} == {
+        "books": 1,
+        "book_authors": 1,
+        "book_subjects": 1,
+        "book_history": 1,
+        "live": 1,
+        "changes": 1,
+    }
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"title": "A Moreninha", "author": "Joaquim Manuel de Macedo"},
+        {"title": "Lucíola", "author": "José de Alencar", "isbn": "9788572327091"},
+    ],
+    ids=["title and authors", "isbn"],
+)
+def test_two_writers_of_the_same_new_book_at_once_add_it_once(
+    db: Database, fields: dict[str, Any]
+) -> None:
+    """The first writer holds its transaction open after adding the book; the second starts
+    adding it meanwhile. On PostgreSQL the second must wait for the first's commit and then
+    find its book (the title's lock is taken before the statement that looks for the title
+    begins; the ISBN's unique index waits by itself); on SQLite it waits at the write lock."""
+    added = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def first_writer() -> None:
+        new = catalog.new_book(validate_book(fields), by="ana")
+
+        def work(connection: Connection) -> int:
+            book_id = catalog.insert_book(connection, new).id
+            added.set()
+            second.join(timeout=1.0)  # still running: waiting for this transaction
+            outcome["second waited"] = second.is_alive()
+            return book_id
+
+        outcome["first"] = db.write(work)
+
+    def second_writer() -> None:
+        added.wait(10)
+        try:
+            outcome["second"] = add(db, **fields)
+        except catalog.DuplicateBook as error:
+            outcome["second"] = error
+
+    before = tally(db)
+    first = threading.Thread(target=first_writer)
+    second = threading.Thread(target=second_writer)
+    second.start()
+    first.start()
+    first.join(30)
+    second.join(30)
+    assert outcome["second waited"] is True
+    assert isinstance(outcome["second"], catalog.DuplicateBook), outcome
+    assert outcome["second"].existing_id == outcome["first"]
+    assert tally(db)["books"] == before["books"] + 1
