@@ -30,7 +30,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from books_service import adding, counts, history, merge_patch
+from books_service import counts, history, merge_patch, pg_writes
 from books_service.book_rules import Record, validate_document
 from books_service.models import Book, BookAuthor, BookHistory, BookSubject
 from books_service.records import (
@@ -256,7 +256,7 @@ _TITLE_FREE = ~exists().where(_b.duplicate_key == bindparam("b_duplicate_key"), 
 # Adding: the row and its duplicate check in one statement; no row back means a live book has
 # the ISBN (the unique index, race-free on PostgreSQL too) or the title and authors.
 _INSERT = Prepared(insert(_books).returning(_b.id))
-# (SQLite's; PostgreSQL adds a book in one statement, see books_service.adding.)
+# (SQLite's; PostgreSQL adds a book in one statement, see books_service.pg_writes.)
 _INSERT_NEW_ISBN = Prepared(
     sqlite_insert(_books)
     .on_conflict_do_nothing(index_elements=[_b.isbn], index_where=_b.deleted_at.is_(None))
@@ -264,11 +264,13 @@ _INSERT_NEW_ISBN = Prepared(
 )
 # Changing: the book's UPDATE with the check as its condition; no row changed means a duplicate.
 _UPDATE_BOOK = update(_books).where(_b.id == bindparam("b_id"))
-_UPDATE = Prepared(_UPDATE_BOOK)
-_UPDATE_IF = {
-    "isbn": Prepared(_UPDATE_BOOK.where(_ISBN_FREE)),
-    "title": Prepared(_UPDATE_BOOK.where(_TITLE_FREE)),
+_UPDATES = {
+    "none": _UPDATE_BOOK,
+    "isbn": _UPDATE_BOOK.where(_ISBN_FREE),
+    "title": _UPDATE_BOOK.where(_TITLE_FREE),
 }
+_UPDATE = Prepared(_UPDATE_BOOK)
+_UPDATE_IF = {check: Prepared(_UPDATES[check]) for check in ("isbn", "title")}
 
 
 def _insert_new_title(written: tuple[str, ...]) -> Prepared:
@@ -340,13 +342,25 @@ def _rewrite_facets(
 ) -> None:
     """The author and subject rows that differ between two versions of a book: the gone ones
     deleted, the new ones added, the rest left alone."""
-    for (insert_rows, delete_rows), column, keys in (
-        (_AUTHOR_ROWS, "name_key", author_keys),
-        (_SUBJECT_ROWS, "subject_key", subject_keys),
+    changed = _facet_changes(before, after)
+    for (insert_rows, delete_rows), column, name in (
+        (_AUTHOR_ROWS, "name_key", "authors"),
+        (_SUBJECT_ROWS, "subject_key", "subjects"),
     ):
+        gone, new = changed[name]
+        delete_rows.run_many(connection, _facet_rows(book_id, sorted(gone), column))
+        insert_rows.run_many(connection, _facet_rows(book_id, sorted(new), column))
+
+
+def _facet_changes(
+    before: Mapping[str, Any], after: Mapping[str, Any]
+) -> dict[str, tuple[set[str], set[str]]]:
+    """For authors and subjects: the keys gone between two versions of a book, and the new."""
+    changed = {}
+    for name, keys in (("authors", author_keys), ("subjects", subject_keys)):
         old, new = keys(before), keys(after)
-        delete_rows.run_many(connection, _facet_rows(book_id, sorted(old - new), column))
-        insert_rows.run_many(connection, _facet_rows(book_id, sorted(new - old), column))
+        changed[name] = (old - new, new - old)
+    return changed
 
 
 def _facet_statements(table: Table, column: str) -> tuple[Prepared, Prepared]:
@@ -440,16 +454,16 @@ def insert_book(session: Session | Connection, new: NewBook) -> BookValues:
 
 
 def _insert_in_one(connection: Connection, new: NewBook) -> BookValues:
-    """PostgreSQL: :func:`insert_book` in one statement (:mod:`books_service.adding`), after
+    """PostgreSQL: :func:`insert_book` in one statement (:mod:`books_service.pg_writes`), after
     the title's lock when the title is what keeps a duplicate out."""
     row = new.row
-    check: adding.Check = (
+    check: pg_writes.Check = (
         "none" if new.allow_duplicate and not row["isbn"] else "isbn" if row["isbn"] else "title"
     )
     if check == "title":
         _lock_title(connection, row["duplicate_key"])
-    params = adding.params(row, new.authors, new.subjects, new.changes)
-    found = adding.statement(check, tuple(row)).run(connection, params).fetchone()
+    params = pg_writes.add_params(row, new.authors, new.subjects, new.changes)
+    found = pg_writes.adding(check, tuple(row)).run(connection, params).fetchone()
     if found is None:
         if check == "isbn":
             raise _isbn_holder(connection, row["isbn"], None)
@@ -480,37 +494,51 @@ def _change(
     values = {**record, **keys}
     sets = {name: value for name, value in values.items() if stored[name] != value}
     sets.update(version=stored["version"] + 1, updated_at=now, updated_by=by)
-    params = {"b_id": book_id, **sets}
+    checks: dict[str, Any] = {"b_id": book_id}
     statement = _UPDATE
-    check = None
+    check: pg_writes.Check = "none"
     postgres = connection.dialect.name == "postgresql"
     if {"title", "author", "authors", "isbn"} & diff.keys():
         if record["isbn"]:
             check, statement = "isbn", _UPDATE_IF["isbn"]
-            params["b_isbn"] = record["isbn"]
+            checks["b_isbn"] = record["isbn"]
         elif not allow_duplicate:
             check, statement = "title", _UPDATE_IF["title"]
-            params["b_duplicate_key"] = keys["duplicate_key"]
+            checks["b_duplicate_key"] = keys["duplicate_key"]
             if postgres:
                 _lock_title(connection, keys["duplicate_key"])
+    facets = bool({"author", "authors", "subjects"} & diff.keys())
+
+    def update() -> bool:
+        if not postgres:
+            return bool(statement.run(connection, {**checks, **sets}).rowcount)
+        # The UPDATE, the facet rows that differ, the count and the history in one statement.
+        one = pg_writes.changing(
+            check, _UPDATES[check], tuple(sets), facets=facets, action="updated"
+        )
+        changed = _facet_changes(stored, record) if facets else None
+        params = pg_writes.change_params(sets, checks, diff, changed)
+        return one.run(connection, params).fetchone() is not None
+
     if check == "isbn" and postgres and "isbn" in sets:
         # A concurrent book taking the same ISBN that commits first is caught by the unique
         # index: in a savepoint, that is a 409 like any other duplicate, not a 500.
         try:
             with connection.begin_nested():
-                updated = statement.run(connection, params).rowcount
+                updated = update()
         except IntegrityError:
-            updated = 0
+            updated = False
     else:
-        updated = statement.run(connection, params).rowcount
+        updated = update()
     if not updated:
         if check == "isbn":
             raise _isbn_holder(connection, record["isbn"], book_id)
         raise _title_taken(connection, keys["duplicate_key"], book_id)
-    if {"author", "authors", "subjects"} & diff.keys():
-        _rewrite_facets(connection, book_id, stored, record)
-    counts.adjust(connection, 0)  # as many live books, one more change
-    history.add(connection, book_id, sets["version"], "updated", now, by, diff)
+    if not postgres:
+        if facets:
+            _rewrite_facets(connection, book_id, stored, record)
+        counts.adjust(connection, 0)  # as many live books, one more change
+        history.add(connection, book_id, sets["version"], "updated", now, by, diff)
     return BookValues({**stored, **sets})
 
 
@@ -582,17 +610,20 @@ def delete_book(
     _check(stored, versions)
     now = utcnow()
     version = stored["version"] + 1
-    _UPDATE.run(
-        connection,
-        {
-            "b_id": book_id,
-            "deleted_at": now,
-            "updated_at": now,
-            "deleted_by": by,
-            "updated_by": by,
-            "version": version,
-        },
-    )
+    sets = {
+        "deleted_at": now,
+        "updated_at": now,
+        "deleted_by": by,
+        "updated_by": by,
+        "version": version,
+    }
+    if connection.dialect.name == "postgresql":
+        # The UPDATE, the count and the history in one statement (the row is locked: it is
+        # there to update).
+        one = pg_writes.changing("none", _UPDATE_BOOK, tuple(sets), facets=False, action="deleted")
+        one.run(connection, pg_writes.change_params(sets, {"b_id": book_id}, {}))
+        return
+    _UPDATE.run(connection, {"b_id": book_id, **sets})
     counts.adjust(connection, -1)
     history.add(connection, book_id, version, "deleted", now, by, {})
 

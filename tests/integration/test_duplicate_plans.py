@@ -115,7 +115,7 @@ def test_the_apis_check_of_a_new_title_reads_the_duplicate_key_index_only(
     ]
     assert len(checks) == 1, ran
     explained = plan(catalog, *checks[0])
-    # The book's insert, its check, and the writes that hang off it (see books_service.adding).
+    # The book's insert, its check, and the writes that hang off it (see books_service.pg_writes).
     assert "ix_books_duplicate_key" in explained, explained
     assert "uq_books_isbn_live" not in explained, explained
     assert "Seq Scan on books " not in explained, explained

@@ -1,7 +1,8 @@
-"""Adding a book, called as the routes call it (:func:`books_service.catalog.insert_book`), on
-SQLite and PostgreSQL: everything a new book brings is written with it, a duplicate leaves
-nothing behind, and two writers of the same book at once add it once. On PostgreSQL all of it
-is one statement (:mod:`books_service.adding`), with the title's lock before it."""
+"""A book's writes called as the routes call them (:func:`books_service.catalog.insert_book`,
+``replace_book``, ``patch_book``, ``delete_book``), on SQLite and PostgreSQL: everything a write
+brings is written with it, a duplicate leaves nothing behind, and two writers of the same book
+at once add it once. On PostgreSQL each write is one statement (:mod:`books_service.pg_writes`),
+with the title's lock before it."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from tests.support.databases import migrated, new_books_url
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def db(request: pytest.FixtureRequest) -> Iterator[Database]:
-    with migrated("books", new_books_url(request, "adding")) as database:
+    with migrated("books", new_books_url(request, "book_writes")) as database:
         yield database
 
 
@@ -184,3 +185,94 @@ def test_two_writers_of_the_same_new_book_at_once_add_it_once(
     assert isinstance(outcome["second"], catalog.DuplicateBook), outcome
     assert outcome["second"].existing_id == outcome["first"]
     assert tally(db)["books"] == before["books"] + 1
+
+
+def facet_rows(db: Database, book_id: int) -> tuple[list[str], list[str]]:
+    with db.read() as session:
+        authors = session.scalars(
+            select(BookAuthor.name_key).where(BookAuthor.book_id == book_id)
+        ).all()
+        subjects = session.scalars(
+            select(BookSubject.subject_key).where(BookSubject.book_id == book_id)
+        ).all()
+    return sorted(authors), sorted(subjects)
+
+
+def last_entry(db: Database, book_id: int) -> Any:
+    with db.read() as session:
+        return session.execute(
+            select(
+                BookHistory.version,
+                BookHistory.action,
+                BookHistory.changed_by,
+                BookHistory.changes,
+            )
+            .where(BookHistory.book_id == book_id)
+            .order_by(BookHistory.id.desc())
+            .limit(1)
+        ).one()
+
+
+def test_a_replacement_rewrites_the_facet_rows_that_differ_and_counts_one_change(
+    db: Database,
+) -> None:
+    book_id = add(
+        db, title="Quincas Borba", authors=["Machado de Assis", "Rubião"], subjects=["Romance"]
+    )
+    before = tally(db)
+    replacement = {
+        "title": "Quincas Borba",
+        "authors": ["Machado de Assis", "Sofia"],
+        "subjects": ["Realismo", "Sátira"],
+    }
+    db.write(
+        lambda connection: catalog.replace_book(
+            connection, book_id, validate_book(replacement), by="rui"
+        )
+    )
+    authors, subjects = facet_rows(db, book_id)
+    assert authors == sorted(author_keys(validate_book(replacement)))
+    assert subjects == ["realismo", "satira"]
+    version, action, by, changes = last_entry(db, book_id)
+    assert (version, action, by) == (2, "updated", "rui")
+    assert changes["subjects"] == {"from": ["Romance"], "to": ["Realismo", "Sátira"]}
+    after = tally(db)
+    assert after["live"] == before["live"] and after["changes"] == before["changes"] + 1
+    assert after["book_history"] == before["book_history"] + 1
+
+
+def test_a_patch_of_one_field_leaves_the_facet_rows_and_records_one_change(db: Database) -> None:
+    book_id = add(db, title="Helena", author="Machado de Assis", subjects=["Romance"])
+    facets = facet_rows(db, book_id)
+    db.write(lambda connection: catalog.patch_book(connection, book_id, {"copies": 3}, by="rui"))
+    with db.read() as session:
+        stored = catalog.read_book(session, book_id)
+    assert stored["copies"] == 3 and stored["version"] == 2 and stored["updated_by"] == "rui"
+    assert facet_rows(db, book_id) == facets
+    assert last_entry(db, book_id)[:3] == (2, "updated", "rui")
+
+
+def test_a_change_to_a_duplicate_leaves_nothing_behind_even_in_a_transaction_that_goes_on(
+    db: Database,
+) -> None:
+    holder = add(db, title="Ubirajara", author="José de Alencar", isbn="9788572326988")
+    book_id = add(db, title="O Guarani", author="José de Alencar", subjects=["Indianismo"])
+    before, facets = tally(db), facet_rows(db, book_id)
+    taken = {"title": "O Guarani", "author": "Alencar", "isbn": "9788572326988"}
+    with db.transaction() as session, pytest.raises(catalog.DuplicateBook) as refused:
+        catalog.replace_book(session, book_id, validate_book(taken), by="rui")
+    assert refused.value.existing_id == holder
+    assert tally(db) == before and facet_rows(db, book_id) == facets
+    with db.read() as session:
+        assert catalog.read_book(session, book_id)["version"] == 1
+
+
+def test_a_deletion_counts_one_book_fewer_and_one_change(db: Database) -> None:
+    book_id = add(db, title="Til", author="José de Alencar")
+    before = tally(db)
+    db.write(lambda connection: catalog.delete_book(connection, book_id, by="rui"))
+    after = tally(db)
+    assert after["live"] == before["live"] - 1 and after["changes"] == before["changes"] + 1
+    assert last_entry(db, book_id) == (2, "deleted", "rui", {})
+    with db.read() as session, pytest.raises(catalog.BookNotFound):
+        catalog.read_book(session, book_id)
