@@ -22,16 +22,16 @@ no facet rows, no count, no history, even in a transaction its caller goes on wi
 statement is one unit for the foreign keys, which PostgreSQL checks at its end, when the book's
 row is there.
 
-What stays a statement of its own is the advisory lock on a new title
-(:func:`books_service.catalog.lock_title`): a statement reads the catalog as it was when it
-started, so the lock must be held before the statement that looks for the title begins, or
-two writers of the same title would both find it free. So is the read of the book a change
-starts from (its row locked, its version checked).
+What stays a statement of its own is the advisory lock the catalog takes on a new title: a
+statement reads the catalog as it was when it started, so the lock must be held before the
+statement that looks for the title begins, or two writers of the same title would both find
+it free. So is the read of the book a change starts from (its row locked, its version
+checked).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, cast
 
 from sqlalchemy import (
@@ -130,7 +130,7 @@ def change_params(
     return params
 
 
-def _kept(key: tuple[Any, ...], build: Any) -> Prepared:
+def _kept(key: tuple[Any, ...], build: Callable[[], Any]) -> Prepared:
     found = _STATEMENTS.get(key)
     if found is None:
         found = Prepared(build())
