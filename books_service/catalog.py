@@ -44,7 +44,7 @@ from books_service.records import (
 )
 from books_service.representation import COLUMNS, DELETED_COLUMNS
 from common.clock import utcnow
-from common.db import connection_of
+from common.db import Database, connection_of
 from common.errors import ApiError, Conflict, NotFound
 from common.prepared import Prepared
 
@@ -296,7 +296,11 @@ def _lock_title(connection: Connection, duplicate_key: str) -> None:
     """PostgreSQL: two transactions adding the same new title at once would both find nothing;
     the second waits here for the first to commit, then finds it. (SQLite's write transactions
     are serialised already.)"""
-    _ADVISORY_LOCK.run(connection, {"key": int(duplicate_key[:15], 16)})
+    _ADVISORY_LOCK.run(connection, {"key": _title_lock_key(duplicate_key)})
+
+
+def _title_lock_key(duplicate_key: str) -> int:
+    return int(duplicate_key[:15], 16)
 
 
 _ADVISORY_LOCK = Prepared(select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger))))
@@ -456,19 +460,51 @@ def insert_book(session: Session | Connection, new: NewBook) -> BookValues:
 def _insert_in_one(connection: Connection, new: NewBook) -> BookValues:
     """PostgreSQL: :func:`insert_book` in one statement (:mod:`books_service.pg_writes`), after
     the title's lock when the title is what keeps a duplicate out."""
+    check, steps = _adding_steps(new)
+    for statement, params in steps[:-1]:
+        statement.run(connection, params)
+    statement, params = steps[-1]
+    found = statement.run(connection, params).fetchone()
+    if found is None:
+        raise _duplicate_of(connection, new, check)
+    return BookValues(id=int(found[0]), deleted_at=None, deleted_by=None, **new.row)
+
+
+def write_new_book(db: Database, new: NewBook) -> BookValues:
+    """Add a book worked out by :func:`new_book` in a write transaction of its own, as a
+    request does: :func:`insert_book` through :meth:`Database.write`, or on PostgreSQL the
+    title's lock and the one statement sent at once (:meth:`Database.at_once`), BEGIN and
+    COMMIT with them: one round trip for the whole write."""
+    if db.engine.dialect.name != "postgresql":
+        return db.write(lambda connection: insert_book(connection, new))
+    check, steps = _adding_steps(new)
+    found = db.at_once(steps)[-1]
+    if found is None:
+        with db.read() as session:  # the duplicate's holder, named in the 409
+            raise _duplicate_of(connection_of(session), new, check)
+    return BookValues(id=int(found[0]), deleted_at=None, deleted_by=None, **new.row)
+
+
+def _adding_steps(new: NewBook) -> tuple[pg_writes.Check, list[tuple[Prepared, dict[str, Any]]]]:
+    """PostgreSQL: how adding ``new`` checks for a duplicate, and its statements: the title's
+    lock when the title is the check, then the one statement (its first row: the new id, or
+    none for a duplicate)."""
     row = new.row
     check: pg_writes.Check = (
         "none" if new.allow_duplicate and not row["isbn"] else "isbn" if row["isbn"] else "title"
     )
+    steps: list[tuple[Prepared, dict[str, Any]]] = []
     if check == "title":
-        _lock_title(connection, row["duplicate_key"])
+        steps.append((_ADVISORY_LOCK, {"key": _title_lock_key(row["duplicate_key"])}))
     params = pg_writes.add_params(row, new.authors, new.subjects, new.changes)
-    found = pg_writes.adding(check, tuple(row)).run(connection, params).fetchone()
-    if found is None:
-        if check == "isbn":
-            raise _isbn_holder(connection, row["isbn"], None)
-        raise _title_taken(connection, row["duplicate_key"], None)
-    return BookValues(id=int(found[0]), deleted_at=None, deleted_by=None, **row)
+    steps.append((pg_writes.adding(check, tuple(row)), params))
+    return check, steps
+
+
+def _duplicate_of(connection: Connection, new: NewBook, check: pg_writes.Check) -> DuplicateBook:
+    if check == "isbn":
+        return _isbn_holder(connection, new.row["isbn"], None)
+    return _title_taken(connection, new.row["duplicate_key"], None)
 
 
 def _current(book: Mapping[str, Any] | Book) -> dict[str, Any]:

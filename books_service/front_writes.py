@@ -125,7 +125,7 @@ class FrontWrites:
             return self.next_app(environ, start_response)
         try:
             new = catalog.new_book(fields.record(), by=username_of(claims))
-            book = self._db.write(lambda connection: catalog.insert_book(connection, new))
+            book = catalog.write_new_book(self._db, new)
             data = self._dumps(book_json(book), **self._dump_args)
         except Exception as error:
             # A failed write changed nothing (and an answer that cannot be built after it is

@@ -229,7 +229,7 @@ def add_book(query: WriteQuery, body: BookFields) -> Response:
     new = catalog.new_book(
         body.record(), by=current_username(), allow_duplicate=query.allow_duplicate
     )
-    book = get_db().write(lambda connection: catalog.insert_book(connection, new))
+    book = catalog.write_new_book(get_db(), new)
     return book_response(book, 201, Location=url_for("books.get_book", book_id=book.id))
 
 

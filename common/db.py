@@ -19,22 +19,23 @@ gate (a command run by hand, another machine's process on a shared volume).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 # Shared with the web service's sessions, which reach their database without SQLAlchemy.
 from common.dbapi import SQLITE_BUSY_TIMEOUT_MS as SQLITE_BUSY_TIMEOUT_MS
 from common.dbapi import WriteGate as WriteGate
-from common.dbapi import configure_sqlite
+from common.dbapi import configure_sqlite, left_as_it_was
 from common.dbapi import is_sqlite as is_sqlite
 from common.dbapi import normalise_url as normalise_url
 from common.dbapi import sqlite_file as sqlite_file
 from common.group_commit import GroupCommit
+from common.prepared import Prepared, run_at_once
 
 T = TypeVar("T")
 _WRITE_OPTION = "estante_write"
@@ -58,7 +59,7 @@ def service_metadata() -> MetaData:
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
     if not is_sqlite(url):
-        return create_engine(url, pool_pre_ping=True, **kwargs)
+        return _postgresql_engine(url, **kwargs)
 
     engine = create_engine(url, **kwargs)
 
@@ -78,6 +79,24 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
             connection.connection.driver_connection.execute(statement)
         except sqlite3.Error as error:  # as SQLAlchemy would raise it ("locked": a 503)
             raise DBAPIError.instance(statement, None, error, sqlite3.Error) from None
+
+    return engine
+
+
+def _postgresql_engine(url: str, **kwargs: Any) -> Engine:
+    """A pool whose connections are checked as they are checked out: pinged only when one may
+    be gone (:func:`common.dbapi.left_as_it_was`), and replaced if the ping fails, so that a
+    database restarted since is no error for the next request."""
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "checkout")
+    def on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if left_as_it_was(dbapi_connection):
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:  # the pool discards it and connects anew
+            raise DisconnectionError(f"connection lost: {error}") from error
 
     return engine
 
@@ -132,6 +151,27 @@ class Database:
             session.begin(),
         ):
             yield session
+
+    def at_once(self, steps: Sequence[tuple[Prepared, Mapping[str, Any]]]) -> list[Any]:
+        """PostgreSQL: ``steps`` in one write transaction of their own, sent at once
+        (:func:`common.prepared.run_at_once`: one round trip), on a connection of the pool;
+        each statement's first row. For writes whose statements need nothing from one another
+        but what the server carries over (a lock, a row a CTE wrote): a request that adds a
+        book. A connection left unusable by a failure is discarded from the pool."""
+        assert self._gate is None, "SQLite runs statements in the process: use write()"
+        dialect = self.engine.dialect
+        try:
+            pooled = self.engine.raw_connection()
+        except dialect.loaded_dbapi.Error as error:  # as a Connection raises it: not connected
+            raise DBAPIError.instance(None, None, error, dialect.loaded_dbapi.Error) from None
+        try:
+            return run_at_once(pooled.driver_connection, dialect, steps)
+        except BaseException as error:
+            if pooled.driver_connection is None or pooled.driver_connection.closed:
+                pooled.invalidate(error)
+            raise
+        finally:
+            pooled.close()
 
     def write_connection(self) -> Connection:
         """A connection for write transactions, from the pool: the caller closes it."""

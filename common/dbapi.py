@@ -4,14 +4,15 @@
 sessions table, and SQLAlchemy would cost each of its processes about 18 MB of memory for four
 short statements. So it reaches that table here, with the same SQLite set-up (the pragmas, the
 write gate, ``BEGIN IMMEDIATE`` for writes) that :mod:`common.db` takes from this module too,
-and on PostgreSQL with a connection checked (pinged) before each use, as SQLAlchemy's
-``pool_pre_ping`` did.
+and on PostgreSQL with a connection checked before each use (:func:`left_as_it_was`), as
+:mod:`common.db`'s pool checks its own.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import select
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -65,6 +66,24 @@ def error_name(error: BaseException) -> str:
         if cls.__name__ in _DBAPI_ERRORS:
             return cls.__name__
     return type(error).__name__
+
+
+def left_as_it_was(connection: Any) -> bool:
+    """Whether an idle psycopg connection is as its last answer left it: open, and nothing
+    arrived on its socket since. A server that ended the connection (restarted, the backend
+    terminated, a proxy gone) has by then sent an error or the end of the stream, so the socket
+    reads; a connection that may be gone is pinged (``SELECT 1``) before it is used, and
+    reopened if that fails. Pinging every connection at every checkout, as SQLAlchemy's
+    ``pool_pre_ping`` does, was a round trip per request (issue 12); this is one ``poll``."""
+    if connection.closed:
+        return False
+    try:
+        socket = connection.pgconn.socket
+    except connection.OperationalError:  # the driver knows it lost the connection
+        return False
+    poller = select.poll()
+    poller.register(socket, select.POLLIN | select.POLLPRI)  # hang-ups and errors always count
+    return not poller.poll(0)
 
 
 class WriteGate:
@@ -184,8 +203,12 @@ class DbApiDatabase:
         local = self._local
         if getattr(local, "pid", None) != os.getpid():  # a fork's inherited one is the parent's
             local.connection, local.pid = None, os.getpid()
-        if local.connection is not None and not self.sqlite:
-            try:  # SQLAlchemy's pre-ping: a server restarted since is reconnected to, not an error
+        if (
+            local.connection is not None
+            and not self.sqlite
+            and not left_as_it_was(local.connection)
+        ):
+            try:  # a server restarted since is reconnected to, not an error
                 local.connection.execute("SELECT 1")
             except self.driver.Error:
                 self._discard()

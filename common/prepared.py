@@ -96,7 +96,7 @@ class Prepared:
         try:
             cursor.execute(sql, values)
         except connection.dialect.loaded_dbapi.Error as error:
-            raise _translated(connection, sql, error) from None
+            raise _translated(connection.dialect, sql, error) from None
         return cursor
 
     def first(self, connection: Connection, params: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -134,7 +134,42 @@ class Prepared:
         try:
             cursor.executemany(form.sql, batch)
         except connection.dialect.loaded_dbapi.Error as error:
-            raise _translated(connection, form.sql, error) from None
+            raise _translated(connection.dialect, form.sql, error) from None
+
+
+def run_at_once(
+    driver_connection: Any, dialect: Dialect, steps: Sequence[tuple[Prepared, Mapping[str, Any]]]
+) -> list[Any]:
+    """PostgreSQL: ``steps`` (statements and their parameters) in one transaction on an idle
+    psycopg connection, sent at once in the driver's pipeline: ``BEGIN``, the statements and
+    ``COMMIT`` cost one round trip instead of one each (psycopg, left to begin the
+    transaction itself, sends its ``BEGIN`` and waits for it). The server runs them in order,
+    each reading the database as of its own start (READ COMMITTED), so a lock one statement
+    takes is held when the next one starts. Returns each statement's first row (None for
+    none). An error rolls the whole transaction back and is raised as SQLAlchemy would raise
+    it; if even the rollback fails, the connection is closed (lost) for the caller to discard."""
+    bound = [statement.bound(dialect, params) for statement, params in steps]
+    error_class = dialect.loaded_dbapi.Error
+    driver_connection.autocommit = True  # BEGIN and COMMIT are this function's, in the pipeline
+    try:
+        with driver_connection.pipeline():
+            driver_connection.execute("BEGIN")
+            cursors = [driver_connection.execute(sql, values) for sql, values in bound]
+            driver_connection.execute("COMMIT")
+        return [cursor.fetchone() if cursor.description else None for cursor in cursors]
+    except BaseException as error:
+        try:  # an error ended the pipeline inside the transaction: end the transaction too
+            status = driver_connection.info.transaction_status
+            if not driver_connection.closed and status.name != "IDLE":
+                driver_connection.execute("ROLLBACK")
+        except error_class:
+            driver_connection.close()
+        if isinstance(error, error_class):
+            raise _translated(dialect, "; ".join(sql for sql, _ in bound), error) from None
+        raise
+    finally:
+        if not driver_connection.closed:
+            driver_connection.autocommit = False
 
 
 def _values(form: _Form, params: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
@@ -152,9 +187,8 @@ def _values(form: _Form, params: Mapping[str, Any]) -> tuple[Any, ...] | dict[st
     return dict(zip((name for name, _, _ in form.binds), values, strict=True))
 
 
-def _translated(connection: Connection, sql: str, error: Exception) -> Exception:
+def _translated(dialect: Dialect, sql: str, error: Exception) -> Exception:
     """The driver's error as SQLAlchemy would raise it (``IntegrityError``,
     ``OperationalError`` ...), so that callers and the error handlers (503 when the database is
     unavailable) see what a ``connection.execute`` would have raised."""
-    dialect = connection.dialect
     return DBAPIError.instance(sql, None, error, dialect.loaded_dbapi.Error, dialect=dialect)

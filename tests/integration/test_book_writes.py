@@ -1,8 +1,9 @@
-"""A book's writes called as the routes call them (:func:`books_service.catalog.insert_book`,
-``replace_book``, ``patch_book``, ``delete_book``), on SQLite and PostgreSQL: everything a write
-brings is written with it, a duplicate leaves nothing behind, and two writers of the same book
-at once add it once. On PostgreSQL each write is one statement (:mod:`books_service.pg_writes`),
-with the title's lock before it."""
+"""A book's writes called as the routes call them (:func:`books_service.catalog.write_new_book`,
+``replace_book``, ``patch_book``, ``delete_book``) and in a caller's transaction
+(``insert_book``), on SQLite and PostgreSQL: everything a write brings is written with it, a
+duplicate leaves nothing behind, and two writers of the same book at once add it once. On
+PostgreSQL each write is one statement (:mod:`books_service.pg_writes`), with the title's lock
+before it, and a request's new book is sent at once with them."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def db(request: pytest.FixtureRequest) -> Iterator[Database]:
 
 def add(db: Database, *, allow_duplicate: bool = False, **fields: Any) -> int:
     new = catalog.new_book(validate_book(fields), by="ana", allow_duplicate=allow_duplicate)
-    return db.write(lambda connection: catalog.insert_book(connection, new)).id
+    return catalog.write_new_book(db, new).id
 
 
 def tally(db: Database) -> dict[str, int]:
@@ -122,6 +123,25 @@ def test_a_duplicate_leaves_nothing_behind_even_in_a_transaction_that_goes_on(
     before = tally(db)
     with db.transaction() as session, pytest.raises(catalog.DuplicateBook) as refused:
         catalog.add_book(session, validate_book(second), by="ana")
+    assert refused.value.existing_id == existing
+    assert tally(db) == before
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"title": "Sonhos d'Ouro", "author": "José de Alencar", "isbn": "9788508040629"},
+        {"title": "Encarnação", "author": "José de Alencar"},
+    ],
+    ids=["isbn", "title and authors"],
+)
+def test_a_duplicate_added_as_a_request_adds_it_names_the_book_and_writes_nothing(
+    db: Database, fields: dict[str, Any]
+) -> None:
+    existing = add(db, **fields)
+    before = tally(db)
+    with pytest.raises(catalog.DuplicateBook) as refused:
+        add(db, **fields)
     assert refused.value.existing_id == existing
     assert tally(db) == before
 

@@ -222,7 +222,7 @@ def test_a_duplicate_and_a_failed_write_are_answered_by_flask_as_from_the_view(
             tried.append(args)
             raise error
 
-        monkeypatch.setattr(catalog, "insert_book", failing)
+        monkeypatch.setattr(catalog, "write_new_book", failing)
         new = {"title": f"Nunca {uuid.uuid4().hex}", "author": "Ninguém"}
         front.seen.clear()
         ours = front.served.post("/books", json=new, headers=headers)

@@ -187,7 +187,9 @@ def test_a_postgresql_connection_lost_between_requests_is_reopened(
     name = store.db.url.rsplit("/", 1)[1]
     with psycopg.connect(server.admin_url, autocommit=True) as admin:
         admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
+            # Waiting until each has exited: the cut is done before the next request.
+            "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE datname = %s",
+            [name],
         )
     assert store.get(saved.id_hash) == saved
     store.db.dispose()
