@@ -44,7 +44,7 @@ from books_service.records import (
 )
 from books_service.representation import COLUMNS, DELETED_COLUMNS
 from common.clock import utcnow
-from common.db import Database, connection_of
+from common.db import connection_of
 from common.errors import ApiError, Conflict, NotFound
 from common.prepared import Prepared
 
@@ -138,7 +138,8 @@ def _locked(session: Session, book_id: int, *, deleted: bool = False) -> Book:
     return book
 
 
-def _check(book: Mapping[str, Any] | Book, versions: Versions | None) -> None:
+def check_version(book: Mapping[str, Any] | Book, versions: Versions | None) -> None:
+    """VersionMismatch unless the book is at a version ``versions`` accepts (None: any)."""
     if isinstance(book, Mapping):
         book_id, version = book["id"], book["version"]
     else:
@@ -242,6 +243,21 @@ def _stored(connection: Connection, book_id: int, *, deleted: bool = False) -> d
     write transaction is exclusive already), so a concurrent writer waits and then sees the
     outcome."""
     row = _SELECT_LOCKED.first(connection, {"b_id": book_id}) if 1 <= book_id <= MAX_ID else None
+    return stored_book(row, book_id, deleted=deleted)
+
+
+def read_locked(book_id: int) -> tuple[Prepared, dict[str, Any]] | None:
+    """The statement that reads a book's columns and locks its row, with its parameters (None
+    for an id that names no book): for a caller running it elsewhere, then
+    :func:`stored_book` on its row."""
+    return (_SELECT_LOCKED, {"b_id": book_id}) if 1 <= book_id <= MAX_ID else None
+
+
+def stored_book(
+    row: dict[str, Any] | None, book_id: int, *, deleted: bool = False
+) -> dict[str, Any]:
+    """The book's columns as :func:`read_locked` read them; BookNotFound if it found no book,
+    or one deleted (``deleted``: one not deleted)."""
     if row is None or (row["deleted_at"] is not None) != deleted:
         raise BookNotFound(book_id)
     return row
@@ -306,7 +322,9 @@ def _title_lock_key(duplicate_key: str) -> int:
 _ADVISORY_LOCK = Prepared(select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger))))
 
 
-def _title_taken(connection: Connection, duplicate: str, exclude: int | None) -> DuplicateBook:
+def _title_taken(
+    connection: Connection | Session, duplicate: str, exclude: int | None
+) -> DuplicateBook:
     query = select(Book.id).where(Book.duplicate_key == duplicate, Book.deleted_at.is_(None))
     if exclude is not None:
         query = query.where(Book.id != exclude)
@@ -319,7 +337,7 @@ def _title_taken(connection: Connection, duplicate: str, exclude: int | None) ->
     )
 
 
-def _isbn_holder(connection: Connection, isbn: str, exclude: int | None) -> DuplicateBook:
+def _isbn_holder(connection: Connection | Session, isbn: str, exclude: int | None) -> DuplicateBook:
     existing = _live_with_isbn(connection, isbn, exclude)
     assert existing is not None, "the write found a duplicate ISBN that the read does not"
     return _isbn_taken(isbn, existing)
@@ -390,6 +408,34 @@ class NewBook:
     changes: dict[str, Any]
     allow_duplicate: bool
 
+    @property
+    def check(self) -> pg_writes.Check:
+        """How its row is kept from duplicating a live book's (see :func:`insert_book`)."""
+        if self.row["isbn"]:
+            return "isbn"
+        return "none" if self.allow_duplicate else "title"
+
+    def steps(self) -> list[tuple[Prepared, dict[str, Any]]]:
+        """PostgreSQL: its statements: the title's lock when the title is the check, then the
+        one statement (its first row: the new id, or none for a duplicate)."""
+        row = self.row
+        steps: list[tuple[Prepared, dict[str, Any]]] = []
+        if self.check == "title":
+            steps.append((_ADVISORY_LOCK, {"key": _title_lock_key(row["duplicate_key"])}))
+        params = pg_writes.add_params(row, self.authors, self.subjects, self.changes)
+        steps.append((pg_writes.adding(self.check, tuple(row)), params))
+        return steps
+
+    def duplicate(self, connection: Connection | Session) -> DuplicateBook:
+        """The 409 of a book its check kept out, naming the live book it duplicates."""
+        if self.check == "isbn":
+            return _isbn_holder(connection, self.row["isbn"], None)
+        return _title_taken(connection, self.row["duplicate_key"], None)
+
+    def values(self, book_id: int) -> BookValues:
+        """The book as adding it under ``book_id`` leaves it."""
+        return BookValues(id=book_id, deleted_at=None, deleted_by=None, **self.row)
+
 
 def new_book(record: Record, *, by: str, allow_duplicate: bool = False) -> NewBook:
     """The rows for adding ``record`` as ``by`` now (see :func:`insert_book`)."""
@@ -454,63 +500,95 @@ def insert_book(session: Session | Connection, new: NewBook) -> BookValues:
     history.add(
         connection, book_id, 1, "created", row["created_at"], row["created_by"], new.changes
     )
-    return BookValues(id=book_id, deleted_at=None, deleted_by=None, **row)
+    return new.values(book_id)
 
 
 def _insert_in_one(connection: Connection, new: NewBook) -> BookValues:
     """PostgreSQL: :func:`insert_book` in one statement (:mod:`books_service.pg_writes`), after
     the title's lock when the title is what keeps a duplicate out."""
-    check, steps = _adding_steps(new)
-    for statement, params in steps[:-1]:
-        statement.run(connection, params)
-    statement, params = steps[-1]
-    found = statement.run(connection, params).fetchone()
+    *before, (one, params) = new.steps()
+    for statement, lock in before:
+        statement.run(connection, lock)
+    found = one.run(connection, params).fetchone()
     if found is None:
-        raise _duplicate_of(connection, new, check)
-    return BookValues(id=int(found[0]), deleted_at=None, deleted_by=None, **new.row)
-
-
-def write_new_book(db: Database, new: NewBook) -> BookValues:
-    """Add a book worked out by :func:`new_book` in a write transaction of its own, as a
-    request does: :func:`insert_book` through :meth:`Database.write`, or on PostgreSQL the
-    title's lock and the one statement sent at once (:meth:`Database.at_once`), BEGIN and
-    COMMIT with them: one round trip for the whole write."""
-    if db.engine.dialect.name != "postgresql":
-        return db.write(lambda connection: insert_book(connection, new))
-    check, steps = _adding_steps(new)
-    found = db.at_once(steps)[-1]
-    if found is None:
-        with db.read() as session:  # the duplicate's holder, named in the 409
-            raise _duplicate_of(connection_of(session), new, check)
-    return BookValues(id=int(found[0]), deleted_at=None, deleted_by=None, **new.row)
-
-
-def _adding_steps(new: NewBook) -> tuple[pg_writes.Check, list[tuple[Prepared, dict[str, Any]]]]:
-    """PostgreSQL: how adding ``new`` checks for a duplicate, and its statements: the title's
-    lock when the title is the check, then the one statement (its first row: the new id, or
-    none for a duplicate)."""
-    row = new.row
-    check: pg_writes.Check = (
-        "none" if new.allow_duplicate and not row["isbn"] else "isbn" if row["isbn"] else "title"
-    )
-    steps: list[tuple[Prepared, dict[str, Any]]] = []
-    if check == "title":
-        steps.append((_ADVISORY_LOCK, {"key": _title_lock_key(row["duplicate_key"])}))
-    params = pg_writes.add_params(row, new.authors, new.subjects, new.changes)
-    steps.append((pg_writes.adding(check, tuple(row)), params))
-    return check, steps
-
-
-def _duplicate_of(connection: Connection, new: NewBook, check: pg_writes.Check) -> DuplicateBook:
-    if check == "isbn":
-        return _isbn_holder(connection, new.row["isbn"], None)
-    return _title_taken(connection, new.row["duplicate_key"], None)
+        raise new.duplicate(connection)
+    return new.values(int(found[0]))
 
 
 def _current(book: Mapping[str, Any] | Book) -> dict[str, Any]:
     if isinstance(book, Mapping):
         return {name: book[name] for name in EDITABLE_FIELDS}
     return {name: getattr(book, name) for name in EDITABLE_FIELDS}
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    """A change of a stored book, worked out before it is written: the columns it SETs (the
+    new version and its time among them), the duplicate check its UPDATE carries and that
+    check's parameters, whether the author or subject rows change, and the history entry's
+    field changes."""
+
+    stored: dict[str, Any]
+    record: Record
+    diff: dict[str, Any]
+    duplicate_key: str
+    sets: dict[str, Any]
+    checks: dict[str, Any]
+    check: pg_writes.Check
+    facets: bool
+
+    @property
+    def book_id(self) -> int:
+        return int(self.stored["id"])
+
+    def values(self) -> BookValues:
+        """The book as the change leaves it."""
+        return BookValues({**self.stored, **self.sets})
+
+    def steps(self) -> list[tuple[Prepared, dict[str, Any]]]:
+        """PostgreSQL: its statements: the title's lock when the title is the check, then the
+        one statement (a row back: changed; none: a live book is its duplicate)."""
+        steps: list[tuple[Prepared, dict[str, Any]]] = []
+        if self.check == "title":
+            steps.append((_ADVISORY_LOCK, {"key": _title_lock_key(self.duplicate_key)}))
+        one = pg_writes.changing(
+            self.check, _UPDATES[self.check], tuple(self.sets), facets=self.facets, action="updated"
+        )
+        changed = _facet_changes(self.stored, self.record) if self.facets else None
+        steps.append((one, pg_writes.change_params(self.sets, self.checks, self.diff, changed)))
+        return steps
+
+    def duplicate(self, connection: Connection | Session) -> DuplicateBook:
+        """The 409 of a change whose check found a duplicate, naming that book."""
+        if self.check == "isbn":
+            return _isbn_holder(connection, self.record["isbn"], self.book_id)
+        return _title_taken(connection, self.duplicate_key, self.book_id)
+
+
+def plan_change(
+    stored: dict[str, Any], record: Record, *, by: str, allow_duplicate: bool
+) -> PlannedChange | None:
+    """How the stored book becomes ``record`` as ``by`` now; None when nothing changes (no new
+    version, no history entry). A new title and authors, or ISBN, is checked for a duplicate
+    (the title unless ``allow_duplicate``)."""
+    diff = changes(_current(stored), record)
+    if not diff:
+        return None
+    keys = derived_keys(record)
+    values = {**record, **keys}
+    sets = {name: value for name, value in values.items() if stored[name] != value}
+    sets.update(version=stored["version"] + 1, updated_at=utcnow(), updated_by=by)
+    checks: dict[str, Any] = {"b_id": stored["id"]}
+    check: pg_writes.Check = "none"
+    if {"title", "author", "authors", "isbn"} & diff.keys():
+        if record["isbn"]:
+            check = "isbn"
+            checks["b_isbn"] = record["isbn"]
+        elif not allow_duplicate:
+            check = "title"
+            checks["b_duplicate_key"] = keys["duplicate_key"]
+    facets = bool({"author", "authors", "subjects"} & diff.keys())
+    return PlannedChange(stored, record, diff, keys["duplicate_key"], sets, checks, check, facets)
 
 
 def _change(
@@ -521,42 +599,36 @@ def _change(
     by: str,
     allow_duplicate: bool,
 ) -> BookValues:
-    book_id = stored["id"]
-    diff = changes(_current(stored), record)
-    if not diff:
-        return BookValues(stored)  # nothing changed: no new version, no history entry
-    keys = derived_keys(record)
-    now = utcnow()
-    values = {**record, **keys}
-    sets = {name: value for name, value in values.items() if stored[name] != value}
-    sets.update(version=stored["version"] + 1, updated_at=now, updated_by=by)
-    checks: dict[str, Any] = {"b_id": book_id}
-    statement = _UPDATE
-    check: pg_writes.Check = "none"
-    postgres = connection.dialect.name == "postgresql"
-    if {"title", "author", "authors", "isbn"} & diff.keys():
-        if record["isbn"]:
-            check, statement = "isbn", _UPDATE_IF["isbn"]
-            checks["b_isbn"] = record["isbn"]
-        elif not allow_duplicate:
-            check, statement = "title", _UPDATE_IF["title"]
-            checks["b_duplicate_key"] = keys["duplicate_key"]
-            if postgres:
-                _lock_title(connection, keys["duplicate_key"])
-    facets = bool({"author", "authors", "subjects"} & diff.keys())
+    change = plan_change(stored, record, by=by, allow_duplicate=allow_duplicate)
+    if change is None:
+        return BookValues(stored)
+    if connection.dialect.name == "postgresql":
+        _change_in_one(connection, change)
+        return change.values()
+    statement = _UPDATE_IF[change.check] if change.check != "none" else _UPDATE
+    if not statement.run(connection, {**change.checks, **change.sets}).rowcount:
+        raise change.duplicate(connection)
+    book_id, sets = change.book_id, change.sets
+    if change.facets:
+        _rewrite_facets(connection, book_id, stored, record)
+    counts.adjust(connection, 0)  # as many live books, one more change
+    history.add(
+        connection, book_id, sets["version"], "updated", sets["updated_at"], by, change.diff
+    )
+    return change.values()
+
+
+def _change_in_one(connection: Connection, change: PlannedChange) -> None:
+    """PostgreSQL: the change's statements (:meth:`PlannedChange.steps`) in the caller's
+    transaction; a DuplicateBook if its check finds one."""
+    *before, (one, params) = change.steps()
+    for statement, lock in before:
+        statement.run(connection, lock)
 
     def update() -> bool:
-        if not postgres:
-            return bool(statement.run(connection, {**checks, **sets}).rowcount)
-        # The UPDATE, the facet rows that differ, the count and the history in one statement.
-        one = pg_writes.changing(
-            check, _UPDATES[check], tuple(sets), facets=facets, action="updated"
-        )
-        changed = _facet_changes(stored, record) if facets else None
-        params = pg_writes.change_params(sets, checks, diff, changed)
         return one.run(connection, params).fetchone() is not None
 
-    if check == "isbn" and postgres and "isbn" in sets:
+    if change.check == "isbn" and "isbn" in change.sets:
         # A concurrent book taking the same ISBN that commits first is caught by the unique
         # index: in a savepoint, that is a 409 like any other duplicate, not a 500.
         try:
@@ -567,15 +639,7 @@ def _change(
     else:
         updated = update()
     if not updated:
-        if check == "isbn":
-            raise _isbn_holder(connection, record["isbn"], book_id)
-        raise _title_taken(connection, keys["duplicate_key"], book_id)
-    if not postgres:
-        if facets:
-            _rewrite_facets(connection, book_id, stored, record)
-        counts.adjust(connection, 0)  # as many live books, one more change
-        history.add(connection, book_id, sets["version"], "updated", now, by, diff)
-    return BookValues({**stored, **sets})
+        raise change.duplicate(connection)
 
 
 def replace_book(
@@ -590,7 +654,7 @@ def replace_book(
     """PUT: the book becomes exactly ``record`` (fields it left empty are cleared)."""
     connection = connection_of(session)
     stored = _stored(connection, book_id)
-    _check(stored, versions)
+    check_version(stored, versions)
     return _change(connection, stored, record, by=by, allow_duplicate=allow_duplicate)
 
 
@@ -625,15 +689,21 @@ def patch_book(
     leave a book invalid."""
     connection = connection_of(session)
     stored = _stored(connection, book_id)
-    _check(stored, versions)
+    check_version(stored, versions)
+    record = patched_record(stored, patch)
+    return _change(connection, stored, record, by=by, allow_duplicate=allow_duplicate)
+
+
+def patched_record(stored: Mapping[str, Any], patch: Mapping[str, Any]) -> Record:
+    """The record a merge patch makes of the stored book, validated (a book_rules
+    ValidationError if it is not a valid book)."""
     document = patch_document(stored, patch)
     kept = {
         name: value
         for name, value in _current(stored).items()
         if name not in patch and name in document and document[name] == value
     }
-    record = validate_document(document, kept)
-    return _change(connection, stored, record, by=by, allow_duplicate=allow_duplicate)
+    return validate_document(document, kept)
 
 
 def delete_book(
@@ -643,25 +713,34 @@ def delete_book(
     and restore it, or purge it."""
     connection = connection_of(session)
     stored = _stored(connection, book_id)
-    _check(stored, versions)
+    check_version(stored, versions)
+    if connection.dialect.name == "postgresql":
+        statement, params = deletion_step(stored, by=by)
+        statement.run(connection, params)
+        return
+    sets = _deletion_sets(stored, by)
+    _UPDATE.run(connection, {"b_id": book_id, **sets})
+    counts.adjust(connection, -1)
+    history.add(connection, book_id, sets["version"], "deleted", sets["updated_at"], by, {})
+
+
+def _deletion_sets(stored: Mapping[str, Any], by: str) -> dict[str, Any]:
     now = utcnow()
-    version = stored["version"] + 1
-    sets = {
+    return {
         "deleted_at": now,
         "updated_at": now,
         "deleted_by": by,
         "updated_by": by,
-        "version": version,
+        "version": stored["version"] + 1,
     }
-    if connection.dialect.name == "postgresql":
-        # The UPDATE, the count and the history in one statement (the row is locked: it is
-        # there to update).
-        one = pg_writes.changing("none", _UPDATE_BOOK, tuple(sets), facets=False, action="deleted")
-        one.run(connection, pg_writes.change_params(sets, {"b_id": book_id}, {}))
-        return
-    _UPDATE.run(connection, {"b_id": book_id, **sets})
-    counts.adjust(connection, -1)
-    history.add(connection, book_id, version, "deleted", now, by, {})
+
+
+def deletion_step(stored: Mapping[str, Any], *, by: str) -> tuple[Prepared, dict[str, Any]]:
+    """PostgreSQL: deleting the stored book (its row locked: it is there to update) as ``by``
+    now: the UPDATE, the count and the history in one statement, and its parameters."""
+    sets = _deletion_sets(stored, by)
+    one = pg_writes.changing("none", _UPDATE_BOOK, tuple(sets), facets=False, action="deleted")
+    return one, pg_writes.change_params(sets, {"b_id": stored["id"]}, {})
 
 
 def restore_book(session: Session, book_id: int, *, by: str, allow_duplicate: bool = False) -> Book:

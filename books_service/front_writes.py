@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask
 from pydantic import ValidationError
 
-from books_service import catalog
+from books_service import book_writes, catalog
 from books_service.auth import WRITER_ROLES, remembered_token, roles_of, username_of
 from books_service.representation import book_json
 from books_service.schemas import BookFields
@@ -125,7 +125,7 @@ class FrontWrites:
             return self.next_app(environ, start_response)
         try:
             new = catalog.new_book(fields.record(), by=username_of(claims))
-            book = catalog.write_new_book(self._db, new)
+            book = book_writes.add(self._db, new)
             data = self._dumps(book_json(book), **self._dump_args)
         except Exception as error:
             # A failed write changed nothing (and an answer that cannot be built after it is

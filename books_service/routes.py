@@ -8,7 +8,7 @@ from typing import Any
 from flask import Response, current_app, jsonify, request, url_for
 from flask_openapi3 import APIBlueprint, Tag
 
-from books_service import __version__, catalog, history, listing
+from books_service import __version__, book_writes, catalog, history, listing
 from books_service.admin_routes import admin_api
 from books_service.auth import current_username, require_token_for_writes
 from books_service.cached_reads import VERSION_KEY
@@ -229,7 +229,7 @@ def add_book(query: WriteQuery, body: BookFields) -> Response:
     new = catalog.new_book(
         body.record(), by=current_username(), allow_duplicate=query.allow_duplicate
     )
-    book = catalog.write_new_book(get_db(), new)
+    book = book_writes.add(get_db(), new)
     return book_response(book, 201, Location=url_for("books.get_book", book_id=book.id))
 
 
@@ -245,15 +245,13 @@ def replace_book(path: BookPath, query: WriteQuery, header: IfMatch, body: BookF
     change."""
     record, by = body.record(), current_username()
     versions = accepted_versions(path.book_id, header)
-    book = get_db().write(
-        lambda connection: catalog.replace_book(
-            connection,
-            path.book_id,
-            record,
-            by=by,
-            versions=versions,
-            allow_duplicate=query.allow_duplicate,
-        )
+    book = book_writes.replace(
+        get_db(),
+        path.book_id,
+        record,
+        by=by,
+        versions=versions,
+        allow_duplicate=query.allow_duplicate,
     )
     return book_response(book)
 
@@ -269,15 +267,13 @@ def patch_book(path: BookPath, query: WriteQuery, header: IfMatch, body: BookPat
     left out stays. The result is validated like a new book."""
     patch, by = body.patch(), current_username()
     versions = accepted_versions(path.book_id, header)
-    book = get_db().write(
-        lambda connection: catalog.patch_book(
-            connection,
-            path.book_id,
-            patch,
-            by=by,
-            versions=versions,
-            allow_duplicate=query.allow_duplicate,
-        )
+    book = book_writes.patch(
+        get_db(),
+        path.book_id,
+        patch,
+        by=by,
+        versions=versions,
+        allow_duplicate=query.allow_duplicate,
     )
     return book_response(book)
 
@@ -298,9 +294,7 @@ _patch_body.content[MERGE_PATCH] = _patch_body.content["application/json"]
 def delete_book(path: BookPath, header: IfMatch) -> Response:
     """Delete a book: it disappears from every read; an administrator can restore it."""
     by, versions = current_username(), accepted_versions(path.book_id, header)
-    get_db().write(
-        lambda connection: catalog.delete_book(connection, path.book_id, by=by, versions=versions)
-    )
+    book_writes.delete(get_db(), path.book_id, by=by, versions=versions)
     return Response(status=204)
 
 

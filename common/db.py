@@ -19,13 +19,15 @@ gate (a command run by hand, another machine's process on a shared volume).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
+
+from common.at_once import AtOnce, transaction_at_once
 
 # Shared with the web service's sessions, which reach their database without SQLAlchemy.
 from common.dbapi import SQLITE_BUSY_TIMEOUT_MS as SQLITE_BUSY_TIMEOUT_MS
@@ -35,7 +37,6 @@ from common.dbapi import is_sqlite as is_sqlite
 from common.dbapi import normalise_url as normalise_url
 from common.dbapi import sqlite_file as sqlite_file
 from common.group_commit import GroupCommit
-from common.prepared import Prepared, run_at_once
 
 T = TypeVar("T")
 _WRITE_OPTION = "estante_write"
@@ -152,12 +153,12 @@ class Database:
         ):
             yield session
 
-    def at_once(self, steps: Sequence[tuple[Prepared, Mapping[str, Any]]]) -> list[Any]:
-        """PostgreSQL: ``steps`` in one write transaction of their own, sent at once
-        (:func:`common.prepared.run_at_once`: one round trip), on a connection of the pool;
-        each statement's first row. For writes whose statements need nothing from one another
-        but what the server carries over (a lock, a row a CTE wrote): a request that adds a
-        book. A connection left unusable by a failure is discarded from the pool."""
+    @contextmanager
+    def at_once(self) -> Iterator[AtOnce]:
+        """PostgreSQL: a write transaction of its own whose statements are sent at once
+        (:mod:`common.at_once`: ``BEGIN`` with the first, ``COMMIT`` with the last), on a
+        connection of the pool; committed when the block ends, rolled back if it raises. A
+        connection left unusable by a failure is discarded from the pool."""
         assert self._gate is None, "SQLite runs statements in the process: use write()"
         dialect = self.engine.dialect
         try:
@@ -165,7 +166,8 @@ class Database:
         except dialect.loaded_dbapi.Error as error:  # as a Connection raises it: not connected
             raise DBAPIError.instance(None, None, error, dialect.loaded_dbapi.Error) from None
         try:
-            return run_at_once(pooled.driver_connection, dialect, steps)
+            with transaction_at_once(pooled.driver_connection, dialect) as statements:
+                yield statements
         except BaseException as error:
             if pooled.driver_connection is None or pooled.driver_connection.closed:
                 pooled.invalidate(error)

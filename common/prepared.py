@@ -96,17 +96,22 @@ class Prepared:
         try:
             cursor.execute(sql, values)
         except connection.dialect.loaded_dbapi.Error as error:
-            raise _translated(connection.dialect, sql, error) from None
+            raise translated(connection.dialect, sql, error) from None
         return cursor
 
     def first(self, connection: Connection, params: Mapping[str, Any]) -> dict[str, Any] | None:
         """A SELECT's first row, by column key, its values converted as SQLAlchemy's result
         would have (datetimes, JSON); None when it finds none."""
-        cursor = self.run(connection, params)
+        return self.read_first(connection.dialect, params, self.run(connection, params))
+
+    def read_first(
+        self, dialect: Dialect, params: Mapping[str, Any], cursor: Any
+    ) -> dict[str, Any] | None:
+        """:meth:`first` of a cursor that ran this statement with ``params`` elsewhere (in a
+        pipeline, say)."""
         row = cursor.fetchone()
         if row is None:
             return None
-        dialect = connection.dialect
         key = (dialect.name, tuple(params))
         readers = self._readers.get(key)
         if readers is None:
@@ -134,42 +139,7 @@ class Prepared:
         try:
             cursor.executemany(form.sql, batch)
         except connection.dialect.loaded_dbapi.Error as error:
-            raise _translated(connection.dialect, form.sql, error) from None
-
-
-def run_at_once(
-    driver_connection: Any, dialect: Dialect, steps: Sequence[tuple[Prepared, Mapping[str, Any]]]
-) -> list[Any]:
-    """PostgreSQL: ``steps`` (statements and their parameters) in one transaction on an idle
-    psycopg connection, sent at once in the driver's pipeline: ``BEGIN``, the statements and
-    ``COMMIT`` cost one round trip instead of one each (psycopg, left to begin the
-    transaction itself, sends its ``BEGIN`` and waits for it). The server runs them in order,
-    each reading the database as of its own start (READ COMMITTED), so a lock one statement
-    takes is held when the next one starts. Returns each statement's first row (None for
-    none). An error rolls the whole transaction back and is raised as SQLAlchemy would raise
-    it; if even the rollback fails, the connection is closed (lost) for the caller to discard."""
-    bound = [statement.bound(dialect, params) for statement, params in steps]
-    error_class = dialect.loaded_dbapi.Error
-    driver_connection.autocommit = True  # BEGIN and COMMIT are this function's, in the pipeline
-    try:
-        with driver_connection.pipeline():
-            driver_connection.execute("BEGIN")
-            cursors = [driver_connection.execute(sql, values) for sql, values in bound]
-            driver_connection.execute("COMMIT")
-        return [cursor.fetchone() if cursor.description else None for cursor in cursors]
-    except BaseException as error:
-        try:  # an error ended the pipeline inside the transaction: end the transaction too
-            status = driver_connection.info.transaction_status
-            if not driver_connection.closed and status.name != "IDLE":
-                driver_connection.execute("ROLLBACK")
-        except error_class:
-            driver_connection.close()
-        if isinstance(error, error_class):
-            raise _translated(dialect, "; ".join(sql for sql, _ in bound), error) from None
-        raise
-    finally:
-        if not driver_connection.closed:
-            driver_connection.autocommit = False
+            raise translated(connection.dialect, form.sql, error) from None
 
 
 def _values(form: _Form, params: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
@@ -187,7 +157,7 @@ def _values(form: _Form, params: Mapping[str, Any]) -> tuple[Any, ...] | dict[st
     return dict(zip((name for name, _, _ in form.binds), values, strict=True))
 
 
-def _translated(dialect: Dialect, sql: str, error: Exception) -> Exception:
+def translated(dialect: Dialect, sql: str, error: Exception) -> Exception:
     """The driver's error as SQLAlchemy would raise it (``IntegrityError``,
     ``OperationalError`` ...), so that callers and the error handlers (503 when the database is
     unavailable) see what a ``connection.execute`` would have raised."""

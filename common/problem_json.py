@@ -103,7 +103,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(PoolTimeoutError)
     def handle_database_unavailable(error: Exception) -> Response:
         # The database is down or unreachable (refused, lost, timed out): a temporary condition,
-        # said as such. The pool reconnects by itself (pre-ping) once it is back.
+        # said as such. The pool reconnects by itself once it is back (its checkout's check).
         log.warning("database unavailable", extra={"fields": {"error": type(error).__name__}})
         return problem(
             503,

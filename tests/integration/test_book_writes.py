@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, func, select
 
-from books_service import catalog, counts
+from books_service import book_writes, catalog, counts
 from books_service.book_rules import validate_book
 from books_service.models import Book, BookAuthor, BookHistory, BookSubject
 from books_service.records import author_keys
@@ -30,7 +30,7 @@ def db(request: pytest.FixtureRequest) -> Iterator[Database]:
 
 def add(db: Database, *, allow_duplicate: bool = False, **fields: Any) -> int:
     new = catalog.new_book(validate_book(fields), by="ana", allow_duplicate=allow_duplicate)
-    return catalog.write_new_book(db, new).id
+    return book_writes.add(db, new).id
 
 
 def tally(db: Database) -> dict[str, int]:
@@ -240,11 +240,10 @@ def test_a_replacement_rewrites_the_facet_rows_that_differ_and_counts_one_change
         "authors": ["Machado de Assis", "Sofia"],
         "subjects": ["Realismo", "Sátira"],
     }
-    db.write(
-        lambda connection: catalog.replace_book(
-            connection, book_id, validate_book(replacement), by="rui"
-        )
+    replaced = book_writes.replace(
+        db, book_id, validate_book(replacement), by="rui", versions=None, allow_duplicate=False
     )
+    assert replaced.version == 2 and replaced["authors"] == ["Machado de Assis", "Sofia"]
     authors, subjects = facet_rows(db, book_id)
     assert authors == sorted(author_keys(validate_book(replacement)))
     assert subjects == ["realismo", "satira"]
@@ -259,10 +258,16 @@ def test_a_replacement_rewrites_the_facet_rows_that_differ_and_counts_one_change
 def test_a_patch_of_one_field_leaves_the_facet_rows_and_records_one_change(db: Database) -> None:
     book_id = add(db, title="Helena", author="Machado de Assis", subjects=["Romance"])
     facets = facet_rows(db, book_id)
-    db.write(lambda connection: catalog.patch_book(connection, book_id, {"copies": 3}, by="rui"))
+    patched = book_writes.patch(
+        db, book_id, {"copies": 3}, by="rui", versions=None, allow_duplicate=False
+    )
     with db.read() as session:
         stored = catalog.read_book(session, book_id)
     assert stored["copies"] == 3 and stored["version"] == 2 and stored["updated_by"] == "rui"
+    # What the write answers is what a read finds (but SQLite's times, read back naive).
+    assert {name: patched[name] for name in stored if name != "updated_at"} == {
+        name: value for name, value in stored.items() if name != "updated_at"
+    }
     assert facet_rows(db, book_id) == facets
     assert last_entry(db, book_id)[:3] == (2, "updated", "rui")
 
@@ -285,9 +290,125 @@ def test_a_change_to_a_duplicate_leaves_nothing_behind_even_in_a_transaction_tha
 def test_a_deletion_counts_one_book_fewer_and_one_change(db: Database) -> None:
     book_id = add(db, title="Til", author="José de Alencar")
     before = tally(db)
-    db.write(lambda connection: catalog.delete_book(connection, book_id, by="rui"))
+    book_writes.delete(db, book_id, by="rui", versions=None)
     after = tally(db)
     assert after["live"] == before["live"] - 1 and after["changes"] == before["changes"] + 1
     assert last_entry(db, book_id) == (2, "deleted", "rui", {})
     with db.read() as session, pytest.raises(catalog.BookNotFound):
         catalog.read_book(session, book_id)
+
+
+def test_a_change_to_a_duplicate_as_a_request_makes_it_names_the_book_and_writes_nothing(
+    db: Database,
+) -> None:
+    holder = add(db, title="Diva", author="José de Alencar", isbn="9788508040612")
+    book_id = add(db, title="Lucíola", author="Alencar", subjects=["Perfil"])
+    before, facets = tally(db), facet_rows(db, book_id)
+    by_isbn = {"title": "Lucíola", "author": "Alencar", "isbn": "9788508040612"}
+    with pytest.raises(catalog.DuplicateBook) as refused:
+        book_writes.replace(
+            db, book_id, validate_book(by_isbn), by="rui", versions=None, allow_duplicate=False
+        )
+    assert refused.value.existing_id == holder
+    with pytest.raises(catalog.DuplicateBook) as refused:
+        book_writes.patch(
+            db,
+            book_id,
+            {"title": "DIVA", "author": "José de Alencar"},
+            by="rui",
+            versions=None,
+            allow_duplicate=False,
+        )
+    assert refused.value.existing_id == holder
+    assert tally(db) == before and facet_rows(db, book_id) == facets
+    with db.read() as session:
+        assert catalog.read_book(session, book_id)["version"] == 1
+
+
+def test_a_change_that_changes_nothing_makes_no_new_version(db: Database) -> None:
+    book_id = add(db, title="Cinco Minutos", author="José de Alencar", copies=2)
+    before = tally(db)
+    same = book_writes.patch(
+        db, book_id, {"copies": 2}, by="rui", versions=None, allow_duplicate=False
+    )
+    assert same.version == 1 and same["updated_by"] == "ana"
+    assert tally(db) == before
+
+
+def test_a_missing_book_or_a_version_not_accepted_changes_nothing(db: Database) -> None:
+    book_id = add(db, title="A Viuvinha", author="José de Alencar")
+    before = tally(db)
+    stale = {"title": "A Viuvinha", "author": "J. de Alencar"}
+    with pytest.raises(catalog.VersionMismatch):
+        book_writes.replace(
+            db,
+            book_id,
+            validate_book(stale),
+            by="rui",
+            versions=lambda v: v == 7,
+            allow_duplicate=False,
+        )
+    with pytest.raises(catalog.VersionMismatch):
+        book_writes.delete(db, book_id, by="rui", versions=lambda v: v == 7)
+    for missing in (book_id + 1000, 2**40):
+        with pytest.raises(catalog.BookNotFound):
+            book_writes.patch(
+                db, missing, {"copies": 2}, by="rui", versions=None, allow_duplicate=False
+            )
+        with pytest.raises(catalog.BookNotFound):
+            book_writes.delete(db, missing, by="rui", versions=None)
+    assert tally(db) == before
+    # and the connections these left in the pool write as before
+    assert book_writes.delete(db, book_id, by="rui", versions=lambda v: v == 1) is None
+    assert tally(db)["live"] == before["live"] - 1
+
+
+def test_an_isbn_another_writer_is_adding_meanwhile_is_refused_to_a_change_as_a_duplicate(
+    db: Database,
+) -> None:
+    """The first writer holds its transaction open after adding a book with the ISBN; the
+    second gives another book that ISBN meanwhile. It must wait for the first's commit and
+    answer a 409 naming that book (on PostgreSQL the live-ISBN unique index makes it wait and
+    then fail; on SQLite it waits at the write lock and its check finds the book)."""
+    isbn = "9788572326971"
+    book_id = add(db, title="As Minas de Prata", author="José de Alencar")
+    added = threading.Event()
+    outcome: dict[str, Any] = {}
+    change = {"title": "As Minas de Prata", "author": "José de Alencar", "isbn": isbn}
+
+    def first_writer() -> None:
+        new = catalog.new_book(
+            validate_book({"title": "O Sertanejo", "author": "Alencar", "isbn": isbn}), by="ana"
+        )
+
+        def work(connection: Connection) -> int:
+            holder = catalog.insert_book(connection, new).id
+            added.set()
+            second.join(timeout=1.0)  # still running: waiting for this transaction
+            outcome["second waited"] = second.is_alive()
+            return holder
+
+        outcome["first"] = db.write(work)
+
+    def second_writer() -> None:
+        added.wait(10)
+        try:
+            outcome["second"] = book_writes.replace(
+                db, book_id, validate_book(change), by="rui", versions=None, allow_duplicate=False
+            )
+        except catalog.DuplicateBook as error:
+            outcome["second"] = error
+
+    before = tally(db)
+    first = threading.Thread(target=first_writer)
+    second = threading.Thread(target=second_writer)
+    second.start()
+    first.start()
+    first.join(30)
+    second.join(30)
+    assert outcome["second waited"] is True
+    assert isinstance(outcome["second"], catalog.DuplicateBook), outcome
+    assert outcome["second"].existing_id == outcome["first"]
+    assert tally(db)["changes"] == before["changes"] + 1  # the first's book, and nothing else
+    with db.read() as session:
+        assert catalog.read_book(session, book_id)["isbn"] is None

@@ -31,6 +31,7 @@ ADD = Prepared(
     .values(id=bindparam("id"), note=bindparam("note"))
     .returning(probes.c.id, probes.c.note)
 )
+NOTE = Prepared(select(probes.c.note).where(probes.c.id == bindparam("id")))
 LOCK = Prepared(select(text("pg_advisory_xact_lock(42)")))
 # The server process ends itself: the connection is lost in the middle of a transaction.
 LOSE = Prepared(select(text("pg_terminate_backend(pg_backend_pid())")))
@@ -62,6 +63,13 @@ def end_backends(server: PostgresServer, db: Database) -> None:
     assert ended and all(row[0] for row in ended)
 
 
+def at_once(db: Database, steps: list[tuple[Prepared, dict[str, Any]]]) -> list[Any]:
+    """``steps`` sent at once; each one's first row."""
+    with db.at_once() as statements:
+        sent = [statements.queue(statement, params) for statement, params in steps]
+    return [cursor.fetchone() for cursor in sent]
+
+
 def notes(db: Database) -> list[str]:
     with db.read() as session:
         return list(session.scalars(select(probes.c.note).order_by(probes.c.id)))
@@ -91,13 +99,13 @@ def test_a_connection_left_as_it_was_is_used_without_a_ping(
 def test_a_connection_whose_server_process_ended_is_pinged_and_replaced_before_use(
     server: PostgresServer, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db.at_once([(ADD, {"id": 1, "note": "before"})])
+    at_once(db, [(ADD, {"id": 1, "note": "before"})])
     pings = pings_counted(db, monkeypatch)
     end_backends(server, db)
     assert notes(db) == ["before"]  # no error: a new connection
     assert len(pings) == 1
     end_backends(server, db)
-    assert db.at_once([(ADD, {"id": 2, "note": "after"})]) == [(2, "after")]
+    assert at_once(db, [(ADD, {"id": 2, "note": "after"})]) == [(2, "after")]
     assert notes(db) == ["before", "after"]
 
 
@@ -116,19 +124,40 @@ def test_a_connection_is_left_as_it_was_until_its_server_ends_it_or_it_is_closed
 
 
 def test_statements_sent_at_once_give_each_first_row_and_commit_together(db: Database) -> None:
-    rows = db.at_once(
-        [(LOCK, {}), (ADD, {"id": 1, "note": "one"}), (ADD, {"id": 2, "note": "two"})]
+    rows = at_once(
+        db, [(LOCK, {}), (ADD, {"id": 1, "note": "one"}), (ADD, {"id": 2, "note": "two"})]
     )
     assert len(rows) == 3 and rows[1:] == [(1, "one"), (2, "two")]
     assert notes(db) == ["one", "two"]
 
 
+def test_a_read_at_once_answers_in_the_transaction_before_the_rest_is_queued(
+    db: Database,
+) -> None:
+    at_once(db, [(ADD, {"id": 1, "note": "one"})])
+    with db.at_once() as statements:
+        assert statements.first(NOTE, {"id": 7}) is None
+        first = statements.first(NOTE, {"id": 1})
+        assert first == {"note": "one"}
+        added = statements.queue(ADD, {"id": 2, "note": first["note"] + " more"})
+    assert added.fetchone() == (2, "one more")
+    assert notes(db) == ["one", "one more"]
+
+
+def test_an_error_raised_between_statements_at_once_rolls_back_all_of_them(db: Database) -> None:
+    with pytest.raises(RuntimeError), db.at_once() as statements:
+        statements.queue(ADD, {"id": 1, "note": "queued"})
+        assert statements.first(NOTE, {"id": 1}) == {"note": "queued"}
+        raise RuntimeError("the caller's own error")
+    assert notes(db) == []
+
+
 def test_a_statement_that_fails_among_others_sent_at_once_commits_none_of_them(
     db: Database,
 ) -> None:
-    db.at_once([(ADD, {"id": 1, "note": "kept"})])
+    at_once(db, [(ADD, {"id": 1, "note": "kept"})])
     with pytest.raises(IntegrityError):
-        db.at_once([(ADD, {"id": 2, "note": "lost"}), (ADD, {"id": 1, "note": "again"})])
+        at_once(db, [(ADD, {"id": 2, "note": "lost"}), (ADD, {"id": 1, "note": "again"})])
     assert notes(db) == ["kept"]
     # The pool's one connection is back as it was: no transaction open, not in autocommit.
     with db.engine.connect() as connection:
@@ -146,12 +175,12 @@ def test_statements_at_once_on_a_connection_lost_meanwhile_commit_nothing_and_fa
     """The server process gone in the middle: the request fails as the database being
     unavailable (the 503), nothing is committed, and the lost connection leaves the pool."""
     with pytest.raises(OperationalError):
-        db.at_once([(ADD, {"id": 1, "note": "lost"}), (LOSE, {})])
-    assert db.at_once([(ADD, {"id": 2, "note": "found"})]) == [(2, "found")]
+        at_once(db, [(ADD, {"id": 1, "note": "lost"}), (LOSE, {})])
+    assert at_once(db, [(ADD, {"id": 2, "note": "found"})]) == [(2, "found")]
     assert notes(db) == ["found"]
 
 
 def test_statements_sent_at_once_to_a_database_out_of_reach_fail_as_unavailable() -> None:
     unreachable = Database(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none")
     with pytest.raises(OperationalError):
-        unreachable.at_once([(ADD, {"id": 1, "note": "nowhere"})])
+        at_once(unreachable, [(ADD, {"id": 1, "note": "nowhere"})])

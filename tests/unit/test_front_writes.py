@@ -27,7 +27,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.test import Client, TestResponse
 
 from auth_service.keys import KeyRing
-from books_service import catalog
+from books_service import book_writes, catalog
 from books_service.app import prepare
 from books_service.config import BooksSettings
 from books_service.front_writes import LIST_RULE, FrontWrites
@@ -222,7 +222,7 @@ def test_a_duplicate_and_a_failed_write_are_answered_by_flask_as_from_the_view(
             tried.append(args)
             raise error
 
-        monkeypatch.setattr(catalog, "write_new_book", failing)
+        monkeypatch.setattr(book_writes, "add", failing)
         new = {"title": f"Nunca {uuid.uuid4().hex}", "author": "Ninguém"}
         front.seen.clear()
         ours = front.served.post("/books", json=new, headers=headers)

@@ -1,0 +1,155 @@
+"""A request's write of one book, in a transaction of its own: adding, replacing, patching and
+deleting, as the routes (and ``POST /books`` in front of Flask) call them. The rules are
+:mod:`books_service.catalog`'s; what is here is how the transaction runs.
+
+On SQLite it is :meth:`common.db.Database.write`: the write gate and the group commit, the
+catalog's functions called in the transaction as they are.
+
+On PostgreSQL each statement is a round trip to the server, and most of what a write waited
+for (issue 12). The transaction's statements are sent at once (:meth:`Database.at_once`):
+
+* adding a book: ``BEGIN``, the title's lock, the one statement (:mod:`books_service.pg_writes`)
+  and ``COMMIT``, one round trip;
+* a change: ``BEGIN`` and the read of the book that locks its row, one round trip; the change
+  worked out from that row, then the title's lock, its one statement and ``COMMIT``, another.
+
+A duplicate is found by the statement itself, which then writes nothing (every other write in it
+hangs off the book's row), so the transaction commits nothing and the book it duplicates is read
+afterwards, for the 409 to name it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from books_service import catalog
+from books_service.book_rules import Record
+from books_service.catalog import BookValues, NewBook, PlannedChange, Versions
+from common.at_once import AtOnce
+from common.db import Database, connection_of
+
+
+def add(db: Database, new: NewBook) -> BookValues:
+    """Add a book worked out by :func:`catalog.new_book` (:func:`catalog.insert_book`)."""
+    if not _at_once(db):
+        return db.write(lambda connection: catalog.insert_book(connection, new))
+    with db.at_once() as statements:
+        sent = [statements.queue(statement, params) for statement, params in new.steps()]
+    found = sent[-1].fetchone()
+    if found is None:
+        with db.read() as session:
+            raise new.duplicate(connection_of(session))
+    return new.values(int(found[0]))
+
+
+def replace(
+    db: Database,
+    book_id: int,
+    record: Record,
+    *,
+    by: str,
+    versions: Versions | None,
+    allow_duplicate: bool,
+) -> BookValues:
+    """PUT (:func:`catalog.replace_book`)."""
+    if not _at_once(db):
+        return db.write(
+            lambda connection: catalog.replace_book(
+                connection,
+                book_id,
+                record,
+                by=by,
+                versions=versions,
+                allow_duplicate=allow_duplicate,
+            )
+        )
+    return _change(db, book_id, lambda _: record, by, versions, allow_duplicate)
+
+
+def patch(
+    db: Database,
+    book_id: int,
+    patch: Mapping[str, Any],
+    *,
+    by: str,
+    versions: Versions | None,
+    allow_duplicate: bool,
+) -> BookValues:
+    """PATCH, a JSON merge patch (:func:`catalog.patch_book`)."""
+    if not _at_once(db):
+        return db.write(
+            lambda connection: catalog.patch_book(
+                connection,
+                book_id,
+                patch,
+                by=by,
+                versions=versions,
+                allow_duplicate=allow_duplicate,
+            )
+        )
+    return _change(
+        db,
+        book_id,
+        lambda stored: catalog.patched_record(stored, patch),
+        by,
+        versions,
+        allow_duplicate,
+    )
+
+
+def delete(db: Database, book_id: int, *, by: str, versions: Versions | None) -> None:
+    """DELETE, a soft delete (:func:`catalog.delete_book`)."""
+    if not _at_once(db):
+        db.write(
+            lambda connection: catalog.delete_book(connection, book_id, by=by, versions=versions)
+        )
+        return
+    with db.at_once() as statements:
+        stored = _locked(statements, book_id)
+        catalog.check_version(stored, versions)
+        statements.queue(*catalog.deletion_step(stored, by=by))
+
+
+def _at_once(db: Database) -> bool:
+    return db.engine.dialect.name == "postgresql"
+
+
+def _locked(statements: AtOnce, book_id: int) -> dict[str, Any]:
+    """The book's columns, its row locked (BookNotFound for none, or one deleted)."""
+    read = catalog.read_locked(book_id)
+    return catalog.stored_book(None if read is None else statements.first(*read), book_id)
+
+
+def _change(
+    db: Database,
+    book_id: int,
+    make_record: Callable[[dict[str, Any]], Record],
+    by: str,
+    versions: Versions | None,
+    allow_duplicate: bool,
+) -> BookValues:
+    change: PlannedChange | None = None
+    try:
+        with db.at_once() as statements:
+            stored = _locked(statements, book_id)
+            catalog.check_version(stored, versions)
+            change = catalog.plan_change(
+                stored, make_record(stored), by=by, allow_duplicate=allow_duplicate
+            )
+            if change is None:  # nothing changes: no new version, no history entry
+                return BookValues(stored)
+            sent = [statements.queue(statement, params) for statement, params in change.steps()]
+    except IntegrityError:
+        # A concurrent book that took the same ISBN and committed first is caught by the
+        # unique index of live ISBNs: a 409 like any other duplicate, not a 500.
+        if change is None or change.check != "isbn":
+            raise
+        sent = []
+    if not sent or sent[-1].fetchone() is None:
+        assert change is not None
+        with db.read() as session:
+            raise change.duplicate(connection_of(session))
+    return change.values()

@@ -1,0 +1,82 @@
+"""PostgreSQL transactions whose statements are sent at once, through psycopg's pipeline.
+
+On PostgreSQL each statement is a round trip to the server, and psycopg, left to begin a
+transaction itself, sends ``BEGIN`` and waits for it before the first statement, then
+``COMMIT`` and waits again. A request that writes one book needs the server's answer at most
+once before it commits: a new book never (its duplicate check, authors, count and history are
+one statement, :mod:`books_service.pg_writes`), a change once (the book's row, read and
+locked, from which the change is worked out). So here ``BEGIN`` travels with the first
+statement and ``COMMIT`` with the last: a new book is one round trip, a change two, where
+they were five and six (issue 12).
+
+The server runs the statements in the order they were queued, each reading the database as of
+its own start (READ COMMITTED), so a lock one statement takes is held when the next starts.
+What an error does is the same as in any transaction: the whole of it is rolled back, and the
+error raised as SQLAlchemy would raise it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy.engine.interfaces import Dialect
+
+from common.prepared import Prepared, translated
+
+
+class AtOnce:
+    """One transaction's statements, in psycopg's pipeline on its connection. :meth:`queue`
+    sends nothing yet; :meth:`first` sends what is queued with its statement and waits for the
+    answers (one round trip)."""
+
+    def __init__(
+        self, driver_connection: Any, pipeline: Any, dialect: Dialect, sent: list[str]
+    ) -> None:
+        self._connection = driver_connection
+        self._pipeline = pipeline
+        self._dialect = dialect
+        self._sent = sent
+
+    def queue(self, statement: Prepared, params: Mapping[str, Any]) -> Any:
+        """``statement`` queued; the psycopg cursor whose rows it gives once the transaction
+        has ended (or after the next :meth:`first`)."""
+        sql, values = statement.bound(self._dialect, params)
+        self._sent.append(sql)
+        return self._connection.execute(sql, values)
+
+    def first(self, statement: Prepared, params: Mapping[str, Any]) -> dict[str, Any] | None:
+        """A SELECT's first row, as :meth:`Prepared.first` gives it, sent with everything
+        queued before it."""
+        cursor = self.queue(statement, params)
+        self._pipeline.sync()
+        return statement.read_first(self._dialect, params, cursor)
+
+
+@contextmanager
+def transaction_at_once(driver_connection: Any, dialect: Dialect) -> Iterator[AtOnce]:
+    """A transaction on an idle psycopg connection, committed when the block ends (``COMMIT``
+    sent with whatever is still queued), rolled back if it raises. If even the rollback fails
+    (the connection lost), the connection is closed for its pool to discard."""
+    error_class = dialect.loaded_dbapi.Error
+    sent: list[str] = []
+    driver_connection.autocommit = True  # BEGIN and COMMIT are this function's, in the pipeline
+    try:
+        with driver_connection.pipeline() as pipeline:
+            driver_connection.execute("BEGIN")
+            yield AtOnce(driver_connection, pipeline, dialect, sent)
+            driver_connection.execute("COMMIT")
+    except BaseException as error:
+        try:  # the pipeline ended inside the transaction: end the transaction too
+            status = driver_connection.info.transaction_status
+            if not driver_connection.closed and status.name != "IDLE":
+                driver_connection.execute("ROLLBACK")
+        except error_class:
+            driver_connection.close()
+        if isinstance(error, error_class):
+            raise translated(dialect, "; ".join(sent), error) from None
+        raise
+    finally:
+        if not driver_connection.closed:
+            driver_connection.autocommit = False
