@@ -10,8 +10,9 @@ request context, routing, six hooks before the view and three after it, the resp
 still takes (:func:`books_service.auth.remembered_token`: before its ``exp``, its key still
 published, not revoked) with a writer's role, a body that the view's model validates from its
 bytes, and a path prefix (``SCRIPT_NAME``) of plain characters. It then does what the view
-does (:func:`books_service.routes.add_book`: the same record, the same write through the
-group commit, the duplicate check, history, search index and counts in its transaction) and
+does (:func:`books_service.routes.add_book`: the same record, the same write by
+:func:`books_service.book_writes.add`, the duplicate check, history, search index and counts
+in its transaction) and
 answers as Flask would: the same status, body and headers in the same order, the request id,
 the access log line (with the token's user) and the metrics under the route's pattern
 (:class:`~common.front_route.FrontAnswers`).
