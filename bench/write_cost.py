@@ -61,8 +61,8 @@ def main() -> None:
         db.dispose()
         per = 1e6 / args.writes
         print(
-            f"{args.writes} POST writes: client {client * per:.0f} µs, server {server * per:.0f} µs, "
-            f"wall {wall * per:.0f} µs a book"
+            f"{args.writes} POST writes: client {client * per:.0f} µs, "
+            f"server {server * per:.0f} µs, wall {wall * per:.0f} µs a book"
         )
     finally:
         drop_database(name)
