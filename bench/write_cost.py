@@ -8,7 +8,7 @@ two checkouts, taking turns, to compare their writes::
     (cd ../other-checkout && /path/to/.venv/bin/python -m bench.write_cost --writes 2000)
 
 A new database each run (dropped after), migrated, analyzed after the first books; titles
-and authors only, as ``bench.ceiling_compare`` posts them.
+and authors only, as ``bench.ceiling_compare`` posts them, or (``--isbn``) with an ISBN each.
 """
 
 from __future__ import annotations
@@ -32,10 +32,20 @@ def server_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def book(tag: str, n: int, *, isbn: bool) -> dict[str, str]:
+    fields = {"title": f"Cost {tag} {n}", "author": f"Author {n % 37}"}
+    if isbn:  # 979-10-..., a valid check digit for each n
+        body = f"97910{n:07d}"
+        total = sum(int(d) * (1 if i % 2 == 0 else 3) for i, d in enumerate(body))
+        fields["isbn"] = body + str((10 - total % 10) % 10)
+    return fields
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.write_cost", description=__doc__)
     parser.add_argument("--writes", type=int, default=2000)
     parser.add_argument("--warm", type=int, default=200, help="books added before timing")
+    parser.add_argument("--isbn", action="store_true", help="each book with an ISBN")
     args = parser.parse_args()
     url, name = fresh_database("postgres", Path("."), prefix="estante_write_cost")
     try:
@@ -45,9 +55,7 @@ def main() -> None:
             pid = int(connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
         tag = uuid.uuid4().hex[:6]
         books = [
-            catalog.new_book(
-                validate_book({"title": f"Cost {tag} {n}", "author": f"Author {n % 37}"}), by="x"
-            )
+            catalog.new_book(validate_book(book(tag, n, isbn=args.isbn)), by="x")
             for n in range(args.warm + args.writes)
         ]
         for new in books[: args.warm]:

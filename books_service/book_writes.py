@@ -9,7 +9,8 @@ On PostgreSQL each statement is a round trip to the server, and most of what a w
 for (issue 12). The transaction's statements are sent at once (:meth:`Database.at_once`):
 
 * adding a book: ``BEGIN``, the title's lock, the one statement (:mod:`books_service.pg_writes`)
-  and ``COMMIT``, one round trip;
+  and ``COMMIT``, one round trip; with an ISBN (or a duplicate allowed), no lock, and the
+  statement alone is its transaction (autocommit), without ``BEGIN`` or ``COMMIT``;
 * a change: ``BEGIN`` and the read of the book that locks its row, one round trip; the change
   worked out from that row, then the title's lock, its one statement and ``COMMIT``, another.
 
@@ -36,9 +37,13 @@ def add(db: Database, new: NewBook) -> BookValues:
     """Add a book worked out by :func:`catalog.new_book` (:func:`catalog.insert_book`)."""
     if not _at_once(db):
         return db.write(lambda connection: catalog.insert_book(connection, new))
-    with db.at_once() as statements:
-        sent = [statements.queue(statement, params) for statement, params in new.steps()]
-    found = sent[-1].fetchone()
+    steps = new.steps()
+    if len(steps) == 1:  # no lock before it: the statement alone is the transaction
+        found = db.alone(*steps[0])
+    else:
+        with db.at_once() as statements:
+            sent = [statements.queue(statement, params) for statement, params in steps]
+        found = sent[-1].fetchone()
     if found is None:
         with db.read() as session:
             raise new.duplicate(connection_of(session))

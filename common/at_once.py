@@ -7,7 +7,9 @@ once before it commits: a new book never (its duplicate check, authors, count an
 one statement, :mod:`books_service.pg_writes`), a change once (the book's row, read and
 locked, from which the change is worked out). So here ``BEGIN`` travels with the first
 statement and ``COMMIT`` with the last: a new book is one round trip, a change two, where
-they were five and six (issue 12).
+they were five and six (issue 12). A write that is one statement needs no transaction around
+it at all (:func:`run_alone`): a statement is atomic by itself, its data-modifying CTEs
+included, so a new book with an ISBN is that statement alone, without ``BEGIN`` or ``COMMIT``.
 
 The server runs the statements in the order they were queued, each reading the database as of
 its own start (READ COMMITTED), so a lock one statement takes is held when the next starts.
@@ -77,6 +79,25 @@ def transaction_at_once(driver_connection: Any, dialect: Dialect) -> Iterator[At
         if isinstance(error, error_class):
             raise translated(dialect, "; ".join(sent), error) from None
         raise
+    finally:
+        if not driver_connection.closed:
+            driver_connection.autocommit = False
+
+
+def run_alone(
+    driver_connection: Any, dialect: Dialect, statement: Prepared, params: Mapping[str, Any]
+) -> Any:
+    """One statement as a transaction of its own, on an idle psycopg connection: sent in
+    autocommit (the server commits it as it ends, all of it or none), no ``BEGIN``, no
+    ``COMMIT``; its first row (None for none). An error is raised as SQLAlchemy would raise
+    it."""
+    sql, values = statement.bound(dialect, params)
+    driver_connection.autocommit = True
+    try:
+        cursor = driver_connection.execute(sql, values)
+        return cursor.fetchone() if cursor.description else None
+    except dialect.loaded_dbapi.Error as error:
+        raise translated(dialect, sql, error) from None
     finally:
         if not driver_connection.closed:
             driver_connection.autocommit = False

@@ -19,7 +19,7 @@ gate (a command run by hand, another machine's process on a shared volume).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from typing import Any, TypeVar
 
@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Engine, MetaData, create_engine, event
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
-from common.at_once import AtOnce, transaction_at_once
+from common.at_once import AtOnce, run_alone, transaction_at_once
 
 # Shared with the web service's sessions, which reach their database without SQLAlchemy.
 from common.dbapi import SQLITE_BUSY_TIMEOUT_MS as SQLITE_BUSY_TIMEOUT_MS
@@ -37,6 +37,7 @@ from common.dbapi import is_sqlite as is_sqlite
 from common.dbapi import normalise_url as normalise_url
 from common.dbapi import sqlite_file as sqlite_file
 from common.group_commit import GroupCommit
+from common.prepared import Prepared
 
 T = TypeVar("T")
 _WRITE_OPTION = "estante_write"
@@ -157,17 +158,32 @@ class Database:
     def at_once(self) -> Iterator[AtOnce]:
         """PostgreSQL: a write transaction of its own whose statements are sent at once
         (:mod:`common.at_once`: ``BEGIN`` with the first, ``COMMIT`` with the last), on a
-        connection of the pool; committed when the block ends, rolled back if it raises. A
-        connection left unusable by a failure is discarded from the pool."""
+        connection of the pool; committed when the block ends, rolled back if it raises."""
+        with (
+            self._driver_connection() as driver,
+            transaction_at_once(driver, self.engine.dialect) as statements,
+        ):
+            yield statements
+
+    def alone(self, statement: Prepared, params: Mapping[str, Any]) -> Any:
+        """PostgreSQL: one statement as a write transaction of its own (autocommit:
+        :func:`common.at_once.run_alone`), on a connection of the pool; its first row."""
+        with self._driver_connection() as driver:
+            return run_alone(driver, self.engine.dialect, statement, params)
+
+    @contextmanager
+    def _driver_connection(self) -> Iterator[Any]:
+        """PostgreSQL: the psycopg connection of one checked out of the pool, idle. Not
+        connected is raised as a Connection raises it; a connection left unusable by a
+        failure is discarded from the pool."""
         assert self._gate is None, "SQLite runs statements in the process: use write()"
         dialect = self.engine.dialect
         try:
             pooled = self.engine.raw_connection()
-        except dialect.loaded_dbapi.Error as error:  # as a Connection raises it: not connected
+        except dialect.loaded_dbapi.Error as error:
             raise DBAPIError.instance(None, None, error, dialect.loaded_dbapi.Error) from None
         try:
-            with transaction_at_once(pooled.driver_connection, dialect) as statements:
-                yield statements
+            yield pooled.driver_connection
         except BaseException as error:
             if pooled.driver_connection is None or pooled.driver_connection.closed:
                 pooled.invalidate(error)

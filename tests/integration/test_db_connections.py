@@ -1,7 +1,8 @@
 """PostgreSQL's connections as :mod:`common.db` uses them: a pooled connection is checked
 without a round trip when it is checked out, pinged and replaced only when it may be gone; and
 statements sent at once (:meth:`common.db.Database.at_once`) commit together or not at all,
-leaving the pool's connection as they found it."""
+and one alone (:meth:`~common.db.Database.alone`) is its own transaction, each leaving the
+pool's connection as they found it."""
 
 from __future__ import annotations
 
@@ -180,7 +181,22 @@ def test_statements_at_once_on_a_connection_lost_meanwhile_commit_nothing_and_fa
     assert notes(db) == ["found"]
 
 
+def test_a_statement_alone_is_committed_as_it_ends_and_leaves_the_connection_as_it_was(
+    db: Database,
+) -> None:
+    assert db.alone(ADD, {"id": 1, "note": "alone"}) == (1, "alone")
+    with pytest.raises(IntegrityError):
+        db.alone(ADD, {"id": 1, "note": "again"})
+    assert notes(db) == ["alone"]
+    with db.engine.connect() as connection:
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        assert driver.info.transaction_status.name == "IDLE" and driver.autocommit is False
+
+
 def test_statements_sent_at_once_to_a_database_out_of_reach_fail_as_unavailable() -> None:
     unreachable = Database(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none")
     with pytest.raises(OperationalError):
         at_once(unreachable, [(ADD, {"id": 1, "note": "nowhere"})])
+    with pytest.raises(OperationalError):
+        unreachable.alone(ADD, {"id": 1, "note": "nowhere"})
