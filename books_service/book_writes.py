@@ -8,9 +8,9 @@ catalog's functions called in the transaction as they are.
 On PostgreSQL each statement is a round trip to the server, and most of what a write waited
 for (issue 12). The transaction's statements are sent at once (:meth:`Database.at_once`):
 
-* adding a book: ``BEGIN``, the title's lock, the one statement (:mod:`books_service.pg_writes`)
-  and ``COMMIT``, one round trip; with an ISBN (or a duplicate allowed), no lock, and the
-  statement alone is its transaction (autocommit), without ``BEGIN`` or ``COMMIT``;
+* adding a book: its one statement (:mod:`books_service.pg_writes`, which takes a new
+  title's lock itself) alone is the transaction (autocommit), without ``BEGIN`` or
+  ``COMMIT``: one round trip;
 * a change: ``BEGIN`` and the read of the book that locks its row, one round trip; the change
   worked out from that row, then the title's lock, its one statement and ``COMMIT``, another.
 
@@ -37,13 +37,7 @@ def add(db: Database, new: NewBook) -> BookValues:
     """Add a book worked out by :func:`catalog.new_book` (:func:`catalog.insert_book`)."""
     if not _at_once(db):
         return db.write(lambda connection: catalog.insert_book(connection, new))
-    steps = new.steps()
-    if len(steps) == 1:  # no lock before it: the statement alone is the transaction
-        found = db.alone(*steps[0])
-    else:
-        with db.at_once() as statements:
-            sent = [statements.queue(statement, params) for statement, params in steps]
-        found = sent[-1].fetchone()
+    found = db.alone(*new.statement())  # the statement alone is the transaction
     if found is None:
         with db.read() as session:
             raise new.duplicate(connection_of(session))

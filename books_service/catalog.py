@@ -312,11 +312,7 @@ def _lock_title(connection: Connection, duplicate_key: str) -> None:
     """PostgreSQL: two transactions adding the same new title at once would both find nothing;
     the second waits here for the first to commit, then finds it. (SQLite's write transactions
     are serialised already.)"""
-    _ADVISORY_LOCK.run(connection, {"key": _title_lock_key(duplicate_key)})
-
-
-def _title_lock_key(duplicate_key: str) -> int:
-    return int(duplicate_key[:15], 16)
+    _ADVISORY_LOCK.run(connection, {"key": pg_writes.title_lock(duplicate_key)})
 
 
 _ADVISORY_LOCK = Prepared(select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger))))
@@ -415,16 +411,12 @@ class NewBook:
             return "isbn"
         return "none" if self.allow_duplicate else "title"
 
-    def steps(self) -> list[tuple[Prepared, dict[str, Any]]]:
-        """PostgreSQL: its statements: the title's lock when the title is the check, then the
-        one statement (its first row: the new id, or none for a duplicate)."""
+    def statement(self) -> tuple[Prepared, dict[str, Any]]:
+        """PostgreSQL: its one statement and its parameters (its first row: the new id, or
+        none for a duplicate). The title's check takes the title's lock itself."""
         row = self.row
-        steps: list[tuple[Prepared, dict[str, Any]]] = []
-        if self.check == "title":
-            steps.append((_ADVISORY_LOCK, {"key": _title_lock_key(row["duplicate_key"])}))
-        params = pg_writes.add_params(row, self.authors, self.subjects, self.changes)
-        steps.append((pg_writes.adding(self.check, tuple(row)), params))
-        return steps
+        params = pg_writes.add_params(row, self.authors, self.subjects, self.changes, self.check)
+        return pg_writes.adding(self.check, tuple(row)), params
 
     def duplicate(self, connection: Connection | Session) -> DuplicateBook:
         """The 409 of a book its check kept out, naming the live book it duplicates."""
@@ -504,11 +496,8 @@ def insert_book(session: Session | Connection, new: NewBook) -> BookValues:
 
 
 def _insert_in_one(connection: Connection, new: NewBook) -> BookValues:
-    """PostgreSQL: :func:`insert_book` in one statement (:mod:`books_service.pg_writes`), after
-    the title's lock when the title is what keeps a duplicate out."""
-    *before, (one, params) = new.steps()
-    for statement, lock in before:
-        statement.run(connection, lock)
+    """PostgreSQL: :func:`insert_book` in one statement (:mod:`books_service.pg_writes`)."""
+    one, params = new.statement()
     found = one.run(connection, params).fetchone()
     if found is None:
         raise new.duplicate(connection)
@@ -550,7 +539,7 @@ class PlannedChange:
         one statement (a row back: changed; none: a live book is its duplicate)."""
         steps: list[tuple[Prepared, dict[str, Any]]] = []
         if self.check == "title":
-            steps.append((_ADVISORY_LOCK, {"key": _title_lock_key(self.duplicate_key)}))
+            steps.append((_ADVISORY_LOCK, {"key": pg_writes.title_lock(self.duplicate_key)}))
         one = pg_writes.changing(
             self.check, _UPDATES[self.check], tuple(self.sets), facets=self.facets, action="updated"
         )

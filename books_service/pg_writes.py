@@ -22,11 +22,13 @@ no facet rows, no count, no history, even in a transaction its caller goes on wi
 statement is one unit for the foreign keys, which PostgreSQL checks at its end, when the book's
 row is there.
 
-What stays a statement of its own is the advisory lock the catalog takes on a new title: a
-statement reads the catalog as it was when it started, so the lock must be held before the
-statement that looks for the title begins, or two writers of the same title would both find
-it free. So is the read of the book a change starts from (its row locked, its version
-checked).
+A statement reads the catalog as it was when it started, so two writers of the same new title
+that looked for it after taking the title's advisory lock inside the statement would both find
+it free. Adding a book therefore looks through ``estante_title_free`` (migration
+``books_0006``), a VOLATILE function whose look, after the lock, takes a snapshot of its own:
+the statement needs no lock before it, and alone in autocommit it is the whole write. A change
+still takes the lock as a statement of its own, before its UPDATE; so is the read of the book
+a change starts from (its row locked, its version checked).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, cast
 
 from sqlalchemy import (
+    BigInteger,
     Table,
     any_,
     bindparam,
@@ -84,17 +87,30 @@ def adding(check: Check, columns: tuple[str, ...]) -> Prepared:
 
 
 def add_params(
-    row: Mapping[str, Any], authors: list[str], subjects: list[str], changes: dict[str, Any]
+    row: Mapping[str, Any],
+    authors: list[str],
+    subjects: list[str],
+    changes: dict[str, Any],
+    check: Check,
 ) -> dict[str, Any]:
     """:func:`adding`'s parameters for a book's ``row`` (its columns' values), its folded
-    ``authors`` and ``subjects`` and its history entry's ``changes``."""
-    return {
+    ``authors`` and ``subjects``, its history entry's ``changes``, and for the ``title`` check
+    its title's lock."""
+    params = {
         **{f"v_{name}": value for name, value in row.items()},
         "b_authors": authors,
         "b_subjects": subjects,
         "b_changes": changes,
         "b_slot": counts.random_slot(),
     }
+    if check == "title":
+        params["b_lock"] = title_lock(row["duplicate_key"])
+    return params
+
+
+def title_lock(duplicate_key: str) -> int:
+    """The advisory lock (a bigint) of a title and authors: the first 60 bits of the key."""
+    return int(duplicate_key[:15], 16)
 
 
 def changing(
@@ -143,8 +159,10 @@ def _adding(check: Check, columns: tuple[str, ...]) -> Any:
     values = _values(columns)
     row: Any
     if check == "title":
-        free = ~exists().where(
-            _b.duplicate_key == bindparam("v_duplicate_key"), _b.deleted_at.is_(None)
+        # The title's lock, then the look for a live book with the key, each with a snapshot
+        # of its own (migration books_0006): the statement needs no lock before it.
+        free = func.estante_title_free(
+            bindparam("v_duplicate_key"), bindparam("b_lock", type_=BigInteger)
         )
         row = insert(_books).from_select(list(columns), select(*values.values()).where(free))
     elif check == "isbn":
