@@ -3,13 +3,13 @@
 On PostgreSQL each statement is a round trip to the server, and psycopg, left to begin a
 transaction itself, sends ``BEGIN`` and waits for it before the first statement, then
 ``COMMIT`` and waits again. A request that writes one book needs the server's answer at most
-once before it commits: a new book never (its duplicate check, authors, count and history are
-one statement, :mod:`books_service.pg_writes`), a change once (the book's row, read and
-locked, from which the change is worked out). So here ``BEGIN`` travels with the first
-statement and ``COMMIT`` with the last: a new book is one round trip, a change two, where
-they were five and six (issue 12). A write that is one statement needs no transaction around
-it at all (:func:`run_alone`): a statement is atomic by itself, its data-modifying CTEs
-included, so a new book with an ISBN is that statement alone, without ``BEGIN`` or ``COMMIT``.
+once before it commits: a change once (the book's row, read and locked, from which the change
+is worked out). So here ``BEGIN`` travels with the first statement and ``COMMIT`` with the
+last: a change is two round trips, where it was six (issue 12). A write that is one statement
+needs no transaction around it at all (:func:`run_alone`): a statement is atomic by itself,
+its data-modifying CTEs included, so a new book (its duplicate check, authors, count and
+history one statement, :mod:`books_service.pg_writes`) is that statement alone, without
+``BEGIN`` or ``COMMIT``.
 
 The server runs the statements in the order they were queued, each reading the database as of
 its own start (READ COMMITTED), so a lock one statement takes is held when the next starts.
