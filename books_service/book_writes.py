@@ -21,14 +21,14 @@ afterwards, for the 409 to name it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
 from books_service import catalog
 from books_service.book_rules import Record
-from books_service.catalog import BookValues, NewBook, PlannedChange, Versions
+from books_service.catalog import BookValues, MakeRecord, NewBook, PlannedChange, Versions
 from common.at_once import AtOnce
 from common.db import Database, connection_of
 
@@ -54,17 +54,6 @@ def replace(
     allow_duplicate: bool,
 ) -> BookValues:
     """PUT (:func:`catalog.replace_book`)."""
-    if not _at_once(db):
-        return db.write(
-            lambda connection: catalog.replace_book(
-                connection,
-                book_id,
-                record,
-                by=by,
-                versions=versions,
-                allow_duplicate=allow_duplicate,
-            )
-        )
     return _change(db, book_id, lambda _: record, by, versions, allow_duplicate)
 
 
@@ -78,17 +67,6 @@ def patch(
     allow_duplicate: bool,
 ) -> BookValues:
     """PATCH, a JSON merge patch (:func:`catalog.patch_book`)."""
-    if not _at_once(db):
-        return db.write(
-            lambda connection: catalog.patch_book(
-                connection,
-                book_id,
-                patch,
-                by=by,
-                versions=versions,
-                allow_duplicate=allow_duplicate,
-            )
-        )
     return _change(
         db,
         book_id,
@@ -125,11 +103,23 @@ def _locked(statements: AtOnce, book_id: int) -> dict[str, Any]:
 def _change(
     db: Database,
     book_id: int,
-    make_record: Callable[[dict[str, Any]], Record],
+    make_record: MakeRecord,
     by: str,
     versions: Versions | None,
     allow_duplicate: bool,
 ) -> BookValues:
+    """:func:`catalog.change_book` in a transaction of its own."""
+    if not _at_once(db):
+        return db.write(
+            lambda connection: catalog.change_book(
+                connection,
+                book_id,
+                make_record,
+                by=by,
+                versions=versions,
+                allow_duplicate=allow_duplicate,
+            )
+        )
     change: PlannedChange | None = None
     try:
         with db.at_once() as statements:

@@ -641,9 +641,35 @@ def replace_book(
     allow_duplicate: bool = False,
 ) -> BookValues:
     """PUT: the book becomes exactly ``record`` (fields it left empty are cleared)."""
+    return change_book(
+        session,
+        book_id,
+        lambda _: record,
+        by=by,
+        versions=versions,
+        allow_duplicate=allow_duplicate,
+    )
+
+
+MakeRecord = Callable[[dict[str, Any]], Record]
+
+
+def change_book(
+    session: Session | Connection,
+    book_id: int,
+    make_record: MakeRecord,
+    *,
+    by: str,
+    versions: Versions | None = None,
+    allow_duplicate: bool = False,
+) -> BookValues:
+    """A change of the book into ``make_record(stored)``, made from its stored columns read
+    under its lock, once its version is one ``versions`` accepts: what :func:`replace_book`
+    and :func:`patch_book` do."""
     connection = connection_of(session)
     stored = _stored(connection, book_id)
     check_version(stored, versions)
+    record = make_record(stored)
     return _change(connection, stored, record, by=by, allow_duplicate=allow_duplicate)
 
 
@@ -676,11 +702,14 @@ def patch_book(
     """PATCH (JSON Merge Patch): only the fields named change. The merged result is validated
     like a whole new record (a book_rules.ValidationError if it is not), so a patch can never
     leave a book invalid."""
-    connection = connection_of(session)
-    stored = _stored(connection, book_id)
-    check_version(stored, versions)
-    record = patched_record(stored, patch)
-    return _change(connection, stored, record, by=by, allow_duplicate=allow_duplicate)
+    return change_book(
+        session,
+        book_id,
+        lambda stored: patched_record(stored, patch),
+        by=by,
+        versions=versions,
+        allow_duplicate=allow_duplicate,
+    )
 
 
 def patched_record(stored: Mapping[str, Any], patch: Mapping[str, Any]) -> Record:

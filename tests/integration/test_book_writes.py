@@ -8,7 +8,7 @@ before it, and a request's new book is sent at once with them."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -176,8 +176,22 @@ def test_two_writers_of_the_same_new_book_at_once_add_it_once(
 ) -> None:
     """The first writer holds its transaction open after adding the book; the second starts
     adding it meanwhile. On PostgreSQL the second must wait for the first's commit and then
-    find its book (the title's lock is taken before the statement that looks for the title
-    begins; the ISBN's unique index waits by itself); on SQLite it waits at the write lock."""
+    find its book (the title's lock is taken inside the statement, before its look at the
+    catalog, which has a snapshot of its own; the ISBN's unique index waits by itself); on
+    SQLite it waits at the write lock."""
+    before = tally(db)
+    first, second = while_another_writer_adds(db, fields, lambda: add(db, **fields))
+    assert isinstance(second, catalog.DuplicateBook), second
+    assert second.existing_id == first
+    assert tally(db)["books"] == before["books"] + 1
+
+
+def while_another_writer_adds(
+    db: Database, fields: dict[str, Any], second_write: Callable[[], Any]
+) -> tuple[int, Any]:
+    """A first writer adds a book with ``fields`` and holds its transaction open while
+    ``second_write`` starts; the second must still be waiting a second later. The first's book
+    id, and what the second returned or the DuplicateBook it raised."""
     added = threading.Event()
     outcome: dict[str, Any] = {}
 
@@ -196,11 +210,10 @@ def test_two_writers_of_the_same_new_book_at_once_add_it_once(
     def second_writer() -> None:
         added.wait(10)
         try:
-            outcome["second"] = add(db, **fields)
+            outcome["second"] = second_write()
         except catalog.DuplicateBook as error:
             outcome["second"] = error
 
-    before = tally(db)
     first = threading.Thread(target=first_writer)
     second = threading.Thread(target=second_writer)
     second.start()
@@ -208,9 +221,7 @@ def test_two_writers_of_the_same_new_book_at_once_add_it_once(
     first.join(30)
     second.join(30)
     assert outcome["second waited"] is True
-    assert isinstance(outcome["second"], catalog.DuplicateBook), outcome
-    assert outcome["second"].existing_id == outcome["first"]
-    assert tally(db)["books"] == before["books"] + 1
+    return outcome["first"], outcome["second"]
 
 
 def last_entry(db: Database, book_id: int) -> Any:
@@ -372,43 +383,17 @@ def test_an_isbn_another_writer_is_adding_meanwhile_is_refused_to_a_change_as_a_
     then fail; on SQLite it waits at the write lock and its check finds the book)."""
     isbn = "9788572326971"
     book_id = add(db, title="As Minas de Prata", author="José de Alencar")
-    added = threading.Event()
-    outcome: dict[str, Any] = {}
     change = {"title": "As Minas de Prata", "author": "José de Alencar", "isbn": isbn}
-
-    def first_writer() -> None:
-        new = catalog.new_book(
-            validate_book({"title": "O Sertanejo", "author": "Alencar", "isbn": isbn}), by="ana"
-        )
-
-        def work(connection: Connection) -> int:
-            holder = catalog.insert_book(connection, new).id
-            added.set()
-            second.join(timeout=1.0)  # still running: waiting for this transaction
-            outcome["second waited"] = second.is_alive()
-            return holder
-
-        outcome["first"] = db.write(work)
-
-    def second_writer() -> None:
-        added.wait(10)
-        try:
-            outcome["second"] = book_writes.replace(
-                db, book_id, validate_book(change), by="rui", versions=None, allow_duplicate=False
-            )
-        except catalog.DuplicateBook as error:
-            outcome["second"] = error
-
     before = tally(db)
-    first = threading.Thread(target=first_writer)
-    second = threading.Thread(target=second_writer)
-    second.start()
-    first.start()
-    first.join(30)
-    second.join(30)
-    assert outcome["second waited"] is True
-    assert isinstance(outcome["second"], catalog.DuplicateBook), outcome
-    assert outcome["second"].existing_id == outcome["first"]
+    holder, second = while_another_writer_adds(
+        db,
+        {"title": "O Sertanejo", "author": "Alencar", "isbn": isbn},
+        lambda: book_writes.replace(
+            db, book_id, validate_book(change), by="rui", versions=None, allow_duplicate=False
+        ),
+    )
+    assert isinstance(second, catalog.DuplicateBook), second
+    assert second.existing_id == holder
     assert tally(db)["changes"] == before["changes"] + 1  # the first's book, and nothing else
     with db.read() as session:
         assert catalog.read_book(session, book_id)["isbn"] is None
