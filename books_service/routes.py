@@ -86,10 +86,10 @@ api.before_request(require_json_body)
 
 
 def raise_handed_error() -> None:
-    """``before_request`` hook, the last: a ``POST /books`` whose write failed in front of
-    Flask (:mod:`books_service.front_writes`: nothing was written) is handed here with its
-    error after every other hook has passed it, and raised where the view would have raised
-    it, so Flask's error handlers answer it as they would have."""
+    """``before_request`` hook, the last: a write of a book that failed in front of Flask
+    (:mod:`books_service.front_writes`: nothing was written) is handed here with its error
+    after every other hook has passed it, and raised where the view would have raised it, so
+    Flask's error handlers answer it as they would have."""
     error: Exception | None = request.environ.get(HANDED_ERROR)
     if error is not None:
         raise error

@@ -1,12 +1,13 @@
-"""``POST /books`` served in front of Flask (``books_service.front_writes``): a book added there
-gets Flask's own answer byte for byte (status, headers in order, body), with the same log line
-and metrics, and is at once in every read (the book, the pages and their count, its history,
-search); every request the route cannot answer is Flask's, with Flask's error, and a write that
-fails there is answered by Flask's error handlers as from the view. SQLite and PostgreSQL.
+"""The writes of a book served in front of Flask (``books_service.front_writes``): a book added,
+replaced or patched there gets Flask's own answer byte for byte (status, headers in order,
+body), with the same log line and metrics, and the change is at once in every read (the book,
+the pages and their count, its history, search); every request the route cannot answer is
+Flask's, with Flask's error, and a write that fails there is answered by Flask's error handlers
+as from the view. SQLite and PostgreSQL.
 
-A 201 is compared between two workers of two catalogs in the same state, at a fixed clock: the
-same request makes the same book (id, timestamps) in both, one worker adding it in front of
-Flask, the other through Flask alone."""
+A success is compared between two workers of two catalogs in the same state, at a fixed clock:
+the same request makes the same book (id, timestamps) in both, one worker writing it in front
+of Flask, the other through Flask alone."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from auth_service.keys import KeyRing
 from books_service import book_writes, catalog
 from books_service.app import prepare
 from books_service.config import BooksSettings
-from books_service.front_writes import LIST_RULE, FrontWrites
+from books_service.front_writes import BOOK_RULE, LIST_RULE, FrontWrites
 from tests.support.metrics import requests_counted
 from tests.support.postgres import PostgresServer
 from tests.support.served_books import Worker
@@ -391,3 +392,333 @@ def test_a_body_the_server_ends_is_read_as_flask_reads_it(catalogs: Catalogs) ->
     theirs = front.flask_only.post("/books", data=huge, headers=headers, environ_overrides=lying)
     assert 400 <= ours.status_code < 500
     same_answer(ours, theirs)
+
+
+def front_route(worker: Worker) -> FrontWrites:
+    route = worker.app.wsgi_app
+    while not isinstance(route, FrontWrites):
+        route = route.next_app  # type: ignore[attr-defined]  # each route wraps the next
+    return route
+
+
+def twin_book(catalogs: Catalogs, body: dict[str, Any]) -> int:
+    """``body`` added through Flask to both catalogs under the same id: in a catalog whose ids
+    ran behind (books added to the other alone), the book is deleted and added again until
+    they meet."""
+    made: dict[str, int] = {}
+    workers = {"front": catalogs.front, "flask": catalogs.flask}
+    headers = auth(catalogs.librarian)
+    for name, worker in workers.items():
+        answer = worker.flask_only.post("/books", json=body, headers=headers)
+        assert answer.status_code == 201, answer.get_json()
+        made[name] = answer.get_json()["id"]
+    while made["front"] != made["flask"]:
+        behind = min(made, key=lambda name: made[name])
+        worker = workers[behind]
+        assert (
+            worker.flask_only.delete(f"/books/{made[behind]}", headers=headers).status_code == 204
+        )
+        answer = worker.flask_only.post("/books", json=body, headers=headers)
+        assert answer.status_code == 201, answer.get_json()
+        made[behind] = answer.get_json()["id"]
+    return made["front"]
+
+
+CHANGES = [
+    pytest.param("PUT", "application/json", {"author": "Machado de Assis"}, False, id="put"),
+    pytest.param(
+        "PATCH",
+        "application/merge-patch+json",
+        {"subjects": ["Romance", "Realismo"], "page_count": 208},
+        True,
+        id="merge-patch-if-match",
+    ),
+    pytest.param("PATCH", "application/json", {"series": None}, False, id="patch-json"),
+]
+
+
+@pytest.mark.parametrize(("method", "media_type", "change", "if_match"), CHANGES)
+@pytest.mark.parametrize("prefix", ["", "/api/books"])
+def test_a_book_changed_in_front_of_flask_is_answered_as_flask_answers_it(
+    catalogs: Catalogs,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    prefix: str,
+    method: str,
+    media_type: str,
+    change: dict[str, Any],
+    if_match: bool,
+) -> None:
+    monkeypatch.setattr(catalog, "utcnow", lambda: NOW)
+    title = f"Ressurreição {uuid.uuid4().hex[:8]}"
+    book_id = twin_book(catalogs, {"title": title, "author": "Machado", "series": "Romances"})
+    body = {"title": title, **change} if method == "PUT" else change
+    headers = {**auth(catalogs.librarian), "X-Request-ID": TRACE, "Content-Type": media_type}
+    if if_match:
+        headers["If-Match"] = f'"{book_id}-1"'
+    path, environ = f"/books/{book_id}", {"SCRIPT_NAME": prefix}
+    data = json.dumps(body)
+    theirs = catalogs.flask.flask_only.open(
+        path, method=method, data=data, headers=headers, environ_overrides=environ
+    )
+    caplog.set_level(logging.INFO, logger="estante.access")
+    caplog.clear()
+    counted = requests_counted("books_service", method, BOOK_RULE, 200)
+    catalogs.front.seen.clear()
+    ours = catalogs.front.served.open(
+        path, method=method, data=data, headers=headers, environ_overrides=environ
+    )
+    assert catalogs.front.seen == []  # no Flask hook ran
+    assert ours.status_code == 200, ours.get_json()
+    same_answer(ours, theirs)
+    assert ours.get_json()["version"] == 2 and ours.headers["ETag"] == f'"{book_id}-2"'
+    assert requests_counted("books_service", method, BOOK_RULE, 200) == counted + 1
+    [line] = access_lines(caplog)
+    assert line["path"] == path and line["status"] == 200 and line["method"] == method
+    assert line["request_id"] == TRACE and line["user_id"] == 7
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH"])
+def test_a_book_changed_in_front_is_in_every_read_at_once(catalogs: Catalogs, method: str) -> None:
+    front = catalogs.front
+    old_title = f"Helena {uuid.uuid4().hex[:8]}"
+    added = front.served.post(
+        "/books", json={"title": old_title, "author": "Machado"}, headers=auth(catalogs.librarian)
+    )
+    book_id = added.get_json()["id"]
+    path = f"/books/{book_id}"
+    assert front.served.get(path).data == added.data  # cached
+    assert front.served.get(path).data == added.data
+    page = front.served.get("/books?limit=1")
+    new_title = f"Helena revista {uuid.uuid4().hex[:8]}"
+    body = {"title": new_title} if method == "PATCH" else {"title": new_title, "author": "M."}
+    front.seen.clear()
+    changed = front.served.open(path, method=method, json=body, headers=auth(catalogs.librarian))
+    assert changed.status_code == 200 and front.seen == []
+    one = front.served.get(path, headers={"If-None-Match": added.headers["ETag"]})
+    assert one.status_code == 200 and one.data == changed.data
+    assert one.headers["ETag"] == changed.headers["ETag"] == f'"{book_id}-2"'
+    after = front.served.get("/books?limit=1", headers={"If-None-Match": page.headers["ETag"]})
+    assert after.status_code == 200  # the catalog's version moved
+    assert after.headers["X-Total-Count"] == page.headers["X-Total-Count"]
+    history = front.served.get(f"{path}/history").get_json()
+    assert [entry["action"] for entry in history] == ["created", "updated"]
+    assert history[1]["changed_by"] == "bia"
+    assert history[1]["changes"]["title"] == {"from": old_title, "to": new_title}
+    found = front.served.get("/books", query_string={"q": new_title}).get_json()
+    assert [book["id"] for book in found] == [book_id]
+    gone = front.served.get("/books", query_string={"q": old_title.split()[1]}).get_json()
+    assert gone == []
+
+
+def test_a_change_that_fails_is_answered_by_flask_as_from_the_view(
+    catalogs: Catalogs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    front = catalogs.front
+    headers = {**auth(catalogs.librarian), "X-Request-ID": TRACE}
+    tag = uuid.uuid4().hex[:8]
+    taken = "9788535914849"
+    if front.served.get("/books", query_string={"isbn": taken}).get_json() == []:
+        holder = {"title": f"Dono {tag}", "author": "A", "isbn": taken}
+        assert front.served.post("/books", json=holder, headers=headers).status_code == 201
+    made = front.served.post(
+        "/books", json={"title": f"Alvo {tag}", "author": "B"}, headers=headers
+    )
+    book_id = made.get_json()["id"]
+    path = f"/books/{book_id}"
+    failures = [
+        ("PUT", path, {"title": "x", "author": "y", "isbn": taken}, {}, 409),
+        ("PATCH", path, {"isbn": taken}, {}, 409),
+        ("PATCH", path, {"page_count": 9}, {"If-Match": f'"{book_id}-7"'}, 412),
+        ("PUT", path, {"title": "x", "author": "y"}, {"If-Match": f'W/"{book_id}-1"'}, 412),
+        ("PUT", "/books/987654321", {"title": "x", "author": "y"}, {}, 404),
+        ("PATCH", "/books/999999999999999999", {"page_count": 9}, {}, 404),
+    ]
+    for method, where, body, more, status in failures:
+        front.seen.clear()
+        ours = front.served.open(where, method=method, json=body, headers={**headers, **more})
+        assert front.seen == [where], (method, status)  # handed to Flask after the write failed
+        theirs = front.flask_only.open(where, method=method, json=body, headers={**headers, **more})
+        assert ours.status_code == status, ours.get_json()
+        same_answer(ours, theirs)
+    assert front.served.get(path).data == made.data  # nothing changed
+    # Any error of the write: Flask's handlers (503 for a database that is not there, 500).
+    # The write is tried once: Flask answers its error, it does not write again.
+    for name in ("replace", "patch"):
+        for error in (OperationalError("UPDATE", {}, Exception("unable to open")), RuntimeError()):
+            tried: list[object] = []
+
+            def failing(
+                *args: object, error: Exception = error, tried: list[object] = tried, **_: object
+            ) -> None:
+                tried.append(args)
+                raise error
+
+            monkeypatch.setattr(book_writes, name, failing)
+            method = "PUT" if name == "replace" else "PATCH"
+            body = {"title": f"Nunca {tag}", "author": "N"}
+            front.seen.clear()
+            ours = front.served.open(path, method=method, json=body, headers=headers)
+            assert front.seen == [path] and len(tried) == 1
+            theirs = front.flask_only.open(path, method=method, json=body, headers=headers)
+            assert ours.status_code in (500, 503)
+            same_answer(ours, theirs)
+            monkeypatch.undo()
+
+
+def test_every_change_the_route_cannot_answer_gets_flasks_answer(catalogs: Catalogs) -> None:
+    """Each request is sent twice, once as served and once to Flask alone; those that write
+    send what the book already is, so the second changes nothing and both answers are alike."""
+    front = catalogs.front
+    book = {"title": f"Casa Velha {uuid.uuid4().hex[:8]}", "author": "Machado"}
+    made = front.served.post("/books", json=book, headers=auth(catalogs.librarian))
+    book_id = made.get_json()["id"]
+    path = f"/books/{book_id}"
+    good = json.dumps(book)
+    reader = token(catalogs.keys, roles=("reader",))
+    json_type = json_headers(catalogs.librarian)
+    cases: list[tuple[str, str, dict[str, Any]]] = [
+        ("PUT", "no token", {"data": good, "headers": {"Content-Type": "application/json"}}),
+        ("PUT", "a reader", {"data": good, "headers": json_headers(reader)}),
+        (
+            "PUT",
+            "text",
+            {"data": good, "headers": {**auth(catalogs.librarian), "Content-Type": "text/plain"}},
+        ),
+        (
+            "PUT",
+            "a merge patch type",
+            {
+                "data": good,
+                "headers": {
+                    **auth(catalogs.librarian),
+                    "Content-Type": "application/merge-patch+json",
+                },
+            },
+        ),
+        (
+            "PATCH",
+            "JSON Patch",
+            {
+                "data": "[]",
+                "headers": {
+                    **auth(catalogs.librarian),
+                    "Content-Type": "application/json-patch+json",
+                },
+            },
+        ),
+        ("PUT", "not JSON", {"data": "{nope", "headers": json_type}),
+        ("PATCH", "an empty patch", {"data": "{}", "headers": json_type}),
+        ("PATCH", "a null title", {"data": '{"title": null}', "headers": json_type}),
+        ("PUT", "no title", {"data": '{"author": "a"}', "headers": json_type}),
+        ("PATCH", "unknown field", {"data": '{"x": 1}', "headers": json_type}),
+        (
+            "PUT",
+            "an unquoted If-Match",
+            {"data": good, "headers": {**json_type, "If-Match": f"{book_id}-1"}},
+        ),
+        (
+            "PUT",
+            "a long If-Match",
+            {"data": good, "headers": {**json_type, "If-Match": '"' + "1" * 9000 + '"'}},
+        ),
+        (
+            "PUT",
+            "too big",
+            {"data": '{"title": "' + "t" * 2_000_000 + '", "author": "a"}', "headers": json_type},
+        ),
+        (
+            "PUT",
+            "a query",
+            {"data": good, "headers": json_type, "query_string": "allow_duplicate=true"},
+        ),
+        (
+            "PUT",
+            "a leading zero",
+            {"data": good, "headers": json_type, "path": f"/books/0{book_id}"},
+        ),
+        ("PUT", "a trailing slash", {"data": good, "headers": json_type, "path": f"{path}/"}),
+        (
+            "PUT",
+            "an id too long",
+            {"data": good, "headers": json_type, "path": "/books/" + "9" * 19},
+        ),
+        ("PUT", "the list", {"data": good, "headers": json_type, "path": "/books"}),
+        ("PATCH", "the list", {"data": good, "headers": json_type, "path": "/books"}),
+    ]
+    for method, name, kwargs in cases:
+        where = kwargs.pop("path", path)
+        headers = {**kwargs.pop("headers"), "X-Request-ID": TRACE}
+        front.served.open(where, method=method, headers=headers, **kwargs)  # token now verified
+        front.seen.clear()
+        ours = front.served.open(where, method=method, headers=headers, **kwargs)
+        assert front.seen == [where], name  # Flask answered it
+        theirs = front.flask_only.open(where, method=method, headers=headers, **kwargs)
+        assert ours.status_code != 500, name
+        same_answer(ours, theirs)
+    assert front.served.get(path).get_json()["version"] == 1  # nothing changed it
+
+
+def test_a_change_without_if_match_where_it_is_required_is_flasks_428(
+    catalogs: Catalogs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    front = catalogs.front
+    settings: BooksSettings = front.app.config["ESTANTE_SETTINGS"]
+    monkeypatch.setitem(
+        front.app.config, "ESTANTE_SETTINGS", settings.model_copy(update={"require_if_match": True})
+    )
+    monkeypatch.setattr(front_route(front), "_require_if_match", True)
+    made = front.served.post(
+        "/books",
+        json={"title": f"Iaiá {uuid.uuid4().hex}", "author": "M"},
+        headers=auth(catalogs.librarian),
+    )
+    path = f"/books/{made.get_json()['id']}"
+    headers = {**auth(catalogs.librarian), "X-Request-ID": TRACE}
+    for method in ("PUT", "PATCH"):
+        front.seen.clear()
+        body = {"title": "Iaiá", "author": "M"}
+        ours = front.served.open(path, method=method, json=body, headers=headers)
+        assert front.seen == [path] and ours.status_code == 428
+        same_answer(ours, front.flask_only.open(path, method=method, json=body, headers=headers))
+    front.seen.clear()
+    changed = front.served.patch(
+        path, json={"page_count": 3}, headers={**headers, "If-Match": made.headers["ETag"]}
+    )
+    assert changed.status_code == 200 and front.seen == []
+
+
+def test_concurrent_changes_of_one_version_leave_one_winner(catalogs: Catalogs) -> None:
+    front = catalogs.front
+    made = front.served.post(
+        "/books",
+        json={"title": f"Mão e Luva {uuid.uuid4().hex}", "author": "M"},
+        headers=auth(catalogs.librarian),
+    )
+    path, etag = f"/books/{made.get_json()['id']}", made.headers["ETag"]
+    answers: list[TestResponse | None] = [None] * 12
+    start = threading.Barrier(len(answers))
+
+    def change(n: int) -> None:
+        client = Client(front.app.wsgi_app, front.app.response_class)
+        headers = {**auth(catalogs.librarian), "If-Match": etag}
+        start.wait()
+        if n % 2:
+            answers[n] = client.patch(path, json={"page_count": n + 1}, headers=headers)
+        else:
+            answers[n] = client.put(
+                path, json={"title": f"Mão {n}", "author": "M"}, headers=headers
+            )
+
+    threads = [threading.Thread(target=change, args=(n,)) for n in range(len(answers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    statuses = sorted(answer.status_code for answer in answers if answer is not None)
+    assert statuses == [200] + [412] * 11
+    [winner] = [answer for answer in answers if answer and answer.status_code == 200]
+    stored = front.served.get(path)
+    assert stored.data == winner.data and stored.headers["ETag"] == winner.headers["ETag"]
+    history = front.served.get(f"{path}/history").get_json()
+    assert [entry["action"] for entry in history] == ["created", "updated"]
