@@ -11,12 +11,20 @@ for (issue 12). The transaction's statements are sent at once (:meth:`Database.a
 * adding a book: its one statement (:mod:`books_service.pg_writes`, which takes a new
   title's lock itself) alone is the transaction (autocommit), without ``BEGIN`` or
   ``COMMIT``: one round trip;
-* a change: ``BEGIN`` and the read of the book that locks its row, one round trip; the change
-  worked out from that row, then the title's lock, its one statement and ``COMMIT``, another.
+* a change: the book read (in autocommit, no lock), one round trip; the change worked out from
+  that row, then its one statement alone, which writes it only if the book is still at the
+  version read and takes a title's lock itself, another. When it writes nothing (the book
+  changed meanwhile, or the change is a duplicate), the change is worked out again under the
+  book's row lock, in a transaction: ``BEGIN`` with the read that locks the row, then the
+  title's lock, the statement and ``COMMIT``.
 
 A duplicate is found by the statement itself, which then writes nothing (every other write in it
 hangs off the book's row), so the transaction commits nothing and the book it duplicates is read
 afterwards, for the 409 to name it.
+
+Deciding a stale ``If-Match`` (412), a missing book (404) or a change that changes nothing from
+a read without a lock answers as of that read: a moment within the request, as a locked read
+would have.
 """
 
 from __future__ import annotations
@@ -41,7 +49,7 @@ def add(db: Database, new: NewBook) -> BookValues:
     if found is None:
         with db.read() as session:
             raise new.duplicate(connection_of(session))
-    return new.values(int(found[0]))
+    return new.values(int(found["id"]))
 
 
 def replace(
@@ -100,6 +108,19 @@ def _locked(statements: AtOnce, book_id: int) -> dict[str, Any]:
     return catalog.stored_book(None if read is None else statements.first(*read), book_id)
 
 
+def _plan(
+    stored: dict[str, Any],
+    make_record: MakeRecord,
+    by: str,
+    versions: Versions | None,
+    allow_duplicate: bool,
+) -> PlannedChange | None:
+    """The change of the book as read, once ``versions`` accepts its version (412 if not);
+    None when it changes nothing."""
+    catalog.check_version(stored, versions)
+    return catalog.plan_change(stored, make_record(stored), by=by, allow_duplicate=allow_duplicate)
+
+
 def _change(
     db: Database,
     book_id: int,
@@ -120,14 +141,36 @@ def _change(
                 allow_duplicate=allow_duplicate,
             )
         )
+    with db.each_alone() as run:
+        read = catalog.read_stored(book_id)
+        stored = catalog.stored_book(None if read is None else run(*read), book_id)
+        change = _plan(stored, make_record, by, versions, allow_duplicate)
+        if change is None:  # nothing changes: no new version, no history entry
+            return BookValues(stored)
+        try:
+            written = run(*change.at_version())
+        except IntegrityError:  # a concurrent book took the ISBN: decided under the lock
+            written = None
+    if written is not None:
+        return change.values()
+    # Changed since it was read, or a duplicate: worked out again under the book's lock.
+    return _locked_change(db, book_id, make_record, by, versions, allow_duplicate)
+
+
+def _locked_change(
+    db: Database,
+    book_id: int,
+    make_record: MakeRecord,
+    by: str,
+    versions: Versions | None,
+    allow_duplicate: bool,
+) -> BookValues:
+    """PostgreSQL: a change worked out from the book read under its row's lock."""
     change: PlannedChange | None = None
     try:
         with db.at_once() as statements:
             stored = _locked(statements, book_id)
-            catalog.check_version(stored, versions)
-            change = catalog.plan_change(
-                stored, make_record(stored), by=by, allow_duplicate=allow_duplicate
-            )
+            change = _plan(stored, make_record, by, versions, allow_duplicate)
             if change is None:  # nothing changes: no new version, no history entry
                 return BookValues(stored)
             sent = [statements.queue(statement, params) for statement, params in change.steps()]

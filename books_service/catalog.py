@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Update
 
 from books_service import counts, history, merge_patch, pg_writes
 from books_service.book_rules import Record, validate_document
@@ -253,6 +254,12 @@ def read_locked(book_id: int) -> tuple[Prepared, dict[str, Any]] | None:
     return (_SELECT_LOCKED, {"b_id": book_id}) if 1 <= book_id <= MAX_ID else None
 
 
+def read_stored(book_id: int) -> tuple[Prepared, dict[str, Any]] | None:
+    """:func:`read_locked` without the lock: for a change written only if the book is still
+    at the version read (:meth:`PlannedChange.at_version`)."""
+    return (_SELECT_STORED, {"b_id": book_id}) if 1 <= book_id <= MAX_ID else None
+
+
 def stored_book(
     row: dict[str, Any] | None, book_id: int, *, deleted: bool = False
 ) -> dict[str, Any]:
@@ -263,9 +270,9 @@ def stored_book(
     return row
 
 
-_SELECT_LOCKED = Prepared(
-    select(*_LOCK_COLUMNS).where(_b.id == bindparam("b_id")).with_for_update()
-)
+_SELECT_STORED_BOOK = select(*_LOCK_COLUMNS).where(_b.id == bindparam("b_id"))
+_SELECT_STORED = Prepared(_SELECT_STORED_BOOK)
+_SELECT_LOCKED = Prepared(_SELECT_STORED_BOOK.with_for_update())
 _LIVE_OTHER = (_b.deleted_at.is_(None), _b.id != bindparam("b_id"))
 _ISBN_FREE = ~exists().where(_b.isbn == bindparam("b_isbn"), *_LIVE_OTHER)
 _TITLE_FREE = ~exists().where(_b.duplicate_key == bindparam("b_duplicate_key"), *_LIVE_OTHER)
@@ -284,6 +291,16 @@ _UPDATES = {
     "none": _UPDATE_BOOK,
     "isbn": _UPDATE_BOOK.where(_ISBN_FREE),
     "title": _UPDATE_BOOK.where(_TITLE_FREE),
+}
+# PostgreSQL: the same, only if the book is still at the version the change was worked out
+# from, the title's lock taken inside (pg_writes.title_free): the change's one statement alone.
+_AT_VERSION = _UPDATE_BOOK.where(_b.version == bindparam("b_version"))
+_UPDATES_AT_VERSION = {
+    "none": _AT_VERSION,
+    "isbn": _AT_VERSION.where(_ISBN_FREE),
+    "title": _AT_VERSION.where(
+        pg_writes.title_free(bindparam("b_duplicate_key"), bindparam("b_id", type_=BigInteger))
+    ),
 }
 _UPDATE = Prepared(_UPDATE_BOOK)
 _UPDATE_IF = {check: Prepared(_UPDATES[check]) for check in ("isbn", "title")}
@@ -535,17 +552,32 @@ class PlannedChange:
         return BookValues({**self.stored, **self.sets})
 
     def steps(self) -> list[tuple[Prepared, dict[str, Any]]]:
-        """PostgreSQL: its statements: the title's lock when the title is the check, then the
-        one statement (a row back: changed; none: a live book is its duplicate)."""
+        """PostgreSQL, the book's row locked: its statements: the title's lock when the title
+        is the check, then the one statement (a row back: changed; none: a live book is its
+        duplicate)."""
         steps: list[tuple[Prepared, dict[str, Any]]] = []
         if self.check == "title":
             steps.append((_ADVISORY_LOCK, {"key": pg_writes.title_lock(self.duplicate_key)}))
+        steps.append(self._statement(self.check, _UPDATES[self.check], self.checks))
+        return steps
+
+    def at_version(self) -> tuple[Prepared, dict[str, Any]]:
+        """PostgreSQL, the book read without a lock: the one statement, alone the whole change,
+        that writes it only if the book is still at the version it was read at (a row back:
+        changed; none: changed meanwhile, deleted, or a live book is its duplicate)."""
+        checks = {**self.checks, "b_version": self.stored["version"]}
+        if self.check == "title":
+            checks["b_lock"] = pg_writes.title_lock(self.duplicate_key)
+        return self._statement(f"{self.check}@version", _UPDATES_AT_VERSION[self.check], checks)
+
+    def _statement(
+        self, name: str, update_book: Update, checks: dict[str, Any]
+    ) -> tuple[Prepared, dict[str, Any]]:
         one = pg_writes.changing(
-            self.check, _UPDATES[self.check], tuple(self.sets), facets=self.facets, action="updated"
+            name, update_book, tuple(self.sets), facets=self.facets, action="updated"
         )
         changed = _facet_changes(self.stored, self.record) if self.facets else None
-        steps.append((one, pg_writes.change_params(self.sets, self.checks, self.diff, changed)))
-        return steps
+        return one, pg_writes.change_params(self.sets, checks, self.diff, changed)
 
     def duplicate(self, connection: Connection | Session) -> DuplicateBook:
         """The 409 of a change whose check found a duplicate, naming that book."""

@@ -24,11 +24,10 @@ row is there.
 
 A statement reads the catalog as it was when it started, so two writers of the same new title
 that looked for it after taking the title's advisory lock inside the statement would both find
-it free. Adding a book therefore looks through ``estante_title_free`` (migration
-``books_0006``), a VOLATILE function whose look, after the lock, takes a snapshot of its own:
-the statement needs no lock before it, and alone in autocommit it is the whole write. A change
-still takes the lock as a statement of its own, before its UPDATE; so is the read of the book
-a change starts from (its row locked, its version checked).
+it free. A write therefore looks through ``estante_title_free`` (:func:`title_free`,
+migrations ``books_0006`` and ``books_0007``), a VOLATILE function whose look, after the lock,
+takes a snapshot of its own: the statement needs no lock before it, and alone in autocommit it
+is the whole write (see :mod:`books_service.book_writes` for how a change uses it).
 """
 
 from __future__ import annotations
@@ -113,6 +112,17 @@ def title_lock(duplicate_key: str) -> int:
     return int(duplicate_key[:15], 16)
 
 
+def title_free(key: Any, exclude: Any = None) -> Any:
+    """The condition that no live book (other than the one ``exclude`` names) has the duplicate
+    key ``key``, looked for after the title's lock ``b_lock`` is granted, with a snapshot of
+    its own (``estante_title_free``, migrations books_0006 and books_0007): the statement that
+    carries it needs no lock before it, and can be the whole write alone."""
+    lock = bindparam("b_lock", type_=BigInteger)
+    if exclude is None:
+        return func.estante_title_free(key, lock)
+    return func.estante_title_free(key, lock, exclude)
+
+
 def changing(
     name: str, update_book: Update, columns: tuple[str, ...], *, facets: bool, action: Action
 ) -> Prepared:
@@ -159,11 +169,7 @@ def _adding(check: Check, columns: tuple[str, ...]) -> Any:
     values = _values(columns)
     row: Any
     if check == "title":
-        # The title's lock, then the look for a live book with the key, each with a snapshot
-        # of its own (migration books_0006): the statement needs no lock before it.
-        free = func.estante_title_free(
-            bindparam("v_duplicate_key"), bindparam("b_lock", type_=BigInteger)
-        )
+        free = title_free(bindparam("v_duplicate_key"))
         row = insert(_books).from_select(list(columns), select(*values.values()).where(free))
     elif check == "isbn":
         row = (

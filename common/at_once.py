@@ -86,16 +86,16 @@ def transaction_at_once(driver_connection: Any, dialect: Dialect) -> Iterator[At
 
 def run_alone(
     driver_connection: Any, dialect: Dialect, statement: Prepared, params: Mapping[str, Any]
-) -> Any:
+) -> dict[str, Any] | None:
     """One statement as a transaction of its own, on an idle psycopg connection: sent in
     autocommit (the server commits it as it ends, all of it or none), no ``BEGIN``, no
-    ``COMMIT``; its first row (None for none). An error is raised as SQLAlchemy would raise
-    it."""
+    ``COMMIT``; its first row as :meth:`Prepared.first` gives it (None for none). An error is
+    raised as SQLAlchemy would raise it."""
     sql, values = statement.bound(dialect, params)
     driver_connection.autocommit = True
     try:
         cursor = driver_connection.execute(sql, values)
-        return cursor.fetchone() if cursor.description else None
+        return statement.read_first(dialect, params, cursor) if cursor.description else None
     except dialect.loaded_dbapi.Error as error:
         raise translated(dialect, sql, error) from None
     finally:

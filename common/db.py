@@ -40,6 +40,8 @@ from common.group_commit import GroupCommit
 from common.prepared import Prepared
 
 T = TypeVar("T")
+# One statement run alone (Database.each_alone): its first row, or None.
+RunAlone = Callable[[Prepared, Mapping[str, Any]], "dict[str, Any] | None"]
 _WRITE_OPTION = "estante_write"
 
 
@@ -165,11 +167,19 @@ class Database:
         ):
             yield statements
 
-    def alone(self, statement: Prepared, params: Mapping[str, Any]) -> Any:
+    def alone(self, statement: Prepared, params: Mapping[str, Any]) -> dict[str, Any] | None:
         """PostgreSQL: one statement as a write transaction of its own (autocommit:
         :func:`common.at_once.run_alone`), on a connection of the pool; its first row."""
+        with self.each_alone() as run:
+            return run(statement, params)
+
+    @contextmanager
+    def each_alone(self) -> Iterator[RunAlone]:
+        """PostgreSQL: statements each a transaction of its own, as :meth:`alone` runs one, on
+        one connection of the pool for the block (a read, then the write worked out from it)."""
         with self._driver_connection() as driver:
-            return run_alone(driver, self.engine.dialect, statement, params)
+            dialect = self.engine.dialect
+            yield lambda statement, params: run_alone(driver, dialect, statement, params)
 
     @contextmanager
     def _driver_connection(self) -> Iterator[Any]:

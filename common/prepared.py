@@ -72,10 +72,14 @@ class Prepared:
             bind = compiled.binds[name]
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
             binds.append((name, _REQUIRED if bind.required else bind.effective_value, process))
-        columns = tuple(
-            (column.key, column.type.dialect_impl(dialect))
-            for column in getattr(self.statement, "selected_columns", ())
-        )
+        # A SELECT's columns, or what an INSERT, UPDATE or DELETE returns. Only one with a
+        # RETURNING is asked: asking any other memoizes its (no) columns on it, and a
+        # statement later derived from it with .returning() would inherit them.
+        selected = getattr(self.statement, "selected_columns", None)
+        if selected is None:
+            returns = getattr(self.statement, "_returning", ())
+            selected = (compiled.effective_returning or ()) if returns else ()
+        columns = tuple((column.key, column.type.dialect_impl(dialect)) for column in selected)
         form = _Form(str(compiled), tuple(binds), dialect.positional, columns)
         if len(self._forms) < MAX_FORMS:
             self._forms[(dialect.name, keys)] = form

@@ -397,3 +397,150 @@ def test_an_isbn_another_writer_is_adding_meanwhile_is_refused_to_a_change_as_a_
     assert tally(db)["changes"] == before["changes"] + 1  # the first's book, and nothing else
     with db.read() as session:
         assert catalog.read_book(session, book_id)["isbn"] is None
+
+
+def test_a_title_another_writer_is_adding_meanwhile_is_refused_to_a_change_as_a_duplicate(
+    db: Database,
+) -> None:
+    """As with an ISBN, for a title and authors: on PostgreSQL the change's statement takes the
+    title's lock inside it (``estante_title_free`` with the book itself left out), so it waits
+    for the first writer's commit and then finds its book."""
+    book_id = add(db, title="Til", author="José de Alencar")
+    change = {"title": "O Tronco do Ipê", "author": "José de Alencar"}
+    before = tally(db)
+    holder, second = while_another_writer_adds(
+        db,
+        change,
+        lambda: book_writes.replace(
+            db, book_id, validate_book(change), by="rui", versions=None, allow_duplicate=False
+        ),
+    )
+    assert isinstance(second, catalog.DuplicateBook), second
+    assert second.existing_id == holder
+    assert tally(db)["changes"] == before["changes"] + 1
+    with db.read() as session:
+        assert catalog.read_book(session, book_id)["title"] == "Til"
+
+
+def postgresql_only(db: Database) -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("on SQLite a change holds the write lock from its read to its write")
+
+
+def changed_meanwhile(
+    monkeypatch: pytest.MonkeyPatch, other_write: Callable[[], object]
+) -> list[Any]:
+    """``other_write`` made once, by another connection, after the next change has read its
+    book and before it writes; every change worked out from then on (the other's first)."""
+    planned: list[Any] = []
+    plan_change = catalog.plan_change
+    other: list[Callable[[], object]] = [other_write]
+
+    def planning(*args: Any, **kwargs: Any) -> Any:
+        if other:
+            other.pop()()
+        change = plan_change(*args, **kwargs)
+        planned.append(change)
+        return change
+
+    monkeypatch.setattr(catalog, "plan_change", planning)
+    return planned
+
+
+def test_a_change_made_meanwhile_is_kept_and_the_change_is_made_on_top_of_it(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL reads the book without a lock and writes only if it is still at that
+    version; when another writer got there first, the change is worked out again from the
+    book under its lock, so the other writer's change is kept."""
+    postgresql_only(db)
+    book_id = add(
+        db, title="Ubirajara (ed. ilustrada)", author="José de Alencar", subjects=["Romance"]
+    )
+    planned = changed_meanwhile(
+        monkeypatch,
+        lambda: book_writes.patch(
+            db,
+            book_id,
+            {"subjects": ["Urbano"], "series": "Perfis de Mulher"},
+            by="ana",
+            versions=None,
+            allow_duplicate=False,
+        ),
+    )
+    changed = book_writes.patch(
+        db, book_id, {"page_count": 180}, by="rui", versions=None, allow_duplicate=False
+    )
+    # the other writer's, then ours twice: worked out again under the lock
+    assert [change.sets["updated_by"] for change in planned] == ["ana", "rui", "rui"]
+    assert changed.version == 3
+    with db.read() as session:
+        stored = catalog.read_book(session, book_id)
+    assert stored["subjects"] == ["Urbano"] and stored["series"] == "Perfis de Mulher"
+    assert stored["page_count"] == 180 and stored["version"] == 3
+    assert facet_rows(db, book_id)[1] == ["urbano"]
+    entry = last_entry(db, book_id)
+    assert (entry.version, entry.changed_by) == (3, "rui")
+    assert entry.changes == {"page_count": {"from": None, "to": 180}}
+
+
+def test_a_change_whose_book_moved_on_or_went_meanwhile_is_refused(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    postgresql_only(db)
+    book_id = add(db, title="Alfarrábios", author="José de Alencar")
+    changed_meanwhile(
+        monkeypatch,
+        lambda: book_writes.patch(
+            db, book_id, {"copies": 3}, by="ana", versions=None, allow_duplicate=False
+        ),
+    )
+    with pytest.raises(catalog.VersionMismatch) as stale:
+        book_writes.patch(
+            db, book_id, {"copies": 5}, by="rui", versions=lambda v: v == 1, allow_duplicate=False
+        )
+    assert stale.value.version == 2
+    monkeypatch.undo()
+    changed_meanwhile(monkeypatch, lambda: book_writes.delete(db, book_id, by="ana", versions=None))
+    with pytest.raises(catalog.BookNotFound):
+        book_writes.replace(
+            db,
+            book_id,
+            validate_book({"title": "Alfarrábios", "author": "Alencar"}),
+            by="rui",
+            versions=None,
+            allow_duplicate=False,
+        )
+    with db.read() as session:
+        gone = catalog.read_deleted_book(session, book_id)
+    assert gone["copies"] == 3 and gone["author"] == "José de Alencar" and gone["version"] == 3
+
+
+def test_a_change_nobody_else_makes_is_a_read_and_one_statement(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever it checks (a new title, a new ISBN, the book's own title once its ISBN goes,
+    no check), a change with no other writer is never worked out again under the lock."""
+    postgresql_only(db)
+
+    def locked(*args: object) -> None:
+        raise AssertionError("worked out again under the lock")
+
+    monkeypatch.setattr(book_writes, "_locked_change", locked)
+    book_id = add(db, title="A Pata da Gazela", author="José de Alencar", subjects=["Romance"])
+    changes: list[dict[str, Any]] = [
+        {"title": "A Pata da Gazela (1870)"},
+        {"isbn": "9788572326995"},
+        {"isbn": None},
+        {"subjects": ["Urbano", "Romance"], "authors": ["José de Alencar", "Sênio"]},
+        {"page_count": 312},
+    ]
+    for n, patch in enumerate(changes, start=2):
+        changed = book_writes.patch(
+            db, book_id, patch, by="rui", versions=lambda v, n=n: v == n - 1, allow_duplicate=False
+        )
+        assert changed.version == n
+    with db.read() as session:
+        stored = catalog.read_book(session, book_id)
+    assert stored["isbn"] is None and stored["authors"] == ["José de Alencar", "Sênio"]
+    assert facet_rows(db, book_id)[1] == ["romance", "urbano"]

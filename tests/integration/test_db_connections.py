@@ -184,7 +184,7 @@ def test_statements_at_once_on_a_connection_lost_meanwhile_commit_nothing_and_fa
 def test_a_statement_alone_is_committed_as_it_ends_and_leaves_the_connection_as_it_was(
     db: Database,
 ) -> None:
-    assert db.alone(ADD, {"id": 1, "note": "alone"}) == (1, "alone")
+    assert db.alone(ADD, {"id": 1, "note": "alone"}) == {"id": 1, "note": "alone"}
     with pytest.raises(IntegrityError):
         db.alone(ADD, {"id": 1, "note": "again"})
     assert notes(db) == ["alone"]

@@ -88,6 +88,25 @@ def test_a_prepared_read_gives_what_sqlalchemys_result_gives(engine: Engine) -> 
     assert ours["created_at"].replace(tzinfo=UTC) == AT
 
 
+def test_an_insert_or_update_reads_what_it_returns_and_leaves_the_statement_as_it_was(
+    engine: Engine,
+) -> None:
+    """Run first, a statement without RETURNING leaves nothing on itself that a statement later
+    derived from it with ``.returning()`` would inherit (SQLAlchemy memoizes the columns)."""
+    base = update(_books).where(_books.c.id == bindparam("b_id"))
+    with engine.begin() as connection:
+        added = Prepared(insert(_books).returning(_books.c.id, _books.c.title))
+        row = added.read_first(
+            connection.dialect, book_row("Helena"), added.run(connection, book_row("Helena"))
+        )
+        assert row == {"id": 1, "title": "Helena"}
+        assert Prepared(base).run(connection, {"b_id": 1, "title": "Helena (1876)"}).rowcount == 1
+        derived = Prepared(base.returning(_books.c.version, _books.c.title))
+        params = {"b_id": 1, "title": "Helena (1877)"}
+        assert derived.first(connection, params) == {"version": 1, "title": "Helena (1877)"}
+        assert list(base.returning(_books.c.id).cte("book").c.keys()) == ["id"]
+
+
 def test_a_prepared_update_sets_only_the_columns_it_is_given(engine: Engine) -> None:
     adjust = Prepared(
         update(_counts)
