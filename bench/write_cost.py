@@ -1,14 +1,17 @@
-"""What one ``POST /books`` write costs on PostgreSQL, in process: the client's CPU
-(``time.process_time``, one thread), the server process's CPU (its ``/proc/<pid>/stat``, the
-pool held to one connection) and the wall time, per book added the way a request adds it
-(:func:`books_service.book_writes.add`), without HTTP, Flask or the book's JSON. Run it from
-two checkouts, taking turns, to compare their writes::
+"""What one ``POST /books`` write costs on PostgreSQL, in process, or (``--change``) one
+``PUT /books/<id>``: the client's CPU (``time.process_time``, one thread), the server
+process's CPU (its ``/proc/<pid>/stat``, the pool held to one connection) and the wall time,
+per book written the way a request writes it (:func:`books_service.book_writes.add`,
+:func:`~books_service.book_writes.replace`), without HTTP, Flask or the book's JSON. Run it
+from two checkouts, taking turns, to compare their writes::
 
     .venv/bin/python -m bench.write_cost --writes 2000
     (cd ../other-checkout && /path/to/.venv/bin/python -m bench.write_cost --writes 2000)
 
 A new database each run (dropped after), migrated, analyzed after the first books; titles
 and authors only, as ``bench.ceiling_compare`` posts them, or (``--isbn``) with an ISBN each.
+A change gives each of the books added a new title and author, as ``bench.ceiling_compare``
+puts them, with the version it was read at (``If-Match``).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ def main() -> None:
     parser.add_argument("--writes", type=int, default=2000)
     parser.add_argument("--warm", type=int, default=200, help="books added before timing")
     parser.add_argument("--isbn", action="store_true", help="each book with an ISBN")
+    parser.add_argument("--change", action="store_true", help="time PUTs of the books added")
     args = parser.parse_args()
     url, name = fresh_database("postgres", Path("."), prefix="estante_write_cost")
     try:
@@ -58,18 +62,35 @@ def main() -> None:
             catalog.new_book(validate_book(book(tag, n, isbn=args.isbn)), by="x")
             for n in range(args.warm + args.writes)
         ]
-        for new in books[: args.warm]:
-            book_writes.add(db, new)
+        written = [book_writes.add(db, new).id for new in books[: args.warm]]
         analyze_database(name)
+        if args.change:
+            written += [book_writes.add(db, new).id for new in books[args.warm :]]
+            analyze_database(name)
+            changes = [
+                (book_id, validate_book(book(f"{tag}c", n, isbn=args.isbn)))
+                for n, book_id in enumerate(written[args.warm :], start=args.warm)
+            ]
         server, client, wall = server_cpu_seconds(pid), time.process_time(), time.perf_counter()
-        for new in books[args.warm :]:
-            book_writes.add(db, new)
+        if args.change:
+            for book_id, record in changes:
+                book_writes.replace(
+                    db,
+                    book_id,
+                    record,
+                    by="x",
+                    versions=lambda version: version == 1,
+                    allow_duplicate=False,
+                )
+        else:
+            for new in books[args.warm :]:
+                book_writes.add(db, new)
         server = server_cpu_seconds(pid) - server
         client, wall = time.process_time() - client, time.perf_counter() - wall
         db.dispose()
-        per = 1e6 / args.writes
+        per, kind = 1e6 / args.writes, "PUT" if args.change else "POST"
         print(
-            f"{args.writes} POST writes: client {client * per:.0f} µs, "
+            f"{args.writes} {kind} writes: client {client * per:.0f} µs, "
             f"server {server * per:.0f} µs, wall {wall * per:.0f} µs a book"
         )
     finally:

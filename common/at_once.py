@@ -27,6 +27,10 @@ from sqlalchemy.engine.interfaces import Dialect
 
 from common.prepared import Prepared, translated
 
+# libpq's PGRES_TUPLES_OK (psycopg.pq.ExecStatus.TUPLES_OK), part of its stable ABI: named
+# here so that importing this module does not load psycopg where SQLite is the database.
+_ROWS = 2
+
 
 class AtOnce:
     """One transaction's statements, in psycopg's pipeline on its connection. :meth:`queue`
@@ -95,7 +99,12 @@ def run_alone(
     driver_connection.autocommit = True
     try:
         cursor = driver_connection.execute(sql, values)
-        return statement.read_first(dialect, params, cursor) if cursor.description else None
+        # Whether it gave rows, asked of the result itself: the cursor's description would
+        # build an object for each column, on every call.
+        result = cursor.pgresult
+        if result is None or result.status != _ROWS:
+            return None
+        return statement.read_first(dialect, params, cursor)
     except dialect.loaded_dbapi.Error as error:
         raise translated(dialect, sql, error) from None
     finally:

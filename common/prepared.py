@@ -13,7 +13,7 @@ cursor. It runs in the caller's transaction, on the connection SQLAlchemy checke
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,10 +75,10 @@ class Prepared:
         # A SELECT's columns, or what an INSERT, UPDATE or DELETE returns. Only one with a
         # RETURNING is asked: asking any other memoizes its (no) columns on it, and a
         # statement later derived from it with .returning() would inherit them.
-        selected = getattr(self.statement, "selected_columns", None)
+        selected: Iterable[Any] | None = getattr(self.statement, "selected_columns", None)
         if selected is None:
             returns = getattr(self.statement, "_returning", ())
-            selected = (compiled.effective_returning or ()) if returns else ()
+            selected = list(compiled.effective_returning or ()) if returns else []
         columns = tuple((column.key, column.type.dialect_impl(dialect)) for column in selected)
         form = _Form(str(compiled), tuple(binds), dialect.positional, columns)
         if len(self._forms) < MAX_FORMS:

@@ -114,29 +114,68 @@ def test_the_apis_check_of_a_new_title_reads_the_duplicate_key_index_only(
         raise _RolledBack
     (statement, params), *_ = ran
     assert "estante_title_free(" in statement.bound(catalog.engine.dialect, params)[0]
+    for explained in _looks_planned(catalog, params["v_duplicate_key"]):
+        _assert_reads_only_the_duplicate_key_index(explained)
+
+
+@pytest.mark.parametrize("catalog", ["postgres"], indirect=True)
+def test_the_apis_check_of_a_changed_title_reads_the_duplicate_key_index_only(
+    catalog: Database,
+) -> None:
+    """A change's statement calls ``estante_title_free`` with the book left out (migration
+    books_0007): its look, custom and generic, reads the duplicate-key index only."""
+    record = validate_book({"title": "Another title nobody has", "author": "Someone Else"})
+    read = catalog_module.read_stored(1)
+    assert read is not None
+    with catalog.engine.connect() as connection:
+        stored = read[0].first(connection, read[1])
+    assert stored is not None
+    change = catalog_module.plan_change(stored, record, by="tester", allow_duplicate=False)
+    assert change is not None and change.check == "title"
+    statement, params = change.at_version()
+    assert "estante_title_free(" in statement.bound(catalog.engine.dialect, params)[0]
+    for explained in _looks_planned(catalog, params["b_duplicate_key"], exclude=1):
+        _assert_reads_only_the_duplicate_key_index(explained)
+
+
+def _looks_planned(catalog: Database, key: str, exclude: int | None = None) -> list[str]:
+    """The custom and the generic plan of the look in ``estante_title_free`` (the one that
+    leaves a book out when ``exclude`` is given), with the key and book given."""
+    arguments = 2 if exclude is None else 3
     with catalog.engine.connect() as connection:
         raw = connection.connection.driver_connection
         assert raw is not None
-        body = raw.execute("SELECT prosrc FROM pg_proc WHERE proname = 'estante_title_free'")
+        body = raw.execute(
+            "SELECT prosrc FROM pg_proc WHERE proname = 'estante_title_free' AND pronargs = %s",
+            (arguments,),
+        )
         (source,) = body.fetchone() or ("",)
         look = re.search(
-            r"SELECT FROM books WHERE duplicate_key = key AND deleted_at IS NULL", source
+            r"SELECT FROM books\s+WHERE duplicate_key = key AND deleted_at IS NULL"
+            r"(?:\s+AND id <> exclude)?",
+            source,
         )
         assert look, source
-        query = look[0].replace("= key", "= $1")
-        raw.execute(f"PREPARE look(varchar) AS {query}")
-        key = params["v_duplicate_key"]
+        query = " ".join(look[0].split()).replace("= key", "= $1").replace("exclude", "$2")
+        types, values = ("varchar", "bigint")[: arguments - 1], [key, exclude][: arguments - 1]
+        raw.execute(f"PREPARE look({', '.join(types)}) AS {query}")
         plans = []
         for mode in ("force_custom_plan", "force_generic_plan"):
             raw.execute(f"SET plan_cache_mode = {mode}")
-            explain = sql.SQL("EXPLAIN EXECUTE look({})").format(sql.Literal(key))
+            explain = sql.SQL("EXPLAIN EXECUTE look({})").format(
+                sql.SQL(", ").join(sql.Literal(value) for value in values)
+            )
             rows = raw.execute(explain).fetchall()
             plans.append("\n".join(row[0] for row in rows))
+        raw.execute("DEALLOCATE look")  # a prepared statement outlives the transaction
         connection.rollback()
-    for explained in plans:
-        assert "ix_books_duplicate_key" in explained, explained
-        assert "uq_books_isbn_live" not in explained, explained
-        assert "Seq Scan on books" not in explained, explained
+    return plans
+
+
+def _assert_reads_only_the_duplicate_key_index(explained: str) -> None:
+    assert "ix_books_duplicate_key" in explained, explained
+    assert "uq_books_isbn_live" not in explained, explained
+    assert "Seq Scan on books" not in explained, explained
 
 
 class _RolledBack(Exception):
