@@ -302,6 +302,19 @@ def versions_of(base: str, count: int) -> dict[int, int]:
     return found
 
 
+def settled_versions(base: str, count: int) -> dict[int, int]:
+    """:func:`versions_of` once two reads a moment apart agree: the writes a previous round's
+    wrk left in flight when it stopped may still be committing, and a version read before
+    they commit would send a stale If-Match (a 412)."""
+    versions = versions_of(base, count)
+    while True:
+        time.sleep(0.5)
+        again = versions_of(base, count)
+        if again == versions:
+            return versions
+        versions = again
+
+
 def seed_over_http(base: str, token: str, books: int) -> None:
     headers = {"Authorization": f"Bearer {token}"}
 
@@ -435,7 +448,7 @@ def main() -> None:
 
         def estante_change(method: str, content_type: str) -> Callable[[str, str], tuple[str, str]]:
             def make(base: str, tag: str) -> tuple[str, str]:
-                versions = versions_of(base, put_ids)
+                versions = settled_versions(base, put_ids)
                 return "/", script_file(change_script(method, tag, token(), versions, content_type))
 
             return make
