@@ -15,27 +15,33 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import (
-    BigInteger,
     Connection,
-    Table,
-    bindparam,
     delete,
-    exists,
-    func,
-    insert,
     select,
-    update,
 )
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Update
 
 from books_service import counts, history, merge_patch, pg_writes
 from books_service.book_rules import Record, validate_document
+from books_service.book_statements import (
+    ADVISORY_LOCK,
+    AUTHOR_ROWS,
+    INSERT,
+    INSERT_NEW_ISBN,
+    SELECT_LOCKED,
+    SELECT_STORED,
+    SUBJECT_ROWS,
+    UPDATE,
+    UPDATE_BOOK,
+    UPDATE_IF,
+    UPDATES,
+    UPDATES_AT_VERSION,
+    insert_new_title,
+)
 from books_service.models import Book, BookAuthor, BookHistory, BookSubject
 from books_service.records import (
-    DERIVED_FIELDS,
     EDITABLE_FIELDS,
     author_keys,
     changes,
@@ -225,25 +231,16 @@ def _isbn_guard(session: Session, isbn: str | None) -> Iterator[None]:
         raise _isbn_taken(isbn or "", existing) from None
 
 
-# --- Writing --------------------------------------------------------------------------------
-# The hot writes (add, replace, patch, delete) are SQLAlchemy Core statements built once, run on
-# a Core connection (the one Database.write gives, or a session's): the unit of work's
-# bookkeeping for objects nobody reads again cost more than the statements, and on SQLite all of
-# it ran while the write lock was held. Each write works out everything it will store first,
-# then runs its statements back to back.
-
-_books = cast(Table, Book.__table__)
-_b = _books.c
-# What a write reads of the book it changes: its JSON columns, and the derived keys (to SET only
-# the columns that change: SQLite's search index is rewritten whenever its columns are SET).
-_LOCK_COLUMNS = (*COLUMNS, *DELETED_COLUMNS, *(_b[name] for name in DERIVED_FIELDS))
+# --- Writing ---------------------------------------------------------------------------------
+# Each write works out everything it will store first, then runs its statements
+# (books_service.book_statements, built once) back to back.
 
 
 def _stored(connection: Connection, book_id: int, *, deleted: bool = False) -> dict[str, Any]:
     """The book's columns, its row locked until the transaction ends (PostgreSQL; on SQLite the
     write transaction is exclusive already), so a concurrent writer waits and then sees the
     outcome."""
-    row = _SELECT_LOCKED.first(connection, {"b_id": book_id}) if 1 <= book_id <= MAX_ID else None
+    row = SELECT_LOCKED.first(connection, {"b_id": book_id}) if 1 <= book_id <= MAX_ID else None
     return stored_book(row, book_id, deleted=deleted)
 
 
@@ -251,13 +248,13 @@ def read_locked(book_id: int) -> tuple[Prepared, dict[str, Any]] | None:
     """The statement that reads a book's columns and locks its row, with its parameters (None
     for an id that names no book): for a caller running it elsewhere, then
     :func:`stored_book` on its row."""
-    return (_SELECT_LOCKED, {"b_id": book_id}) if 1 <= book_id <= MAX_ID else None
+    return (SELECT_LOCKED, {"b_id": book_id}) if 1 <= book_id <= MAX_ID else None
 
 
 def read_stored(book_id: int) -> tuple[Prepared, dict[str, Any]] | None:
     """:func:`read_locked` without the lock: for a change written only if the book is still
     at the version read (:meth:`PlannedChange.at_version`)."""
-    return (_SELECT_STORED, {"b_id": book_id}) if 1 <= book_id <= MAX_ID else None
+    return (SELECT_STORED, {"b_id": book_id}) if 1 <= book_id <= MAX_ID else None
 
 
 def stored_book(
@@ -270,69 +267,11 @@ def stored_book(
     return row
 
 
-_SELECT_STORED_BOOK = select(*_LOCK_COLUMNS).where(_b.id == bindparam("b_id"))
-_SELECT_STORED = Prepared(_SELECT_STORED_BOOK)
-_SELECT_LOCKED = Prepared(_SELECT_STORED_BOOK.with_for_update())
-_LIVE_OTHER = (_b.deleted_at.is_(None), _b.id != bindparam("b_id"))
-_ISBN_FREE = ~exists().where(_b.isbn == bindparam("b_isbn"), *_LIVE_OTHER)
-_TITLE_FREE = ~exists().where(_b.duplicate_key == bindparam("b_duplicate_key"), *_LIVE_OTHER)
-# Adding: the row and its duplicate check in one statement; no row back means a live book has
-# the ISBN (the unique index, race-free on PostgreSQL too) or the title and authors.
-_INSERT = Prepared(insert(_books).returning(_b.id))
-# (SQLite's; PostgreSQL adds a book in one statement, see books_service.pg_writes.)
-_INSERT_NEW_ISBN = Prepared(
-    sqlite_insert(_books)
-    .on_conflict_do_nothing(index_elements=[_b.isbn], index_where=_b.deleted_at.is_(None))
-    .returning(_b.id)
-)
-# Changing: the book's UPDATE with the check as its condition; no row changed means a duplicate.
-_UPDATE_BOOK = update(_books).where(_b.id == bindparam("b_id"))
-_UPDATES = {
-    "none": _UPDATE_BOOK,
-    "isbn": _UPDATE_BOOK.where(_ISBN_FREE),
-    "title": _UPDATE_BOOK.where(_TITLE_FREE),
-}
-# PostgreSQL: the same, only if the book is still at the version the change was worked out
-# from, the title's lock taken inside (pg_writes.title_free): the change's one statement alone.
-_AT_VERSION = _UPDATE_BOOK.where(_b.version == bindparam("b_version"))
-_UPDATES_AT_VERSION = {
-    "none": _AT_VERSION,
-    "isbn": _AT_VERSION.where(_ISBN_FREE),
-    "title": _AT_VERSION.where(
-        pg_writes.title_free(bindparam("b_duplicate_key"), bindparam("b_id", type_=BigInteger))
-    ),
-}
-_UPDATE = Prepared(_UPDATE_BOOK)
-_UPDATE_IF = {check: Prepared(_UPDATES[check]) for check in ("isbn", "title")}
-
-
-def _insert_new_title(written: tuple[str, ...]) -> Prepared:
-    """SQLite: ``INSERT ... SELECT <values> WHERE NOT EXISTS (a live book with the title and
-    authors)``, one statement per set of columns written (they are few: built once each)."""
-    statement = _NEW_TITLE.get(written)
-    if statement is None:
-        values = select(*(bindparam(f"v_{name}", type_=_b[name].type) for name in written))
-        free = ~exists().where(
-            _b.duplicate_key == bindparam("b_duplicate_key"), _b.deleted_at.is_(None)
-        )
-        statement = Prepared(
-            insert(_books).from_select(list(written), values.where(free)).returning(_b.id)
-        )
-        _NEW_TITLE[written] = statement
-    return statement
-
-
-_NEW_TITLE: dict[tuple[str, ...], Prepared] = {}
-
-
 def _lock_title(connection: Connection, duplicate_key: str) -> None:
     """PostgreSQL: two transactions adding the same new title at once would both find nothing;
     the second waits here for the first to commit, then finds it. (SQLite's write transactions
     are serialised already.)"""
-    _ADVISORY_LOCK.run(connection, {"key": pg_writes.title_lock(duplicate_key)})
-
-
-_ADVISORY_LOCK = Prepared(select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger))))
+    ADVISORY_LOCK.run(connection, {"key": pg_writes.title_lock(duplicate_key)})
 
 
 def _title_taken(
@@ -379,8 +318,8 @@ def _rewrite_facets(
     deleted, the new ones added, the rest left alone."""
     changed = _facet_changes(before, after)
     for (insert_rows, delete_rows), column, name in (
-        (_AUTHOR_ROWS, "name_key", "authors"),
-        (_SUBJECT_ROWS, "subject_key", "subjects"),
+        (AUTHOR_ROWS, "name_key", "authors"),
+        (SUBJECT_ROWS, "subject_key", "subjects"),
     ):
         gone, new = changed[name]
         delete_rows.run_many(connection, _facet_rows(book_id, sorted(gone), column))
@@ -396,18 +335,6 @@ def _facet_changes(
         old, new = keys(before), keys(after)
         changed[name] = (old - new, new - old)
     return changed
-
-
-def _facet_statements(table: Table, column: str) -> tuple[Prepared, Prepared]:
-    """Adding and removing one row of a book's facet table (authors or subjects)."""
-    one = (table.c.book_id == bindparam("book_id"), table.c[column] == bindparam(column))
-    return Prepared(insert(table)), Prepared(delete(table).where(*one))
-
-
-_authors = cast(Table, BookAuthor.__table__)
-_subjects = cast(Table, BookSubject.__table__)
-_AUTHOR_ROWS = _facet_statements(_authors, "name_key")
-_SUBJECT_ROWS = _facet_statements(_subjects, "subject_key")
 
 
 @dataclass(frozen=True)
@@ -487,15 +414,15 @@ def insert_book(session: Session | Connection, new: NewBook) -> BookValues:
         return _insert_in_one(connection, new)
     isbn = row["isbn"]
     if isbn:
-        found = _INSERT_NEW_ISBN.run(connection, row).fetchone()
+        found = INSERT_NEW_ISBN.run(connection, row).fetchone()
         if found is None:
             raise _isbn_holder(connection, isbn, None)
     elif new.allow_duplicate:
-        found = _INSERT.run(connection, row).fetchone()
+        found = INSERT.run(connection, row).fetchone()
     else:
         written = tuple(name for name, value in row.items() if value is not None)
         found = (
-            _insert_new_title(written)
+            insert_new_title(written)
             .run(connection, {"b_duplicate_key": duplicate, **{f"v_{n}": row[n] for n in written}})
             .fetchone()
         )
@@ -503,8 +430,8 @@ def insert_book(session: Session | Connection, new: NewBook) -> BookValues:
             raise _title_taken(connection, duplicate, None)
     assert found is not None
     book_id = int(found[0])
-    _AUTHOR_ROWS[0].run_many(connection, _facet_rows(book_id, new.authors, "name_key"))
-    _SUBJECT_ROWS[0].run_many(connection, _facet_rows(book_id, new.subjects, "subject_key"))
+    AUTHOR_ROWS[0].run_many(connection, _facet_rows(book_id, new.authors, "name_key"))
+    SUBJECT_ROWS[0].run_many(connection, _facet_rows(book_id, new.subjects, "subject_key"))
     counts.adjust(connection, +1)
     history.add(
         connection, book_id, 1, "created", row["created_at"], row["created_by"], new.changes
@@ -557,8 +484,8 @@ class PlannedChange:
         duplicate)."""
         steps: list[tuple[Prepared, dict[str, Any]]] = []
         if self.check == "title":
-            steps.append((_ADVISORY_LOCK, {"key": pg_writes.title_lock(self.duplicate_key)}))
-        steps.append(self._statement(self.check, _UPDATES[self.check], self.checks))
+            steps.append((ADVISORY_LOCK, {"key": pg_writes.title_lock(self.duplicate_key)}))
+        steps.append(self._statement(self.check, UPDATES[self.check], self.checks))
         return steps
 
     def at_version(self) -> tuple[Prepared, dict[str, Any]]:
@@ -568,7 +495,7 @@ class PlannedChange:
         checks = {**self.checks, "b_version": self.stored["version"]}
         if self.check == "title":
             checks["b_lock"] = pg_writes.title_lock(self.duplicate_key)
-        return self._statement(f"{self.check}@version", _UPDATES_AT_VERSION[self.check], checks)
+        return self._statement(f"{self.check}@version", UPDATES_AT_VERSION[self.check], checks)
 
     def _statement(
         self, name: str, update_book: Update, checks: dict[str, Any]
@@ -626,7 +553,7 @@ def _change(
     if connection.dialect.name == "postgresql":
         _change_in_one(connection, change)
         return change.values()
-    statement = _UPDATE_IF[change.check] if change.check != "none" else _UPDATE
+    statement = UPDATE_IF[change.check] if change.check != "none" else UPDATE
     if not statement.run(connection, {**change.checks, **change.sets}).rowcount:
         raise change.duplicate(connection)
     book_id, sets = change.book_id, change.sets
@@ -769,7 +696,7 @@ def delete_book(
         statement.run(connection, params)
         return
     sets = _deletion_sets(stored, by)
-    _UPDATE.run(connection, {"b_id": book_id, **sets})
+    UPDATE.run(connection, {"b_id": book_id, **sets})
     counts.adjust(connection, -1)
     history.add(connection, book_id, sets["version"], "deleted", sets["updated_at"], by, {})
 
@@ -789,7 +716,7 @@ def deletion_step(stored: Mapping[str, Any], *, by: str) -> tuple[Prepared, dict
     """PostgreSQL: deleting the stored book (its row locked: it is there to update) as ``by``
     now: the UPDATE, the count and the history in one statement, and its parameters."""
     sets = _deletion_sets(stored, by)
-    one = pg_writes.changing("none", _UPDATE_BOOK, tuple(sets), facets=False, action="deleted")
+    one = pg_writes.changing("none", UPDATE_BOOK, tuple(sets), facets=False, action="deleted")
     return one, pg_writes.change_params(sets, {"b_id": stored["id"]}, {})
 
 
