@@ -1,22 +1,24 @@
 """A request's write of one book, in a transaction of its own: adding, replacing, patching and
-deleting, as the routes (and ``POST /books`` in front of Flask) call them. The rules are
+deleting, as the routes (and the writes served in front of Flask) call them. The rules are
 :mod:`books_service.catalog`'s; what is here is how the transaction runs.
 
 On SQLite it is :meth:`common.db.Database.write`: the write gate and the group commit, the
 catalog's functions called in the transaction as they are.
 
 On PostgreSQL each statement is a round trip to the server, and most of what a write waited
-for (issue 12). The transaction's statements are sent at once (:meth:`Database.at_once`):
+for (issue 12). A write is as few of them as it can be:
 
 * adding a book: its one statement (:mod:`books_service.pg_writes`, which takes a new
-  title's lock itself) alone is the transaction (autocommit), without ``BEGIN`` or
-  ``COMMIT``: one round trip;
+  title's lock itself) alone is the transaction (autocommit, :meth:`Database.alone`), without
+  ``BEGIN`` or ``COMMIT``: one round trip;
 * a change: the book read (in autocommit, no lock), one round trip; the change worked out from
   that row, then its one statement alone, which writes it only if the book is still at the
-  version read and takes a title's lock itself, another. When it writes nothing (the book
-  changed meanwhile, or the change is a duplicate), the change is worked out again under the
-  book's row lock, in a transaction: ``BEGIN`` with the read that locks the row, then the
-  title's lock, the statement and ``COMMIT``.
+  version read and takes a title's lock itself, another (:meth:`Database.each_alone`). When it
+  writes nothing (the book changed meanwhile, or the change is a duplicate), the change is
+  worked out again under the book's row lock, in a transaction whose statements are sent at
+  once (:meth:`Database.at_once`): ``BEGIN`` with the read that locks the row, then the
+  title's lock, the statement and ``COMMIT``;
+* a deletion: that transaction.
 
 A duplicate is found by the statement itself, which then writes nothing (every other write in it
 hangs off the book's row), so the transaction commits nothing and the book it duplicates is read
