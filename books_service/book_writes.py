@@ -32,6 +32,7 @@ would have.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -64,7 +65,7 @@ def replace(
     allow_duplicate: bool,
 ) -> BookValues:
     """PUT (:func:`catalog.replace_book`)."""
-    return _change(db, book_id, lambda _: record, by, versions, allow_duplicate)
+    return _change(db, book_id, _Asked(lambda _: record, by, versions, allow_duplicate))
 
 
 def patch(
@@ -77,14 +78,10 @@ def patch(
     allow_duplicate: bool,
 ) -> BookValues:
     """PATCH, a JSON merge patch (:func:`catalog.patch_book`)."""
-    return _change(
-        db,
-        book_id,
-        lambda stored: catalog.patched_record(stored, patch),
-        by,
-        versions,
-        allow_duplicate,
+    patched = _Asked(
+        lambda stored: catalog.patched_record(stored, patch), by, versions, allow_duplicate
     )
+    return _change(db, book_id, patched)
 
 
 def delete(db: Database, book_id: int, *, by: str, versions: Versions | None) -> None:
@@ -110,43 +107,42 @@ def _locked(statements: AtOnce, book_id: int) -> dict[str, Any]:
     return catalog.stored_book(None if read is None else statements.first(*read), book_id)
 
 
-def _plan(
-    stored: dict[str, Any],
-    make_record: MakeRecord,
-    by: str,
-    versions: Versions | None,
-    allow_duplicate: bool,
-) -> PlannedChange | None:
-    """The change of the book as read, once ``versions`` accepts its version (412 if not);
-    None when it changes nothing."""
-    catalog.check_version(stored, versions)
-    return catalog.plan_change(stored, make_record(stored), by=by, allow_duplicate=allow_duplicate)
+@dataclass(frozen=True)
+class _Asked:
+    """What a writer asks of a change: the record it makes of the stored book, as whom, the
+    versions it accepts, and whether a duplicate title is allowed."""
+
+    make_record: MakeRecord
+    by: str
+    versions: Versions | None
+    allow_duplicate: bool
+
+    def plan(self, stored: dict[str, Any]) -> PlannedChange | None:
+        """The change of the book as read, once its version is accepted (412 if not); None
+        when it changes nothing."""
+        catalog.check_version(stored, self.versions)
+        return catalog.plan_change(
+            stored, self.make_record(stored), by=self.by, allow_duplicate=self.allow_duplicate
+        )
 
 
-def _change(
-    db: Database,
-    book_id: int,
-    make_record: MakeRecord,
-    by: str,
-    versions: Versions | None,
-    allow_duplicate: bool,
-) -> BookValues:
+def _change(db: Database, book_id: int, asked: _Asked) -> BookValues:
     """:func:`catalog.change_book` in a transaction of its own."""
     if not _at_once(db):
         return db.write(
             lambda connection: catalog.change_book(
                 connection,
                 book_id,
-                make_record,
-                by=by,
-                versions=versions,
-                allow_duplicate=allow_duplicate,
+                asked.make_record,
+                by=asked.by,
+                versions=asked.versions,
+                allow_duplicate=asked.allow_duplicate,
             )
         )
     with db.each_alone() as run:
         read = catalog.read_stored(book_id)
         stored = catalog.stored_book(None if read is None else run(*read), book_id)
-        change = _plan(stored, make_record, by, versions, allow_duplicate)
+        change = asked.plan(stored)
         if change is None:  # nothing changes: no new version, no history entry
             return BookValues(stored)
         try:
@@ -156,23 +152,16 @@ def _change(
     if written is not None:
         return change.values()
     # Changed since it was read, or a duplicate: worked out again under the book's lock.
-    return _locked_change(db, book_id, make_record, by, versions, allow_duplicate)
+    return _locked_change(db, book_id, asked)
 
 
-def _locked_change(
-    db: Database,
-    book_id: int,
-    make_record: MakeRecord,
-    by: str,
-    versions: Versions | None,
-    allow_duplicate: bool,
-) -> BookValues:
+def _locked_change(db: Database, book_id: int, asked: _Asked) -> BookValues:
     """PostgreSQL: a change worked out from the book read under its row's lock."""
     change: PlannedChange | None = None
     try:
         with db.at_once() as statements:
             stored = _locked(statements, book_id)
-            change = _plan(stored, make_record, by, versions, allow_duplicate)
+            change = asked.plan(stored)
             if change is None:  # nothing changes: no new version, no history entry
                 return BookValues(stored)
             sent = [statements.queue(statement, params) for statement, params in change.steps()]
