@@ -53,69 +53,57 @@ MAX_GROUP = 32
 _SAVEPOINT = "estante_work"
 
 
-class _Job(Generic[T]):
-    __slots__ = ("context", "done", "error", "lead", "result", "work")
+Item = TypeVar("Item")
+R = TypeVar("R")
 
-    def __init__(self, work: Callable[[Connection], T]) -> None:
-        self.work = work
-        # The submitting thread's context variables (Flask's app and request contexts, their
-        # ``g``): the leader runs every work of its group in its submitter's context.
-        self.context = contextvars.copy_context()
+
+class Queued(Generic[Item, R]):
+    """One caller's item in a :class:`LeaderQueue`, and its outcome once its group has run."""
+
+    __slots__ = ("done", "error", "item", "lead", "result")
+
+    def __init__(self, item: Item) -> None:
+        self.item = item
         self.done = False
         self.lead = False
-        self.result: T | None = None
+        self.result: R | None = None
         self.error: BaseException | None = None
 
-    def run(self, connection: Connection) -> T:
-        return self.context.run(self.work, connection)
-
-    def outcome(self) -> T:
+    def outcome(self) -> R:
         if self.error is not None:
             raise self.error
         return self.result  # type: ignore[return-value]  # set when done without an error
 
 
-# Opens one write transaction's connection: checked out before the writer's turn at the write
-# gate, the gate taken, nothing begun yet (see Database._writer).
-OpenWriter = Callable[[], AbstractContextManager[Connection]]
+# Runs one group: ``take()`` hands over the items queued until then (the leader's own first),
+# each of which the group must give an outcome (``result`` or ``error``, and ``done``).
+Take = Callable[[], list[Queued[Item, R]]]
+RunGroup = Callable[[Take[Item, R]], None]
 
 
-class _Broken(Exception):
-    """The group's transaction can no longer be used: roll it back, run the rest alone."""
+class LeaderQueue(Generic[Item, R]):
+    """Items of several threads run in groups, with no thread of its own: the first caller to
+    find nobody leading runs a group (``run_group``) of everything queued by the time it
+    takes them, at most ``max_group``; callers arriving meanwhile wait, and the first of them
+    leads the next group. Nothing waits for a group to fill: a caller alone runs alone at
+    once, and a group is as large as the time the one before it took."""
 
-
-class GroupCommit:
-    """Runs works (``work(connection) -> result``) in shared write transactions; see the
-    module."""
-
-    def __init__(self, open_writer: OpenWriter) -> None:
-        self._open = open_writer
+    def __init__(self, run_group: RunGroup[Item, R], max_group: int) -> None:
+        self._run_group = run_group
+        self._max = max_group
         self._changed = threading.Condition(threading.Lock())
-        self._pending: list[_Job[Any]] = []
+        self._pending: list[Queued[Item, R]] = []
         self._leading = False
-        # How many transactions were committed and how many works they held (for benchmarks
-        # and tests: the proof that grouping happens at all).
-        self.commits = 0
-        self.works = 0
-        # The connection of the group the current thread is leading, while it runs its works.
-        self._running = threading.local()
-
-    def running_here(self) -> Connection | None:
-        """The connection of the group whose works this thread is running (a work that writes
-        again joins its group's transaction, in a savepoint, rather than queue behind itself),
-        or None."""
-        connection: Connection | None = getattr(self._running, "connection", None)
-        return connection
 
     def waiting(self) -> int:
-        """How many works are queued and not yet taken into a group."""
+        """How many items are queued and not yet taken into a group."""
         with self._changed:
             return len(self._pending)
 
-    def submit(self, work: Callable[[Connection], T]) -> T:
-        """Run ``work`` in a write transaction, perhaps with other threads' works; its result
-        (or exception) once the transaction that holds it is committed (or not)."""
-        job: _Job[T] = _Job(work)
+    def submit(self, item: Item) -> R:
+        """``item``'s outcome, once a group holding it has run: its result, or its error
+        raised."""
+        job: Queued[Item, R] = Queued(item)
         with self._changed:
             self._pending.append(job)
             if self._leading:
@@ -127,20 +115,18 @@ class GroupCommit:
         self._lead(job)
         return job.outcome()
 
-    def _lead(self, own: _Job[Any]) -> None:
-        """Run one group (the leader's own work is first in it), then hand the lead to the
-        first thread still waiting, or give it up."""
-        taken: list[_Job[Any]] = []
+    def _take(self, taken: list[Queued[Item, R]]) -> list[Queued[Item, R]]:
+        with self._changed:
+            taken[:] = self._pending[: self._max]
+            del self._pending[: self._max]
+        return taken
+
+    def _lead(self, own: Queued[Item, R]) -> None:
+        """Run one group (the leader's own item is first in it), then hand the lead to the
+        first caller still waiting, or give it up."""
+        taken: list[Queued[Item, R]] = []
         try:
-            with self._open() as connection:
-                with self._changed:
-                    taken = self._pending[:MAX_GROUP]
-                    del self._pending[:MAX_GROUP]
-                self._running.connection = connection
-                try:
-                    self._run(taken, connection)
-                finally:
-                    self._running.connection = None
+            self._run_group(lambda: self._take(taken))
         except BaseException as error:
             with self._changed:
                 if own in self._pending:  # failed before taking a group: its caller gets this
@@ -157,12 +143,80 @@ class GroupCommit:
                     self._leading = False
                 self._changed.notify_all()
 
-    def _run(self, jobs: list[_Job[Any]], connection: Connection) -> None:
+
+class _Work(Generic[T]):
+    """A write transaction's work, run in its submitter's context."""
+
+    __slots__ = ("context", "work")
+
+    def __init__(self, work: Callable[[Connection], T]) -> None:
+        self.work = work
+        # The submitting thread's context variables (Flask's app and request contexts, their
+        # ``g``): the leader runs every work of its group in its submitter's context.
+        self.context = contextvars.copy_context()
+
+    def run(self, connection: Connection) -> T:
+        return self.context.run(self.work, connection)
+
+
+_Job = Queued[_Work[Any], Any]
+# Opens one write transaction's connection: checked out before the writer's turn at the write
+# gate, the gate taken, nothing begun yet (see Database._writer).
+OpenWriter = Callable[[], AbstractContextManager[Connection]]
+
+
+class _Broken(Exception):
+    """The group's transaction can no longer be used: roll it back, run the rest alone."""
+
+
+class GroupCommit:
+    """Runs works (``work(connection) -> result``) in shared write transactions; see the
+    module."""
+
+    def __init__(self, open_writer: OpenWriter) -> None:
+        self._open = open_writer
+        self._queue: LeaderQueue[_Work[Any], Any] = LeaderQueue(self._group, MAX_GROUP)
+        # How many transactions were committed and how many works they held (for benchmarks
+        # and tests: the proof that grouping happens at all).
+        self.commits = 0
+        self.works = 0
+        # The connection of the group the current thread is leading, while it runs its works.
+        self._running = threading.local()
+
+    def running_here(self) -> Connection | None:
+        """The connection of the group whose works this thread is running (a work that writes
+        again joins its group's transaction, in a savepoint, rather than queue behind itself),
+        or None."""
+        connection: Connection | None = getattr(self._running, "connection", None)
+        return connection
+
+    def waiting(self) -> int:
+        """How many works are queued and not yet taken into a group."""
+        return self._queue.waiting()
+
+    def submit(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in a write transaction, perhaps with other threads' works; its result
+        (or exception) once the transaction that holds it is committed (or not)."""
+        result: T = self._queue.submit(_Work(work))
+        return result
+
+    def _group(self, take: Take[_Work[Any], Any]) -> None:
+        """One group: its connection opened (the writer's turn at the gate taken) before the
+        works are taken, so that those queued meanwhile join it."""
+        with self._open() as connection:
+            taken = take()
+            self._running.connection = connection
+            try:
+                self._run(taken, connection)
+            finally:
+                self._running.connection = None
+
+    def _run(self, jobs: list[_Job], connection: Connection) -> None:
         if len(jobs) == 1:
             # Alone: the transaction is the work's own, as without grouping.
             job = jobs[0]
             with connection.begin():
-                job.result = job.run(connection)
+                job.result = job.item.run(connection)
             self._count(1)
             job.done = True
             return
@@ -186,17 +240,17 @@ class GroupCommit:
                 job.result = None
                 try:
                     with connection.begin():
-                        job.result = job.run(connection)
+                        job.result = job.item.run(connection)
                     self._count(1)
                 except Exception as error:
                     job.error = error
                 job.done = True
 
     @staticmethod
-    def _run_in_savepoint(job: _Job[Any], connection: Connection, driver: Any) -> None:
+    def _run_in_savepoint(job: _Job, connection: Connection, driver: Any) -> None:
         driver.execute(f"SAVEPOINT {_SAVEPOINT}")
         try:
-            job.result = job.run(connection)
+            job.result = job.item.run(connection)
         except Exception as error:
             job.error = error
             try:
