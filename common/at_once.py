@@ -19,9 +19,9 @@ error raised as SQLAlchemy would raise it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.engine.interfaces import Dialect
 
@@ -30,6 +30,7 @@ from common.prepared import Prepared, translated
 # libpq's PGRES_TUPLES_OK (psycopg.pq.ExecStatus.TUPLES_OK), part of its stable ABI: named
 # here so that importing this module does not load psycopg where SQLite is the database.
 _ROWS = 2
+T = TypeVar("T")
 
 
 class AtOnce:
@@ -95,6 +96,23 @@ def run_alone(
     autocommit (the server commits it as it ends, all of it or none), no ``BEGIN``, no
     ``COMMIT``; its first row as :meth:`Prepared.first` gives it (None for none). An error is
     raised as SQLAlchemy would raise it."""
+    return _alone(driver_connection, dialect, statement, params, statement.read_first)
+
+
+def run_alone_rows(
+    driver_connection: Any, dialect: Dialect, statement: Prepared, params: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """:func:`run_alone`, and every row it gives."""
+    return _alone(driver_connection, dialect, statement, params, statement.read_all) or []
+
+
+def _alone(
+    driver_connection: Any,
+    dialect: Dialect,
+    statement: Prepared,
+    params: Mapping[str, Any],
+    read: Callable[[Dialect, Mapping[str, Any], Any], T],
+) -> T | None:
     sql, values = statement.bound(dialect, params)
     driver_connection.autocommit = True
     try:
@@ -104,7 +122,7 @@ def run_alone(
         result = cursor.pgresult
         if result is None or result.status != _ROWS:
             return None
-        return statement.read_first(dialect, params, cursor)
+        return read(dialect, params, cursor)
     except dialect.loaded_dbapi.Error as error:
         raise translated(dialect, sql, error) from None
     finally:

@@ -116,6 +116,22 @@ class Prepared:
         row = cursor.fetchone()
         if row is None:
             return None
+        return self._read(self._readers_of(dialect, params, cursor), row)
+
+    def read_all(
+        self, dialect: Dialect, params: Mapping[str, Any], cursor: Any
+    ) -> list[dict[str, Any]]:
+        """Every row of a cursor that ran this statement with ``params``, as :meth:`first`
+        gives one."""
+        rows = cursor.fetchall()
+        if not rows:
+            return []
+        readers = self._readers_of(dialect, params, cursor)
+        return [self._read(readers, row) for row in rows]
+
+    def _readers_of(
+        self, dialect: Dialect, params: Mapping[str, Any], cursor: Any
+    ) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
         key = (dialect.name, tuple(params))
         readers = self._readers.get(key)
         if readers is None:
@@ -127,6 +143,12 @@ class Prepared:
             )
             if len(self._readers) < MAX_FORMS:
                 self._readers[key] = readers
+        return readers
+
+    @staticmethod
+    def _read(
+        readers: tuple[tuple[str, Callable[[Any], Any] | None], ...], row: Sequence[Any]
+    ) -> dict[str, Any]:
         return {
             name: process(value) if process else value
             for (name, process), value in zip(readers, row, strict=True)
