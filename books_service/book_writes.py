@@ -37,7 +37,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from books_service import catalog
+from books_service import catalog, pg_adds
 from books_service.book_rules import Record
 from books_service.catalog import BookValues, MakeRecord, NewBook, PlannedChange, Versions
 from common.at_once import AtOnce
@@ -48,11 +48,7 @@ def add(db: Database, new: NewBook) -> BookValues:
     """Add a book worked out by :func:`catalog.new_book` (:func:`catalog.insert_book`)."""
     if not _at_once(db):
         return db.write(lambda connection: catalog.insert_book(connection, new))
-    found = db.alone(*new.statement())  # the statement alone is the transaction
-    if found is None:
-        with db.read() as session:
-            raise new.duplicate(connection_of(session))
-    return new.values(int(found["id"]))
+    return pg_adds.add(db, new)
 
 
 def replace(

@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Engine, MetaData, create_engine, event
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
-from common.at_once import AtOnce, run_alone, transaction_at_once
+from common.at_once import AtOnce, run_alone, run_alone_rows, transaction_at_once
 
 # Shared with the web service's sessions, which reach their database without SQLAlchemy.
 from common.dbapi import SQLITE_BUSY_TIMEOUT_MS as SQLITE_BUSY_TIMEOUT_MS
@@ -105,6 +105,10 @@ def _postgresql_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+# SQLAlchemy's default pool size: the least a service's pool holds.
+POOL_SIZE = 5
+
+
 class Database:
     """An engine plus two ways in: short read sessions and short write transactions."""
 
@@ -172,6 +176,11 @@ class Database:
         :func:`common.at_once.run_alone`), on a connection of the pool; its first row."""
         with self.each_alone() as run:
             return run(statement, params)
+
+    def alone_rows(self, statement: Prepared, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """:meth:`alone`, and every row the statement gives."""
+        with self._driver_connection() as driver:
+            return run_alone_rows(driver, self.engine.dialect, statement, params)
 
     @contextmanager
     def each_alone(self) -> Iterator[RunAlone]:
@@ -254,7 +263,11 @@ def get_db() -> Database:
     return db
 
 
-def init_db(app: Any, url: str) -> Database:
-    db = Database(url)
+def init_db(app: Any, url: str, threads: int) -> Database:
+    """The app's database, its pool holding a connection for each of a worker's ``threads``
+    and two more (the import worker's, a version reader's): with fewer, a busy worker opens
+    and closes overflow connections request after request (each a new server process on
+    PostgreSQL)."""
+    db = Database(url, pool_size=max(POOL_SIZE, threads + 2))
     app.extensions["estante.db"] = db
     return db
