@@ -61,7 +61,7 @@ def create_app(settings: AuthSettings | None = None) -> OpenAPI:
     settings = settings or AuthSettings()
     settings.check()
     app = create_base_app(__name__, settings, title="Estante Auth Service", version=__version__)
-    init_db(app, settings.database_url)
+    init_db(app, settings.database_url, settings.threads)
     app.extensions["estante.hasher"] = make_hasher(settings)
     app.extensions["estante.policies"] = make_policies(settings)
     init_tokens(

@@ -55,7 +55,8 @@ import requests
 
 from bench.catalog import analyze_database, drop_database, ensure_wrk, fresh_database
 from bench.servers import spawn, wrk
-from common.config import PROJECT_ROOT, ServiceSettings
+from books_service.config import BooksSettings
+from common.config import PROJECT_ROOT
 from tests.support.harness import STRONG_PASSWORD, free_port
 
 # ``../shared`` beside the checkout, or beside the folder of worktrees the checkout sits in.
@@ -364,7 +365,7 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
         )
         ceiling_port = free_port()
-        served = ServiceSettings()
+        served = BooksSettings()  # the Books Service's workers and threads, as make run serves it
         ceiling = start(
             [
                 python,
@@ -584,7 +585,7 @@ def report(
     auth_memory: tuple[float, list[float]],
     ceiling_memory: tuple[float, list[float]],
 ) -> str:
-    served = ServiceSettings()
+    served = BooksSettings()  # the Books Service's workers and threads, as make run serves it
     commit = subprocess.run(
         ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()

@@ -35,7 +35,7 @@ def create_app(settings: BooksSettings | None = None) -> OpenAPI:
     settings = settings or BooksSettings()
     settings.check()
     app = create_base_app(__name__, settings, title="Estante Books Service", version=__version__)
-    db = init_db(app, settings.database_url)
+    db = init_db(app, settings.database_url, settings.threads)
     app.extensions["estante.page_cache"] = PageCache()
     app.extensions["estante.book_cache"] = PageCache(MAX_BOOKS)
     app.extensions["estante.catalog_version"] = VersionReader(db)

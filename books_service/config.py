@@ -15,6 +15,11 @@ class BooksSettings(ServiceSettings):
     database_file: ClassVar[str] = "books.db"
     service_name: str = "books_service"
     port: int = Field(5002, ge=1, le=65535, validation_alias=env("BOOKS_PORT"))
+    # More blocking threads than the other services: a POST queued behind its worker's write
+    # (SQLite's group commit, PostgreSQL's books added together: books_service.pg_adds) holds
+    # its thread without using a core, and with 4 a worker's threads were all waiting while
+    # the cores had time to spare (docs/performance.md, "New books added together").
+    threads: int = Field(8, ge=1, le=256, validation_alias=env("ESTANTE_THREADS"))
     database_url: str = Field("", validation_alias=env("BOOKS_DATABASE_URL", "DATABASE_URL"))
     jwks_url: str = Field(
         "http://127.0.0.1:5001/.well-known/jwks.json", validation_alias=env("AUTH_JWKS_URL")
