@@ -30,6 +30,9 @@ rollback. A work must not submit work here itself (its thread would wait for its
 (:meth:`GroupCommit.running_here`), and one from a thread inside a transaction of its own in a
 transaction of its own.
 
+Who leads and who waits is :class:`LeaderQueue`'s, which knows nothing of transactions: the
+new books added together on PostgreSQL (:mod:`books_service.pg_adds`) queue on one too.
+
 A work gets the group's Core :class:`~sqlalchemy.Connection`, not an ORM session: the hot writes
 are Core statements (most of them :class:`common.prepared.Prepared`), and a session's begin,
 connection lookups, flush and commit cost more than the statements of a small write, all of it
