@@ -129,9 +129,11 @@ def _together(
     if check == "title":  # the titles' locks in the order of their keys
         jobs.sort(key=lambda job: title_lock(job.item.row["duplicate_key"]))
     try:
-        written = db.alone_rows(together(check, columns), together_params(check, jobs))
+        params = together_params(check, jobs)
+        written = db.alone_rows(together(check, columns), params)
     except Exception:
-        # No book was added (the statement is atomic): each alone, for its own answer.
+        # No book was added (the statement is atomic, or was never sent): each alone, for its
+        # own answer.
         for job in jobs:
             _settle(job, lambda new: add_alone(db, new))
         return
