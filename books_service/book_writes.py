@@ -10,7 +10,8 @@ for (issue 12). A write is as few of them as it can be:
 
 * adding a book: its one statement (:mod:`books_service.pg_writes`, which takes a new
   title's lock itself) alone is the transaction (autocommit, :meth:`Database.alone`), without
-  ``BEGIN`` or ``COMMIT``: one round trip;
+  ``BEGIN`` or ``COMMIT``: one round trip; the books other threads of the process add while
+  it is on its way are added by the next statement together (:mod:`books_service.pg_adds`);
 * a change: the book read (in autocommit, no lock), one round trip; the change worked out from
   that row, then its one statement alone, which writes it only if the book is still at the
   version read and takes a title's lock itself, another (:meth:`Database.each_alone`). When it
