@@ -20,8 +20,8 @@ added alone at once, as before). Each book still gets its own outcome, exactly a
 * **atomic and durable before answered**: the statement commits all of it (autocommit) before
   any caller is answered; if it fails, each book is added again alone, for its own answer.
 
-The books travel as one JSON array (``json_to_recordset``): one parameter serialised in C, where
-an array parameter a column would be dumped value by value in Python.
+The books travel as one JSON array (``json_to_recordset``): one parameter, serialised in C,
+where an array parameter for each column would be dumped value by value in Python.
 """
 
 from __future__ import annotations
