@@ -19,7 +19,7 @@ from books_service.book_rules import validate_book
 from books_service.models import Book, BookAuthor, BookHistory, BookSubject
 from books_service.records import author_keys
 from common.db import Database
-from tests.support.databases import migrated, new_books_url
+from tests.support.databases import facet_rows, migrated, new_books_url
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -45,17 +45,6 @@ def tally(db: Database) -> dict[str, int]:
             "live": counts.live_books(session),
             "changes": counts.catalog_version(session),
         }
-
-
-def facet_rows(db: Database, book_id: int) -> tuple[list[str], list[str]]:
-    with db.read() as session:
-        authors = session.scalars(
-            select(BookAuthor.name_key).where(BookAuthor.book_id == book_id)
-        ).all()
-        subjects = session.scalars(
-            select(BookSubject.subject_key).where(BookSubject.book_id == book_id)
-        ).all()
-    return sorted(authors), sorted(subjects)
 
 
 def test_a_new_book_comes_with_its_author_and_subject_rows_its_count_and_its_history(

@@ -17,10 +17,10 @@ from sqlalchemy.exc import OperationalError
 from books_service import book_writes, catalog, pg_adds
 from books_service.book_rules import validate_book
 from books_service.catalog import BookValues, DuplicateBook, NewBook
-from books_service.models import Book, BookAuthor, BookHistory, BookSubject
+from books_service.models import Book, BookHistory
 from books_service.pg_writes import title_lock
 from common.db import Database
-from tests.support.databases import migrated
+from tests.support.databases import facet_rows, migrated
 
 QUEUE_TIMEOUT = 5.0
 
@@ -126,12 +126,6 @@ def stored(db: Database, book_id: int) -> dict[str, Any]:
             ),
             {"id": book_id},
         ).one()
-        authors = session.scalars(
-            select(BookAuthor.name_key).where(BookAuthor.book_id == book_id)
-        ).all()
-        subjects = session.scalars(
-            select(BookSubject.subject_key).where(BookSubject.book_id == book_id)
-        ).all()
         history = session.execute(
             text(
                 "SELECT version, action, changed_at, changed_by, changes::text, origin::text"
@@ -141,8 +135,7 @@ def stored(db: Database, book_id: int) -> dict[str, Any]:
         ).all()
     return {
         "row": tuple(row),
-        "authors": sorted(authors),
-        "subjects": sorted(subjects),
+        "facets": facet_rows(db, book_id),
         "history": [tuple(entry) for entry in history],
     }
 

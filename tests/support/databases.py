@@ -6,7 +6,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from sqlalchemy import select
 
+from books_service.models import BookAuthor, BookSubject
 from common import migrations
 from common.db import Database
 
@@ -29,3 +31,15 @@ def new_books_url(request: pytest.FixtureRequest, label: str) -> str:
         folder = request.getfixturevalue("tmp_path_factory").mktemp(label)
         return f"sqlite:///{folder / 'books.db'}"
     return str(request.getfixturevalue("postgres").create_database(label))
+
+
+def facet_rows(db: Database, book_id: int) -> tuple[list[str], list[str]]:
+    """A book's author and subject keys as its facet rows hold them, each list sorted."""
+    with db.read() as session:
+        authors = session.scalars(
+            select(BookAuthor.name_key).where(BookAuthor.book_id == book_id)
+        ).all()
+        subjects = session.scalars(
+            select(BookSubject.subject_key).where(BookSubject.book_id == book_id)
+        ).all()
+    return sorted(authors), sorted(subjects)
