@@ -79,6 +79,7 @@ def create_app(settings: BooksSettings | None = None) -> OpenAPI:
                 pause_seconds=settings.import_pause_seconds,
                 prepare_in_child=settings.import_prepare_process,
                 sqlite_cache_mib=settings.import_sqlite_cache_mib,
+                defer_indexes_rows=settings.import_defer_indexes_rows,
             ),
         )
     # Inside the proxy headers' fix, if any: the routes see the path as Flask does.

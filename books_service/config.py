@@ -66,6 +66,11 @@ class BooksSettings(ServiceSettings):
     import_sqlite_cache_mib: int = Field(
         64, ge=2, le=1024, validation_alias=env("BOOKS_IMPORT_SQLITE_CACHE_MIB")
     )
+    # Imports of at least this many rows (and a quarter of the catalog's books) leave the
+    # listing indexes out while they write and build them at the end; 0: never.
+    import_defer_indexes_rows: int = Field(
+        100_000, ge=0, validation_alias=env("BOOKS_IMPORT_DEFER_INDEXES_ROWS")
+    )
 
     @property
     def jwks_cache_path(self) -> Path:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -230,6 +231,8 @@ class ImportJob(BooksBase):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The job left the listing indexes out while it ran (transfer/listing_indexes.py).
+    indexes_deferred: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ImportChunk(BooksBase):

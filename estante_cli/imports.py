@@ -384,6 +384,12 @@ def _summary(job: dict[str, Any], rejects_file: Path | None) -> None:
         eta = job.get("eta_seconds")
         left = f", about {format_seconds(eta)} left" if isinstance(eta, int | float) else ""
         output.out.print(f"{job['rate']:,.0f} rows/s{left}", markup=False)
+        if job.get("indexes_deferred"):
+            output.out.print(
+                "While it runs, lists sorted by title, author or publisher, or filtered by "
+                "author, are slower.",
+                markup=False,
+            )
     if job.get("error"):
         output.out.print(f"error: {job['error']}", markup=False)
     if dry:

@@ -156,6 +156,7 @@ def as_json(job: ImportJob) -> dict[str, Any]:
         "started_at": isoformat(job.started_at) if job.started_at else None,
         "finished_at": isoformat(job.finished_at) if job.finished_at else None,
         "preview": job.preview or [],
+        "indexes_deferred": job.indexes_deferred,
     }
 
 

@@ -23,8 +23,9 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from books_service import counts
 from books_service.models import ImportJob
-from books_service.transfer import formats, importer, jobs, pipeline
+from books_service.transfer import formats, importer, jobs, listing_indexes, pipeline
 from books_service.transfer.files import open_stored
 from books_service.transfer.rows import FileProblem
 from common.bulk_writes import BulkWrites
@@ -46,6 +47,9 @@ class Tuning:
     # SQLite: the page cache of the connection that writes the batches (common/bulk_writes.py).
     sqlite_cache_mib: int = 64
     stalled_seconds: float = pipeline.STALLED_SECONDS
+    # Imports of at least this many rows leave the listing indexes out while they write
+    # (transfer/listing_indexes.py); 0: never.
+    defer_indexes_rows: int = 100_000
 
 
 class LostJob(Exception):
@@ -98,6 +102,7 @@ def _run(db: Database, job_id: int, tuning: Tuning, worker: str | None) -> str:
         )
         encoding, mapping, done, total = job.encoding, job.mapping, job.rows_done, job.rows_total
         job_format = job.format
+        deferred = job.indexes_deferred
         preview = list(job.preview or [])
 
     def heartbeat(**values: Any) -> None:
@@ -109,6 +114,8 @@ def _run(db: Database, job_id: int, tuning: Tuning, worker: str | None) -> str:
         if total is None:
             total = formats.count(spec, open_stored(db.read, job_id), encoding, heartbeat)
             heartbeat(rows_total=total)
+        if not context.dry_run and not deferred:
+            _defer_indexes(db, job_id, total - done, tuning, worker)
         started, first, restarted = time.monotonic(), done, False
         while True:
             try:
@@ -148,6 +155,7 @@ def _run(db: Database, job_id: int, tuning: Tuning, worker: str | None) -> str:
         return _finish(db, job_id, worker, "succeeded", rows_total=max(total, done))
     except LostJob:
         log.info("import %s: cancelled or taken over; this worker lets go", job_id)
+        build_missing_indexes(db)
         return "lost"
     except FileProblem as problem:
         return _finish(db, job_id, worker, "failed", error=str(problem))
@@ -209,14 +217,47 @@ def _commit(
     return preview
 
 
+def _defer_indexes(db: Database, job_id: int, rows: int, tuning: Tuning, worker: str) -> None:
+    """Leave the listing indexes out for the rest of the job if it is large enough."""
+    with db.transaction() as session:
+        catalog = counts.live_books(session)
+        if not listing_indexes.worth_leaving_out(rows, catalog, tuning.defer_indexes_rows):
+            return
+        if not jobs.renew(session, job_id, tuning.lease_seconds, worker):
+            raise LostJob
+        listing_indexes.leave_out(session, job_id)
+    log.info("import %s: %s rows into %s books; the listing indexes wait", job_id, rows, catalog)
+
+
 def _finish(db: Database, job_id: int, worker: str, state: str, **values: Any) -> str:
+    """End the job, and build the listing indexes in the same transaction if it left them out
+    and no other unfinished job has: a job that succeeded is a catalog with every index."""
     with db.transaction() as session:
         jobs.renew(session, job_id, 0, worker, state=state, finished_at=utcnow(), **values)
+        listing_indexes.build_unless_held(session)
     return state
 
 
+def build_missing_indexes(db: Database) -> None:
+    """Build the listing indexes if they are missing and no unfinished job holds them out (a
+    job whose process died): a read first, the write transaction only when there is work."""
+    with db.read() as session:
+        if not listing_indexes.unheld_and_missing(session):
+            return
+    with db.transaction() as session:
+        built = listing_indexes.build_unless_held(session)
+    if built:
+        log.warning("listing indexes built again after an interrupted import: %s", built)
+
+
+# How often an idle worker looks for listing indexes an interrupted import left out.
+INDEX_CHECK_SECONDS = 60.0
+
+
 class Worker:
-    """The thread that claims and runs jobs in this process."""
+    """The thread that claims and runs jobs in this process, and builds the listing indexes
+    again if an import that left them out was interrupted (at its start, after each job and
+    every ``INDEX_CHECK_SECONDS`` while idle)."""
 
     def __init__(self, db: Database, tuning: Tuning) -> None:
         self.db = db
@@ -267,9 +308,13 @@ class Worker:
 
     def _loop(self) -> None:
         last_logged = 0.0
+        checked = float("-inf")  # so the first turn looks
         while not self._stop.is_set():
             try:
                 worked = self.run_once()
+                if worked or time.monotonic() - checked >= INDEX_CHECK_SECONDS:
+                    build_missing_indexes(self.db)
+                    checked = time.monotonic()
             except Exception:
                 # A database that is down fails every poll: said once a minute, not every second.
                 if time.monotonic() - last_logged > 60:

@@ -41,6 +41,7 @@ JOB_EXAMPLE: dict[str, Any] = {
             "reason": "title: Field required",
         },
     ],
+    "indexes_deferred": False,
 }
 
 
@@ -77,6 +78,13 @@ class ImportJobOut(BaseModel):
     started_at: str | None
     finished_at: str | None
     preview: list[PreviewRow] = Field(description="The first rows (at most 10) as mapped")
+    indexes_deferred: bool = Field(
+        description=(
+            "The import left the indexes of the title, author and publisher orders and of the "
+            "author filter out while it ran (a large import does): until it ends, those lists "
+            "are slower, never different"
+        )
+    )
 
 
 class ImportJobList(RootModel[list[ImportJobOut]]):

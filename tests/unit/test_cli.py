@@ -392,6 +392,16 @@ def test_a_running_import_shows_its_rate_and_what_is_left(
     shown = capsys.readouterr().out
     assert "Import 8: running" in shown and "400/1000" in shown
     assert "1,234 rows/s, about 1:15 left" in shown
+    assert "slower" not in shown
+
+
+def test_a_running_import_that_left_the_listing_indexes_out_says_which_lists_are_slower(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    job = {"id": 9, "state": "running", "rows_total": 10**6, "rows_done": 4000, "rate": 12000}
+    job |= {"created": 4000, "updated": 0, "skipped": 0, "rejected": 0, "indexes_deferred": True}
+    imports._summary(job, None)
+    assert "lists sorted by title, author or publisher" in capsys.readouterr().out
 
 
 def test_rejects_are_written_beside_the_file_with_its_extension() -> None:
