@@ -161,12 +161,41 @@ def test_on_postgresql_a_series_analyzes_the_tables_it_fills_as_they_grow(
             with writes.transaction() as session:
                 _add_notes(session, 15000)
                 session.execute(text("INSERT INTO other SELECT FROM generate_series(1, 10)"))
+            writes.statistics_caught_up()
             seen.append(_rows_planned_for(pg_db, "notes"))
     # Analyzed when it has grown by more than it held (plus 10,000 rows), not after every
     # transaction; then once more at the end, by autovacuum's rule (a tenth).
     assert seen == [15000, 15000, 45000, 45000], seen
     assert _rows_planned_for(pg_db, "notes") == 60000
     assert _rows_planned_for(pg_db, "other") == -1  # not one of the series' tables
+
+
+def test_on_postgresql_the_writer_goes_on_while_a_table_waits_for_its_analyze(
+    pg_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bulk_writes, "LOCK_WAIT", "60s")
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE query LIKE 'ANALYZE%' AND wait_event_type = 'Lock'"
+    )
+    with pg_db.engine.connect() as vacuuming:
+        vacuuming.execute(text("LOCK TABLE notes IN SHARE UPDATE EXCLUSIVE MODE"))
+        with BulkWrites(pg_db, cache_mib=8, analyze=("notes",)) as writes:
+            with writes.transaction() as session:
+                _add_notes(session, 15000)  # doubled: due for an ANALYZE, which must wait
+            for _ in range(50):
+                with pg_db.read() as session:
+                    if session.scalar(waiting):
+                        break
+                time.sleep(0.1)
+            with writes.transaction() as session:  # not behind it
+                _add_notes(session, 1)
+            with pg_db.read() as session:
+                assert session.scalar(waiting) == 1
+            vacuuming.rollback()
+            writes.statistics_caught_up()
+            assert _rows_planned_for(pg_db, "notes") == 15001
+    assert _count(pg_db) == 15001
 
 
 def test_on_postgresql_a_series_that_raises_is_not_analyzed_at_its_end(pg_db: Database) -> None:
