@@ -2,7 +2,7 @@
 connection kept for all of them, with a larger page cache, and the WAL's checkpoints run by a
 thread of their own. On PostgreSQL, plain :meth:`Database.transaction` (its server keeps its
 own cache and runs its own checkpoints), and the planner's statistics of the tables the series
-fills kept up with them (:class:`_Statistics`).
+fills kept up with them by a thread of the series (:class:`_Statistics`).
 
 Why, measured on a 500,000-book SQLite catalog importing 40,000 more (docs/performance.md,
 "Import into a large SQLite catalog"): each new book goes into some ten B-tree indexes, and
