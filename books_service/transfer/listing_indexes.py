@@ -41,6 +41,9 @@ CATALOG_SHARE = 4
 # PostgreSQL: the advisory lock both steps hold (two int4 keys: a space apart from the titles'
 # one-bigint locks, books_service.pg_writes).
 _LOCK = (1_634_625_893, 1)  # "import" and a one
+# PostgreSQL: how long dropping them waits for the tables (a DROP INDEX waits for every open
+# transaction that read them, a backup's pg_dump say, and every request queues behind it).
+LOCK_WAIT = "2s"
 _job = cast(Table, ImportJob.__table__).c
 
 
@@ -83,8 +86,11 @@ def missing(session: Session) -> list[str]:
 
 def leave_out(session: Session, job_id: int) -> None:
     """Drop the listing indexes for job ``job_id`` and say so on the job, in the caller's
-    transaction."""
+    transaction. On PostgreSQL, a lock on the tables not granted within :data:`LOCK_WAIT`
+    raises (``DBAPIError``): the caller rolls back and keeps them."""
     _serialise(session)
+    if _postgres(session):
+        session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'"))
     for index in _indexes():
         session.execute(DropIndex(index, if_exists=True))
     session.execute(update(ImportJob).where(_job.id == job_id).values(indexes_deferred=True))
@@ -99,14 +105,11 @@ def _held(session: Session) -> bool:
 
 def build_unless_held(session: Session) -> list[str]:
     """Build the missing listing indexes, in the caller's transaction, unless an unfinished job
-    has left them out; the names built. On PostgreSQL the build may use more memory for its
-    sorts than a query (``maintenance_work_mem``, for this transaction only)."""
+    has left them out; the names built."""
     _serialise(session)
     gone = missing(session)
     if not gone or _held(session):
         return []
-    if _postgres(session):
-        session.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
     for index in _indexes():
         if index.name in gone:
             session.execute(CreateIndex(index, if_not_exists=True))

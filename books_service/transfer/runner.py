@@ -218,14 +218,19 @@ def _commit(
 
 
 def _defer_indexes(db: Database, job_id: int, rows: int, tuning: Tuning, worker: str) -> None:
-    """Leave the listing indexes out for the rest of the job if it is large enough."""
-    with db.transaction() as session:
-        catalog = counts.live_books(session)
-        if not listing_indexes.worth_leaving_out(rows, catalog, tuning.defer_indexes_rows):
-            return
-        if not jobs.renew(session, job_id, tuning.lease_seconds, worker):
-            raise LostJob
-        listing_indexes.leave_out(session, job_id)
+    """Leave the listing indexes out for the rest of the job if it is large enough (and, on
+    PostgreSQL, if the tables are not held by a long transaction: else the job keeps them)."""
+    try:
+        with db.transaction() as session:
+            catalog = counts.live_books(session)
+            if not listing_indexes.worth_leaving_out(rows, catalog, tuning.defer_indexes_rows):
+                return
+            if not jobs.renew(session, job_id, tuning.lease_seconds, worker):
+                raise LostJob
+            listing_indexes.leave_out(session, job_id)
+    except DBAPIError as error:
+        log.warning("import %s keeps the listing indexes: %s", job_id, error.orig)
+        return
     log.info("import %s: %s rows into %s books; the listing indexes wait", job_id, rows, catalog)
 
 

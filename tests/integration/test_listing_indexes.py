@@ -197,6 +197,25 @@ def test_an_import_ending_while_another_holds_the_indexes_out_leaves_them_to_it(
     assert _missing(db) == []
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("db", ["postgres"], indirect=True)  # SQLite's readers hold no table
+def test_on_postgresql_an_import_keeps_them_when_a_long_transaction_holds_the_books(
+    db: Database,
+    during_batches: Callable[[Callable[[int], None]], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(listing_indexes, "LOCK_WAIT", "100ms")
+    seen: list[list[str]] = []
+    during_batches(lambda _: seen.append(_missing(db)))
+    with db.engine.connect() as dumping:  # what a pg_dump holds for as long as it runs
+        dumping.execute(text("LOCK TABLE books IN ACCESS SHARE MODE"))
+        job_id = claimed_job(db, _rows(7))
+        assert runner.run(db, job_id, SMALL) == "succeeded"
+        dumping.rollback()
+    assert seen == [[]] * 3
+    assert _job(db, job_id).indexes_deferred is False
+
+
 def test_two_builders_at_once_build_each_index_once_without_an_error(
     db: Database, during_batches: Callable[[Callable[[int], None]], None]
 ) -> None:
