@@ -3,18 +3,16 @@ read back byte for byte."""
 
 from __future__ import annotations
 
-import io
 import random
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import text
 
-from books_service.transfer import formats, jobs
 from books_service.transfer.files import open_stored
 from common.db import Database
 from tests.support.databases import migrated
-from tests.support.import_jobs import GOODREADS_HEADER
+from tests.support.import_jobs import GOODREADS_HEADER, stored_job
 from tests.support.postgres import PostgresServer
 
 COMPRESSION = (
@@ -36,17 +34,7 @@ def test_an_upload_is_stored_compressed_with_lz4_and_read_back_as_it_was(db: Dat
     )
     data = (GOODREADS_HEADER + rows).encode()
     assert len(data) > 3 * 2**20  # several pieces
-    with db.transaction() as session:
-        job = jobs.create(
-            session,
-            io.BytesIO(data),
-            formats.inspect(data),
-            filename="library.csv",
-            on_duplicate="skip",
-            dry_run=False,
-            by="ana",
-        )
-        job_id = job.id
+    job_id = stored_job(db, data)
     with db.read() as session:
         assert session.scalar(text(COMPRESSION)) == "l"
         methods = session.scalars(

@@ -4,7 +4,6 @@ worker does not wait for its poll either."""
 
 from __future__ import annotations
 
-import io
 import os
 import threading
 import time
@@ -13,25 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from books_service.transfer import formats, jobs, runner
+from books_service.transfer import jobs, runner
 from common.db import Database
-from tests.support.import_jobs import GOODREADS_HEADER, migrated_catalog
+from tests.support.import_jobs import GOODREADS_HEADER, migrated_catalog, stored_job
 
 A_LONG_POLL = 600.0
 
 
 def _store_job(db: Database) -> int:
-    data = (GOODREADS_HEADER + "1,Dune,Frank Herbert,,,,fiction,read\n").encode()
-    with db.transaction() as session:
-        return jobs.create(
-            session,
-            io.BytesIO(data),
-            formats.inspect(data),
-            filename="library.csv",
-            on_duplicate="skip",
-            dry_run=False,
-            by="ana",
-        ).id
+    return stored_job(db, (GOODREADS_HEADER + "1,Dune,Frank Herbert,,,,fiction,read\n").encode())
 
 
 def _state_within(db: Database, job_id: int, seconds: float) -> str:

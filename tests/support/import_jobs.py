@@ -23,12 +23,11 @@ def migrated_catalog(tmp_path: Path) -> Database:
     return Database(url)
 
 
-def claimed_job(db: Database, rows: list[str], on_duplicate: str = "skip") -> int:
-    """A job importing a Goodreads file of ``rows`` (after the header), made by "ana" and
-    claimed as a replica would claim it: ready for ``runner.run``."""
-    data = (GOODREADS_HEADER + "".join(rows)).encode()
+def stored_job(db: Database, data: bytes, on_duplicate: str = "skip") -> int:
+    """A queued job importing the file ``data`` as "library.csv", made by "ana", as
+    ``POST /imports`` stores one (the file in its chunks)."""
     with db.transaction() as session:
-        job_id = jobs.create(
+        return jobs.create(
             session,
             io.BytesIO(data),
             formats.inspect(data),
@@ -37,6 +36,12 @@ def claimed_job(db: Database, rows: list[str], on_duplicate: str = "skip") -> in
             dry_run=False,
             by="ana",
         ).id
+
+
+def claimed_job(db: Database, rows: list[str], on_duplicate: str = "skip") -> int:
+    """A job importing a Goodreads file of ``rows`` (after the header), made by "ana" and
+    claimed as a replica would claim it: ready for ``runner.run``."""
+    job_id = stored_job(db, (GOODREADS_HEADER + "".join(rows)).encode(), on_duplicate)
     with db.transaction() as session:
         assert jobs.claim(session, 30) == job_id
     return job_id
