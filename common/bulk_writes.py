@@ -153,14 +153,18 @@ class BulkWrites:
 
 
 class _Checkpoints:
-    """The thread that checkpoints the WAL when told a commit happened."""
+    """The thread that checkpoints the WAL when told a commit happened. Commits and the
+    checkpoints that have copied them are counted, so the writer can tell how far behind the
+    checkpoints are whether or not the thread has woken up yet (on a loaded machine it may not
+    have, for several transactions)."""
 
     def __init__(self, path: Path) -> None:
         self._path = path
         self._thread = threading.Thread(target=self._run, name="estante-checkpoints", daemon=True)
         self._state = threading.Condition()
-        self._due = False
-        self._busy = False
+        self._committed = 0  # commits the writer reported
+        self._taken = 0  # commits the checkpoint running (or the last one) started from
+        self._copied = 0  # commits a finished checkpoint covered
         self._stopping = False
         self.failed = False
         self.wal_pages = 0
@@ -170,24 +174,22 @@ class _Checkpoints:
 
     def due(self) -> None:
         with self._state:
-            self._due = True
+            self._committed += 1
             self._state.notify_all()
 
     def keep_up(self) -> None:
-        """Before a transaction: wait while the checkpoint running is of an older commit than
-        the last one (the writer a whole transaction ahead of it), and, once the WAL is past
-        :data:`WAL_LIMIT_PAGES`, until every committed frame is copied (so that this
-        transaction starts the WAL over)."""
+        """Before a transaction: wait until the commits before the last one are checkpointed
+        (the writer never a whole transaction ahead of the checkpoints), and, once the WAL is
+        past :data:`WAL_LIMIT_PAGES`, until every commit is (so that this transaction starts
+        the WAL over)."""
         with self._state:
-            if self._busy and self._due:
-                self._state.wait_for(lambda: not self._busy or self._stopping)
+            self._state.wait_for(lambda: self._copied >= self._committed - 1 or self._stopping)
             if self.wal_pages > WAL_LIMIT_PAGES:
-                self._state.wait_for(lambda: not (self._due or self._busy) or self._stopping)
+                self._state.wait_for(lambda: self._copied >= self._committed or self._stopping)
 
     def stop(self) -> None:
         """After a last checkpoint of what was committed."""
         with self._state:
-            self._due = True
             self._stopping = True
             self._state.notify_all()
         self._thread.join()
@@ -198,16 +200,14 @@ class _Checkpoints:
             configure_sqlite(connection)
             while True:
                 with self._state:
-                    self._state.wait_for(lambda: self._due)
-                    self._due, self._busy = False, True
+                    self._state.wait_for(lambda: self._committed > self._taken or self._stopping)
+                    self._taken = self._committed
                     last = self._stopping
-                try:
-                    _, pages, _ = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                _, pages, _ = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                with self._state:
                     self.wal_pages = max(pages, 0)
-                finally:
-                    with self._state:
-                        self._busy = False
-                        self._state.notify_all()
+                    self._copied = self._taken
+                    self._state.notify_all()
                 if last:
                     return
         except sqlite3.Error:
