@@ -48,6 +48,10 @@ def cli_stack(
     running.stop()
 
 
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @dataclass
 class Person:
     """Someone with an account and a home of their own, running estante."""
@@ -84,6 +88,9 @@ class Person:
         )
 
     def start(self, *args: str) -> subprocess.Popen[str]:
+        """The command started as from a terminal, where Ctrl-C reaches it: with SIGINT's
+        default disposition even when these tests run with it ignored (a shell script's
+        ``pytest &`` ignores it, and a child inherits that)."""
         return subprocess.Popen(
             [sys.executable, "-m", "estante_cli", *args],
             stdin=subprocess.DEVNULL,
@@ -92,6 +99,7 @@ class Person:
             text=True,
             cwd=self.home,
             env=self.env(),
+            preexec_fn=_interruptible,
         )
 
     def ok(self, *args: str, stdin: str | None = None) -> str:
