@@ -17,8 +17,10 @@ from pydantic import AfterValidator, BeforeValidator, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
 
-# Unicode's control characters (category Cc): exactly these code points.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# What one line must not hold: Unicode's control characters (category Cc, exactly these code
+# points), and the line and paragraph separators (U+2028, U+2029), which end a line as a new
+# line does (str.splitlines, many editors and spreadsheets).
+_NOT_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _CONTROL_BUT_LINES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
@@ -36,11 +38,17 @@ def encodable(value: str) -> str:
 
 
 def single_line(value: str) -> str:
-    """NFC-normalise and trim one line of text; control characters are refused."""
+    """NFC-normalise and trim one line of text; control characters and line or paragraph
+    separators are refused."""
     value = unicodedata.normalize("NFC", encodable(value)).strip()
-    if _CONTROL.search(value):
-        raise PydanticCustomError("invalid_text", "must not contain control characters")
-    return value
+    found = _NOT_ONE_LINE.search(value)
+    if found is None:
+        return value
+    if found.group() in "\u2028\u2029":
+        raise PydanticCustomError(
+            "invalid_text", "must be one line (no line or paragraph separator)"
+        )
+    raise PydanticCustomError("invalid_text", "must not contain control characters")
 
 
 def _too_long(max_length: int) -> PydanticCustomError:

@@ -117,9 +117,12 @@ MODELS: dict[str, dict[str, type[BaseModel]]] = {
 
 
 def printable(value: Any) -> Any:
-    """Strings without control characters and lone surrogates (refused by every text field)."""
+    """Strings without control characters, line or paragraph separators and lone surrogates
+    (refused by every one-line text field)."""
     if isinstance(value, str):
-        return "".join(ch for ch in value if unicodedata.category(ch) not in ("Cc", "Cs"))
+        return "".join(
+            ch for ch in value if unicodedata.category(ch) not in ("Cc", "Cs", "Zl", "Zp")
+        )
     if isinstance(value, list):
         return [printable(item) for item in value]
     if isinstance(value, dict):

@@ -117,6 +117,8 @@ def test_isbn_forms(catalog: Catalog) -> None:
         ("title", None, "valid string"),
         ("title", "a\u0000b", "not valid text"),
         ("subtitle", "a\nb", "control characters"),
+        ("subtitle", "a\u2028b", "one line"),
+        ("series", "a\u2029b", "one line"),
         ("author", "y" * 301, "at most 300"),
         ("author", "y" * 1201, "must be at most 300 characters"),
         ("authors", [], "at least 1"),

@@ -73,6 +73,8 @@ def test_login_accepts_any_name_shape_but_not_nul() -> None:
             "at most 10000",
         ),
         ({"title": "a\x07", "author": "a"}, "title", "control characters"),
+        ({"title": "a\u2028b", "author": "a"}, "title", "one line"),
+        ({"title": "t", "author": "a\u2029b"}, "author", "one line"),
         ({"title": "a\x00", "author": "a"}, "title", "not valid text"),
         ({"title": 5, "author": "a"}, "title", "valid string"),
         ({"title": "t"}, "author", "required"),
