@@ -432,8 +432,9 @@ def test_ctrl_c_during_an_import_cancels_it_at_the_service(librarian: Person) ->
         assert running.poll() is None and time.monotonic() < deadline, running.communicate()
         time.sleep(0.1)
     time.sleep(0.3)
-    # How the command held SIGINT when it was sent (blocked, ignored, caught): the one failure
-    # seen, under load, was a command that never noticed it and finished the import.
+    # How the command held SIGINT when it was sent (blocked, ignored, caught), for a failure's
+    # record: a command that inherited SIGINT ignored never noticed it and finished the import
+    # (why start() gives it the default disposition).
     status = Path(f"/proc/{running.pid}/status")
     lines = status.read_text().splitlines() if status.exists() else []
     signals = [line for line in lines if line.startswith("Sig")]
