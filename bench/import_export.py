@@ -13,7 +13,8 @@ it, the rest without), so every row is validated, written, indexed for search an
 the history. Memory is the resident set of the service's processes (Granian's main process, its
 workers and the child an import job forks to read and check its rows), sampled every 0.2 s while
 the job runs; their CPU includes that child's: the largest of any one process (idle, before
-the import, and at its peak) and of all of them together; each export's too. On PostgreSQL
+the import, and at its peak) and of all of them together, by RSS and by PSS (a page they
+share counted once: what they use together); each export's too. On PostgreSQL
 also the CPU of the database's backends the service is connected to (from ``/proc``: the server
 must run on this machine), per row.
 
@@ -147,6 +148,18 @@ def rss_by_process(pid: int) -> dict[int, int]:
     return found
 
 
+def pss_total(pid: int) -> int:
+    """Proportional memory (bytes) of a process and its descendants together: each page shared
+    by several processes (the libraries' code, what a forked worker still shares with its
+    parent) counted once in all, where the sum of their RSS counts it in each."""
+    total = 0
+    for p in service_pids(pid):
+        with contextlib.suppress(OSError, StopIteration):
+            lines = Path(f"/proc/{p}/smaps_rollup").read_text().splitlines()
+            total += next(int(line.split()[1]) for line in lines if line.startswith("Pss:")) * 1024
+    return total
+
+
 def cpu_seconds(pid: int) -> float:
     """User and system CPU time so far of a process and of its descendants, with that of
     their children that have ended (an import's preparing process, once the job is done)."""
@@ -192,12 +205,14 @@ def backend_cpu(database: str) -> dict[int, float]:
 class RssSampler:
     """Every 0.2 s: the resident memory of each of the service's processes, with the import's
     phase at that moment (``phase``, set by whoever drives the import: upload, queued, count,
-    rows): the largest of any one process, of all of them together, and each process's own peak
-    and the phase it was reached in (to tell the upload's process from the job's). With ``log``,
+    rows): the largest of any one process, of all of them together (by RSS, and by PSS: what
+    they use together, a shared page counted once), and each process's own peak and the phase it
+    was reached in (to tell the upload's process from the job's). With ``log``,
     every sample is written there as a line: seconds, phase, rows done, pid=MiB ..."""
 
     def __init__(self, pid: int, log: Path | None = None) -> None:
         self.pid, self.peak, self.peak_total, self._stop = pid, 0, 0, threading.Event()
+        self.peak_pss = 0
         self.baseline = rss_by_process(pid)
         self.phase, self.rows_done = "idle", 0
         self.by_process: dict[int, tuple[int, str, int]] = {}  # pid -> (peak, phase, rows)
@@ -210,6 +225,7 @@ class RssSampler:
             sizes = rss_by_process(self.pid)
             self.peak = max(self.peak, *sizes.values(), 0)
             self.peak_total = max(self.peak_total, sum(sizes.values()))
+            self.peak_pss = max(self.peak_pss, pss_total(self.pid))
             phase, rows = self.phase, self.rows_done
             for p, size in sizes.items():
                 if size > self.by_process.get(p, (0, "", 0))[0]:
@@ -329,12 +345,13 @@ def export_rates(books_url: str, rows: int, pid: int) -> dict[str, dict[str, flo
             "rate": rows / seconds,
             "peak_rss_mib": rss.peak / 2**20,
             "peak_total_mib": rss.peak_total / 2**20,
+            "peak_pss_mib": rss.peak_pss / 2**20,
             **({"lines": lines} if name == "estante-jsonl" else {}),
         }
         print(
             f"    export {name}: {rows / seconds:,.0f} rows/s ({size / 2**20:,.0f} MiB, "
             f"{seconds:.1f} s), peak RSS of a process {rss.peak / 2**20:.0f} MiB, "
-            f"of all {rss.peak_total / 2**20:.0f} MiB",
+            f"of all {rss.peak_total / 2**20:.0f} MiB (PSS {rss.peak_pss / 2**20:.0f})",
             file=sys.stderr,
         )
     return found
@@ -446,6 +463,7 @@ def run_one(
                 "server_cpu_us_per_row": server / size * 1e6 if server is not None else None,
                 "peak_rss_mib": rss.peak / 2**20,
                 "peak_total_mib": rss.peak_total / 2**20,
+                "peak_pss_mib": rss.peak_pss / 2**20,
                 "idle_rss_mib": max(rss.baseline.values(), default=0) / 2**20,
                 "phases": job["phases"],
                 "by_process": rss.report(),
@@ -453,7 +471,8 @@ def run_one(
             print(
                 f"  {backend} {size:,}: {job['state']}, {result['rate']:,.0f} rows/s end to end "
                 f"({job['seconds']:.1f} s), peak RSS of a process {result['peak_rss_mib']:.0f} MiB "
-                f"(idle {result['idle_rss_mib']:.0f}), of all {result['peak_total_mib']:.0f} MiB, "
+                f"(idle {result['idle_rss_mib']:.0f}), of all {result['peak_total_mib']:.0f} MiB "
+                f"(PSS {result['peak_pss_mib']:.0f}), "
                 f"service CPU {result['cpu_us_per_row']:.0f} µs a row, its disk writes "
                 f"{result['disk_kib_per_row']:.1f} KiB a row"
                 + (f", PostgreSQL's backends {server / size * 1e6:.0f}" if server else ""),
@@ -535,7 +554,7 @@ def main() -> None:
     lines = [
         "| database | rows | state | import rows/s (end to end) | seconds | service CPU µs/row | "
         "PostgreSQL backends' CPU µs/row | "
-        "peak RSS of a process, idle → peak (MiB) | all processes (MiB) | "
+        "peak RSS of a process, idle → peak (MiB) | all processes, RSS / PSS (MiB) | "
         + " | ".join(f"export {f} rows/s (peak RSS)" for f in EXPORT_FORMATS)
         + " |",
         "|---|---:|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(EXPORT_FORMATS),
@@ -551,7 +570,7 @@ def main() -> None:
                 else "- | "
             )
             + f"{r['idle_rss_mib']:.0f} → {r['peak_rss_mib']:.0f} | "
-            f"{r['peak_total_mib']:.0f} | "
+            f"{r['peak_total_mib']:.0f} / {r['peak_pss_mib']:.0f} | "
             + " | ".join(
                 f"{exports[f]['rate']:,.0f} ({exports[f]['peak_rss_mib']:.0f} MiB)"
                 if f in exports
