@@ -22,6 +22,7 @@ from auth_service.keys import KeyRing
 from auth_service.models import User
 from auth_service.passwords import Hasher
 from auth_service.schemas import RegisterRequest
+from common import startup_migration
 from common.config import ConfigError
 from common.db import Database
 from common.malloc import share_one_malloc_arena
@@ -88,8 +89,6 @@ def signing_key_problems(settings: AuthSettings) -> list[str]:
 
 def prepare(settings: AuthSettings) -> None:
     """One-time work before any worker starts: check config, create keys, migrate."""
-    from common import migrations
-
     share_one_malloc_arena()  # before the workers are forked: they inherit it
     settings.check(*signing_key_problems(settings))
     settings.prepare_data_dir()
@@ -98,7 +97,7 @@ def prepare(settings: AuthSettings) -> None:
     else:
         KeyRing.ensure(settings.signing_keys_dir)
     if settings.auto_migrate:
-        migrations.upgrade("auth", settings.database_url)
+        startup_migration.upgrade("auth", settings.database_url)
     db = Database(settings.database_url)
     try:
         bootstrap_admin(settings, db)

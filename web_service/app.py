@@ -11,6 +11,7 @@ from flask.sessions import SessionInterface, SessionMixin
 from flask_babel import Babel
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from common import startup_migration
 from common.converters import AsciiIntegerConverter
 from common.dbapi import DbApiDatabase
 from common.health import ReadinessCheck, init_health, revision_check
@@ -41,39 +42,11 @@ def prepare(settings: WebSettings) -> None:
         settings.ensure_secret()
     settings.secret()  # readable, long enough: or a clear ConfigError now
     if settings.auto_migrate and not settings.redis_url:
-        migrate(settings.database_url)
+        startup_migration.upgrade("web", settings.database_url)
     compile_catalogs()
     # The default locale's data, shared by the workers forked from this process (the other
     # locales are loaded by a worker when a visitor asks for them).
     formatting.preload((settings.default_locale,))
-
-
-def migrate(database_url: str) -> None:
-    """The sessions table at its newest migration. Alembic runs on SQLAlchemy, which this main
-    process must not load (its workers, forked from it, would carry it): a database already at
-    the head is left as it is, and one that is not is migrated in a child process."""
-    from common import revisions
-
-    db = DbApiDatabase(database_url)
-    try:
-        if db.revision(revisions.version_table("web")) == revisions.head_revision("web"):
-            return
-    except db.driver.Error:  # no version table yet: a new database
-        pass
-    finally:
-        db.dispose()
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-
-    # Its errors come back here as raised there.
-    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as child:
-        child.submit(_upgrade, database_url).result()
-
-
-def _upgrade(database_url: str) -> None:
-    from common import migrations
-
-    migrations.upgrade("web", database_url)
 
 
 def make_store(app: Flask, settings: WebSettings) -> tuple[SessionStore, dict[str, ReadinessCheck]]:
