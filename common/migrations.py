@@ -8,12 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
-
 from common.db import create_db_engine, normalise_url
-from common.revisions import MIGRATIONS_DIR, version_table
-from common.revisions import head_revision as scripts_head
+from common.revisions import MIGRATIONS_DIR, is_at_head, version_table
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -33,28 +29,14 @@ def alembic_config(service: str, database_url: str) -> Config:
 
 
 def upgrade(service: str, database_url: str, revision: str = "head") -> None:
-    """Migrate to ``revision``. A database already at the head is left as it is without
-    importing Alembic at all: a service's main process prepares every start, and whatever it
-    imports, its forked workers carry too (about 10 MB each)."""
-    if revision == "head" and _is_at_head(service, database_url):
+    """Migrate to ``revision`` in this process. A database already at the head is left as it
+    is without importing Alembic at all. A service's start migrates through
+    :mod:`common.startup_migration`, which runs this in a child only when there is work."""
+    if revision == "head" and is_at_head(service, database_url):
         return
     from alembic import command
 
     command.upgrade(alembic_config(service, database_url), revision)
-
-
-def _is_at_head(service: str, database_url: str) -> bool:
-    engine = create_db_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            current = connection.execute(
-                text(f"SELECT version_num FROM {version_table(service)}")  # noqa: S608
-            ).all()
-    except SQLAlchemyError:  # no version table yet: a new database
-        return False
-    finally:
-        engine.dispose()
-    return [row[0] for row in current] == [scripts_head(service)]
 
 
 def downgrade(service: str, database_url: str, revision: str) -> None:

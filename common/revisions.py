@@ -2,16 +2,20 @@
 
 Readiness (``/readyz``) compares the database's revision with the newest script's. Alembic
 would answer that too, but importing it costs every worker several megabytes it never uses
-again: the scripts are migrated by the main process before any worker starts
-(:mod:`common.migrations`). Each script names its ``revision`` and the ``down_revision`` it
-follows as plain literals, which is all that is read here; the head is the revision no other
-follows. A test checks that this answers what Alembic does.
+again: the scripts are run before any worker starts, by a child of the main process when the
+database is behind (:mod:`common.startup_migration`). Each script names its ``revision`` and
+the ``down_revision`` it follows as plain literals, which is all that is read here; the head is
+the revision no other follows. A test checks that this answers what Alembic does.
+:func:`is_at_head` reads a database's revision with the DB-API, to tell whether a start has
+anything to migrate.
 """
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
+
+from common.dbapi import DbApiDatabase
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -53,3 +57,14 @@ def head_revision(service: str, directory: Path = MIGRATIONS_DIR) -> str | None:
     if len(heads) > 1:
         raise ValueError(f"{service}: several migration heads ({', '.join(sorted(heads))})")
     return next(iter(heads), None)
+
+
+def is_at_head(service: str, database_url: str) -> bool:
+    """Whether the database holds exactly the newest revision of ``service``'s scripts."""
+    db = DbApiDatabase(database_url)
+    try:
+        return db.revision(version_table(service)) == head_revision(service)
+    except db.driver.Error:  # no version table yet (a new database), or none to read it from
+        return False
+    finally:
+        db.dispose()

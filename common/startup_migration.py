@@ -13,8 +13,7 @@ a 12 MB process that stayed for the life of the main one.
 
 from __future__ import annotations
 
-from common.dbapi import DbApiDatabase
-from common.revisions import head_revision, version_table
+from common.revisions import is_at_head
 
 
 def upgrade(service: str, database_url: str) -> None:
@@ -27,17 +26,6 @@ def upgrade(service: str, database_url: str) -> None:
 
     with ProcessPoolExecutor(1, mp_context=get_context("fork")) as child:
         child.submit(_upgrade, service, database_url).result()
-
-
-def is_at_head(service: str, database_url: str) -> bool:
-    """Whether the database holds exactly the newest revision of ``service``'s scripts."""
-    db = DbApiDatabase(database_url)
-    try:
-        return db.revision(version_table(service)) == head_revision(service)
-    except db.driver.Error:  # no version table yet (a new database), or none to read it from
-        return False
-    finally:
-        db.dispose()
 
 
 def _upgrade(service: str, database_url: str) -> None:

@@ -13,7 +13,7 @@ import pytest
 from alembic import command
 from sqlalchemy.exc import OperationalError
 
-from common import migrations, startup_migration
+from common import migrations, revisions, startup_migration
 from common.config import PROJECT_ROOT
 
 
@@ -71,9 +71,9 @@ def test_a_start_on_a_new_database_migrates_it_in_a_child_and_loads_no_alembic(
 def test_a_start_on_a_database_behind_the_head_migrates_it(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path)
     migrations.upgrade("auth", url, "auth_0005")
-    assert not startup_migration.is_at_head("auth", url)
+    assert not revisions.is_at_head("auth", url)
     startup_migration.upgrade("auth", url)
-    assert startup_migration.is_at_head("auth", url)
+    assert revisions.is_at_head("auth", url)
     assert migrations.current_revision("auth", url) == migrations.head_revision("auth")
 
 
@@ -88,7 +88,7 @@ def test_a_start_on_a_database_at_the_head_starts_no_child(
 
     monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", refuse)
     startup_migration.upgrade("books", url)
-    assert startup_migration.is_at_head("books", url)
+    assert revisions.is_at_head("books", url)
 
 
 def test_a_migration_that_fails_in_the_child_fails_the_start_with_its_error(
