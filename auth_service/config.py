@@ -25,6 +25,12 @@ class AuthSettings(ServiceSettings):
     database_file: ClassVar[str] = "auth.db"
     service_name: str = "auth_service"
     port: int = Field(5001, ge=1, le=65535, validation_alias=env("AUTH_PORT"))
+    # One worker by default, not one per core: a login's time is argon2id, which runs outside
+    # the GIL, so one process checks as many passwords at once as there are cores
+    # (argon2_hashes_at_once), and a refresh is cheap enough for one process to serve some
+    # 2,000 a second. A second worker bought 2-5 % more logins and cost ~85 MB
+    # (docs/performance.md, "The Auth Service in one worker").
+    workers: int = Field(1, ge=1, le=64, validation_alias=env("AUTH_WORKERS", "ESTANTE_WORKERS"))
     database_url: str = Field("", validation_alias=env("AUTH_DATABASE_URL", "DATABASE_URL"))
     keys_dir: Path | None = Field(None, validation_alias=env("AUTH_KEYS_DIR"))
     access_token_ttl: int = Field(

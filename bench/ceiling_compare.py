@@ -17,10 +17,11 @@ ceiling taking turns, the order swapped every round, ``--rounds`` rounds:
   against the ceiling's UPDATE (it has no PATCH).
 
 Then logins (``POST /login``, c=16) against bare argon2id verification at the Auth Service's
-configured parameters in as many processes as it has workers, taking turns too; and the worker
-and main-process memory (RSS) of both services after the load. Medians of the rounds; the ratio
-is Estante / ceiling. wrk and every server share the machine's cores: compare ratios, not
-absolute numbers, and only within one run.
+configured parameters in as many processes as it checks passwords at once (its workers times
+the hashes each runs at once: the cores), taking turns too; and the worker and main-process
+memory (RSS) of both services after the load. Medians of the rounds; the ratio is Estante /
+ceiling. wrk and every server share the machine's cores: compare ratios, not absolute numbers,
+and only within one run.
 
     .venv/bin/python -m bench.ceiling_compare [--books 1000] [--backend sqlite|postgres]
         [--rounds 3] [--seconds 10] [--only get-page,post] [--tree DIR] [--out FILE]
@@ -245,8 +246,9 @@ def _verify_for(seconds: float, params: tuple[int, int, int], counter: Any) -> N
 
 
 def bare_argon2(seconds: float, processes: int, params: tuple[int, int, int]) -> float:
-    """Verifications per second in ``processes`` processes at once: what the Auth Service's
-    workers could do if a login were nothing but its password check."""
+    """Verifications per second in ``processes`` processes at once: what the Auth Service
+    could do if a login were nothing but its password check (its one worker hashes in as many
+    threads at once as there are cores, argon2 running outside the GIL)."""
     context = multiprocessing.get_context("spawn")
     counter = context.Value("q", 0)
     workers = [
@@ -548,7 +550,8 @@ def main() -> None:
                         login["login p99"].append(result["p99"])
                         login["errors"].append(result["errors"])
                     else:
-                        login["argon2"].append(bare_argon2(args.seconds, settings.workers, params))
+                        at_once = settings.workers * settings.argon2_hashes_at_once
+                        login["argon2"].append(bare_argon2(args.seconds, at_once, params))
                     print(f"round {round_ + 1} {what}: {login}", file=sys.stderr)
 
         books_memory, auth_memory = memory(books), memory(auth)

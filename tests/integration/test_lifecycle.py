@@ -177,6 +177,8 @@ def start_launcher(
     auth_port, books_port, web_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
+        "ESTANTE_WORKERS": "2",
+        "AUTH_WORKERS": "1",  # make run's defaults, whatever this shell says
         "ESTANTE_DATA_DIR": str(tmp_path / "data"),
         "AUTH_PORT": str(auth_port),
         "BOOKS_PORT": str(books_port),
@@ -199,9 +201,9 @@ def start_launcher(
     wait_until_healthy(f"http://127.0.0.1:{books_port}", launcher)  # type: ignore[arg-type]
     wait_until_healthy(f"http://127.0.0.1:{web_port}", launcher)  # type: ignore[arg-type]
     # Every worker of the three services is up (a signal that lands while one is still starting
-    # is a different story).
+    # is a different story): two each for Books and the web, Auth's one.
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and log.read_text().count("Started worker-") < 6:
+    while time.monotonic() < deadline and log.read_text().count("Started worker-") < 5:
         time.sleep(0.05)
     return launcher, log, auth_port, books_port, web_port
 

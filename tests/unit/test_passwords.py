@@ -133,6 +133,20 @@ def test_a_worker_hashes_its_share_of_the_cores_at_once_unless_told(
     assert AuthSettings(workers=2, argon2_concurrency=1).argon2_hashes_at_once == 1
 
 
+def test_the_auth_service_runs_one_worker_hashing_on_every_core_unless_told(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    monkeypatch.delenv("AUTH_WORKERS", raising=False)
+    monkeypatch.delenv("ESTANTE_WORKERS", raising=False)
+    settings = AuthSettings()
+    assert (settings.workers, settings.argon2_hashes_at_once) == (1, 2)
+    monkeypatch.setenv("ESTANTE_WORKERS", "2")  # every service's workers, Auth's too
+    assert AuthSettings().workers == 2
+    monkeypatch.setenv("AUTH_WORKERS", "3")  # the Auth Service's own comes first
+    assert AuthSettings().workers == 3
+
+
 @pytest.mark.parametrize("configured", [1, 2])
 def test_the_service_checks_at_most_argon2_concurrency_passwords_at_once(configured: int) -> None:
     from auth_service.app import make_hasher
