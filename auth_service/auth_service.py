@@ -17,9 +17,11 @@ from common.bootstrap import run_under_project_environment  # noqa: E402 (standa
 # A Python without the dependencies (the system's) re-runs this under .venv, or says what to run.
 run_under_project_environment(__file__)
 
-from auth_service.app import prepare  # noqa: E402
-from auth_service.config import AuthSettings  # noqa: E402
 from common.server import serve  # noqa: E402
 
 if __name__ == "__main__":
-    serve(AuthSettings, prepare, "auth_service.app:create_app")
+    serve(
+        "auth_service.config:AuthSettings",
+        "auth_service.app:prepare",
+        "auth_service.app:create_app",
+    )

@@ -16,16 +16,14 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from auth_service import accounts, throttle
-from auth_service.argon2_memory import POOL as ARGON2_BLOCKS
 from auth_service.config import AuthSettings
 from auth_service.keys import KeyRing
 from auth_service.models import User
 from auth_service.passwords import Hasher
 from auth_service.schemas import RegisterRequest
-from common import startup_migration
+from common import migrations
 from common.config import ConfigError
 from common.db import Database
-from common.malloc import share_one_malloc_arena
 from common.problem_json import field_errors
 
 log = logging.getLogger("estante.auth")
@@ -89,7 +87,6 @@ def signing_key_problems(settings: AuthSettings) -> list[str]:
 
 def prepare(settings: AuthSettings) -> None:
     """One-time work before any worker starts: check config, create keys, migrate."""
-    share_one_malloc_arena()  # before the workers are forked: they inherit it
     settings.check(*signing_key_problems(settings))
     settings.prepare_data_dir()
     if settings.is_production:
@@ -97,7 +94,7 @@ def prepare(settings: AuthSettings) -> None:
     else:
         KeyRing.ensure(settings.signing_keys_dir)
     if settings.auto_migrate:
-        startup_migration.upgrade("auth", settings.database_url)
+        migrations.upgrade("auth", settings.database_url)
     db = Database(settings.database_url)
     try:
         bootstrap_admin(settings, db)
@@ -105,4 +102,3 @@ def prepare(settings: AuthSettings) -> None:
         throttle.forget_old(db, throttle_policy(settings))
     finally:
         db.dispose()
-        ARGON2_BLOCKS.release()  # the main process hashes no more: its workers keep their own

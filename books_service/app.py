@@ -15,7 +15,7 @@ from books_service.revocations import RevocationCache
 from books_service.routes import api
 from books_service.transfer.routes import transfer_api
 from books_service.transfer.runner import Tuning, start_worker
-from common import startup_migration
+from common import migrations
 from common.app_base import create_base_app
 from common.db import init_db
 from common.front_route import install_in_front
@@ -27,7 +27,7 @@ def prepare(settings: BooksSettings) -> None:
     settings.check()
     settings.prepare_data_dir()
     if settings.auto_migrate:
-        startup_migration.upgrade("books", settings.database_url)
+        migrations.upgrade("books", settings.database_url)
 
 
 def create_app(settings: BooksSettings | None = None) -> OpenAPI:

@@ -17,9 +17,11 @@ from common.bootstrap import run_under_project_environment  # noqa: E402 (standa
 # A Python without the dependencies (the system's) re-runs this under .venv, or says what to run.
 run_under_project_environment(__file__)
 
-from books_service.app import prepare  # noqa: E402
-from books_service.config import BooksSettings  # noqa: E402
 from common.server import serve  # noqa: E402
 
 if __name__ == "__main__":
-    serve(BooksSettings, prepare, "books_service.app:create_app")
+    serve(
+        "books_service.config:BooksSettings",
+        "books_service.app:prepare",
+        "books_service.app:create_app",
+    )

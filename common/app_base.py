@@ -17,11 +17,12 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from common.config import ServiceSettings
 from common.converters import AsciiIntegerConverter
 from common.json_body import parses_own_body, require_json_object
+from common.log_format import configure_logging
 from common.metrics import init_metrics
 from common.openapi import EstanteOpenAPI
 from common.problem_json import register_error_handlers, validation_problem
 from common.query_string import init_single_values
-from common.request_log import configure_logging, init_request_log
+from common.request_log import init_request_log
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment

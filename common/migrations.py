@@ -30,8 +30,8 @@ def alembic_config(service: str, database_url: str) -> Config:
 
 def upgrade(service: str, database_url: str, revision: str = "head") -> None:
     """Migrate to ``revision`` in this process. A database already at the head is left as it
-    is without importing Alembic at all. A service's start migrates through
-    :mod:`common.startup_migration`, which runs this in a child only when there is work."""
+    is without importing Alembic at all. A service's start runs this in the child process
+    that prepares it (:mod:`common.server`), so no long-lived process ever loads Alembic."""
     if revision == "head" and is_at_head(service, database_url):
         return
     from alembic import command

@@ -11,13 +11,10 @@ bytes in hex (what ``uuid4().hex`` looks like, without building a UUID).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
-import sys
 import time
-from typing import Any
 
 from flask import Flask, Response, g, request
 
@@ -31,47 +28,6 @@ access_log = logging.getLogger("estante.access")
 # version) says so with this header; its "nothing changed" answers (304) are logged at DEBUG,
 # so they do not bury the requests of people. Anything else it asks is logged as usual.
 POLL_HEADER = "X-Estante-Poll"
-
-
-_encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
-
-
-class JsonFormatter(logging.Formatter):
-    def __init__(self) -> None:
-        super().__init__()
-        self._second = -1
-        self._time = ""
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        """The record's second in local time (ISO 8601 with its offset), formatted once a
-        second: every line of that second shares it."""
-        second = int(record.created)
-        if second != self._second:
-            # Two threads may both format a new second: they write the same text.
-            self._time = time.strftime("%Y-%m-%dT%H:%M:%S%z", self.converter(second))
-            self._second = second
-        return self._time
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": self.formatTime(record),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        entry.update(getattr(record, "fields", {}))
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return _encode(entry)
-
-
-def configure_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def logged_user_id(user_id: object) -> int | None:

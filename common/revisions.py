@@ -2,12 +2,12 @@
 
 Readiness (``/readyz``) compares the database's revision with the newest script's. Alembic
 would answer that too, but importing it costs every worker several megabytes it never uses
-again: the scripts are run before any worker starts, by a child of the main process when the
-database is behind (:mod:`common.startup_migration`). Each script names its ``revision`` and
-the ``down_revision`` it follows as plain literals, which is all that is read here; the head is
-the revision no other follows. A test checks that this answers what Alembic does.
-:func:`is_at_head` reads a database's revision with the DB-API, to tell whether a start has
-anything to migrate.
+again: the scripts are run before any worker starts, by the child process that prepares a
+service's start (:mod:`common.server`), and only when the database is behind. Each script names
+its ``revision`` and the ``down_revision`` it follows as plain literals, which is all that is
+read here; the head is the revision no other follows. A test checks that this answers what
+Alembic does. :func:`is_at_head` reads a database's revision with the DB-API, to tell whether a
+start has anything to migrate.
 """
 
 from __future__ import annotations

@@ -1,33 +1,33 @@
 """Serve a service with Granian, the production WSGI server, as its start scripts do.
 
-The parent process does the one-time preparation (configuration check, keys, migrations) before
-any worker starts, so workers never race to create the same file or table.
+The one-time preparation (configuration check, keys, migrations) runs before any worker starts,
+so workers never race to create the same file or table. It runs in a child process, forked for
+it and gone when it is done: the main process, which supervises the workers for the life of the
+service, never imports the app, its libraries nor the settings' (Granian and the standard
+library only, about 28 MB), and each worker imports the app itself.
 """
 
 from __future__ import annotations
 
-import gc
 import importlib
+import json
 import logging
 import os
 import signal
 import sys
 import time
-from collections.abc import Callable
-from typing import TypeVar
+import traceback
+from pathlib import Path
+from typing import Any
 
 from granian.constants import Interfaces
 from granian.log import logger as granian_log
 from granian.server import MPServer
-from pydantic import ValidationError
 
-from common.config import PROJECT_ROOT, ConfigError, ServiceSettings
+from common.log_format import configure_logging
 from common.malloc import share_one_malloc_arena
-from common.metrics import prepare_multiprocess_dir
-from common.problem_json import field_errors
-from common.request_log import configure_logging
 
-S = TypeVar("S", bound=ServiceSettings)
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("estante.server")
 # The service's real app factory, handed to the workers (forked or spawned) through the
 # environment: Granian's target must be an import string, and this one is always the same.
@@ -88,14 +88,6 @@ def _leave_before_serving(signum: int, frame: object) -> None:
     os._exit(0)
 
 
-def load_settings(settings_class: type[S]) -> S:
-    try:
-        return settings_class()
-    except ValidationError as error:
-        lines = "\n".join(f"  - {e['field']}: {e['message']}" for e in field_errors(error))
-        raise ConfigError(f"invalid settings in the environment:\n{lines}") from None
-
-
 class Server(MPServer):
     """Granian's server (the one ``granian.Granian`` is where Python has a GIL), with a stop that
     waits for a worker already on its way out. Granian's own gives a worker 1 ms after ``join``
@@ -126,40 +118,132 @@ class Server(MPServer):
         self.wrks.clear()
 
 
-def serve(settings_class: type[S], prepare: Callable[[S], None], app_factory: str) -> None:
+# How the preparing child's exit says that the configuration is wrong (said on stderr).
+CONFIG_ERROR_EXIT = 2
+
+
+def _import(path: str) -> Any:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _prepare(settings_class: str, prepare: str, migrate_only: bool) -> dict[str, Any]:
+    """In the preparing child: the settings read and checked, the preparation done, and what
+    the main process needs to serve. Imported here, in the child: the main never loads them."""
+    from pydantic import ValidationError
+
+    from common.config import ConfigError
+    from common.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
+    from common.problem_json import field_errors
+
+    try:
+        settings = _import(settings_class)()
+    except ValidationError as error:
+        lines = "\n".join(f"  - {e['field']}: {e['message']}" for e in field_errors(error))
+        raise ConfigError(f"invalid settings in the environment:\n{lines}") from None
+    if migrate_only:  # migrating is the whole point, whatever ESTANTE_AUTO_MIGRATE says
+        settings = settings.model_copy(update={"auto_migrate": True})
+    configure_logging(settings.log_level)
+    _import(prepare)(settings)
+    environment = {}
+    if not migrate_only:
+        # Workers add up their metrics through files in one directory, emptied at each start.
+        prepare_multiprocess_dir(
+            settings.metrics_dir or settings.data_dir / "metrics" / settings.service_name
+        )
+        environment[MULTIPROC_ENV] = os.environ[MULTIPROC_ENV]
+    return {
+        "service": settings.service_name,
+        "log_level": settings.log_level,
+        "host": settings.host,
+        "port": settings.port,
+        "workers": settings.workers,
+        "threads": settings.threads,
+        "shutdown_timeout": settings.shutdown_timeout,
+        "database": settings.database_url.split("@")[-1],
+        "environment": environment,
+    }
+
+
+def prepared_in_child(settings_class: str, prepare: str, migrate_only: bool) -> dict[str, Any]:
+    """The preparation, in a forked child that reports on a pipe and exits: what it imported
+    (the app, SQLAlchemy, pydantic...) goes with it. A wrong configuration ends the start with
+    the child's message and exit status 2; any other failure with its traceback and status 1.
+    A stop (SIGTERM, SIGINT) meanwhile stops the child too."""
+    reading, writing = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: never returns
+        os.close(reading)
+        status = 0
+        try:
+            from common.config import ConfigError
+
+            try:
+                answer = json.dumps(_prepare(settings_class, prepare, migrate_only))
+                with os.fdopen(writing, "w") as pipe:
+                    pipe.write(answer)
+            except ConfigError as error:
+                print(f"error: {error}", file=sys.stderr)
+                status = CONFIG_ERROR_EXIT
+        except KeyboardInterrupt:  # Ctrl-C: stopped, nothing went wrong
+            status = 128 + signal.SIGINT
+        except BaseException:  # whatever it is, the parent must learn of it, not a second main
+            traceback.print_exc()
+            status = 1
+        finally:
+            sys.stdout.flush()  # whatever the preparation printed, before the process goes
+            sys.stderr.flush()
+            os._exit(status)
+    os.close(writing)
+    stopped: list[int] = []
+
+    def stop_child(signum: int, frame: object) -> None:
+        stopped.append(signum)
+        os.kill(child, signum)
+
+    previous = {sig: signal.signal(sig, stop_child) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with os.fdopen(reading) as pipe:
+            answer = pipe.read()
+        _, status = os.waitpid(child, 0)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if stopped:  # a stop before the service served: nothing to serve, nothing went wrong
+        raise SystemExit(128 + stopped[0])
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0 or not answer:
+        raise SystemExit(code if code > 0 else 1)
+    plan: dict[str, Any] = json.loads(answer)
+    return plan
+
+
+def serve(settings_class: str, prepare: str, app_factory: str) -> None:
     """Prepare and serve; with the single argument ``migrate``, prepare (migrate) and exit,
-    which is what a deployment runs once before starting the replicas."""
+    which is what a deployment runs once before starting the replicas. The three arguments are
+    import strings (``module:name``): the settings' class, the preparation and the app factory,
+    imported by the preparing child and the workers, never by this process."""
     migrate_only = sys.argv[1:] == ["migrate"]
     share_one_malloc_arena()  # before any thread or worker exists: they all inherit it
-    try:
-        settings = load_settings(settings_class)
-        if migrate_only:  # migrating is the whole point, whatever ESTANTE_AUTO_MIGRATE says
-            settings = settings.model_copy(update={"auto_migrate": True})
-        configure_logging(settings.log_level)
-        prepare(settings)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
+    plan = prepared_in_child(settings_class, prepare, migrate_only)
     if migrate_only:
-        print(f"{settings.service_name}: database migrated", file=sys.stderr)
+        print(f"{plan['service']}: database migrated", file=sys.stderr)
         return
-    # Workers add up their metrics through files in one directory, emptied at each start.
-    prepare_multiprocess_dir(
-        settings.metrics_dir or settings.data_dir / "metrics" / settings.service_name
-    )
-    url = f"http://{settings.host}:{settings.port}"
+    configure_logging(plan["log_level"])
+    os.environ.update(plan["environment"])
+    url = f"http://{plan['host']}:{plan['port']}"
     log.info(
         "starting",
         extra={
             "fields": {
-                "service": settings.service_name,
+                "service": plan["service"],
                 "listening": url,
-                "workers": settings.workers,
-                "database": settings.database_url.split("@")[-1],
+                "workers": plan["workers"],
+                "database": plan["database"],
             }
         },
     )
-    print(f"{settings.service_name} listening on {url}", file=sys.stderr, flush=True)
+    print(f"{plan['service']} listening on {url}", file=sys.stderr, flush=True)
     os.environ[APP_FACTORY_ENV] = app_factory
     if hasattr(os, "register_at_fork"):  # POSIX: workers are forked from this process
         os.register_at_fork(
@@ -167,21 +251,18 @@ def serve(settings_class: type[S], prepare: Callable[[S], None], app_factory: st
             after_in_parent=_release_sigterm,
             after_in_child=_leave_on_sigterm_until_serving,
         )
-    # What the main process has imported (the app's modules and libraries) is shared with the
-    # forked workers until written to; frozen, the collector of a worker never writes to it.
-    gc.freeze()
     Server(
         f"{__name__}:worker_app",
         factory=True,
-        address=settings.host,
-        port=settings.port,
+        address=plan["host"],
+        port=plan["port"],
         interface=Interfaces.WSGI,
-        workers=settings.workers,
-        blocking_threads=settings.threads,
+        workers=plan["workers"],
+        blocking_threads=plan["threads"],
         working_dir=PROJECT_ROOT,
         log_access=False,
         respawn_failed_workers=True,
         # In-flight requests get this long to finish on SIGTERM; then a worker that will not
         # stop (one caught still starting up, say) is killed rather than hang the shutdown.
-        workers_kill_timeout=settings.shutdown_timeout,
+        workers_kill_timeout=plan["shutdown_timeout"],
     ).serve()

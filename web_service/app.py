@@ -11,12 +11,12 @@ from flask.sessions import SessionInterface, SessionMixin
 from flask_babel import Babel
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from common import startup_migration
 from common.converters import AsciiIntegerConverter
 from common.dbapi import DbApiDatabase
 from common.health import ReadinessCheck, init_health, revision_check
+from common.log_format import configure_logging
 from common.metrics import init_metrics
-from common.request_log import configure_logging, init_request_log
+from common.request_log import init_request_log
 from web_service import __version__, formatting
 from web_service.api_client import ApiClient
 from web_service.catalog_pages import CatalogPages, RenderedForms
@@ -42,11 +42,11 @@ def prepare(settings: WebSettings) -> None:
         settings.ensure_secret()
     settings.secret()  # readable, long enough: or a clear ConfigError now
     if settings.auto_migrate and not settings.redis_url:
-        startup_migration.upgrade("web", settings.database_url)
+        # Here, not at the top: the workers, which import this module, never load SQLAlchemy.
+        from common import migrations
+
+        migrations.upgrade("web", settings.database_url)
     compile_catalogs()
-    # The default locale's data, shared by the workers forked from this process (the other
-    # locales are loaded by a worker when a visitor asks for them).
-    formatting.preload((settings.default_locale,))
 
 
 def make_store(app: Flask, settings: WebSettings) -> tuple[SessionStore, dict[str, ReadinessCheck]]:
@@ -82,6 +82,9 @@ def create_app(settings: WebSettings | None = None) -> Flask:
     if not settings.is_production:
         settings.ensure_secret()
     compile_catalogs()
+    # The default locale's data now rather than on the first page (the other locales are
+    # loaded when a visitor asks for them).
+    formatting.preload((settings.default_locale,))
     app = Flask(__name__)
     app.url_map.converters["int"] = AsciiIntegerConverter
     app.session_interface = NoCookieSession()

@@ -46,13 +46,10 @@ def _language_name(code: str, locale: str) -> str:
 
 
 def preload(locales: tuple[str, ...]) -> None:
-    """Load what every worker reads on its first pages, in the main process before the workers
-    are forked: babel's data of these locales (dates, numbers, language names: ~2.7 MB each)
-    and the ISBN agency's ranges (0.5 MB). The forked workers share these pages with the main
-    process instead of each loading a private copy (with both locales, a worker's private
-    memory after its first pages: 9.8 MB without, 1.4-1.6 MB with). Only locales most
-    visitors read are worth it: one nobody asks for is memory the main process holds for
-    nothing (and counts in every worker's RSS)."""
+    """Load what every page reads, when a worker starts rather than on its first page: babel's
+    data of these locales (dates, numbers, language names: ~2.7 MB each) and the ISBN agency's
+    ranges (0.5 MB). Only locales most visitors read are worth it: one nobody asks for is
+    memory the worker holds for nothing."""
     moment = datetime(2000, 1, 1, tzinfo=UTC)
     for locale in locales:
         parsed = Locale.parse(locale)

@@ -19,8 +19,6 @@ from common.bootstrap import run_under_project_environment  # noqa: E402 (standa
 run_under_project_environment(__file__)
 
 from common.server import serve  # noqa: E402
-from web_service.app import prepare  # noqa: E402
-from web_service.config import WebSettings  # noqa: E402
 
 if __name__ == "__main__":
-    serve(WebSettings, prepare, "web_service.app:create_app")
+    serve("web_service.config:WebSettings", "web_service.app:prepare", "web_service.app:create_app")

@@ -26,8 +26,8 @@ def test_the_web_service_loads_neither_redis_nor_httpxs_command_line_client() ->
 
 def test_the_web_service_never_loads_sqlalchemy() -> None:
     """Its sessions table is reached through the DB-API (common/dbapi.py): SQLAlchemy would
-    cost each of its processes about 18 MB. (Its main migrates a database not at the head in
-    a child process: the web stack's tests start on new databases.)"""
+    cost each of its processes about 18 MB. (A database not at the head is migrated by the
+    child process that prepares a start, never by a worker.)"""
     loaded = imported_after(
         "import tempfile; from web_service.app import create_app; "
         "from web_service.config import WebSettings; "

@@ -53,13 +53,13 @@ def test_api_timestamps_are_read_as_utc() -> None:
     assert parse_timestamp(None) is None
 
 
-def test_what_the_main_process_preloads_is_what_the_workers_read() -> None:
+def test_what_a_worker_preloads_is_what_its_pages_read() -> None:
     from babel import localedata
 
     from web_service.formatting import preload
     from web_service.i18n import SUPPORTED_LOCALES
 
     preload(SUPPORTED_LOCALES)
-    assert {"en", "pt_BR"} <= set(localedata._cache)  # loaded once, shared after the fork
+    assert {"en", "pt_BR"} <= set(localedata._cache)  # loaded before any page asks
     assert language_name("pt", "pt_BR") == "Português"
     assert hyphenate_isbn("9788535902778") == "978-85-359-0277-8"
