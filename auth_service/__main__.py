@@ -2,4 +2,8 @@
 
 from common.server import serve
 
-serve("auth_service.config:AuthSettings", "auth_service.app:prepare", "auth_service.app:create_app")
+serve(
+    "auth_service.config:AuthSettings",
+    "auth_service.preparation:prepare",
+    "auth_service.app:create_app",
+)

@@ -11,8 +11,7 @@ from auth_service.admin_routes import api as admin_api
 from auth_service.config import AuthSettings
 from auth_service.keys import KeySource, RotationPolicy
 
-# Part of this module's interface too: the start script imports prepare from here, so that its
-# main process has imported the app before it forks the workers.
+# Part of this module's interface too: tests build the app as a start does.
 from auth_service.preparation import make_hasher, prepare, throttle_policy
 from auth_service.rate_limits import init_rate_limits
 from auth_service.refresh_route import RefreshRoute

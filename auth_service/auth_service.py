@@ -22,6 +22,6 @@ from common.server import serve  # noqa: E402
 if __name__ == "__main__":
     serve(
         "auth_service.config:AuthSettings",
-        "auth_service.app:prepare",
+        "auth_service.preparation:prepare",
         "auth_service.app:create_app",
     )

@@ -4,6 +4,6 @@ from common.server import serve
 
 serve(
     "books_service.config:BooksSettings",
-    "books_service.app:prepare",
+    "books_service.preparation:prepare",
     "books_service.app:create_app",
 )

@@ -11,23 +11,17 @@ from books_service.config import BooksSettings
 from books_service.front_writes import FrontWrites
 from books_service.jwks import JwksCache
 from books_service.page_cache import MAX_BOOKS, PageCache, VersionReader
+from books_service.preparation import prepare
 from books_service.revocations import RevocationCache
 from books_service.routes import api
 from books_service.transfer.routes import transfer_api
 from books_service.transfer.runner import Tuning, start_worker
-from common import migrations
 from common.app_base import create_base_app
 from common.db import init_db
 from common.front_route import install_in_front
 from common.health import database_check, init_health
 
-
-def prepare(settings: BooksSettings) -> None:
-    """One-time work before any worker starts: check config, migrate."""
-    settings.check()
-    settings.prepare_data_dir()
-    if settings.auto_migrate:
-        migrations.upgrade("books", settings.database_url)
+__all__ = ["create_app", "prepare"]  # prepare: tests build the app as a start does
 
 
 def create_app(settings: BooksSettings | None = None) -> OpenAPI:

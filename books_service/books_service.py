@@ -22,6 +22,6 @@ from common.server import serve  # noqa: E402
 if __name__ == "__main__":
     serve(
         "books_service.config:BooksSettings",
-        "books_service.app:prepare",
+        "books_service.preparation:prepare",
         "books_service.app:create_app",
     )

@@ -54,7 +54,7 @@ def test_the_preparation_leaves_neither_the_app_nor_a_process_behind(tmp_path: P
     code = (
         "import json, os, sys; from common.server import prepared_in_child; "
         "plan = prepared_in_child('auth_service.config:AuthSettings', "
-        "'auth_service.app:prepare', False); "
+        "'auth_service.preparation:prepare', False); "
         "children = [c for t in os.listdir('/proc/self/task') "
         "for c in open(f'/proc/self/task/{t}/children').read().split()]; "
         "loaded = [m for m in ('flask', 'sqlalchemy', 'pydantic', 'alembic', "
