@@ -42,6 +42,7 @@ from typing import Any
 import requests
 
 from bench.servers import spawn
+from tests.support.harness import free_port
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 (throwaway accounts)
 
@@ -54,14 +55,6 @@ class Process:
     pss_kib: int
     anon_kib: int
     cpu_seconds: float
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _children(pid: int) -> list[int]:
@@ -321,7 +314,7 @@ def main() -> None:
     if args.first_start and args.seed:
         parser.error("--first-start measures new databases: it does not go with --seed")
     tree = (args.tree or Path(__file__).resolve().parent.parent).resolve()
-    ports = {name: _free_port() for name in ("AUTH_PORT", "BOOKS_PORT", "WEB_PORT")}
+    ports = {name: free_port() for name in ("AUTH_PORT", "BOOKS_PORT", "WEB_PORT")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     with tempfile.TemporaryDirectory() as scratch:
         data_dir = args.data_dir.resolve() if args.data_dir else Path(scratch)

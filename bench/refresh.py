@@ -36,6 +36,7 @@ from pathlib import Path
 
 from bench.logins import call
 from bench.servers import spawn
+from tests.support.harness import free_port
 
 # Nothing of Estante is imported before --tree is on the path, or that tree would not be the one
 # measured (bench.logins imports none of it at its top).
@@ -119,14 +120,11 @@ def _http_round(tree: Path, clients: int, seconds: float, limited: bool) -> dict
     import os
     import re
     import signal
-    import socket
     import subprocess
 
     import requests
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as data_dir:
         env = {

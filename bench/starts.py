@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,15 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.support.harness import free_port
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("auth_service", "books_service", "web_service")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def start_seconds(tree: Path, service: str, data_dir: str) -> float:
@@ -43,7 +37,7 @@ def start_seconds(tree: Path, service: str, data_dir: str) -> float:
         "ESTANTE_LOG_LEVEL": "INFO",
         "ESTANTE_WORKERS": "2",
         "AUTH_WORKERS": "1",
-        **{name: str(_free_port()) for name in ("AUTH_PORT", "BOOKS_PORT", "WEB_PORT")},
+        **{name: str(free_port()) for name in ("AUTH_PORT", "BOOKS_PORT", "WEB_PORT")},
     }
     started = time.monotonic()
     process = subprocess.Popen(

@@ -27,11 +27,18 @@ from granian.server import MPServer
 from common.log_format import configure_logging
 from common.malloc import share_one_malloc_arena
 
+# common.config's, which this module does not import: it loads pydantic.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("estante.server")
 # The service's real app factory, handed to the workers (forked or spawned) through the
 # environment: Granian's target must be an import string, and this one is always the same.
 APP_FACTORY_ENV = "ESTANTE_APP_FACTORY"
+
+
+def _import(path: str) -> Any:
+    """What an import string (``module:name``) names, imported."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def worker_app() -> object:
@@ -46,8 +53,7 @@ def worker_app() -> object:
     """
     if hasattr(signal, "pthread_sigmask"):  # POSIX only: Windows has no signal masks
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    module, _, factory = os.environ[APP_FACTORY_ENV].partition(":")
-    return getattr(importlib.import_module(module), factory)()
+    return _import(os.environ[APP_FACTORY_ENV])()
 
 
 # The main process's signal mask while it forks a worker (SIGTERM blocked), restored after.
@@ -120,11 +126,6 @@ class Server(MPServer):
 
 # How the preparing child's exit says that the configuration is wrong (said on stderr).
 CONFIG_ERROR_EXIT = 2
-
-
-def _import(path: str) -> Any:
-    module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)
 
 
 def _prepare(settings_class: str, prepare: str, migrate_only: bool) -> dict[str, Any]:
